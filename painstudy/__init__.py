@@ -1,0 +1,47 @@
+"""painstudy: outcomes research on chronic-pain studies.
+
+The public API, and nothing else. Heavier parts (models, survival, reports) are imported on
+first use, so ``import painstudy`` stays fast.
+
+>>> import painstudy
+>>> cohort = painstudy.load_cohort("demo")
+>>> cohort.spec.arm("integrative").arm_class
+'integrative'
+"""
+
+from importlib import import_module
+
+from .cohort import Cohort, load_cohort, validate
+from .errors import (CohortError, DataFileError, DatasetError, ModelError, PainstudyError, ReportError,
+                     StudySpecError)
+from .instruments import Instrument, get_instrument, list_instruments
+from .outcomes import cpra, responder_flags
+from .simulate import SimulatedTrial, simulate
+from .study import StudySpec, read_study
+from .tables import disposition, table1
+
+__version__ = "0.1.0"
+
+# name -> module holding it; resolved lazily on first attribute access
+_LAZY = {
+    "mmrm": "painstudy.models.mmrm",
+    "lmm": "painstudy.models.lmm",
+    "compare_arms": "painstudy.compare",
+    "time_to_improvement": "painstudy.improvement",
+    "datasets": "painstudy.datasets",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = import_module(_LAZY[name])
+        return module if module.__name__.endswith("." + name) else getattr(module, name)
+    raise AttributeError(f"module 'painstudy' has no attribute {name!r}")
+
+
+__all__ = [
+    "Cohort", "load_cohort", "validate", "StudySpec", "read_study", "Instrument", "get_instrument",
+    "list_instruments", "cpra", "responder_flags", "simulate", "SimulatedTrial", "table1", "disposition",
+    "PainstudyError", "CohortError", "DataFileError", "DatasetError", "ModelError", "ReportError",
+    "StudySpecError", *_LAZY,
+]

@@ -1,0 +1,241 @@
+"""Synthetic integrative pain-management trials with known truth.
+
+:func:`simulate` draws a multi-site randomised trial with a usual-care arm, single-modality
+arms and an integrative arm, patients with several chronic-pain conditions whose response to
+each arm differs, visits at weeks 0, 4, 8, 12, 26 and 52, a pain NRS, a PROMIS physical function
+T-score and daily opioid dose (MME) per visit, and dropout that depends on the last observed
+pain (missing at random). Everything comes from one explicit seed.
+
+The true effects (``SimulatedTrial.truth``) are the population-average differences of each
+arm from usual care at each visit, averaged over the conditions (drawn with equal
+probability), which is what a baseline-adjusted MMRM estimates under MAR.
+
+Examples
+--------
+>>> from painstudy.simulate import simulate
+>>> trial = simulate(n_subjects=40, seed=1)
+>>> trial.data.shape[0] == 40 * 6
+True
+>>> trial.truth.query("outcome == 'pain' and visit == 'week52' and arm == 'integrative'")["effect"].round(2).tolist()
+[-1.8]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .errors import PainstudyError
+
+VISITS = (("baseline", 0, (-2, 0)), ("week4", 4, (3, 5)), ("week8", 8, (7, 9)), ("week12", 12, (11, 13)),
+          ("week26", 26, (24, 28)), ("week52", 52, (48, 56)))
+
+CONDITIONS = ("chronic_low_back_pain", "fibromyalgia", "knee_osteoarthritis")
+
+#: Arms of the default trial: label, modalities, control flag.
+DEFAULT_ARMS: Mapping[str, tuple[str, tuple[str, ...], bool]] = {
+    "usual_care": ("Usual care", ("usual_care",), True),
+    "physiotherapy": ("Physiotherapy and exercise", ("physiotherapy", "exercise"), False),
+    "mindfulness": ("Mindfulness-based stress reduction", ("mbsr",), False),
+    "integrative": ("Integrative programme", ("physiotherapy", "mbsr", "acupuncture",
+                                               "anti_inflammatory_diet", "sleep_hygiene"), False),
+}
+
+#: Long-run effect on pain NRS (points, negative = less pain) and on PROMIS physical function
+#: (T-score points, positive = better) of each arm against usual care, reached with time constant tau.
+DEFAULT_EFFECTS = {
+    "pain": {"usual_care": 0.0, "physiotherapy": -1.0, "mindfulness": -0.8, "integrative": -1.8},
+    "function": {"usual_care": 0.0, "physiotherapy": 3.0, "mindfulness": 2.0, "integrative": 5.0},
+}
+#: How strongly each condition responds to each arm (mean 1 over conditions, so the truth averages out).
+DEFAULT_MODIFIERS = {
+    "usual_care": (1.0, 1.0, 1.0),
+    "physiotherapy": (1.2, 0.6, 1.2),
+    "mindfulness": (0.8, 1.4, 0.8),
+    "integrative": (1.0, 1.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class SimulatedTrial:
+    """A simulated trial: raw long data, the true effects and the generating parameters."""
+
+    data: pd.DataFrame
+    truth: pd.DataFrame
+    params: Mapping = field(default_factory=dict)
+    study: Mapping = field(default_factory=dict)
+
+    def write(self, folder: str | Path, *, name: str = "simulated", data_file: str = "data.csv") -> Path:
+        """Write ``data_file``, ``truth.csv`` and a ``study.yml`` that ``validate`` accepts."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.data.to_csv(folder / data_file, index=False, float_format="%.4g")
+        self.truth.to_csv(folder / "truth.csv", index=False, float_format="%.6g")
+        study = dict(self.study)
+        study["name"] = name
+        study["data"] = {"file": data_file, "layout": "long"}
+        with open(folder / "study.yml", "w", encoding="utf-8") as f:
+            f.write(f"# Simulated by painstudy.simulate (seed {self.params['seed']}, "
+                    f"{self.params['n_subjects']} subjects); true effects in truth.csv\n")
+            yaml.safe_dump(study, f, sort_keys=False, allow_unicode=True)
+        return folder / "study.yml"
+
+
+def _ramp(week: np.ndarray, tau: float) -> np.ndarray:
+    return 1.0 - np.exp(-np.asarray(week, float) / tau)
+
+
+def true_effects(effects=DEFAULT_EFFECTS, tau: float = 6.0) -> pd.DataFrame:
+    """True differences from usual care per outcome, arm and visit."""
+    rows = []
+    for outcome, per_arm in effects.items():
+        for arm, e in per_arm.items():
+            if arm == "usual_care":
+                continue
+            for vname, week, _ in VISITS[1:]:
+                rows.append({"outcome": outcome, "arm": arm, "reference": "usual_care", "visit": vname,
+                             "week": week, "effect": float(e * _ramp(week, tau))})
+    return pd.DataFrame(rows)
+
+
+def simulate(n_subjects: int = 400, *, seed: int = 20261126, n_sites: int = 8, dropout: float = 1.0,
+             effects=DEFAULT_EFFECTS, tau: float = 6.0) -> SimulatedTrial:
+    """Simulate an integrative pain-management trial.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Subjects randomised, allocated 1:1:1:1 to the four default arms in permuted blocks.
+    seed : int
+        Seed of the random generator (``numpy.random.default_rng``); same seed, same data.
+    n_sites : int
+        Number of sites (random site effects on pain and function).
+    dropout : float
+        Multiplier of the dropout hazard (0 gives complete data).
+    effects : mapping
+        Long-run effects per outcome and arm against usual care (see ``DEFAULT_EFFECTS``).
+    tau : float
+        Time constant (weeks) with which effects build up.
+
+    Returns
+    -------
+    SimulatedTrial
+        ``data``: one row per subject x scheduled visit (long; outcomes missing after dropout),
+        ``truth``: the true effects, ``params``: the arguments, ``study``: a study definition.
+    """
+    if n_subjects < 4:
+        raise PainstudyError(f"n_subjects must be at least 4 (one per arm), got {n_subjects}")
+    if n_sites < 1:
+        raise PainstudyError(f"n_sites must be at least 1, got {n_sites}")
+    rng = np.random.default_rng(seed)
+    arms = list(DEFAULT_ARMS)
+    n, T = n_subjects, len(VISITS)
+    # permuted blocks of 4 within the whole trial
+    blocks = -(-n // 4)
+    arm_idx = np.concatenate([rng.permutation(4) for _ in range(blocks)])[:n]
+    site = rng.integers(0, n_sites, n)
+    cond = rng.integers(0, len(CONDITIONS), n)
+    female_p = np.array([0.55, 0.85, 0.6])[cond]
+    sex = np.where(rng.random(n) < female_p, "female", "male")
+    age = np.clip(np.round(rng.normal(np.array([48, 45, 63])[cond], np.array([11, 10, 8])[cond])), 18, 90)
+
+    weeks = np.array([v[1] for v in VISITS], float)
+    lo = np.array([v[2][0] for v in VISITS], float)
+    hi = np.array([v[2][1] for v in VISITS], float)
+    actual = np.clip(np.round(weeks + rng.normal(0, [0.3, 0.5, 0.5, 0.6, 1.2, 2.0], (n, T)), 1), lo, hi)
+
+    # pain: condition mean + site + subject intercept + usual-care trend + arm effect + AR(1) noise
+    site_pain = rng.normal(0, 0.3, n_sites)
+    site_fun = rng.normal(0, 1.0, n_sites)
+    b_pain = rng.normal(0, 1.0, n)
+    b_fun = -1.5 * b_pain + rng.normal(0, 3.0, n)
+    cond_pain = np.array([6.0, 6.6, 5.6])[cond]
+    cond_fun = np.array([40.0, 37.0, 38.0])[cond]
+    rho, sd = 0.5, 0.9
+    eps = np.empty((n, T))
+    eps[:, 0] = rng.normal(0, sd, n)
+    for t in range(1, T):
+        eps[:, t] = rho * eps[:, t - 1] + rng.normal(0, sd * np.sqrt(1 - rho**2), n)
+    eta = -0.5 * eps * 4.0 + rng.normal(0, 2.5, (n, T))  # function noise, negatively tied to pain noise
+    uc_pain = -0.5 * _ramp(weeks, 8.0)
+    uc_fun = 1.0 * _ramp(weeks, 8.0)
+    mod = np.array([DEFAULT_MODIFIERS[a] for a in arms])[arm_idx, cond]
+    e_pain = np.array([effects["pain"][a] for a in arms])[arm_idx] * mod
+    e_fun = np.array([effects["function"][a] for a in arms])[arm_idx] * mod
+    ramp = _ramp(weeks, tau)
+    pain = (cond_pain + site_pain[site] + b_pain)[:, None] + uc_pain + e_pain[:, None] * ramp + eps
+    fun = (cond_fun + site_fun[site] + b_fun)[:, None] + uc_fun + e_fun[:, None] * ramp + eta
+    pain = np.clip(np.round(pain, 1), 0, 10)
+    fun = np.clip(np.round(fun, 1), 10, 90)
+
+    # opioid dose (MME/day): 40 % on opioids at baseline, tapered more in the integrative arm
+    on_opioid = rng.random(n) < 0.4
+    dose0 = np.where(on_opioid, np.round(np.exp(rng.normal(np.log(30), 0.6, n)), 0), 0.0)
+    taper = np.array([0.10, 0.15, 0.12, 0.35])[arm_idx]
+    mme = np.round(dose0[:, None] * (1 - taper[:, None] * _ramp(weeks, 10.0))
+                   * np.exp(rng.normal(0, 0.1, (n, T))), 1)
+
+    # monotone dropout depending on the last observed pain (MAR), plus 3 % intermittent misses
+    observed = np.ones((n, T), bool)
+    reason = np.full(n, "", dtype=object)
+    other = np.array(["lost to follow-up", "withdrew consent", "adverse event", "moved away"], dtype=object)
+    alive = np.ones(n, bool)
+    for t in range(1, T):
+        logit = -3.3 + 0.45 * (pain[:, t - 1] - 5.0) + (0.4 if t >= 4 else 0.0)
+        p = dropout / (1.0 + np.exp(-logit))
+        drop = alive & (rng.random(n) < p)
+        reason[drop] = np.where(pain[drop, t - 1] > 6.0, "lack of efficacy", rng.choice(other, drop.sum()))
+        alive &= ~drop
+        observed[:, t] = alive
+    miss = (rng.random((n, T)) < 0.03) & observed
+    miss[:, 0] = False
+    miss[:, -1] = False  # the final visit defines completion
+    measured = observed & ~miss
+
+    subj = np.array([f"S{i + 1:04d}" for i in range(n)])
+    data = pd.DataFrame({
+        "subject_id": np.repeat(subj, T),
+        "site": np.repeat(np.array([f"site{s + 1:02d}" for s in site]), T),
+        "condition": np.repeat(np.array(CONDITIONS)[cond], T),
+        "arm": np.repeat(np.array(arms)[arm_idx], T),
+        "age": np.repeat(age, T),
+        "sex": np.repeat(sex, T),
+        "visit": np.tile([v[0] for v in VISITS], n),
+        "week_actual": actual.ravel(),
+        "pain": np.where(measured, pain, np.nan).ravel(),
+        "function": np.where(measured, fun, np.nan).ravel(),
+        "mme": np.where(measured, mme, np.nan).ravel(),
+        "withdrawal_reason": np.repeat(np.where(reason == "", None, reason), T),
+    })
+    data.loc[~measured.ravel(), "week_actual"] = np.nan
+    study = {
+        "name": "simulated",
+        "title": "Simulated integrative pain-management trial",
+        "description": (f"Synthetic trial from painstudy.simulate(n_subjects={n}, seed={seed}): usual care, "
+                        "two single-modality arms and an integrative arm; three chronic-pain conditions; "
+                        "dropout depending on observed pain (MAR)."),
+        "subject": "subject_id",
+        "arm": {"column": "arm"},
+        "arms": [{"name": a, "label": DEFAULT_ARMS[a][0], "modalities": list(DEFAULT_ARMS[a][1]),
+                  "control": DEFAULT_ARMS[a][2]} for a in arms],
+        "visit": {"column": "visit", "week": "week_actual"},
+        "visits": [{"name": v, "week": w, "window": list(win), "baseline": v == "baseline"} for v, w, win in VISITS],
+        "site": {"column": "site", "type": "categorical"},
+        "condition": {"column": "condition", "type": "categorical"},
+        "covariates": {"age": {"column": "age", "type": "numeric"},
+                       "sex": {"column": "sex", "type": "categorical", "values": {"female": "female", "male": "male"}}},
+        "outcomes": {
+            "pain": {"instrument": "nrs", "column": "pain", "label": "Pain intensity (NRS 0-10)"},
+            "function": {"instrument": "promis_pf", "column": "function", "label": "Physical function (PROMIS T-score)"},
+            "mme": {"instrument": "mme", "column": "mme", "label": "Opioid dose (MME/day)"},
+        },
+        "disposition": {"withdrawal_reason": "withdrawal_reason"},
+    }
+    params = {"n_subjects": n, "seed": seed, "n_sites": n_sites, "dropout": dropout, "tau": tau,
+              "effects": {k: dict(v) for k, v in effects.items()}, "modifiers": DEFAULT_MODIFIERS}
+    return SimulatedTrial(data, true_effects(effects, tau), params, study)

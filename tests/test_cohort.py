@@ -1,0 +1,134 @@
+"""Loading cohorts: canonical tables, derived outcomes, every file format, the real trials."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import painstudy
+from painstudy.io import write_table
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_demo_canonical_tables(demo_cohort):
+    c = demo_cohort
+    assert list(c.visits.columns[:7]) == ["subject", "arm", "arm_class", "site", "condition", "visit", "week"]
+    assert len(c.subjects) == 400 and len(c.visits) == 400 * 6
+    assert c.visits["visit"].cat.categories.tolist() == ["baseline", "week4", "week8", "week12", "week26", "week52"]
+    assert not c.subjects["subject"].duplicated().any()
+    for col in ["pain_baseline", "pain_change", "pain_improvement", "pain_pct_improvement",
+                "function_improvement"]:
+        assert col in c.visits
+
+
+def test_derived_outcomes_are_direction_aware(demo_cohort):
+    v = demo_cohort.visits.dropna(subset=["pain", "pain_baseline", "function", "function_baseline"])
+    np.testing.assert_allclose(v["pain_change"], v["pain"] - v["pain_baseline"])
+    np.testing.assert_allclose(v["pain_improvement"], v["pain_baseline"] - v["pain"])  # lower is better
+    np.testing.assert_allclose(v["function_improvement"], v["function"] - v["function_baseline"])  # higher
+    pos = v[v["pain_baseline"] > 0]
+    np.testing.assert_allclose(pos["pain_pct_improvement"], 100 * (pos["pain_baseline"] - pos["pain"]) / pos["pain_baseline"])
+
+
+def test_responder_flags_and_cpra(demo_cohort):
+    flags = painstudy.responder_flags(demo_cohort, "pain")
+    row = flags.dropna(subset=["pain_pct_improvement"]).iloc[0]
+    assert row["pain_resp_moderate"] == float(row["pain_pct_improvement"] >= 30)
+    curve = painstudy.cpra(demo_cohort, "pain", "week52")
+    assert set(curve["arm"]) == {"usual_care", "physiotherapy", "mindfulness", "integrative"}
+    for _, g in curve.groupby("arm"):
+        assert (np.diff(g["proportion"].to_numpy()) <= 1e-12).all()  # cumulative: non-increasing in cut-off
+
+
+# SAS transport names have at most 8 characters; "function" is reserved in Stata
+_RENAMES = {"xpt": {"subject_id": "subject_", "week_actual": "week_act", "withdrawal_reason": "wdreason",
+                    "function": "physfunc"},
+            "dta": {"function": "physfunc"}}
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "csv.gz", "parquet", "xlsx", "dta", "sav", "xpt"])
+def test_every_format_gives_the_same_cohort(tmp_path, demo_cohort, ext):
+    from dataclasses import replace
+
+    raw = pd.read_csv(ROOT / "datasets" / "demo" / "data.csv")
+    raw["withdrawal_reason"] = raw["withdrawal_reason"].fillna("")  # '' means no reason in every format
+    renames = _RENAMES.get(ext, {})
+    raw = raw.rename(columns=renames)
+    path = tmp_path / f"demo.{ext}"
+    if ext == "csv.gz":
+        raw.to_csv(path, index=False, compression="gzip")
+    else:
+        write_table(raw, path)
+    spec = painstudy.read_study(ROOT / "datasets" / "demo" / "study.yml")
+    if renames:
+        r = lambda c: renames.get(c, c)  # noqa: E731
+        spec = spec.replace(subject=r(spec.subject), time_column=r(spec.time_column),
+                            withdrawal_reason=r(spec.withdrawal_reason),
+                            outcomes={k: replace(o, column=r(o.column)) for k, o in spec.outcomes.items()})
+    cohort = painstudy.load_cohort(spec, data=path)
+    cols = ["subject", "arm", "visit", "pain", "function", "mme"]
+    pd.testing.assert_frame_equal(cohort.visits[cols], demo_cohort.visits[cols], check_dtype=False)
+    assert cohort.subjects["completer"].sum() == demo_cohort.subjects["completer"].sum()
+    assert cohort.subjects["withdrawn"].sum() == demo_cohort.subjects["withdrawn"].sum()
+
+
+def test_data_frame_input_and_exclusions(demo_cohort):
+    raw = pd.read_csv(ROOT / "datasets" / "demo" / "data.csv")
+    c = painstudy.load_cohort("demo", data=raw)
+    assert c.source == "<DataFrame>"
+    unassessed = c.exclusions.set_index("rule").loc["scheduled visits with no outcome assessed", "n"]
+    assert unassessed == int(c.visits[["pain", "function", "mme"]].isna().all(axis=1).sum()) > 0
+
+
+# --- Vickers et al., BMJ 2004: Figure 1 and Table 1 (completers), as published -----------------
+
+def test_vickers_disposition_matches_figure_1(vickers_cohort):
+    flow = vickers_cohort.disposition()
+    assert flow.loc["randomised"].to_dict() == {"usual_care": 196, "acupuncture": 205, "Total": 401}
+    assert flow.loc["completed"].to_dict() == {"usual_care": 140, "acupuncture": 161, "Total": 301}
+    assert flow.loc["assessed at month12"].to_dict() == {"usual_care": 140, "acupuncture": 161, "Total": 301}
+
+
+def test_vickers_completers_table1_matches_paper(vickers_cohort):
+    t = vickers_cohort.completers().table1(tidy=True)
+    t["group"] = t["group"].map({"Acupuncture + usual care": "acu", "Usual care": "ctl", "Total": "all"})
+
+    def num(var, grp):
+        return t[(t["variable"] == var) & (t["group"] == grp) & (t["level"] == "")].iloc[0]
+
+    def cat(var, level, grp):
+        return t[(t["variable"] == var) & (t["group"] == grp) & (t["level"] == level)].iloc[0]
+
+    # published Table 1: age 46.4 (10.0) vs 46.2 (10.8); chronicity 21.3 (14.5) vs 21.9 (13.3)
+    for grp, age, age_sd, chron, chron_sd, n in [("acu", 46.4, 10.0, 21.3, 14.5, 161), ("ctl", 46.2, 10.8, 21.9, 13.3, 140)]:
+        assert num("age", grp)["n"] == n
+        assert round(num("age", grp)["mean"], 1) == age and round(num("age", grp)["sd"], 1) == age_sd
+        assert round(num("chronicity", grp)["mean"], 1) == chron
+        assert round(num("chronicity", grp)["sd"], 1) == chron_sd
+    # female 133 (83%) vs 120 (86%); migraine 152 (94%) vs 132 (94%)
+    assert (cat("sex", "female", "acu")["count"], round(cat("sex", "female", "acu")["percent"])) == (133, 83)
+    assert (cat("sex", "female", "ctl")["count"], round(cat("sex", "female", "ctl")["percent"])) == (120, 86)
+    assert (cat("migraine", "yes", "acu")["count"], round(cat("migraine", "yes", "acu")["percent"])) == (152, 94)
+    assert (cat("migraine", "yes", "ctl")["count"], round(cat("migraine", "yes", "ctl")["percent"])) == (132, 94)
+
+
+def test_vickers_headache_days_not_assessed_are_missing_not_zero(vickers_cohort):
+    v = vickers_cohort.visits
+    assert v.loc[v["headache_score"].isna(), "headache_days"].isna().all()
+    n = vickers_cohort.exclusions.set_index("rule").loc[
+        "headache_days set to missing where headache_score was not assessed", "n"]
+    assert n == 175  # 75 missing diaries at 3 months + 100 at 12 months
+
+
+def test_chow_long_file_with_numeric_codes():
+    c = painstudy.load_cohort("chow2006")
+    assert c.subjects["arm"].value_counts().to_dict() == {"sham": 45, "laser": 45}
+    assert c.visits["vas"].notna().sum() == 264  # six missing at week 7, no row in the file
+    assert c.subjects["arm_class"].astype(str).value_counts().to_dict() == {"control": 45, "single-modality": 45}
+
+
+def test_fev_baseline_from_a_column():
+    c = painstudy.load_cohort("fev")
+    assert c.spec.baseline_visit is None
+    assert c.visits["FEV1"].notna().sum() == 800 - 263
+    assert c.subjects["FEV1_baseline"].notna().all()
