@@ -22,8 +22,8 @@ Examples
 >>> cohort = painstudy.load_cohort("demo")
 >>> list(cohort.visits.columns[:7])
 ['subject', 'arm', 'arm_class', 'site', 'condition', 'visit', 'week']
->>> cohort.subjects["arm_class"].value_counts().sort_index().to_dict()
-{'control': 100, 'integrative': 100, 'single-modality': 200}
+>>> cohort.subjects["arm_class"].value_counts(sort=False).to_dict()
+{'control': 100, 'single-modality': 200, 'integrative': 100}
 """
 
 from __future__ import annotations

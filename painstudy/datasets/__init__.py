@@ -10,7 +10,7 @@ A file whose checksum does not match is refused, never used.
 Examples
 --------
 >>> from painstudy.datasets import list_datasets
->>> list_datasets().loc["vickers2004", "subjects"]
+>>> int(list_datasets().loc["vickers2004", "subjects"])
 401
 """
 

@@ -1,0 +1,94 @@
+"""Build the report notebooks from the cell sources below (run: python notebooks/build_notebooks.py).
+
+The notebooks are committed; this script is how they are written, so that every notebook has the
+same structure: a ``parameters`` cell, then calls of the painstudy API only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+PARAMETERS = '''# Parameters (papermill overrides these; the defaults run the demo study)
+study = "demo"            # registered study name or path to a study.yml
+outcomes = None           # outcome names; None: the study's first two outcomes (pain and function)
+reference_arm = None      # None: the study's control arm
+thresholds = ["moderate", "substantial"]   # improvement thresholds (instrument names or numbers)
+visits = None             # visit names; None: all post-baseline visits
+output_dir = "."          # figures/ and tables/ are written here
+seed = 20261126'''
+
+SETUP = '''%matplotlib inline
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+import painstudy
+from painstudy.plotting import save_figure
+from painstudy.reporting import figure_path, save_table
+
+pd.set_option("display.max_rows", 200)
+plt.rcParams.update({"figure.dpi": 90})
+cohort = painstudy.load_cohort(study)
+outcomes = list(outcomes or cohort.outcomes[:2])
+cohort'''
+
+
+def notebook(title: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells.append(new_markdown_cell(f"# {title}"))
+    p = new_code_cell(PARAMETERS)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells.append(p)
+    nb.cells.append(new_code_cell(SETUP))
+    for kind, src in cells:
+        nb.cells.append(new_markdown_cell(src) if kind == "md" else new_code_cell(src))
+    return nb
+
+
+NOTEBOOKS = {
+    "01_cohort": ("Cohort: Table 1, participant flow, missingness and trajectories", [
+        ("md", "## Table 1: baseline characteristics by arm"),
+        ("code", 't1 = cohort.table1()\nsave_table(t1, "table1", output_dir)\nt1'),
+        ("md", "## Participant flow (CONSORT numbers)"),
+        ("code", 'flow = cohort.disposition()\nsave_table(flow, "disposition", output_dir)\nflow'),
+        ("code", 'from painstudy.plotting.cohort import plot_flow\n'
+                 'ax = plot_flow(cohort)\nsave_figure(ax.figure, figure_path("flow_diagram", output_dir))\nplt.show()'),
+        ("md", "## Missing assessments by visit and arm"),
+        ("code", 'from painstudy.plotting.cohort import missingness, plot_missingness\n'
+                 'miss = missingness(cohort)\nsave_table(miss, "missingness", output_dir, index=False)\n'
+                 'display(miss.pivot(index="visit", columns="arm", values="percent_missing").round(1))\n'
+                 'ax = plot_missingness(cohort)\nsave_figure(ax.figure, figure_path("missingness", output_dir))\nplt.show()'),
+        ("md", "## Trajectories of pain and function per arm (observed data)"),
+        ("code", 'from painstudy.plotting.cohort import observed_means, plot_trajectories\n'
+                 'for outcome in outcomes:\n'
+                 '    save_table(observed_means(cohort, outcome), f"observed_means_{outcome}", output_dir, index=False)\n'
+                 '    ax = plot_trajectories(cohort, outcome, spaghetti=True, seed=seed)\n'
+                 '    save_figure(ax.figure, figure_path(f"trajectories_{outcome}", output_dir))\n'
+                 '    plt.show()'),
+        ("md", "## Exclusions and notes\nAnything set aside by a rule of the study definition is counted here."),
+        ("code", "cohort.exclusions"),
+    ]),
+}
+
+
+def build(names=None) -> list[Path]:
+    written = []
+    for name, (title, cells) in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
+        path = HERE / f"{name}.ipynb"
+        nbformat.write(notebook(title, cells), str(path))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in build():
+        print(f"wrote {p}")
