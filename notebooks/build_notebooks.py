@@ -38,15 +38,37 @@ outcomes = list(outcomes or cohort.outcomes[:2])
 cohort'''
 
 
-def notebook(title: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+REPRODUCE_PARAMETERS = '''# Parameters (papermill overrides these)
+study = "vickers2004"     # the published study to reproduce (painstudy.reproduce.STUDIES)
+data = None               # another copy of the raw data file (a reviewer's own download); None: the registry's
+output_dir = "."          # figures/ and tables/ are written here
+seed = 20261126'''
+
+REPRODUCE_SETUP = '''%matplotlib inline
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from painstudy.plotting import save_figure
+from painstudy.reporting import figure_path, save_table
+from painstudy.reproduce import reproduce
+
+pd.set_option("display.max_rows", 400)
+pd.set_option("display.max_colwidth", 120)
+result = reproduce(study, data=data)
+display(Markdown(f"Data file: `{result.source}`  \\nSHA-256: `{result.sha256}`"))'''
+
+
+def notebook(title: str, cells: list[tuple[str, str]], parameters: str = PARAMETERS,
+             setup: str = SETUP) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells.append(new_markdown_cell(f"# {title}"))
-    p = new_code_cell(PARAMETERS)
+    p = new_code_cell(parameters)
     p.metadata["tags"] = ["parameters"]
     nb.cells.append(p)
-    nb.cells.append(new_code_cell(SETUP))
+    nb.cells.append(new_code_cell(setup))
     for kind, src in cells:
         nb.cells.append(new_markdown_cell(src) if kind == "md" else new_code_cell(src))
     return nb
@@ -78,13 +100,35 @@ NOTEBOOKS = {
 }
 
 
+REPRODUCTIONS = {
+    "05_reproduce_vickers2004": ("Reproduction: Vickers et al., BMJ 2004 (acupuncture for chronic headache)", [
+        ("md", "Every published number beside ours. `tolerance` is half a unit of the last printed digit; "
+               "`documented` marks a difference explained in `reason`."),
+        ("code", 'save_table(result.table, "reproduction", output_dir, index=False)\n'
+                 'display(result.summary().to_frame("items"))\n'
+                 'result.table'),
+        ("md", "## Items outside their printed precision"),
+        ("code", 'result.table[result.table["status"] != "match"]'),
+        ("md", "## Figure 2 (redrawn)"),
+        ("code", 'import painstudy\n'
+                 'cohort = painstudy.load_cohort(study, data=data)\n'
+                 'ax = result.figures["figure2"](cohort)\n'
+                 'save_figure(ax.figure, figure_path("figure2", output_dir))\nplt.show()'),
+        ("md", "## Participant flow and Table 1 (12-month completers)"),
+        ("code", 'display(cohort.disposition())\ncohort.completers().table1()'),
+    ]),
+}
+
+
 def build(names=None) -> list[Path]:
     written = []
-    for name, (title, cells) in NOTEBOOKS.items():
+    items = [(n, t, c, PARAMETERS, SETUP) for n, (t, c) in NOTEBOOKS.items()]
+    items += [(n, t, c, REPRODUCE_PARAMETERS, REPRODUCE_SETUP) for n, (t, c) in REPRODUCTIONS.items()]
+    for name, title, cells, params, setup in items:
         if names and name not in names:
             continue
         path = HERE / f"{name}.ipynb"
-        nbformat.write(notebook(title, cells), str(path))
+        nbformat.write(notebook(title, cells, params, setup), str(path))
         written.append(path)
     return written
 

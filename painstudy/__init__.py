@@ -27,6 +27,8 @@ _LAZY = {
     "mmrm": "painstudy.models.mmrm",
     "lmm": "painstudy.models.lmm",
     "compare_arms": "painstudy.compare",
+    "ancova": "painstudy.models.ancova",
+    "rate_ratio": "painstudy.models.ancova",
     "time_to_improvement": "painstudy.improvement",
     "datasets": "painstudy.datasets",
 }
@@ -35,7 +37,7 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module = import_module(_LAZY[name])
-        return module if module.__name__.endswith("." + name) else getattr(module, name)
+        return getattr(module, name, module)
     raise AttributeError(f"module 'painstudy' has no attribute {name!r}")
 
 

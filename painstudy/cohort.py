@@ -4,7 +4,8 @@
 every rule at once and returns canonical tables:
 
 - ``Cohort.subjects``: one row per randomised subject (``subject, arm, arm_class, site,
-  condition``, covariates, ``{outcome}_baseline``, disposition columns);
+  condition``, covariates, subject-level outcomes such as resource use over follow-up,
+  ``{outcome}_baseline``, disposition columns);
 - ``Cohort.visits``: one row per subject x scheduled visit (``subject, arm, arm_class, site,
   condition, visit, week``, each outcome, and derived change scores).
 
@@ -249,7 +250,7 @@ def required_columns(spec: StudySpec) -> dict[str, str]:
             need[col] = f"outcome {o.name} at {visit}"
         if o.baseline_column:
             need[o.baseline_column] = f"baseline of {o.name}"
-    for v in (spec.site, spec.condition, *spec.covariates):
+    for v in (spec.site, spec.condition, *spec.covariates, *spec.extras):
         if v is not None and v.column:
             need[v.column] = v.name if v.name in ("site", "condition") else f"covariate {v.name}"
     for col, role in ((spec.withdrawal_reason, "withdrawal reason"), (spec.completer_column, "completer flag")):
@@ -357,7 +358,7 @@ def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
 
     # 3. subject-level variables (one value per subject)
     subj_vars: dict[str, pd.Series] = {}
-    for var in [v for v in (spec.site, spec.condition) if v is not None] + list(spec.covariates):
+    for var in [v for v in (spec.site, spec.condition) if v is not None] + list(spec.covariates) + list(spec.extras):
         subj_vars[var.name] = _subject_variable(var, raw, fails)
     for col in (spec.withdrawal_reason, spec.completer_column):
         if col:
@@ -481,7 +482,7 @@ def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
         else:
             vals = pd.DataFrame({"s": subj, "v": subj_vars[key]}).dropna().groupby("s", sort=False)["v"].first()
             subjects[key] = subjects["subject"].map(vals)
-    for var in spec.covariates:
+    for var in (*spec.covariates, *spec.extras):
         vals = pd.DataFrame({"s": subj, "v": subj_vars[var.name]}).dropna().groupby("s", sort=False)["v"].first()
         subjects[var.name] = subjects["subject"].map(vals)
         if var.kind == "numeric":

@@ -114,8 +114,8 @@ def resolve_notebooks(names: Sequence[str] | None) -> list[Path]:
     return found
 
 
-def study_inputs(study: str) -> list[dict[str, str]]:
-    """The files a study's report reads, with their SHA-256."""
+def study_inputs(study: str, data: str | None = None) -> list[dict[str, str]]:
+    """The files a study's report reads (study.yml and the data file), with their SHA-256."""
     from .cohort import resolve_study
     from .datasets import fetch
 
@@ -125,7 +125,9 @@ def study_inputs(study: str) -> list[dict[str, str]]:
         yml = spec.root / "study.yml"
         if yml.exists():
             files.append(yml)
-    if spec.data:
+    if data:
+        files.append(Path(data))
+    elif spec.data:
         files.append(Path(fetch(spec.data.split(":", 1)[1])) if spec.data.startswith("registry:")
                      else Path(spec.data_path))
     return [{"path": _display_path(f), "sha256": sha256_file(f)} for f in files]
@@ -205,6 +207,8 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
     nbs = resolve_notebooks(notebooks)
     params = dict(parameters or {})
     params.setdefault("seed", 20261126)
+    if params.get("data"):
+        params["data"] = str(Path(params["data"]).resolve())
     params["study"] = study_arg
     params["output_dir"] = "."
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +235,7 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
             runs = [one(nb) for nb in nbs]
         bar.close()
         manifest = {
-            "study": spec.name, "title": spec.title, "inputs": study_inputs(study_arg),
+            "study": spec.name, "title": spec.title, "inputs": study_inputs(study_arg, params.get("data")),
             "parameters": params, "notebooks": [r.__dict__ for r in runs],
             "seed": params.get("seed"), "painstudy_commit": _git_commit(), "python": platform.python_version(),
             "platform": platform.platform(), "packages": _versions(), "started": started, "finished": _now(),

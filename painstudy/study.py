@@ -165,6 +165,7 @@ class StudySpec:
     site: Variable | None = None
     condition: Variable | None = None
     covariates: tuple[Variable, ...] = ()
+    extras: tuple[Variable, ...] = ()
     withdrawal_reason: str | None = None
     completer_column: str | None = None
     description: str = ""
@@ -311,6 +312,8 @@ def spec_from_dict(doc: Mapping[str, Any], root: Path | None = None, source: str
     if isinstance(visit_doc, str):
         visit_doc = {"column": visit_doc}
     covs = tuple(_variable(k, v, f"{source}: covariates.{k}") for k, v in (doc.get("covariates") or {}).items())
+    extras = tuple(_variable(k, v, f"{source}: subject_outcomes.{k}")
+                   for k, v in (doc.get("subject_outcomes") or {}).items())
     disp = doc.get("disposition") or {}
     return StudySpec(
         name=str(name), title=doc.get("title", name), arms=tuple(arms), visits=tuple(visits),
@@ -319,7 +322,7 @@ def spec_from_dict(doc: Mapping[str, Any], root: Path | None = None, source: str
         time_column=visit_doc.get("week"),
         site=_variable("site", doc["site"], f"{source}: site") if doc.get("site") else None,
         condition=_variable("condition", doc["condition"], f"{source}: condition") if doc.get("condition") else None,
-        covariates=covs, withdrawal_reason=disp.get("withdrawal_reason"),
+        covariates=covs, extras=extras, withdrawal_reason=disp.get("withdrawal_reason"),
         completer_column=disp.get("completer"), description=doc.get("description", ""),
         reference=doc.get("reference", ""), file_format=data.get("format"),
     )
@@ -379,6 +382,8 @@ def spec_to_dict(spec: StudySpec) -> dict:
             out[key] = var(getattr(spec, key))
     if spec.covariates:
         out["covariates"] = {v.name: var(v) for v in spec.covariates}
+    if spec.extras:
+        out["subject_outcomes"] = {v.name: var(v) for v in spec.extras}
     disp = {k: v for k, v in (("withdrawal_reason", spec.withdrawal_reason),
                               ("completer", spec.completer_column)) if v}
     if disp:

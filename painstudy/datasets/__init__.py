@@ -3,7 +3,8 @@
 Every registered study has a ``study.yml`` in the project's ``datasets/<name>/`` folder. Its
 data file is either bundled (the simulated demo study) or public: the registry then looks for
 it first in a local mirror folder named by the environment variable ``PAINSTUDY_DATA_MIRROR``
-(laid out like ``<mirror>/<folder>/<file>``), then in the download cache, and otherwise
+(laid out like ``<mirror>/<folder>/<file>``), then in ``../shared/datasets`` beside the project
+folder if there is one, then in the download cache, and otherwise
 downloads it from its public source pinned to a commit (with pooch) and verifies its SHA-256.
 A file whose checksum does not match is refused, never used.
 
@@ -135,11 +136,23 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("painstudy"))
 
 
+def mirror_dirs() -> list[Path]:
+    """Mirror folders searched: ``$PAINSTUDY_DATA_MIRROR`` when set; otherwise ``../shared/datasets``
+    beside the project folder when it exists (the layout of the project's workspace and CI)."""
+    env = os.environ.get(MIRROR_ENV)
+    if env is not None:
+        return [Path(env)] if env else []
+    out = []
+    beside = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+    if beside.is_dir():
+        out.append(beside)
+    return out
+
+
 def _local_copy(e: DatasetEntry) -> Path | None:
-    mirror = os.environ.get(MIRROR_ENV)
     candidates = []
-    if mirror:
-        candidates += [Path(mirror) / e.folder / e.file, Path(mirror) / e.file]
+    for mirror in mirror_dirs():
+        candidates += [mirror / e.folder / e.file, mirror / e.file]
     candidates.append(cache_dir() / e.folder / e.file)
     for c in candidates:
         if c.exists():
