@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,12 +129,13 @@ def list_datasets() -> pd.DataFrame:
 
 
 def cache_dir() -> Path:
+    """Where downloads are kept: ``$PAINSTUDY_DATA_CACHE``, else the user cache folder."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env)
-    import pooch
-
-    return Path(pooch.os_cache("painstudy"))
+    # pooch.os_cache's location, without importing pooch (which pulls in tqdm.auto) at every load
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ("Library/Caches" if sys.platform == "darwin" else ".cache"))
+    return Path(base) / "painstudy"
 
 
 def mirror_dirs() -> list[Path]:

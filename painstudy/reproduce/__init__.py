@@ -61,8 +61,17 @@ class Reproduction:
     def summary(self) -> pd.Series:
         return self.table["status"].value_counts()
 
+    def styled(self):
+        """The table for display: numbers at 4 significant digits, rows that are not a match tinted."""
+        def tint(row):
+            colour = {"match": "", "documented": "background-color: #fff6d5", "differs": "background-color: #ffd7d7"}
+            return [colour.get(row["status"], "")] * len(row)
+
+        return (self.table.style.format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"}).apply(tint, axis=1)
+                .hide(axis="index"))
+
     def _repr_html_(self) -> str:
-        return f"<b>Reproduction of {self.study}</b> ({self.source})" + self.table.to_html(index=False)
+        return f"<b>Reproduction of {self.study}</b> ({self.source})" + self.styled().to_html()
 
 
 def compare(published: list[Published], reproduced: Mapping[str, float], scale: Mapping[str, float] | None = None
