@@ -31,6 +31,23 @@ _LAZY = {
     "rate_ratio": "painstudy.models.ancova",
     "time_to_improvement": "painstudy.improvement",
     "datasets": "painstudy.datasets",
+    "reproduce": "painstudy.reproduce",
+    "run_report": "painstudy.reporting",
+    # time to improvement and responders
+    "analyze_improvement": "painstudy.models.survival",
+    "kaplan_meier": "painstudy.models.survival",
+    "logrank": "painstudy.models.survival",
+    "cox_ph": "painstudy.models.survival",
+    "cox_zph": "painstudy.models.survival",
+    "discrete_time_ph": "painstudy.models.survival",
+    "turnbull": "painstudy.models.survival",
+    "rmst": "painstudy.models.survival",
+    "cumulative_incidence": "painstudy.models.survival",
+    "responders": "painstudy.models.responders",
+    "responder_rates": "painstudy.models.responders",
+    "risk_difference": "painstudy.models.responders",
+    "responder_odds_ratio": "painstudy.models.responders",
+    "responder_analysis": "painstudy.models.responders",
 }
 
 

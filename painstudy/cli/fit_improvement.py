@@ -1,0 +1,127 @@
+"""``painstudy fit improvement``: time to clinically meaningful improvement.
+
+Prints the median time to improvement per arm (Kaplan-Meier, with CI), log-rank tests (overall
+and pairwise, multiplicity-adjusted), Cox hazard ratios against the reference arm with the
+proportional-hazards check, and restricted mean time without improvement.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from ..errors import ModelError
+
+
+def _threshold(text: str):
+    """'moderate' -> 'moderate'; '0.3' -> 0.3; '30%' -> 0.30."""
+    t = text.strip()
+    try:
+        if t.endswith("%"):
+            return float(t[:-1]) / 100.0
+        return float(t)
+    except ValueError:
+        return t
+
+
+def register(fit_subparsers) -> None:
+    """Add ``improvement`` to the ``painstudy fit`` sub-commands."""
+    sp = fit_subparsers.add_parser(
+        "improvement", help="time to clinically meaningful improvement (KM, log-rank, Cox, RMST)",
+        description=__doc__.splitlines()[0])
+    sp.add_argument("study", nargs="?", default="demo",
+                    help="registered study name or path to a study.yml (default: the demo study)")
+    sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
+    sp.add_argument("--outcome", help="outcome to analyse (default: the study's first outcome)")
+    sp.add_argument("--threshold", default="moderate",
+                    help="named threshold of the instrument (moderate, substantial, mcid, ...) or a "
+                         "value: a fraction of baseline such as 0.3 or 30%% (or points with --absolute)")
+    sp.add_argument("--absolute", action="store_true",
+                    help="threshold in points on the scale instead of a fraction of baseline")
+    sp.add_argument("--sustained", action="store_true",
+                    help="improvement must hold at every later assessed visit")
+    sp.add_argument("--horizon", type=float, help="RMST horizon in weeks (default: last visit)")
+    sp.add_argument("--adjust", choices=["holm", "bonferroni", "none"], default="holm",
+                    help="multiplicity adjustment of pairwise log-rank tests (default holm)")
+    sp.add_argument("--covariates",
+                    help="comma-separated Cox covariates (default: baseline + study covariates "
+                         "except site); 'none' for arm only")
+    sp.add_argument("--json", help="also write the tables as JSON to this file")
+    sp.add_argument("--plot", help="save the Kaplan-Meier plot with the at-risk table (PNG/SVG/PDF)")
+    sp.set_defaults(func=run)
+
+
+def _show(df: pd.DataFrame, title: str) -> None:
+    print(f"\n{title}\n{'-' * len(title)}")
+    with pd.option_context("display.width", 160, "display.max_columns", 30, "display.max_rows", 200):
+        print(df.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
+def run(args) -> int:
+    """Run the command; returns the exit code."""
+    import warnings
+
+    from ..cohort import load_cohort
+    from ..improvement import time_to_improvement
+    from ..models.survival import analyze_improvement, json_records
+
+    cohort = load_cohort(args.study, data=args.data)
+    outcomes = list(cohort.spec.outcomes)
+    outcome = args.outcome or (outcomes[0] if outcomes else None)
+    if outcome is None:
+        raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
+    data = time_to_improvement(cohort, outcome, threshold=_threshold(args.threshold),
+                               relative=not args.absolute, sustained=args.sustained)
+    covariates = None
+    if args.covariates:
+        covariates = [] if args.covariates.strip().lower() == "none" else [
+            c.strip() for c in args.covariates.split(",") if c.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = analyze_improvement(data, covariates=covariates, horizon=args.horizon,
+                                  adjust=args.adjust)
+    thr = f"{data.threshold:.0%} of baseline" if data.relative else f"{data.threshold:g} points"
+    print(f"{cohort.spec.name}: time to improvement in {outcome} (threshold {thr}"
+          f"{', sustained' if data.sustained else ''}); reference arm {data.reference}; "
+          f"{data.n} subjects; times in weeks")
+    _show(data.summary(), "Events")
+    med = res.km.medians.astype({"median": object, "ci_lower": object, "ci_upper": object})
+    for c in ("median", "ci_lower", "ci_upper"):
+        med[c] = [f"{v:g}" if pd.notna(v) else "not reached" for v in res.km.medians[c]]
+    _show(med, "Median time to improvement (Kaplan-Meier, 95% CI, log transform)")
+    _show(res.logrank.overall, "Log-rank test, all arms")
+    _show(res.logrank.pairwise, f"Log-rank tests, pairwise ({args.adjust} adjusted)")
+    if res.cox is not None:
+        cox = res.cox.table[["term", "hazard_ratio", "hr_ci_lower", "hr_ci_upper", "p_value"]]
+        _show(cox, f"Cox proportional hazards (Efron ties), hazard ratio vs {data.reference} "
+                   f"(> 1 = faster improvement)")
+        _show(res.cox.ph_test, "Proportional-hazards check (scaled Schoenfeld residuals)")
+        bad = res.cox.ph_test.loc[res.cox.ph_test["p_value"] < 0.05, "term"].tolist()
+        if bad:
+            print(f"note: proportional hazards doubtful for {', '.join(bad)} (p < 0.05)")
+    else:
+        print("\nCox model: could not be fitted (no events or no terms)")
+    _show(res.rmst.table, f"Restricted mean time without improvement to week {res.rmst.horizon:g}")
+    _show(res.rmst.differences, f"RMST difference vs {data.reference} (negative = faster)")
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.json:
+        from . import _write_json
+
+        out = res.to_dict()
+        out["events"] = json_records(data.summary().assign(arm=lambda d: d["arm"].astype(str)))
+        _write_json(out, args.json)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..plotting import save_figure
+        from ..plotting.survival import plot_km
+
+        labels = {a.name: a.label for a in cohort.spec.arms}
+        fig = plot_km(res.km, labels=labels,
+                      title=f"{cohort.spec.name}: time to improvement in {outcome} ({thr})")
+        path = save_figure(fig, args.plot)
+        print(f"wrote {path}")
+    return 0

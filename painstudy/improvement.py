@@ -1,0 +1,396 @@
+"""Time to clinically meaningful improvement: event derivation from a cohort.
+
+Improvement is only observed at visits, so the day a subject first improves is known only to lie
+between the last assessed visit without improvement and the first assessed visit with it.
+:func:`time_to_improvement` turns a :class:`~painstudy.cohort.Cohort` into one row per subject
+holding
+
+- ``time``: the week of the first visit at which the improvement from baseline reaches the
+  threshold (``event = 1``), or the week of the last assessed visit (``event = 0``, censored);
+- ``time_lower``, ``time_upper``: the censoring interval ``(time_lower, time_upper]`` in which the
+  improvement happened (``time_upper = inf`` when censored), for interval-censored analyses;
+- ``status``: 0 censored at the end of follow-up, 1 improved, 2 dropped out before the last
+  scheduled visit without having improved (a competing event for cumulative incidence);
+- the subject's arm, arm class, baseline score and covariates.
+
+The analyses live in :mod:`painstudy.models.survival`; they take the :class:`ImprovementData`
+returned here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from painstudy.errors import ModelError
+
+__all__ = ["ImprovementData", "time_to_improvement", "resolve_threshold"]
+
+#: Columns every improvement table has, in this order (covariates follow).
+TABLE_COLUMNS = [
+    "subject", "arm", "arm_class", "time", "event", "time_lower", "time_upper", "status",
+    "dropout", "event_visit", "last_visit", "withdrawal_reason", "baseline",
+]
+
+_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class ImprovementData:
+    """Per-subject time-to-improvement events, ready for survival analyses.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per subject: ``subject, arm, arm_class, time, event, time_lower, time_upper,
+        status, dropout, event_visit, last_visit, withdrawal_reason, baseline`` followed by the
+        covariates. ``time`` is in weeks; ``status`` is 0 (censored), 1 (improved), 2 (dropout
+        without improvement, the competing event).
+    outcome : str
+        The outcome analysed.
+    threshold : float
+        The threshold applied (a fraction of baseline when ``relative``, else points).
+    relative : bool
+        Whether the threshold is relative to baseline.
+    sustained : bool
+        Whether improvement had to hold at every later assessed visit.
+    arms : tuple of str
+        Arms in study order.
+    reference : str
+        The reference arm for comparisons (the control arm, else the first arm).
+    arm_classes : dict
+        Arm name -> arm class (``control``, ``single-modality``, ``integrative``).
+    covariates : tuple of str
+        Covariate columns of ``table`` (the baseline score is in ``baseline``).
+    visit_weeks : tuple of float
+        Scheduled post-baseline visit weeks (the grid of the discrete-time model).
+    study : str
+        The study name.
+    """
+
+    table: pd.DataFrame
+    outcome: str = "outcome"
+    threshold: float = float("nan")
+    relative: bool = True
+    sustained: bool = False
+    arms: tuple = ()
+    reference: str | None = None
+    arm_classes: Mapping[str, str] = field(default_factory=dict)
+    covariates: tuple = ()
+    visit_weeks: tuple = ()
+    study: str = ""
+    time_unit: str = "weeks"
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_table(
+        cls,
+        table: pd.DataFrame,
+        *,
+        arms: Iterable[str] | None = None,
+        reference: str | None = None,
+        arm_classes: Mapping[str, str] | None = None,
+        covariates: Iterable[str] = (),
+        visit_weeks: Iterable[float] | None = None,
+        outcome: str = "outcome",
+        study: str = "",
+    ) -> "ImprovementData":
+        """Wrap an existing event table (columns ``subject, arm, time, event`` at least).
+
+        ``time_lower``/``time_upper`` default to the exact time for events and ``(time, inf)``
+        for censored rows; ``status`` defaults to ``event``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"subject": ["a", "b"], "arm": ["x", "y"], "time": [4.0, 8.0],
+        ...                   "event": [1, 0]})
+        >>> ImprovementData.from_table(t).reference
+        'x'
+        """
+        need = [c for c in ("arm", "time", "event") if c not in table.columns]
+        if need:
+            raise ModelError(f"event table lacks column(s) {need}; it needs arm, time, event")
+        t = table.copy()
+        if "subject" not in t.columns:
+            t.insert(0, "subject", [str(i) for i in range(len(t))])
+        t["time"] = t["time"].astype(float)
+        t["event"] = t["event"].astype(int)
+        bad = t.loc[~t["event"].isin([0, 1]), "event"]
+        if len(bad):
+            raise ModelError(f"column event must be 0/1; row {bad.index[0]} has {bad.iloc[0]!r}")
+        if t["time"].isna().any() or (t["time"] < 0).any():
+            row = t.index[(t["time"].isna()) | (t["time"] < 0)][0]
+            raise ModelError(f"column time must be >= 0 and not missing; row {row} has "
+                             f"{t.loc[row, 'time']!r}")
+        if arms is None:
+            if isinstance(t["arm"].dtype, pd.CategoricalDtype):
+                arms = list(t["arm"].cat.categories)
+            else:
+                arms = sorted(t["arm"].astype(str).unique())
+        arms = tuple(str(a) for a in arms)
+        t["arm"] = pd.Categorical(t["arm"].astype(str), categories=list(arms))
+        if "time_upper" not in t.columns:
+            t["time_upper"] = np.where(t["event"] == 1, t["time"], np.inf)
+        if "time_lower" not in t.columns:
+            t["time_lower"] = t["time"]
+        if "status" not in t.columns:
+            t["status"] = t["event"]
+        if "dropout" not in t.columns:
+            t["dropout"] = t["status"] == 2
+        arm_classes = dict(arm_classes or {})
+        if "arm_class" not in t.columns:
+            t["arm_class"] = t["arm"].astype(str).map(lambda a: arm_classes.get(a, ""))
+        if reference is None:
+            reference = next((a for a in arms if arm_classes.get(a) == "control"), arms[0])
+        if reference not in arms:
+            raise ModelError(f"reference arm {reference!r} is not one of the arms {list(arms)}")
+        if visit_weeks is None:
+            visit_weeks = sorted(set(t.loc[t["time"] > 0, "time"]) | set(
+                t.loc[np.isfinite(t["time_upper"]) & (t["time_upper"] > 0), "time_upper"]))
+        return cls(table=t.reset_index(drop=True), outcome=outcome, arms=arms,
+                   reference=reference, arm_classes=arm_classes,
+                   covariates=tuple(covariates), visit_weeks=tuple(float(w) for w in visit_weeks),
+                   study=study)
+
+    # ------------------------------------------------------------------ helpers
+    def replace(self, **changes: Any) -> "ImprovementData":
+        """A copy with some attributes changed (the object itself is immutable)."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def n(self) -> int:
+        """Number of subjects."""
+        return len(self.table)
+
+    def summary(self) -> pd.DataFrame:
+        """Per arm: subjects, improved, censored, dropouts, median follow-up (weeks)."""
+        t = self.table
+        g = t.groupby("arm", observed=False)
+        return pd.DataFrame({
+            "n": g.size(),
+            "improved": g["event"].sum(),
+            "censored": g["status"].apply(lambda s: int((s == 0).sum())),
+            "dropout": g["status"].apply(lambda s: int((s == 2).sum())),
+        }).reset_index()
+
+    def _repr_html_(self) -> str:
+        thr = (f"{self.threshold:.0%} of baseline" if self.relative else f"{self.threshold:g} points")
+        head = (f"<p><b>Time to improvement</b> in {self.outcome} (threshold {thr}"
+                f"{', sustained' if self.sustained else ''}); reference arm {self.reference}; "
+                f"{self.n} subjects</p>")
+        return head + self.summary().to_html(index=False)
+
+    def __repr__(self) -> str:
+        return (f"ImprovementData(outcome={self.outcome!r}, threshold={self.threshold!r}, "
+                f"relative={self.relative}, sustained={self.sustained}, n={self.n}, "
+                f"arms={self.arms}, reference={self.reference!r})")
+
+
+# ---------------------------------------------------------------------- thresholds
+def resolve_threshold(instrument: Any, threshold: str | float, relative: bool) -> float:
+    """The numeric threshold for ``threshold`` (a name such as ``"moderate"`` or a value).
+
+    Relative thresholds are fractions of baseline (0.30 = 30 %); absolute ones are points on the
+    instrument's scale.
+
+    Examples
+    --------
+    >>> class I: relative = {"moderate": 0.3}; absolute = {"mcid": 2.0}
+    >>> resolve_threshold(I(), "moderate", True)
+    0.3
+    >>> resolve_threshold(I(), 0.35, True)
+    0.35
+    """
+    if isinstance(threshold, str):
+        table = getattr(instrument, "relative" if relative else "absolute", None) or {}
+        if threshold not in table:
+            kind = "relative" if relative else "absolute"
+            raise ModelError(
+                f"threshold {threshold!r} is not {'a' if relative else 'an'} {kind} threshold of "
+                f"instrument "
+                f"{getattr(instrument, 'name', '?')!r}; known {kind} thresholds: "
+                f"{sorted(table) or 'none'}; or pass a number"
+                + ("" if relative else " of points"))
+        value = float(table[threshold])
+    else:
+        try:
+            value = float(threshold)
+        except (TypeError, ValueError):
+            raise ModelError(f"threshold must be a name or a number, got {threshold!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ModelError(f"threshold must be a positive number, got {threshold!r}")
+    if relative and value > 1:
+        raise ModelError(
+            f"relative threshold {threshold!r} is above 1; relative thresholds are fractions of "
+            f"baseline (use 0.30 for 30 %), or use relative=False (command line: --absolute) for "
+            f"points")
+    return value
+
+
+# ---------------------------------------------------------------------- derivation
+def _improvement_columns(visits: pd.DataFrame, outcome: str, instrument: Any) -> tuple[pd.Series, pd.Series]:
+    """Direction-aware improvement (points) and relative improvement (fraction) per visit row."""
+    if f"{outcome}_improvement" in visits.columns:
+        imp = visits[f"{outcome}_improvement"].astype(float)
+    else:
+        base = visits[f"{outcome}_baseline"].astype(float)
+        val = visits[outcome].astype(float)
+        imp = (base - val) if getattr(instrument, "lower_is_better", True) else (val - base)
+    if f"{outcome}_pct_improvement" in visits.columns:
+        rel = visits[f"{outcome}_pct_improvement"].astype(float) / 100.0
+    else:
+        base = visits[f"{outcome}_baseline"].astype(float)
+        rel = imp / base.abs().where(base != 0)
+    return imp, rel
+
+
+def time_to_improvement(
+    cohort: Any,
+    outcome: str,
+    *,
+    threshold: str | float = "moderate",
+    relative: bool = True,
+    sustained: bool = False,
+) -> ImprovementData:
+    """Derive the time to clinically meaningful improvement for every subject.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A loaded cohort (``painstudy.load_cohort``).
+    outcome : str
+        An outcome of the study (``cohort.spec.outcomes``).
+    threshold : {"moderate", "substantial"} or str or float, default "moderate"
+        A named threshold of the outcome's instrument (``instrument.relative`` when
+        ``relative``, else ``instrument.absolute``, e.g. ``"mcid"``) or a value: a fraction of
+        baseline when ``relative`` (0.30 = 30 %), else points on the scale.
+    relative : bool, default True
+        Improvement as a fraction of the baseline score (IMMPACT: 30 % moderate, 50 %
+        substantial) or in points.
+    sustained : bool, default False
+        Count an improvement only if it holds at every later assessed visit.
+
+    Returns
+    -------
+    ImprovementData
+        ``.table`` has one row per randomised subject; see :class:`ImprovementData`.
+
+    Notes
+    -----
+    Improvement is direction-aware (positive = better). The event time is the nominal week of
+    the first visit meeting the threshold; the event happened in ``(time_lower, time_upper]``
+    where ``time_lower`` is the previous assessed visit (baseline, week 0, if none). Subjects who
+    never improve are censored at their last assessed visit (week 0 if they have no
+    post-baseline assessment); those not assessed at the last scheduled visit are flagged
+    ``dropout`` (``status = 2``). A threshold is met when the improvement is at least the
+    threshold (a relative improvement of exactly 30 % meets 30 %). With ``sustained=True`` the
+    event is the first assessed visit from which every later *assessed* visit also meets the
+    threshold (missed visits do not break it; an improvement at the last assessed visit counts).
+    A relative improvement is undefined when the baseline is 0 (lower-is-better scales): such
+    visits count as assessed without improvement.
+
+    Examples
+    --------
+    >>> import painstudy
+    >>> cohort = painstudy.load_cohort("demo")  # doctest: +SKIP
+    >>> data = time_to_improvement(cohort, "pain", threshold="moderate")  # doctest: +SKIP
+    >>> data.table[["subject", "arm", "time", "event"]].head()  # doctest: +SKIP
+    """
+    spec = cohort.spec
+    outcomes = getattr(spec, "outcomes", {}) or {}
+    if outcome not in outcomes:
+        raise ModelError(f"outcome {outcome!r} is not an outcome of study "
+                         f"{getattr(spec, 'name', '?')!r}; its outcomes: {sorted(outcomes)}")
+    instrument = outcomes[outcome].instrument
+    thr = resolve_threshold(instrument, threshold, relative)
+
+    visits = cohort.visits
+    subjects = cohort.subjects
+    if outcome not in visits.columns:
+        raise ModelError(f"cohort.visits has no column {outcome!r}")
+
+    base_visit = spec.baseline_visit
+    schedule = [v for v in spec.visits if not v.baseline]
+    if not schedule:
+        raise ModelError(f"study {spec.name!r} has no post-baseline visit; nothing to analyse")
+    base_week = float(base_visit.week)
+    sched_weeks = {v.name: float(v.week) - base_week for v in schedule}
+    last_sched = max(sched_weeks.values())
+
+    imp, rel = _improvement_columns(visits, outcome, instrument)
+    score = rel if relative else imp
+    post = visits.loc[visits["visit"].astype(str).isin(sched_weeks)].copy()
+    post["_score"] = score.loc[post.index]
+    post["_assessed"] = post[outcome].notna()  # NaN score (baseline 0) = assessed, not improved
+    post["_improved"] = post["_score"] >= thr - _TOL * max(1.0, abs(thr))
+    post["_week"] = post["visit"].astype(str).map(sched_weeks)
+    post = post.loc[post["_assessed"]].sort_values(["subject", "_week"])
+
+    rows = {}
+    for subj, g in post.groupby("subject", sort=False):
+        weeks = g["_week"].to_numpy()
+        improved = g["_improved"].to_numpy()
+        names = g["visit"].astype(str).to_numpy()
+        if sustained:
+            # improved here and at every later assessed visit
+            ok = np.logical_and.accumulate(improved[::-1])[::-1]
+        else:
+            ok = improved
+        hit = np.flatnonzero(ok)
+        if hit.size:
+            k = hit[0]
+            rows[subj] = (weeks[k], 1, weeks[k - 1] if k > 0 else 0.0, weeks[k], names[k],
+                          names[-1], weeks[-1])
+        else:
+            rows[subj] = (weeks[-1], 0, weeks[-1], np.inf, None, names[-1], weeks[-1])
+
+    subj = subjects.copy()
+    subj["subject"] = subj["subject"].astype(str)
+    arms = tuple(a.name for a in spec.arms)
+    arm_classes = {a.name: getattr(a, "arm_class", "") for a in spec.arms}
+    if "arm_class" in subj.columns:
+        pairs = subj[["arm", "arm_class"]].dropna().astype(str).drop_duplicates()
+        arm_classes.update(dict(zip(pairs["arm"], pairs["arm_class"])))
+    control = getattr(spec, "control_arm", None)
+    if control is None:
+        control = next((a for a in spec.arms if getattr(a, "control", False)), None)
+    reference = control.name if control is not None else arms[0]
+
+    out = pd.DataFrame({"subject": subj["subject"].to_numpy()})
+    out["arm"] = pd.Categorical(subj["arm"].astype(str).to_numpy(), categories=list(arms))
+    out["arm_class"] = out["arm"].astype(str).map(arm_classes).to_numpy()
+    derived = [rows.get(s, (0.0, 0, 0.0, np.inf, None, None, 0.0)) for s in out["subject"]]
+    d = pd.DataFrame(derived, columns=["time", "event", "time_lower", "time_upper",
+                                       "event_visit", "last_visit", "_last_week"])
+    for c in d.columns:
+        out[c] = d[c].to_numpy()
+    out["time"] = out["time"].astype(float)
+    out["event"] = out["event"].astype(int)
+    out["time_lower"] = out["time_lower"].astype(float)
+    out["time_upper"] = out["time_upper"].astype(float)
+    reached_end = out["_last_week"] >= last_sched - _TOL
+    out["dropout"] = (out["event"] == 0) & ~reached_end
+    out["status"] = np.where(out["event"] == 1, 1, np.where(out["dropout"], 2, 0)).astype(int)
+    out = out.drop(columns="_last_week")
+    out["withdrawal_reason"] = (subj["withdrawal_reason"].to_numpy()
+                                if "withdrawal_reason" in subj.columns else np.nan)
+    bcol = f"{outcome}_baseline"
+    out["baseline"] = subj[bcol].astype(float).to_numpy() if bcol in subj.columns else np.nan
+    covariates = []
+    names = [getattr(c, "name", c) for c in getattr(spec, "covariates", ())]
+    for c in ["site", "condition", *names]:
+        if (c in subj.columns and c not in out.columns and c not in covariates
+                and subj[c].notna().any()):
+            out[c] = subj[c].to_numpy()
+            covariates.append(c)
+    return ImprovementData(
+        table=out, outcome=outcome, threshold=thr, relative=relative, sustained=sustained,
+        arms=arms, reference=reference, arm_classes=arm_classes, covariates=tuple(covariates),
+        visit_weeks=tuple(sorted(sched_weeks.values())), study=getattr(spec, "name", ""))
