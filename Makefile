@@ -1,5 +1,6 @@
 # painstudy: set-up and the main jobs. Needs only python3 (>= 3.11) and make.
 #   make demo   set everything up, then run the main job on the bundled demo study
+#               (validate it, then write the full report to reports/demo/)
 #   make test   set everything up, then run the whole test suite
 # Both are idempotent: the virtual environment is rebuilt only when requirements.lock or
 # pyproject.toml change.
@@ -25,7 +26,7 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/painstudy validate
-	$(BIN)/painstudy describe
+	$(BIN)/painstudy report
 
 test: setup
 	PAINSTUDY_DATA_MIRROR=$${PAINSTUDY_DATA_MIRROR:-$(MIRROR)} MPLBACKEND=Agg $(BIN)/python -m pytest

@@ -99,6 +99,74 @@ NOTEBOOKS = {
         ("md", "## Exclusions and notes\nAnything set aside by a rule of the study definition is counted here."),
         ("code", "cohort.exclusions"),
     ]),
+    "02_compare_arms": ("Comparing arms: integrative vs single-modality on pain and function", [
+        ("md", "Mixed model for repeated measures per outcome: post-baseline visits as the repeated factor, "
+               "arm x visit, baseline value of the outcome as covariate, unstructured covariance, REML, "
+               "Satterthwaite df. Each arm against the reference arm, and each integrative arm against each "
+               "single-modality arm; Dunnett adjustment across arms within each outcome and visit."),
+        ("code", 'from painstudy import compare_arms\n'
+                 'result = compare_arms(cohort, outcomes, reference=reference_arm, visits=visits)\n'
+                 'save_table(result.table, "comparisons", output_dir, index=False)\n'
+                 'save_table(result.lsmeans, "lsmeans", output_dir, index=False)\n'
+                 'display(Markdown(result.multiplicity))\nresult'),
+        ("md", "## LS-mean trajectories per arm"),
+        ("code", 'for outcome in outcomes:\n'
+                 '    ax = result.plot_trajectories(outcome)\n'
+                 '    save_figure(ax.figure, figure_path(f"lsmeans_{outcome}", output_dir))\n'
+                 '    plt.show()'),
+        ("md", "## Forest plot of the comparisons at the last visit"),
+        ("code", 'ax = result.plot_forest()\nsave_figure(ax.figure, figure_path("forest", output_dir))\nplt.show()'),
+        ("md", "## Model details"),
+        ("code", 'for outcome, fit in result.fits.items():\n'
+                 '    display(Markdown(f"**{outcome}**: `{result.formulas[outcome]}`; -2 REML log-likelihood "\n'
+                 '                     f"{fit.neg2_log_lik:.3f}; converged: {fit.converged}"))\n'
+                 '    display(fit.anova())\n'
+                 '    display(fit.covariance.round(3))'),
+    ]),
+    "03_time_to_improvement": ("Time to clinically meaningful improvement", [
+        ("md", "First visit at which the improvement from baseline reaches the threshold (IMMPACT), censored at "
+               "the last assessed visit; dropout before the last scheduled visit as a competing event."),
+        ("code", 'from painstudy import analyze_improvement, time_to_improvement\n'
+                 'from painstudy.plotting.survival import plot_cumulative_incidence, plot_km\n'
+                 'name, value, relative = cohort.instrument(outcomes[0]).responder_definitions(thresholds)[0]\n'
+                 'events = time_to_improvement(cohort, outcomes[0], threshold=value, relative=relative)\n'
+                 'analysis = analyze_improvement(events)\n'
+                 'for name, frame in analysis._frames():\n'
+                 '    save_table(frame, f"improvement_{name}", output_dir, index=False)\n'
+                 'analysis'),
+        ("md", "## Kaplan-Meier curves with the number at risk"),
+        ("code", 'fig = plot_km(events)\nsave_figure(fig, figure_path("km_improvement", output_dir))\nplt.show()'),
+        ("md", "## Cumulative incidence of improvement, dropout as a competing event (Aalen-Johansen)"),
+        ("code", 'ax = plot_cumulative_incidence(events)\n'
+                 'save_figure(ax.figure, figure_path("cumulative_incidence", output_dir))\nplt.show()'),
+    ]),
+    "04_responders": ("Responders: rates, NNT and cumulative proportion of responders", [
+        ("md", "Responders at each visit by each threshold (percent improvement from baseline, completers); "
+               "risk differences with Wald intervals and the number needed to treat; odds ratios from a logistic "
+               "model adjusted for baseline and covariates; CPRA curves at the last visit."),
+        ("code", 'from painstudy import responder_analysis\n'
+                 'from painstudy.plotting.responders import plot_cpra, plot_responder_rates\n'
+                 'analyses = {}\n'
+                 'for outcome in outcomes:\n'
+                 '    for threshold, value, relative in cohort.instrument(outcome).responder_definitions(thresholds):\n'
+                 '        res = responder_analysis(cohort, outcome, threshold=value, relative=relative)\n'
+                 '        analyses[(outcome, threshold)] = res\n'
+                 '        for name, frame in res._frames():\n'
+                 '            save_table(frame, f"responders_{outcome}_{threshold}_{name}", output_dir, index=False)\n'
+                 '        kind = "of baseline" if relative else "points"\n'
+                 '        display(Markdown(f"### {outcome}: improvement of at least {value:g} {kind} ({threshold})"))\n'
+                 '        display(res)'),
+        ("md", "## Responder rates and CPRA curves"),
+        ("code", 'for (outcome, threshold), res in analyses.items():\n'
+                 '    ax = plot_responder_rates(res.rates)\n'
+                 '    save_figure(ax.figure, figure_path(f"responder_rates_{outcome}_{threshold}", output_dir))\n'
+                 '    plt.show()\n'
+                 'for outcome in outcomes:\n'
+                 '    first = next(res for (o, _), res in analyses.items() if o == outcome)\n'
+                 '    ax = plot_cpra(first.cpra)\n'
+                 '    save_figure(ax.figure, figure_path(f"cpra_{outcome}", output_dir))\n'
+                 '    plt.show()'),
+    ]),
 }
 
 

@@ -31,7 +31,6 @@ _LAZY = {
     "rate_ratio": "painstudy.models.ancova",
     "time_to_improvement": "painstudy.improvement",
     "datasets": "painstudy.datasets",
-    "reproduce": "painstudy.reproduce",
     "run_report": "painstudy.reporting",
     # time to improvement and responders
     "analyze_improvement": "painstudy.models.survival",

@@ -93,6 +93,28 @@ class Instrument:
                 f"known: {sorted(table) or 'none'}")
         return float(table[threshold])
 
+    def responder_definitions(self, requested=("moderate", "substantial")) -> list[tuple[str, float, bool]]:
+        """(name, threshold, relative) for each requested threshold this instrument defines.
+
+        Names found among the relative thresholds are used as such; numbers are taken as relative
+        fractions. When none of the requested names exists (e.g. PROMIS T-scores, which have no
+        percent thresholds), the instrument's absolute thresholds (MCIDs) are used instead.
+
+        >>> get_instrument("promis_pf").responder_definitions(["moderate"])
+        [('mcid', 5.0, False)]
+        """
+        out = []
+        for r in requested:
+            if isinstance(r, (int, float)) and not isinstance(r, bool):
+                out.append((f"{100 * r:g}%", float(r), True))
+            elif r in self.relative:
+                out.append((str(r), float(self.relative[r]), True))
+            elif r in self.absolute:
+                out.append((str(r), float(self.absolute[r]), False))
+        if not out:
+            out = [(k, float(v), False) for k, v in self.absolute.items()]
+        return out
+
     def with_overrides(self, **changes) -> "Instrument":
         """A copy with some fields replaced (thresholds are merged, not replaced)."""
         rel = dict(self.relative) | dict(changes.pop("relative", {}) or {})

@@ -1,0 +1,280 @@
+"""The question of the toolkit in one call: do integrative arms do better, on pain and function?
+
+:func:`compare_arms` fits the pre-specified model per outcome (an MMRM of the post-baseline
+visits adjusted for the baseline value of the outcome, or a random-slopes model), and returns
+one tidy table of comparisons: each arm against the control (reference) arm and each
+integrative arm against each single-modality arm, at each visit (or per week of slope), with
+multiplicity handled across arms within each outcome and visit, and the direction of benefit
+in words from the instrument's direction.
+
+Multiplicity: within each outcome x visit, the arms-vs-reference family and the
+integrative-vs-single-modality family are each adjusted (Dunnett by default, or Holm,
+Bonferroni, none). Across outcomes nothing is adjusted: the first outcome is declared primary
+and the others secondary, as a trial's analysis plan does; the result says so in
+``multiplicity``.
+
+Examples
+--------
+>>> import painstudy
+>>> res = painstudy.compare_arms(painstudy.load_cohort("demo"), ["pain"], visits=["week52"])
+>>> res.table.loc[0, ["outcome", "visit", "comparison"]].tolist()
+['pain', 'week52', 'physiotherapy vs usual_care']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cohort import Cohort
+
+TABLE_COLUMNS = ["outcome", "role", "visit", "comparison", "arm", "reference", "estimate", "std_error", "df",
+                 "ci_lower", "ci_upper", "p_value", "p_adjusted", "adjustment", "effect_size", "favours",
+                 "direction"]
+
+
+@dataclass(frozen=True)
+class ArmComparison:
+    """Result of :func:`compare_arms` (immutable).
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per outcome x visit x comparison, columns ``TABLE_COLUMNS``: ``estimate`` is the
+        difference (arm minus reference) in the outcome's units, ``effect_size`` that difference
+        over the model-based SD of the outcome at the visit (so its sign is that of the raw
+        difference), ``direction`` the benefit in words.
+    lsmeans : DataFrame
+        LS means per outcome, arm and visit (for trajectories).
+    fits : mapping
+        The fitted model per outcome.
+    """
+
+    table: pd.DataFrame
+    lsmeans: pd.DataFrame
+    fits: Mapping[str, object] = field(repr=False, default_factory=dict)
+    model: str = "mmrm"
+    formulas: Mapping[str, str] = field(default_factory=dict)
+    multiplicity: str = ""
+    cohort: object = field(repr=False, default=None)
+
+    def plot_trajectories(self, outcome: str | None = None, *, ax=None):
+        """LS-mean trajectories per arm with CIs over visits; returns the Axes."""
+        from .plotting.mixed import plot_lsmeans
+
+        return plot_lsmeans(self, outcome or self.table["outcome"].iloc[0], ax=ax)
+
+    def plot_forest(self, *, visit: str | None = None, ax=None):
+        """Forest plot of the comparisons (default: at the last visit); returns the Axes."""
+        from .plotting.mixed import plot_forest
+
+        return plot_forest(self, visit=visit, ax=ax)
+
+    def _repr_html_(self) -> str:
+        shown = self.table.drop(columns=["arm", "reference"])
+        return (f"<b>Comparison of arms</b> ({self.model}); {self.multiplicity}<br>"
+                + shown.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
+def _adjust_names(cohort: "Cohort", outcome: str, adjust_for: Sequence[str]) -> list[str]:
+    cols = []
+    for a in adjust_for:
+        if a == "baseline":
+            cols.append(f"{outcome}_baseline")
+        elif a in ("site", "condition") or a in cohort.subjects.columns:
+            cols.append(a)
+        else:
+            raise ModelError(f"adjust_for: {a!r} is neither 'baseline' nor a column of the cohort's subjects "
+                             f"({', '.join(cohort.subjects.columns)})")
+    return cols
+
+
+def _direction(estimate: float, lower_is_better: bool, arm: str, ref: str, lo: float, hi: float) -> tuple[str, str]:
+    better = -estimate if lower_is_better else estimate
+    favours = arm if better > 0 else ref
+    sig = not (lo <= 0 <= hi)
+    words = f"favours {favours}" + ("" if sig else " (CI includes no difference)")
+    return favours, words
+
+
+def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, model: str = "mmrm",
+                 covariance: str = "us", adjust_for: Sequence[str] = ("baseline",), reference: str | None = None,
+                 visits: Sequence[str] | None = None, multiplicity: str = "dunnett", df: str = "satterthwaite",
+                 level: float = 0.95) -> ArmComparison:
+    """Compare arms on each outcome with the pre-specified mixed model.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    outcomes : list of str, optional
+        Outcome names (default: the study's first two, usually pain and function). The first is
+        declared primary.
+    model : {"mmrm", "slopes"}
+        ``"mmrm"``: visit as repeated factor, ``arm * visit``, covariance ``covariance`` over
+        post-baseline visits. ``"slopes"``: random intercept and slope on week per subject,
+        ``arm * week``; comparisons are of slopes per week.
+    covariance : str
+        MMRM covariance structure (``us``, ``cs``, ``ar1``, ``toeph``, ...).
+    adjust_for : list of str
+        ``"baseline"`` (the outcome's baseline value) and/or subject covariates, ``site``, ``condition``.
+    reference : str, optional
+        Reference arm (default: the study's control arm).
+    visits : list of str, optional
+        Visits reported (default: every post-baseline visit; all are used in the fit).
+    multiplicity : {"dunnett", "holm", "bonferroni", "none"}
+        Adjustment across arms within each outcome x visit.
+    df : str
+        Degrees of freedom method of the MMRM.
+    """
+    from .models.mmrm import mmrm
+
+    spec = cohort.spec
+    outcomes = list(outcomes or cohort.outcomes[:2])
+    reference = reference or (spec.control_arm.name if spec.control_arm else spec.arms[0].name)
+    spec.arm(reference)
+    if model not in ("mmrm", "slopes"):
+        raise ModelError(f"model must be 'mmrm' or 'slopes', not {model!r}")
+    if multiplicity not in ("dunnett", "holm", "bonferroni", "none"):
+        raise ModelError(f"multiplicity must be dunnett, holm, bonferroni or none, not {multiplicity!r}")
+    post = [v.name for v in spec.post_baseline_visits]
+    visits = list(visits or post)
+    unknown = [v for v in visits if v not in post]
+    if unknown:
+        raise ModelError(f"visits {unknown} are not post-baseline visits of {spec.name!r} ({post})")
+    arm_order = [reference] + [a.name for a in spec.arms if a.name != reference]
+    classes = {a.name: a.arm_class for a in spec.arms}
+    integrative = [a for a in arm_order if classes[a] == "integrative"]
+    singles = [a for a in arm_order if classes[a] == "single-modality"]
+
+    rows, lsm, fits, formulas = [], [], {}, {}
+    for k, outcome in enumerate(outcomes):
+        inst = cohort.instrument(outcome)
+        adj = _adjust_names(cohort, outcome, adjust_for)
+        data = cohort.analysis_data(outcome)
+        extra = [c for c in adj if c not in data.columns]
+        if extra:
+            data = data.merge(cohort.subjects[["subject", *extra]], on="subject", how="left")
+        data = data.assign(arm=pd.Categorical(data["arm"].astype(str), categories=arm_order))
+        present = [a for a in arm_order if (data["arm"] == a).any()]
+        data = data.assign(arm=data["arm"].cat.set_categories(present))
+        role = "primary" if k == 0 else "secondary"
+        rhs = " + ".join(adj + [])
+        if model == "mmrm":
+            formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * visit + {covariance}(visit | subject)"
+            fit = mmrm(formula, data, df=df)
+            sds = {v: float(np.sqrt(fit.covariance.loc[v, v])) for v in fit.covariance.index}
+            fams = []
+
+            def family(ref, keep=None):
+                """Contrasts against ``ref`` per visit: unadjusted CI and p, plus the adjusted p."""
+                c = fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=ref, adjust="none", level=level)
+                if keep is not None:  # adjust only over the comparisons that are reported
+                    c = c[c["contrast"].str.split(" - ").str[0].isin(keep)].reset_index(drop=True)
+                if multiplicity != "none":
+                    a = fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=ref, adjust=multiplicity,
+                                      level=level) if keep is None else _adjust_subset(fit, ref, keep, multiplicity,
+                                                                                         level)
+                    c = c.merge(a[["contrast", "visit", "p_value"]].rename(columns={"p_value": "p_adjusted"}),
+                                on=["contrast", "visit"], how="left")
+                else:
+                    c["p_adjusted"] = c["p_value"]
+                return c
+
+            if len(present) > 1:
+                c = family(reference)
+                c["arm"], c["reference"], c["sign"] = c["contrast"].str.split(" - ").str[0], reference, 1.0
+                fams.append(c)
+            for integ in integrative:
+                others = [s for s in singles if s in present]
+                if integ not in present or not others:
+                    continue
+                c = family(integ, keep=others)
+                c["single"] = c["contrast"].str.split(" - ").str[0]
+                c = c[c["single"].isin(others)].copy()
+                c["arm"], c["reference"], c["sign"] = integ, c["single"], -1.0
+                fams.append(c)
+            for c in fams:
+                for r in c.itertuples():
+                    if r.visit not in visits:
+                        continue
+                    est, lo, hi = r.sign * r.estimate, *sorted([r.sign * r.ci_lower, r.sign * r.ci_upper])
+                    fav, words = _direction(est, inst.lower_is_better, r.arm, r.reference, lo, hi)
+                    rows.append({"outcome": outcome, "role": role, "visit": r.visit,
+                                 "comparison": f"{r.arm} vs {r.reference}", "arm": r.arm, "reference": r.reference,
+                                 "estimate": est, "std_error": r.std_error, "df": r.df, "ci_lower": lo,
+                                 "ci_upper": hi, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
+                                 "adjustment": multiplicity, "effect_size": est / sds[r.visit], "favours": fav,
+                                 "direction": words})
+            m = fit.lsmeans("arm", by="visit", level=level)
+            m["outcome"] = outcome
+            m["week"] = m["visit"].map({v.name: v.week for v in spec.visits}).astype(float)
+            lsm.append(m)
+        else:
+            formula, fit, r_rows, m = _slopes(cohort, outcome, data, rhs, reference, integrative, singles, present,
+                                              multiplicity, level, role, inst)
+            rows.extend(r_rows)
+            lsm.append(m)
+        fits[outcome], formulas[outcome] = fit, formula
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    note = (f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
+            f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})")
+    return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort)
+
+
+def _adjust_subset(fit, ref, keep, multiplicity, level):
+    """Adjusted p-values over the contrasts of ``keep`` against ``ref`` only (one family per visit)."""
+    from .models.results import _adjust
+
+    rows = []
+    specs, by, keys, lrows = fit._lsmean_rows("arm", "visit")
+    by_visit: dict = {}
+    for combo, l in lrows:
+        by_visit.setdefault(combo[1], {})[str(combo[0])] = l
+    for visit, ls in by_visit.items():
+        Ls = [ls[k] - ls[ref] for k in keep if k in ls]
+        names = [f"{k} - {ref}" for k in keep if k in ls]
+        fam = []
+        for nm, L in zip(names, Ls):
+            est, se, df = fit._inf.contrast(L)
+            fam.append({"contrast": nm, "visit": visit, "estimate": est, "std_error": se, "df": df,
+                        "statistic": est / se, "p_value": float(2 * __import__("scipy").stats.t.sf(abs(est / se), df)),
+                        "ci_lower": np.nan, "ci_upper": np.nan})
+        if fam:
+            _adjust(fam, np.array(Ls), fit._inf.C, multiplicity, level)
+        rows.extend(fam)
+    return pd.DataFrame(rows)
+
+
+def _slopes(cohort, outcome, data, rhs, reference, integrative, singles, present, multiplicity, level, role, inst):
+    """Random intercept + slope model: compare slopes per week between arms."""
+    try:
+        from .models.lmm import lmm
+    except ImportError:  # pragma: no cover - until the random-coefficient engine is installed
+        raise ModelError("model='slopes' needs painstudy.models.lmm, which is not available in this build") from None
+    formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * week + (1 + week | subject)"
+    fit = lmm(formula, data)
+    tr = fit.trends("week", by="arm", level=level)
+    slope = dict(zip(tr["arm"].astype(str), tr["estimate"]))
+    sd = float(np.nanstd(cohort.subjects[f"{outcome}_baseline"], ddof=1))
+    span = max(v.week for v in cohort.spec.visits)
+    rows = []
+    pairs = [(a, reference) for a in present if a != reference]
+    pairs += [(i, s) for i in integrative for s in singles if i in present and s in present]
+    diffs = fit.trend_contrasts("week", "arm", pairs, adjust=multiplicity, level=level)
+    for r in diffs.itertuples():
+        fav, words = _direction(r.estimate, inst.lower_is_better, r.arm, r.reference, r.ci_lower, r.ci_upper)
+        rows.append({"outcome": outcome, "role": role, "visit": "slope per week",
+                     "comparison": f"{r.arm} vs {r.reference}", "arm": r.arm, "reference": r.reference,
+                     "estimate": r.estimate, "std_error": r.std_error, "df": r.df, "ci_lower": r.ci_lower,
+                     "ci_upper": r.ci_upper, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
+                     "adjustment": multiplicity, "effect_size": r.estimate * span / sd, "favours": fav,
+                     "direction": words})
+    m = tr.assign(outcome=outcome, visit="slope per week", week=np.nan)
+    _ = slope
+    return formula, fit, rows, m

@@ -1,0 +1,61 @@
+"""Plots of mixed-model comparisons: LS-mean trajectories per arm and the forest plot.
+
+Both take an :class:`~painstudy.compare.ArmComparison` and ``ax=None`` and return the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .cohort import arm_colours
+
+
+def plot_lsmeans(result, outcome: str, *, ax=None):
+    """LS means of ``outcome`` per arm over visits, with their confidence intervals."""
+    cohort = result.cohort
+    m = result.lsmeans[result.lsmeans["outcome"] == outcome]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    colours = arm_colours(cohort)
+    labels = {a.name: a.label for a in cohort.spec.arms}
+    arms = [a.name for a in cohort.spec.arms if a.name in set(m["arm"].astype(str))]
+    offsets = np.linspace(-0.4, 0.4, len(arms)) if len(arms) > 1 else [0.0]
+    for off, arm in zip(offsets, arms):
+        g = m[m["arm"].astype(str) == arm].sort_values("week")
+        ax.errorbar(g["week"] + off, g["estimate"], yerr=[g["estimate"] - g["ci_lower"], g["ci_upper"] - g["estimate"]],
+                    color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
+    inst = cohort.instrument(outcome)
+    ax.set_xlabel("week")
+    ax.set_ylabel(f"{cohort.spec.outcomes[outcome].label}\n({inst.direction} is better)")
+    ax.set_xticks(sorted(m["week"].dropna().unique()))
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"{cohort.spec.outcomes[outcome].label}: LS means (95% CI), {result.model}", fontsize=10)
+    return ax
+
+
+def plot_forest(result, *, visit: str | None = None, ax=None):
+    """Forest plot of the comparisons at one visit (default: the last), per outcome."""
+    t = result.table
+    if visit is None:
+        visit = t["visit"].iloc[-1] if (t["visit"] == "slope per week").all() else \
+            [v for v in t["visit"].unique()][-1]
+    t = t[t["visit"] == visit].reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.6))
+    y = np.arange(len(t))[::-1]
+    colours = {"primary": "#1f77b4", "secondary": "#555555"}
+    for yi, r in zip(y, t.itertuples()):
+        # show every comparison as benefit (positive favours the arm), so one side is always "better"
+        inst = result.cohort.instrument(r.outcome)
+        s = -1.0 if inst.lower_is_better else 1.0
+        sd = r.estimate / r.effect_size if r.effect_size else 1.0
+        est, lo, hi = (s * r.estimate / sd, *sorted([s * r.ci_lower / sd, s * r.ci_upper / sd]))
+        ax.plot([lo, hi], [yi, yi], color=colours.get(r.role, "#555"), lw=2)
+        ax.plot([est], [yi], "s", color=colours.get(r.role, "#555"), ms=6)
+    ax.axvline(0, color="#999", lw=1)
+    ax.set_yticks(y, [f"{r.outcome}: {r.comparison}" for r in t.itertuples()], fontsize=8)
+    ax.set_xlabel("standardised benefit (difference / SD; > 0 favours the first arm)")
+    ax.set_title(f"Comparisons at {visit} ({result.model}; {t['adjustment'].iloc[0] if len(t) else ''} "
+                 f"adjusted p in the table)", fontsize=9)
+    return ax
