@@ -341,3 +341,24 @@ def test_grouped_inference_equals_separate_fits(fev, df):
             assert mine.loc[v, "estimate"] == pytest.approx(r["estimate"], rel=1e-6)
             assert mine.loc[v, "std_error"] == pytest.approx(r["std_error"], rel=1e-5)
             assert mine.loc[v, "df"] == pytest.approx(r["df"], rel=1e-4)
+
+
+def test_conditional_predict(fit, fev):
+    # conditional mean of a missing visit given the subject's observed visits (multivariate normal
+    # conditioning written out densely for one subject); observed visits return the observation
+    from painstudy.models.formula import build_design
+
+    sub = fev[fev.USUBJID == "PT1"]  # PT1: VIS1 and VIS3 missing, VIS2 and VIS4 observed
+    pr = fit.predict(sub, conditional=True)
+    obs = sub.FEV1.notna().to_numpy()
+    np.testing.assert_allclose(pr.estimate.to_numpy()[obs], sub.FEV1.to_numpy()[obs])
+    assert np.all(pr.std_error.to_numpy()[obs] == 0)
+    X = build_design(fit._info, sub)
+    mu = X @ fit._inf.beta
+    S = fit.covariance.to_numpy()
+    vi = sub.AVISIT.str[-1].astype(int).to_numpy() - 1
+    o, m = vi[obs], vi[~obs]
+    expect = mu[~obs] + S[np.ix_(m, o)] @ np.linalg.solve(S[np.ix_(o, o)], sub.FEV1.to_numpy()[obs] - mu[obs])
+    np.testing.assert_allclose(pr.estimate.to_numpy()[~obs], expect, rtol=1e-10)
+    marg = fit.predict(sub)
+    np.testing.assert_allclose(marg.estimate, mu)

@@ -79,6 +79,7 @@ class MMRMResult:
     _visit_levels: tuple = field(repr=False, compare=False)
     _group_levels: tuple = field(repr=False, compare=False)
     _covariance_by_group: dict = field(repr=False, compare=False)
+    _parsed: object = field(default=None, repr=False, compare=False)
 
     # -------------------------------------------------------------------------------------------
     @classmethod
@@ -120,7 +121,7 @@ class MMRMResult:
             n_rows_dropped=prep.n_rows_dropped, n_subjects_dropped=prep.n_subjects_dropped,
             converged=converged, positive_definite=pd_ok, optimizer=optim, notes=tuple(notes), _inf=inf,
             _info=prep.info, _visit_levels=tuple(prep.visit_levels), _group_levels=tuple(prep.group_levels),
-            _covariance_by_group=cov_by_group,
+            _covariance_by_group=cov_by_group, _parsed=parsed,
         )
 
     # -------------------------------------------------------------------------------------------
@@ -323,10 +324,27 @@ class MMRMResult:
             out.append({"term": lab, **r})
         return pd.DataFrame(out).set_index("term")[["num_df", "den_df", "statistic", "p_value"]]
 
-    def predict(self, newdata: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-        """Population-level (marginal) predictions ``x' beta`` for new rows, with standard errors and
-        confidence intervals.  Rows with a missing covariate get NaN.  (Predictions are not conditioned
-        on a subject's observed outcomes.)"""
+    def predict(self, newdata: pd.DataFrame, level: float = 0.95, conditional: bool = False) -> pd.DataFrame:
+        """Predictions for new rows, with standard errors and confidence intervals (normal quantiles).
+
+        Parameters
+        ----------
+        newdata : DataFrame
+            Rows with the model's covariates; rows with a missing covariate get NaN.
+        level : float
+            Confidence level.
+        conditional : bool
+            ``False`` (default): population-level means ``x' beta``.  ``True``: the conditional mean of each
+            row's outcome given the same subject's observed outcomes in ``newdata`` (as R mmrm's
+            ``predict``): ``x' beta + S_mo S_oo^-1 (y_o - X_o beta)``; rows whose outcome is observed
+            return it (standard error 0).  ``newdata`` then needs the subject, visit (and group) columns
+            and the outcome column (NaN where unknown).  The standard error reflects the uncertainty of
+            beta only (a confidence, not a prediction, interval).
+
+        Returns
+        -------
+        DataFrame indexed like ``newdata`` with ``estimate, std_error, ci_lower, ci_upper``.
+        """
         if not isinstance(newdata, pd.DataFrame):
             raise ModelError("newdata must be a pandas DataFrame")
         info = self._info
@@ -335,11 +353,49 @@ class MMRMResult:
             if c not in newdata.columns:
                 raise ModelError(f"newdata lacks column {c!r} used by the model")
         ok = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
-        X = build_design(info, newdata.loc[ok])
-        est = np.full(len(newdata), np.nan)
-        se = np.full(len(newdata), np.nan)
-        est[ok] = X @ self._inf.beta
-        se[ok] = np.sqrt(np.einsum("ij,jk,ik->i", X, self._inf.C, X))
+        X = np.full((len(newdata), len(info.column_names)), np.nan)
+        X[ok] = build_design(info, newdata.loc[ok])
+        beta, C = self._inf.beta, self._inf.C
+        est = X @ beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, C, X))
+        if conditional:
+            cov = self._parsed.covariance
+            outcome = self._parsed.fixed.outcome
+            for c in [cov.subject, cov.visit, outcome] + ([cov.group] if cov.group else []):
+                if c not in newdata.columns:
+                    raise ModelError(f"conditional predictions need column {c!r} in newdata")
+            vmap = {str(v): i for i, v in enumerate(self._visit_levels)}
+            vis = newdata[cov.visit].astype(str).map(vmap)
+            if vis.isna().any():
+                bad = newdata[cov.visit][vis.isna()].iloc[0]
+                raise ModelError(f"column {cov.visit!r}: visit {bad!r} is not one of the fitted visits")
+            vis = vis.to_numpy().astype(int)
+            y = pd.to_numeric(newdata[outcome], errors="coerce").to_numpy(float)
+            groups = newdata[cov.group].to_numpy() if cov.group else None
+            subj_codes = pd.factorize(newdata[cov.subject])[0]
+            order = np.argsort(subj_codes, kind="stable")
+            bounds = np.flatnonzero(np.r_[True, np.diff(subj_codes[order]) != 0, True])
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                rows = order[a:b]
+                rows = rows[ok[rows]]
+                if len(rows) == 0:
+                    continue
+                if len(set(vis[rows])) < len(rows):
+                    raise ModelError(f"subject {newdata[cov.subject].iloc[rows[0]]!r} has two rows at one visit")
+                key = groups[rows[0]] if cov.group else None
+                match = [g for g in self._covariance_by_group if str(g) == str(key)]
+                if not match:
+                    raise ModelError(f"column {cov.group!r}: group {key!r} was not in the fitted data")
+                S = self._covariance_by_group[match[0]].to_numpy()
+                obs = rows[~np.isnan(y[rows])]
+                mis = rows[np.isnan(y[rows])]
+                est[obs], se[obs] = y[obs], 0.0
+                if len(obs) == 0 or len(mis) == 0:
+                    continue
+                K = np.linalg.solve(S[np.ix_(vis[obs], vis[obs])], S[np.ix_(vis[obs], vis[mis])]).T
+                est[mis] = X[mis] @ beta + K @ (y[obs] - X[obs] @ beta)
+                Xa = X[mis] - K @ X[obs]
+                se[mis] = np.sqrt(np.einsum("ij,jk,ik->i", Xa, C, Xa))
         q = _tq(level, np.inf)
         return pd.DataFrame({"estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se},
                             index=newdata.index)
