@@ -38,6 +38,7 @@ from scipy import stats
 
 from painstudy.errors import ConvergenceWarning, ModelError
 from painstudy.improvement import ImprovementData
+from ._tidy import TidyResult
 
 __all__ = [
     "KaplanMeierResult", "LogRankResult", "CoxResult", "DiscreteTimeResult", "TurnbullResult",
@@ -48,44 +49,9 @@ __all__ = [
 
 
 # =============================================================================== results
-class _TidyResult:
+
+class _TidyResult(TidyResult):
     """Shared rendering: every DataFrame attribute becomes an HTML table."""
-
-    _title = "Result"
-
-    def _frames(self) -> list[tuple[str, pd.DataFrame]]:
-        out = []
-        for f in fields(self):  # type: ignore[arg-type]
-            val = getattr(self, f.name)
-            if isinstance(val, pd.DataFrame):
-                out.append((f.name, val))
-        return out
-
-    def _scalars(self) -> list[tuple[str, Any]]:
-        return [(f.name, getattr(self, f.name)) for f in fields(self)  # type: ignore[arg-type]
-                if isinstance(getattr(self, f.name), (int, float, str, bool))]
-
-    def _repr_html_(self) -> str:
-        parts = [f"<h4>{self._title}</h4>"]
-        sc = self._scalars()
-        if sc:
-            parts.append("<p>" + "; ".join(f"{k}: {v}" for k, v in sc) + "</p>")
-        for name, df in self._frames():
-            parts.append(f"<p><b>{name}</b></p>")
-            parts.append(df.to_html(index=False, float_format=lambda x: f"{x:.4g}",
-                                    max_rows=60))
-        return "\n".join(parts)
-
-    def __str__(self) -> str:
-        parts = [self._title]
-        for k, v in self._scalars():
-            parts.append(f"  {k}: {v}")
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            for name, df in self._frames():
-                parts.append(f"{name}:")
-                parts.append(df.to_string(index=False, float_format=lambda x: f"{x:.4g}",
-                                          max_rows=40))
-        return "\n".join(parts)
 
 
 @dataclass(frozen=True, repr=False)
