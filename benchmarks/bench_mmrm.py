@@ -1,4 +1,4 @@
-"""Benchmark painstudy's MMRM against statsmodels and R (glmmTMB, nlme::gls) and write RESULTS.md.
+"""Benchmark painstudy's MMRM against statsmodels and R (glmmTMB, nlme::gls) and write RESULTS_mmrm.md (python benchmarks/make_results.py then rebuilds RESULTS.md).
 
 Usage (from the repository root)::
 
@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     ap.add_argument("--with-1m", action="store_true")
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--r-reps", type=int, default=3)
-    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--out", default=str(HERE / "RESULTS_mmrm.md"))
     args = ap.parse_args(argv)
     if args.one:
         kind, n, reps = args.one

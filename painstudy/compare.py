@@ -47,9 +47,11 @@ class ArmComparison:
     ----------
     table : DataFrame
         One row per outcome x visit x comparison, columns ``TABLE_COLUMNS``: ``estimate`` is the
-        difference (arm minus reference) in the outcome's units, ``effect_size`` that difference
-        over the model-based SD of the outcome at the visit (so its sign is that of the raw
-        difference), ``direction`` the benefit in words.
+        difference (arm minus reference) in the outcome's units (per week for ``slopes``),
+        ``effect_size`` that difference over the model-based SD of the outcome at the visit (for
+        ``slopes``: the slope difference over the whole follow-up, divided by the SD of the
+        baseline values), so its sign is that of the raw difference; ``direction`` the benefit
+        in words.
     lsmeans : DataFrame
         LS means per outcome, arm and visit (for trajectories).
     fits : mapping
@@ -252,29 +254,43 @@ def _adjust_subset(fit, ref, keep, multiplicity, level):
 
 
 def _slopes(cohort, outcome, data, rhs, reference, integrative, singles, present, multiplicity, level, role, inst):
-    """Random intercept + slope model: compare slopes per week between arms."""
-    try:
-        from .models.lmm import lmm
-    except ImportError:  # pragma: no cover - until the random-coefficient engine is installed
-        raise ModelError("model='slopes' needs painstudy.models.lmm, which is not available in this build") from None
+    """Random intercept + slope model: compare slopes per week between arms.
+
+    The integrative-vs-single-modality family is adjusted over all comparisons against the
+    integrative arm (including the one against the reference), a slightly conservative family.
+    """
+    from .models.lmm import lmm
+
     formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * week + (1 + week | subject)"
     fit = lmm(formula, data)
-    tr = fit.trends("week", by="arm", level=level)
-    slope = dict(zip(tr["arm"].astype(str), tr["estimate"]))
     sd = float(np.nanstd(cohort.subjects[f"{outcome}_baseline"], ddof=1))
     span = max(v.week for v in cohort.spec.visits)
+
+    def family(ref):
+        c = fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=ref, adjust="none", level=level)
+        a = c if multiplicity == "none" else fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=ref,
+                                                                 adjust=multiplicity, level=level)
+        c = c.assign(p_adjusted=a["p_value"].to_numpy(), other=c["contrast"].str.split(" - ").str[0])
+        return c
+
     rows = []
-    pairs = [(a, reference) for a in present if a != reference]
-    pairs += [(i, s) for i in integrative for s in singles if i in present and s in present]
-    diffs = fit.trend_contrasts("week", "arm", pairs, adjust=multiplicity, level=level)
-    for r in diffs.itertuples():
-        fav, words = _direction(r.estimate, inst.lower_is_better, r.arm, r.reference, r.ci_lower, r.ci_upper)
-        rows.append({"outcome": outcome, "role": role, "visit": "slope per week",
-                     "comparison": f"{r.arm} vs {r.reference}", "arm": r.arm, "reference": r.reference,
-                     "estimate": r.estimate, "std_error": r.std_error, "df": r.df, "ci_lower": r.ci_lower,
-                     "ci_upper": r.ci_upper, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
-                     "adjustment": multiplicity, "effect_size": r.estimate * span / sd, "favours": fav,
-                     "direction": words})
-    m = tr.assign(outcome=outcome, visit="slope per week", week=np.nan)
-    _ = slope
+    groups = [(family(reference), None, 1.0)] if len(present) > 1 else []
+    for integ in integrative:
+        if integ in present and any(s in present for s in singles):
+            groups.append((family(integ), integ, -1.0))
+    for c, integ, sign in groups:
+        for r in c.itertuples():
+            if integ is not None and r.other not in singles:
+                continue
+            arm, ref = (r.other, reference) if integ is None else (integ, r.other)
+            est, (lo, hi) = sign * r.estimate, sorted([sign * r.ci_lower, sign * r.ci_upper])
+            fav, words = _direction(est, inst.lower_is_better, arm, ref, lo, hi)
+            rows.append({"outcome": outcome, "role": role, "visit": "slope per week", "comparison": f"{arm} vs {ref}",
+                         "arm": arm, "reference": ref, "estimate": est, "std_error": r.std_error, "df": r.df,
+                         "ci_lower": lo, "ci_upper": hi, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
+                         "adjustment": multiplicity, "effect_size": est * span / sd, "favours": fav,
+                         "direction": words})
+    # model-based means per arm at each scheduled post-baseline week, for the trajectory plot
+    m = pd.concat([fit.lsmeans("arm", at={"week": v.week}, level=level).assign(visit=v.name, week=v.week)
+                   for v in cohort.spec.post_baseline_visits], ignore_index=True).assign(outcome=outcome)
     return formula, fit, rows, m

@@ -100,3 +100,17 @@ def test_bad_arguments(demo_cohort):
         painstudy.compare_arms(demo_cohort, visits=["week99"])
     with pytest.raises(ModelError, match="adjust_for"):
         painstudy.compare_arms(demo_cohort, adjust_for=["shoe_size"])
+
+
+def test_slopes_model(demo_cohort):
+    res = painstudy.compare_arms(demo_cohort, model="slopes")
+    t = res.table
+    assert set(t["visit"]) == {"slope per week"} and len(t) == 2 * 5
+    row = t[(t["outcome"] == "pain") & (t["comparison"] == "integrative vs usual_care")].iloc[0]
+    assert row["estimate"] < 0 and row["favours"] == "integrative"
+    # the slope difference is the arm x week interaction of the random-slope fit
+    fit = res.fits["pain"]
+    coef = fit.coefficients.loc["armintegrative:week", "estimate"]
+    assert row["estimate"] == pytest.approx(coef, rel=1e-9)
+    assert res.plot_trajectories("pain").get_xlabel() == "week"
+    assert len(res.plot_forest().get_yticklabels()) == 10

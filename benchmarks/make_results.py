@@ -1,0 +1,33 @@
+"""Rebuild benchmarks/RESULTS.md from the parts written by each benchmark script.
+
+    python benchmarks/bench_mmrm.py     # writes RESULTS_mmrm.md
+    python benchmarks/bench_lmm.py      # writes RESULTS_lmm.md
+    python benchmarks/make_results.py   # writes RESULTS.md (both, in one file)
+"""
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PARTS = ["RESULTS_mmrm.md", "RESULTS_lmm.md"]
+
+HEADER = """# painstudy benchmarks
+
+Measured against the real alternatives (R's glmmTMB, nlme, lme4/lmerTest; statsmodels) in the same run on
+the same machine; each section says how. Regenerate with the scripts named in each section, then
+`python benchmarks/make_results.py`. Speed targets live here, never in timed unit tests.
+
+"""
+
+
+def main() -> None:
+    body = [HEADER]
+    for part in PARTS:
+        text = (HERE / part).read_text().strip()
+        body.append(text.replace("\n# ", "\n## ").replace("# ", "## ", 1) if text.startswith("# ") else text)
+        body.append(f"\n\n_(section from `{part}`)_\n\n")
+    (HERE / "RESULTS.md").write_text("\n".join(body))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

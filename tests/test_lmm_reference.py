@@ -1,0 +1,175 @@
+"""painstudy.lmm against R lme4 / lmerTest / pbkrtest.
+
+Expected values: tests/reference/lmm_ref_sim.json and tests/reference/lmm_ref_chow.json, written by
+``Rscript tests/reference/lmm_reference.R`` (R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, pbkrtest 0.5.2).  Each fit's
+``r_call`` records the exact call, e.g.
+``lmerTest::lmer(y ~ arm * week + baseline + (1 + week | subject), data = sim_lmm_a, REML = TRUE, ...)``;
+coefficient df from ``summary(fit, ddf = "Satterthwaite")``; Kenward-Roger SE and df from
+``pbkrtest::vcovAdj(fit)`` and ``pbkrtest:::Lb_ddf``; ``varcorr`` from ``VarCorr(fit)``; ``blups`` from
+``ranef(fit)``; ``neg2_log_lik`` = ``-2 * logLik(fit)`` (the REML criterion for REML fits).
+
+Tolerance: 4 significant digits (relative 5e-5) unless stated; -2 log-likelihood to 1e-6 absolute.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from painstudy.errors import ConvergenceWarning
+from painstudy.models.lmm import lmm
+
+REF = Path(__file__).parent / "reference"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+RTOL = 5e-5
+
+ARM_LEVELS = {"a": ["CTL", "INT"], "b": ["UC", "INT", "PT"], "c": ["CTL", "INT"]}
+
+
+def _fits():
+    out = []
+    for name in ("lmm_ref_sim.json", "lmm_ref_chow.json"):
+        for fit in json.loads((REF / name).read_text())["fits"]:
+            out.append(fit)
+    return {f["id"]: f for f in out}
+
+
+FITS = _fits()
+
+
+def _data(fit) -> pd.DataFrame:
+    if fit["data"].startswith("shared:"):
+        # data_prep: laser factor with levels '2' (sham, reference), '1'; time_num = c(0, 7, 12)[time]
+        d = pd.read_csv(SHARED / fit["data"][len("shared:"):])
+        d["laser"] = pd.Categorical(d["laser"].astype(str), categories=["2", "1"])
+        d["time_num"] = np.array([0.0, 7.0, 12.0])[d["time"].to_numpy() - 1]
+        return d
+    d = pd.read_csv(ROOT / fit["data"])
+    d["arm"] = pd.Categorical(d["arm"], categories=ARM_LEVELS[fit["id"][len("lmm_sim")]])
+    return d
+
+
+@lru_cache(maxsize=None)
+def _fit(fit_id: str, df: str):
+    fit = FITS[fit_id]
+    singular_chow = fit_id.startswith("lmm_chow_slope")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = lmm(fit["formula"], _data(fit), reml=fit["reml"], df=df)
+    msgs = [str(w.message) for w in rec if issubclass(w.category, ConvergenceWarning)]
+    if singular_chow:
+        # lme4 reports this fit as singular (corr(intercept, slope) = 1, theta[3] ~ 1e-8): we must say so
+        assert any("singular fit" in m for m in msgs), msgs
+    else:
+        assert not msgs, msgs
+    return res
+
+
+def _coef_table(rows):
+    return pd.DataFrame(rows).set_index("term")
+
+
+ALL = sorted(FITS)
+REML = sorted(k for k, f in FITS.items() if f["reml"])
+
+
+@pytest.mark.parametrize("fit_id", ALL)
+def test_neg2_log_lik_aic_bic(fit_id):
+    # R: -2 * logLik(fit), AIC(fit), BIC(fit)
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "satterthwaite")
+    assert res.n_obs == fit["n_obs"]
+    assert res.n_groups == fit["n_groups"]
+    assert res.neg2_log_lik == pytest.approx(fit["neg2_log_lik"], abs=1e-6)
+    assert res.aic == pytest.approx(fit["aic"], abs=1e-6)
+    assert res.bic == pytest.approx(fit["bic"], abs=1e-6)
+
+
+@pytest.mark.parametrize("fit_id", ALL)
+def test_fixed_effects_satterthwaite(fit_id):
+    # R: summary(fit, ddf = "Satterthwaite")$coefficients (lmerTest)
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "satterthwaite")
+    ref = _coef_table(fit["coefficients"])
+    mine = res.coefficients.loc[ref.index]
+    np.testing.assert_allclose(mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9)
+    np.testing.assert_allclose(mine["std_error"], ref["std_error"], rtol=RTOL)
+    np.testing.assert_allclose(mine["df"], ref["df"], rtol=RTOL)
+
+
+@pytest.mark.parametrize("fit_id", ALL)
+def test_vcov_beta(fit_id):
+    # R: as.matrix(vcov(fit))
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "satterthwaite")
+    terms = fit["vcov_beta"]["terms"]
+    ref = np.array(fit["vcov_beta"]["matrix"])
+    mine = res.vcov.loc[terms, terms].to_numpy()
+    np.testing.assert_allclose(mine, ref, rtol=RTOL, atol=RTOL * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("fit_id", ALL)
+def test_variance_components(fit_id):
+    # R: VarCorr(fit): per group sd and correlations, residual sigma(fit)
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "satterthwaite")
+    vc = res.varcorr
+    for g in fit["varcorr"]:
+        if g["group"] == "Residual":
+            assert res.sigma == pytest.approx(g["sd"], rel=RTOL)
+            continue
+        terms = [g["terms"]] if isinstance(g["terms"], str) else g["terms"]  # jsonlite unboxes length-1
+        rows = vc[(vc.group == g["group"]) & vc.term2.isna()].set_index("term1")
+        np.testing.assert_allclose(rows.loc[terms, "sd"], np.atleast_1d(g["sd"]), rtol=RTOL)
+        corr = np.atleast_2d(np.array(g["corr"], float))
+        for i in range(len(terms)):
+            for j in range(i):
+                row = vc[(vc.group == g["group"]) & (vc.term1 == terms[j]) & (vc.term2 == terms[i])]
+                assert float(row["corr"].iloc[0]) == pytest.approx(corr[i, j], rel=RTOL, abs=1e-6)
+
+
+@pytest.mark.parametrize("fit_id", ALL)
+def test_theta(fit_id):
+    # R: getME(fit, "theta") (lme4's relative covariance factor); the singular chow fit has theta[3] ~ 1e-8
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "satterthwaite")
+    ref = np.array(fit["theta"])
+    if len(fit["n_groups"]) > 1:
+        # lme4 orders terms by decreasing number of levels: (subject: 3 elements) then (site: 1)
+        mine = np.concatenate([res.theta[1:], res.theta[:1]])
+    else:
+        mine = res.theta
+    np.testing.assert_allclose(mine, ref, rtol=RTOL, atol=1e-6)
+
+
+@pytest.mark.parametrize("fit_id", ALL)
+def test_blups(fit_id):
+    # R: ranef(fit)[[subject]] for the first five subjects
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "satterthwaite")
+    re = res.ranef(fit["subject"])
+    re.index = re.index.astype(str)
+    for row in fit["blups"]:
+        for term, val in row.items():
+            if term in ("group", "level"):
+                continue
+            assert re.loc[str(row["level"]), term] == pytest.approx(val, rel=RTOL, abs=1e-7)
+
+
+@pytest.mark.parametrize("fit_id", REML)
+def test_kenward_roger(fit_id):
+    # R: pbkrtest::vcovAdj(fit) (adjusted SE) and pbkrtest:::Lb_ddf(L, vcov(fit), vcovAdj(fit)) (df)
+    fit = FITS[fit_id]
+    res = _fit(fit_id, "kenward-roger")
+    ref = _coef_table(fit["kenward_roger"]["coefficients"])
+    mine = res.coefficients.loc[ref.index]
+    np.testing.assert_allclose(mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9)
+    np.testing.assert_allclose(mine["std_error"], ref["std_error"], rtol=RTOL)
+    np.testing.assert_allclose(mine["df"], ref["df"], rtol=RTOL)
