@@ -35,7 +35,7 @@ ARM_LEVELS = {"a": ["CTL", "INT"], "b": ["UC", "INT", "PT"], "c": ["CTL", "INT"]
 
 def _fits():
     out = []
-    for name in ("lmm_ref_sim.json", "lmm_ref_chow.json"):
+    for name in ("lmm_ref_sim.json", "lmm_ref_chow.json", "lmm_ref_vickers.json"):
         for fit in json.loads((REF / name).read_text())["fits"]:
             out.append(fit)
     return {f["id"]: f for f in out}
@@ -44,7 +44,20 @@ def _fits():
 FITS = _fits()
 
 
+def _vickers_long() -> pd.DataFrame:
+    """data_prep of lmm_ref_vickers.json: pk1/pk2/pk5 at months 0/3/12, rows with pk missing dropped."""
+    w = pd.read_csv(SHARED / "vickers2004_acupuncture_headache" / "acupuncture_headache.csv")
+    d = pd.concat([pd.DataFrame({"id": w["id"], "group": w["group"], "month": m, "pk": w[c]})
+                   for m, c in ((0.0, "pk1"), (3.0, "pk2"), (12.0, "pk5"))]).dropna(subset=["pk"])
+    d = d.sort_values(["id", "month"]).reset_index(drop=True)
+    d["group"] = pd.Categorical(d["group"].astype(str), categories=["0", "1"])
+    d["id"] = d["id"].astype(str)
+    return d
+
+
 def _data(fit) -> pd.DataFrame:
+    if fit["id"].startswith("lmm_vickers"):
+        return _vickers_long()
     if fit["data"].startswith("shared:"):
         # data_prep: laser factor with levels '2' (sham, reference), '1'; time_num = c(0, 7, 12)[time]
         d = pd.read_csv(SHARED / fit["data"][len("shared:"):])
@@ -173,3 +186,30 @@ def test_kenward_roger(fit_id):
     np.testing.assert_allclose(mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9)
     np.testing.assert_allclose(mine["std_error"], ref["std_error"], rtol=RTOL)
     np.testing.assert_allclose(mine["df"], ref["df"], rtol=RTOL)
+
+
+# --- RANDOM + REPEATED: nlme::lme with corAR1 (tests/reference/lmm_ref_nlme.json) -----------------------
+
+NLME = {f["id"]: f for f in json.loads((REF / "lmm_ref_nlme.json").read_text())["fits"]}
+
+
+@pytest.mark.parametrize("fit_id", sorted(NLME))
+def test_random_slope_with_ar1_residual_matches_nlme(fit_id):
+    """nlme::lme(y ~ arm * week + baseline, random = ~ 1 + week | subject, correlation = corAR1(form = ~ vr | subject))."""
+    ref = NLME[fit_id]
+    d = pd.read_csv(ROOT / ref["data"]).iloc[:400]
+    d = d.drop(index=d.index[5::7]).reset_index(drop=True)
+    d["arm"] = pd.Categorical(d["arm"], categories=["CTL", "INT"])
+    d["visit"] = pd.Categorical("W" + d.week.astype(int).astype(str).str.zfill(2))
+    assert len(d) == ref["n_obs"]
+    res = lmm(ref["formula"], d, reml=ref["reml"])
+    assert res.neg2_log_lik == pytest.approx(ref["neg2_log_lik"], abs=1e-5)
+    coef = res.coefficients
+    p = len(ref["coefficients"])
+    # nlme scales the fixed-effect covariance of an ML fit by N / (N - p) (as nlme::gls does); SAS, lme4
+    # and painstudy use (X'V^-1 X)^-1 itself, so undo that factor for ML fits
+    scale = 1.0 if ref["reml"] else np.sqrt(ref["n_obs"] / (ref["n_obs"] - p))
+    for row in ref["coefficients"]:
+        term = row["term"]
+        assert coef.loc[term, "estimate"] == pytest.approx(row["estimate"], rel=RTOL, abs=1e-8), term
+        assert coef.loc[term, "std_error"] == pytest.approx(row["std_error"] / scale, rel=RTOL), term

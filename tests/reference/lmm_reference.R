@@ -1,7 +1,7 @@
 # Reference values for the painstudy random-coefficient LMM engine (issue 4).
 #
 # Run from the repository root:
-#   Rscript tests/reference/lmm_reference.R
+#   Rscript tests/reference/lmm_reference.R [sim] [chow] [vickers] [nlme]   (no argument: every section)
 # Writes tests/reference/data/sim_lmm_{a,b,c}.csv (our own simulated data, fixed seeds),
 # tests/reference/lmm_ref_sim.json and tests/reference/lmm_ref_chow.json (schema: tests/reference/README.md).
 #
@@ -16,6 +16,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+ARGS <- commandArgs(trailingOnly = TRUE)
+want <- function(section) length(ARGS) == 0 || section %in% ARGS
 OUT_DIR <- "tests/reference"
 SHARED <- "../shared/datasets"
 stopifnot(dir.exists(OUT_DIR))
@@ -179,6 +181,7 @@ sim_lmm_c <- function() {
   do.call(rbind, rows)
 }
 
+if (want("sim")) {
 fits <- list()
 sims <- list(a = sim_lmm_a(), b = sim_lmm_b(), c = sim_lmm_c())
 for (k in names(sims)) {
@@ -198,10 +201,12 @@ for (k in names(sims)) {
   }
 }
 write_ref(fits, "lmm_ref_sim.json")
+}
 
 # ----------------------------------------------------------------------------------------------------------
 # Chow 2006 neck pain: all three visits, time in weeks (0, 7, 12)
 # ----------------------------------------------------------------------------------------------------------
+if (want("chow")) {
 raw <- read.csv(file.path(SHARED, "chow2006_laser_neck_pain/neck_pain.csv"), stringsAsFactors = FALSE)
 raw$laser <- factor(as.character(raw$laser), levels = c("2", "1"))
 raw$time_num <- c(0, 7, 12)[raw$time]
@@ -215,3 +220,60 @@ for (rnd in c("(1 | id)", "(1 + time_num | id)")) for (reml in c(TRUE, FALSE)) {
                                       reml, list(laser = "2"), "id")
 }
 write_ref(fits, "lmm_ref_chow.json")
+}
+
+# ----------------------------------------------------------------------------------------------------------
+# Vickers 2004 headache score: wide file to long, months 0 / 3 / 12, every randomised patient with data
+# ----------------------------------------------------------------------------------------------------------
+if (want("vickers")) {
+w <- read.csv(file.path(SHARED, "vickers2004_acupuncture_headache/acupuncture_headache.csv"), stringsAsFactors = FALSE)
+vick <- data.frame(id = rep(w$id, 3), group = rep(w$group, 3), month = rep(c(0, 3, 12), each = nrow(w)),
+                   pk = c(w$pk1, w$pk2, w$pk5))
+vick <- vick[!is.na(vick$pk), ]
+vick <- vick[order(vick$id, vick$month), ]
+vick$group <- factor(as.character(vick$group), levels = c("0", "1"))
+vick$id <- factor(vick$id)
+prep <- paste("long from pk1/pk2/pk5 at month 0/3/12, rows with pk missing dropped (1028 rows);",
+              "group factor with levels '0' (usual care, reference), '1' (acupuncture); month numeric")
+fits <- list()
+for (reml in c(TRUE, FALSE)) {
+  id <- sprintf("lmm_vickers_int_%s", if (reml) "reml" else "ml")
+  fits[[length(fits) + 1]] <- lmm_fit(id, "vick", vick, "shared:vickers2004_acupuncture_headache/acupuncture_headache.csv",
+                                      prep, "pk ~ group * month + (1 | id)", "(1 | id)", reml, list(group = "0"), "id")
+}
+write_ref(fits, "lmm_ref_vickers.json")
+}
+
+# ----------------------------------------------------------------------------------------------------------
+# RANDOM + REPEATED: random intercept and slope with an AR(1) residual over visit ranks (nlme::lme)
+# ----------------------------------------------------------------------------------------------------------
+if (want("nlme")) {
+suppressPackageStartupMessages(library(nlme))
+d <- read.csv(file.path(OUT_DIR, "data/sim_lmm_a.csv"), stringsAsFactors = FALSE)[1:400, ]
+d <- d[-seq(6, 400, by = 7), ]
+d$arm <- factor(d$arm, levels = c("CTL", "INT"))
+d$vr <- match(d$week, c(0, 2, 4, 8, 12))
+fits <- list()
+for (reml in c(TRUE, FALSE)) {
+  call <- sprintf(paste("nlme::lme(y ~ arm * week + baseline, random = ~ 1 + week | subject, correlation =",
+                        "corAR1(form = ~ vr | subject), data = d, method = \"%s\",",
+                        "control = lmeControl(maxIter = 500, msMaxIter = 500, tolerance = 1e-10, msTol = 1e-12))"),
+                  if (reml) "REML" else "ML")
+  fit <- eval(parse(text = call))
+  tt <- summary(fit)$tTable
+  fits[[length(fits) + 1]] <- list(
+    id = sprintf("lmm_nlme_ar1_%s", if (reml) "reml" else "ml"), data = "tests/reference/data/sim_lmm_a.csv",
+    data_prep = paste("first 400 rows (80 subjects x 5 visits), then rows 6, 13, ..., 398 dropped (unbalanced);",
+                      "arm levels (CTL, INT); visit = W + zero-padded week; AR(1) over the visit rank"),
+    formula = "y ~ arm * week + baseline + (1 + week | subject) + ar1(visit | subject)",
+    reml = reml, engine = "nlme", r_call = call, n_obs = nrow(d),
+    neg2_log_lik = -2 * as.numeric(logLik(fit)),
+    coefficients = lapply(rownames(tt), function(t) list(term = t, estimate = tt[t, "Value"],
+                                                            std_error = tt[t, "Std.Error"])),
+    ar1 = unname(coef(fit$modelStruct$corStruct, unconstrained = FALSE)),
+    sigma = fit$sigma,
+    random_cov = mat_json(as.matrix(getVarCov(fit))))
+  cat(fits[[length(fits)]]$id, fits[[length(fits)]]$neg2_log_lik, "\n")
+}
+write_ref(fits, "lmm_ref_nlme.json")
+}
