@@ -41,6 +41,7 @@ import pandas as pd
 from .errors import FAILURE_COLUMNS, CohortError, PainstudyError
 from .io import read_table
 from .outcomes import add_change_scores
+from .schemas import check_cohort_tables
 from .study import ARM_CLASSES, StudySpec, Variable, read_study
 
 
@@ -549,4 +550,6 @@ def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
     exclusions.append({"rule": "scheduled visits with no outcome assessed", "n": n_unassessed,
                        "detail": "kept in Cohort.visits with missing outcomes (not imputed)"})
     exc = pd.DataFrame(exclusions, columns=["rule", "n", "detail"])
-    return Cohort(spec, subjects.reset_index(drop=True), visits.reset_index(drop=True), exc, label, sha)
+    subjects, visits = subjects.reset_index(drop=True), visits.reset_index(drop=True)
+    check_cohort_tables(spec, subjects, visits, label)
+    return Cohort(spec, subjects, visits, exc, label, sha)

@@ -143,6 +143,33 @@ def _display_path(p: Path) -> str:
     return str(p)
 
 
+class _KernelLog:
+    """Send what kernels print on the process's stderr (their start-up and shutdown chatter) to a
+    log file while notebooks run; the log's tail is added to a failure message."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkstemp(prefix="painstudy-kernel-", suffix=".log")[1])
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._file = open(self.path, "wb")
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.close()
+        return False
+
+    def tail(self, n: int = 15) -> str:
+        lines = [ln for ln in self.path.read_text(errors="replace").splitlines()
+                 if ln.strip() and "without encryption" not in ln and "KeyboardInterrupt caught" not in ln]
+        return "\n".join(lines[-n:])
+
+
 def _execute(nb: Path, out_dir: Path, parameters: dict, show_code: bool, kernel: str) -> NotebookRun:
     import papermill as pm
 
@@ -150,7 +177,10 @@ def _execute(nb: Path, out_dir: Path, parameters: dict, show_code: bool, kernel:
     target = out_dir / nb.name
     error, cell = "", None
     try:
-        pm.execute_notebook(str(nb), str(target), parameters=parameters, cwd=str(out_dir), kernel_name=kernel,
+        # no papermill cwd: it changes the whole process's working directory, which races when
+        # notebooks or studies run in parallel threads; notebooks write to output_dir instead
+        pm.execute_notebook(str(nb), str(target), parameters={**parameters, "output_dir": str(out_dir)},
+                            kernel_name=kernel,
                             progress_bar=False, log_output=False, request_save_on_cell_execute=False)
         status = "ok"
     except pm.PapermillExecutionError as e:
@@ -221,7 +251,8 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
     try:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(nbs), desc=f"report {spec.name}", unit="notebook", disable=not progress, file=sys.stderr)
+        # progress goes to stdout: stderr is captured from the kernels while they run
+        bar = tqdm(total=len(nbs), desc=f"report {spec.name}", unit="notebook", disable=not progress, file=sys.stdout)
         runs: list[NotebookRun] = []
 
         def one(nb):
@@ -230,12 +261,18 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
             bar.update(1)
             return r
 
-        if jobs > 1:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                runs = list(pool.map(one, nbs))
-        else:
-            runs = [one(nb) for nb in nbs]
-        bar.close()
+        log = _KernelLog()
+        try:
+            with log:
+                if jobs > 1:
+                    with ThreadPoolExecutor(max_workers=jobs) as pool:
+                        runs = list(pool.map(one, nbs))
+                else:
+                    runs = [one(nb) for nb in nbs]
+            bar.close()
+            kernel_tail = log.tail()
+        finally:
+            log.path.unlink(missing_ok=True)
         manifest = {
             "study": spec.name, "title": spec.title, "inputs": study_inputs(study_arg, params.get("data")),
             "parameters": params, "notebooks": [r.__dict__ for r in runs],
@@ -251,6 +288,8 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
             tmp.rename(dest)
             msg = "; ".join(f"{r.name} failed" + (f" in cell {r.failed_cell}" if r.failed_cell else "")
                             + f": {r.error}" for r in failed)
+            if kernel_tail and any(not r.failed_cell for r in failed):  # the kernel itself failed: show why
+                msg += f"\nkernel output:\n{kernel_tail}"
             raise ReportError(f"{msg}. The previous report in {out} is unchanged; the failed run is kept in {dest}")
         old = out.with_name(f".old-{out.name}-{os.getpid()}")
         if out.exists():

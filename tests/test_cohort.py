@@ -132,3 +132,18 @@ def test_fev_baseline_from_a_column():
     assert c.spec.baseline_visit is None
     assert c.visits["FEV1"].notna().sum() == 800 - 263
     assert c.subjects["FEV1_baseline"].notna().all()
+
+
+def test_canonical_tables_have_a_contract(demo_cohort):
+    """pandera schemas of Cohort.subjects / Cohort.visits catch a broken table, every failure at once."""
+    from painstudy.errors import CohortError
+    from painstudy.schemas import check_cohort_tables
+
+    check_cohort_tables(demo_cohort.spec, demo_cohort.subjects, demo_cohort.visits, "demo")  # passes
+    visits = demo_cohort.visits.copy()
+    visits.loc[3, "pain"] = 12.0                       # outside NRS 0-10
+    visits = pd.concat([visits, visits.iloc[[0]]], ignore_index=True)  # duplicate subject x visit
+    with pytest.raises(CohortError) as err:
+        check_cohort_tables(demo_cohort.spec, demo_cohort.subjects, visits, "demo")
+    rules = " ".join(err.value.failures["rule"])
+    assert "in_range" in rules and ("unique" in rules.lower() or "duplicate" in rules.lower()), rules

@@ -122,3 +122,13 @@ def test_unknown_notebook_and_bad_parameter(capsys):
     assert main(["report", "--notebooks", "99_nope"]) == 1
     assert "unknown notebook" in capsys.readouterr().err
     assert main(["report", "-p", "novalue"]) == 2
+
+
+def test_several_studies_in_parallel(tmp_path, capsys, shared):
+    """--jobs with several studies runs them side by side, each into its own folder."""
+    out = tmp_path / "reports"
+    assert main(["report", "demo", "chow2006", "--notebooks", "01", "--jobs", "2", "--out", str(out)]) == 0
+    for study in ("demo", "chow2006"):
+        assert (out / study / "01_cohort.html").exists()
+        assert json.loads((out / study / "manifest.json").read_text())["study"] == study
+    assert (out / "chow2006" / "figures" / "trajectories_vas.png").exists()

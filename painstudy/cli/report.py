@@ -46,16 +46,29 @@ def run(args) -> int:
             return 2
         k, v = kv.split("=", 1)
         params[k.strip()] = _parse_value(v)
-    status = 0
-    for study in args.studies:
-        out = args.out
-        if out and len(args.studies) > 1:
-            out = str(Path(out) / Path(study).stem)
+    several = len(args.studies) > 1
+
+    def one(study):
+        out = str(Path(args.out) / Path(study).stem) if args.out and several else args.out
+        # with several studies, --jobs runs the studies in parallel (each one notebook at a time)
+        jobs = 1 if several and args.jobs > 1 else args.jobs
         try:
-            res = run_report(study, notebooks=args.notebooks, parameters=params, out=out, jobs=args.jobs,
-                             show_code=args.show_code)
+            return study, run_report(study, notebooks=args.notebooks, parameters=params, out=out, jobs=jobs,
+                                     show_code=args.show_code), None
         except PainstudyError as e:
-            print(f"painstudy report {study}: {e}", file=sys.stderr)
+            return study, None, e
+
+    if several and args.jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(one, args.studies))
+    else:
+        results = [one(s) for s in args.studies]
+    status = 0
+    for study, res, err in results:
+        if err is not None:
+            print(f"painstudy report {study}: {err}", file=sys.stderr)
             status = 1
             continue
         for r in res.runs:
