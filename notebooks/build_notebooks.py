@@ -108,7 +108,7 @@ NOTEBOOKS = {
                  'result = compare_arms(cohort, outcomes, reference=reference_arm, visits=visits)\n'
                  'save_table(result.table, "comparisons", output_dir, index=False)\n'
                  'save_table(result.lsmeans, "lsmeans", output_dir, index=False)\n'
-                 'display(Markdown(result.multiplicity))\nresult'),
+                 'result'),
         ("md", "## LS-mean trajectories per arm"),
         ("code", 'for outcome in outcomes:\n'
                  '    ax = result.plot_trajectories(outcome)\n'

@@ -224,6 +224,9 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
             lsm.append(m)
         fits[outcome], formulas[outcome] = fit, formula
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    # an adjusted p-value is never below the unadjusted one; Dunnett's multivariate-t integral is
+    # computed to about 1e-6 absolute, so very small adjusted values are floored at the unadjusted p
+    table["p_adjusted"] = np.maximum(table["p_adjusted"].astype(float), table["p_value"].astype(float))
     note = (f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
             f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})")
     return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort)
