@@ -114,3 +114,18 @@ def test_slopes_model(demo_cohort):
     assert row["estimate"] == pytest.approx(coef, rel=1e-9)
     assert res.plot_trajectories("pain").get_xlabel() == "week"
     assert len(res.plot_forest().get_yticklabels()) == 10
+
+
+def test_command_line(tmp_path, capsys, shared):
+    import json
+
+    from painstudy.cli import main
+
+    out = tmp_path / "c.json"
+    assert main(["fit", "compare", "vickers2004", "--outcomes", "headache_score", "sf36_pf",
+                 "--visits", "month3", "month12", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "acupuncture vs usual_care" in text and "favours acupuncture" in text
+    doc = json.loads(out.read_text())
+    assert len(doc["comparisons"]) == 4 and doc["formulas"]["headache_score"].startswith("headache_score ~")
+    assert main(["fit", "compare", "--model", "nope"]) == 2

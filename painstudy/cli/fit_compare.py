@@ -1,0 +1,51 @@
+"""``painstudy fit compare``: the mixed-model comparison of arms (compare_arms) from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+def register(fit_subparsers) -> None:
+    sp = fit_subparsers.add_parser("compare", help="compare arms on pain and function (MMRM or random slopes)")
+    sp.add_argument("study", nargs="?", default="demo",
+                    help="registered study name or path to a study.yml (default: the demo study)")
+    sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
+    sp.add_argument("--outcomes", nargs="+", help="outcomes (default: the study's first two; the first is primary)")
+    sp.add_argument("--model", choices=["mmrm", "slopes"], default="mmrm")
+    sp.add_argument("--covariance", default="us", help="MMRM covariance structure (default us)")
+    sp.add_argument("--reference", help="reference arm (default: the study's control arm)")
+    sp.add_argument("--visits", nargs="+", help="visits to report (default: every post-baseline visit)")
+    sp.add_argument("--adjust-for", nargs="+", default=["baseline"], dest="adjust_for",
+                    help="covariates: 'baseline' and/or subject columns (default: baseline)")
+    sp.add_argument("--multiplicity", choices=["dunnett", "holm", "bonferroni", "none"], default="dunnett")
+    sp.add_argument("--json", help="write the comparison table and LS means as JSON")
+    sp.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cohort import load_cohort
+    from ..compare import compare_arms
+
+    cohort = load_cohort(args.study, data=args.data)
+    res = compare_arms(cohort, args.outcomes, model=args.model, covariance=args.covariance,
+                       adjust_for=args.adjust_for, reference=args.reference, visits=args.visits,
+                       multiplicity=args.multiplicity)
+    cols = ["outcome", "visit", "comparison", "estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value",
+            "p_adjusted", "effect_size", "direction"]
+    print(f"{cohort.spec.name}: {res.model}; {res.multiplicity}")
+    for outcome, formula in res.formulas.items():
+        print(f"  {outcome}: {formula}")
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 60):
+        print(res.table[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if args.json:
+        out = {"study": cohort.spec.name, "model": res.model, "multiplicity": res.multiplicity,
+               "formulas": dict(res.formulas),
+               "comparisons": json.loads(res.table.to_json(orient="records")),
+               "lsmeans": json.loads(res.lsmeans.astype({"arm": str, "visit": str}).to_json(orient="records"))}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
