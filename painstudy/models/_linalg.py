@@ -17,67 +17,33 @@ every element of every group's T x T covariance matrix; the structures chain tha
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import glob
-import os
 
 import numpy as np
 
-_BLAS_HANDLES: list | None = None
+_CONTROLLER = None
 
 
-def _openblas_handles() -> list:
-    """(get, set) function pairs of every OpenBLAS loaded in this process (numpy's and scipy's)."""
-    global _BLAS_HANDLES
-    if _BLAS_HANDLES is not None:
-        return _BLAS_HANDLES
-    handles = []
-    paths = set()
-    try:
-        with open("/proc/self/maps") as fh:
-            for line in fh:
-                part = line.split()
-                if len(part) >= 6 and "openblas" in os.path.basename(part[-1]).lower():
-                    paths.add(part[-1])
-    except OSError:  # not Linux: look beside numpy/scipy
-        import numpy as _np
+def _controller():
+    """One threadpoolctl controller per process (inspecting the loaded BLAS libraries costs milliseconds)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
 
-        for base in (os.path.dirname(os.path.dirname(_np.__file__)),):
-            paths.update(glob.glob(os.path.join(base, "*.libs", "*openblas*")))
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for suffix in ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads", "openblas_{}_num_threads64_",
-                       "openblas_{}_num_threads"):
-            try:
-                get = getattr(lib, suffix.format("get"))
-                set_ = getattr(lib, suffix.format("set"))
-            except AttributeError:
-                continue
-            get.restype = ctypes.c_int
-            handles.append((get, set_))
-            break
-    _BLAS_HANDLES = handles
-    return handles
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 @contextlib.contextmanager
 def blas_threads(n: int | None):
-    """Temporarily limit OpenBLAS threads (small batched matrices: threads only add contention)."""
+    """Temporarily limit BLAS threads (small batched matrices: threads only add contention).
+
+    Uses threadpoolctl, so OpenBLAS, MKL and Apple Accelerate builds of numpy/scipy are all covered.
+    """
     if n is None:
         yield
         return
-    handles = _openblas_handles()
-    old = [get() for get, _ in handles]
-    try:
-        for _, set_ in handles:
-            set_(int(n))
+    with _controller().limit(limits=int(n), user_api="blas"):
         yield
-    finally:
-        for (_, set_), o in zip(handles, old):
-            set_(int(o))
 
 
 class _Form:
