@@ -113,10 +113,12 @@ def table1(cohort: "Cohort", *, by: str = "arm", total: bool = True, tidy: bool 
 
 
 def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: int) -> pd.DataFrame:
-    f = f"{{:.{digits}f}}"
     out: dict[tuple[str, str], dict[str, str]] = {}
     for (var, label), block in long.groupby(["variable", "label"], sort=False):
         if block["level"].eq("").all():
+            # one more decimal for variables on a 0-1 scale (e.g. a VAS in units)
+            small = np.nanmax(np.abs(block[["q3", "max"]].to_numpy(float))) <= 1 if len(block) else False
+            f = f"{{:.{digits + (1 if small else 0)}f}}"
             for g, r in block.set_index("group").iterrows():
                 out.setdefault((label, "mean (SD)"), {})[g] = f"{f.format(r['mean'])} ({f.format(r['sd'])})"
                 out.setdefault((label, "median [IQR]"), {})[g] = (
