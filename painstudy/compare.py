@@ -134,6 +134,7 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
     df : str
         Degrees of freedom method of the MMRM.
     """
+    from .models.lmm import lmm
     from .models.mmrm import mmrm
 
     spec = cohort.spec
@@ -166,62 +167,59 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
         present = [a for a in arm_order if (data["arm"] == a).any()]
         data = data.assign(arm=data["arm"].cat.set_categories(present))
         role = "primary" if k == 0 else "secondary"
-        rhs = " + ".join(adj + [])
+        rhs = " + ".join(adj)
         if model == "mmrm":
             formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * visit + {covariance}(visit | subject)"
             fit = mmrm(formula, data, df=df)
             sds = {v: float(np.sqrt(fit.covariance.loc[v, v])) for v in fit.covariance.index}
-            fams = []
 
-            def family(ref, keep=None):
-                """Contrasts against ``ref`` per visit: unadjusted CI and p, plus the adjusted p."""
-                c = fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=ref, adjust="none", level=level)
-                if keep is not None:  # adjust only over the comparisons that are reported
-                    c = c[c["contrast"].str.split(" - ").str[0].isin(keep)].reset_index(drop=True)
-                if multiplicity != "none":
-                    a = fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=ref, adjust=multiplicity,
-                                      level=level) if keep is None else _adjust_subset(fit, ref, keep, multiplicity,
-                                                                                         level)
-                    c = c.merge(a[["contrast", "visit", "p_value"]].rename(columns={"p_value": "p_adjusted"}),
-                                on=["contrast", "visit"], how="left")
-                else:
-                    c["p_adjusted"] = c["p_value"]
-                return c
+            def contrasts(ref, levels, adjust, fit=fit):
+                return fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=ref, levels=levels, adjust=adjust,
+                                     level=level)
 
-            if len(present) > 1:
-                c = family(reference)
-                c["arm"], c["reference"], c["sign"] = c["contrast"].str.split(" - ").str[0], reference, 1.0
-                fams.append(c)
-            for integ in integrative:
-                others = [s for s in singles if s in present]
-                if integ not in present or not others:
-                    continue
-                c = family(integ, keep=others)
-                c["single"] = c["contrast"].str.split(" - ").str[0]
-                c = c[c["single"].isin(others)].copy()
-                c["arm"], c["reference"], c["sign"] = integ, c["single"], -1.0
-                fams.append(c)
-            for c in fams:
-                for r in c.itertuples():
-                    if r.visit not in visits:
-                        continue
-                    est, lo, hi = r.sign * r.estimate, *sorted([r.sign * r.ci_lower, r.sign * r.ci_upper])
-                    fav, words = _direction(est, inst.lower_is_better, r.arm, r.reference, lo, hi)
-                    rows.append({"outcome": outcome, "role": role, "visit": r.visit,
-                                 "comparison": f"{r.arm} vs {r.reference}", "arm": r.arm, "reference": r.reference,
-                                 "estimate": est, "std_error": r.std_error, "df": r.df, "ci_lower": lo,
-                                 "ci_upper": hi, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
-                                 "adjustment": multiplicity, "effect_size": est / sds[r.visit], "favours": fav,
-                                 "direction": words})
-            m = fit.lsmeans("arm", by="visit", level=level)
-            m["outcome"] = outcome
+            def scale(visit, sds=sds):  # the model-based SD of the outcome at the visit
+                return sds[visit]
+
+            m = fit.lsmeans("arm", by="visit", level=level).assign(outcome=outcome)
             m["week"] = m["visit"].map({v.name: v.week for v in spec.visits}).astype(float)
-            lsm.append(m)
         else:
-            formula, fit, r_rows, m = _slopes(cohort, outcome, data, rhs, reference, integrative, singles, present,
-                                              multiplicity, level, role, inst)
-            rows.extend(r_rows)
-            lsm.append(m)
+            formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * week + (1 + week | subject)"
+            fit = lmm(formula, data)
+            sd = float(np.nanstd(cohort.subjects[f"{outcome}_baseline"], ddof=1))
+            span = max(v.week for v in spec.visits)
+
+            def contrasts(ref, levels, adjust, fit=fit):
+                c = fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=ref, levels=levels,
+                                        adjust=adjust, level=level)
+                return c.assign(visit="slope per week")
+
+            def scale(visit, sd=sd, span=span):  # slope difference over the follow-up, in baseline SDs
+                return sd / span
+
+            # model-based means per arm at each scheduled post-baseline week, for the trajectory plot
+            m = pd.concat([fit.lsmeans("arm", at={"week": v.week}, level=level).assign(visit=v.name, week=v.week)
+                           for v in spec.post_baseline_visits], ignore_index=True).assign(outcome=outcome)
+        lsm.append(m)
+        # each arm vs the reference; each integrative arm vs each single-modality arm
+        families = [(reference, [a for a in present if a != reference], 1.0)] if len(present) > 1 else []
+        others = [a for a in singles if a in present]
+        families += [(integ, others, -1.0) for integ in integrative if integ in present and others]
+        for ref, levels, sign in families:
+            c = contrasts(ref, levels, "none")
+            c["p_adjusted"] = c["p_value"] if multiplicity == "none" else \
+                contrasts(ref, levels, multiplicity)["p_value"].to_numpy()
+            for r in c.itertuples():
+                if r.visit not in visits and model == "mmrm":
+                    continue
+                other = r.contrast.split(" - ")[0]
+                arm, vs = (other, ref) if sign > 0 else (ref, other)
+                est, (lo, hi) = sign * r.estimate, sorted([sign * r.ci_lower, sign * r.ci_upper])
+                fav, words = _direction(est, inst.lower_is_better, arm, vs, lo, hi)
+                rows.append({"outcome": outcome, "role": role, "visit": r.visit, "comparison": f"{arm} vs {vs}",
+                             "arm": arm, "reference": vs, "estimate": est, "std_error": r.std_error, "df": r.df,
+                             "ci_lower": lo, "ci_upper": hi, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
+                             "adjustment": multiplicity, "effect_size": est / scale(r.visit), "favours": fav,
+                             "direction": words})
         fits[outcome], formulas[outcome] = fit, formula
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     # an adjusted p-value is never below the unadjusted one; Dunnett's multivariate-t integral is
@@ -230,70 +228,3 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
     note = (f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
             f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})")
     return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort)
-
-
-def _adjust_subset(fit, ref, keep, multiplicity, level):
-    """Adjusted p-values over the contrasts of ``keep`` against ``ref`` only (one family per visit)."""
-    from .models.results import _adjust
-
-    rows = []
-    specs, by, keys, lrows = fit._lsmean_rows("arm", "visit")
-    by_visit: dict = {}
-    for combo, l in lrows:
-        by_visit.setdefault(combo[1], {})[str(combo[0])] = l
-    for visit, ls in by_visit.items():
-        Ls = [ls[k] - ls[ref] for k in keep if k in ls]
-        names = [f"{k} - {ref}" for k in keep if k in ls]
-        fam = []
-        for nm, L in zip(names, Ls):
-            est, se, df = fit._inf.contrast(L)
-            fam.append({"contrast": nm, "visit": visit, "estimate": est, "std_error": se, "df": df,
-                        "statistic": est / se, "p_value": float(2 * __import__("scipy").stats.t.sf(abs(est / se), df)),
-                        "ci_lower": np.nan, "ci_upper": np.nan})
-        if fam:
-            _adjust(fam, np.array(Ls), fit._inf.C, multiplicity, level)
-        rows.extend(fam)
-    return pd.DataFrame(rows)
-
-
-def _slopes(cohort, outcome, data, rhs, reference, integrative, singles, present, multiplicity, level, role, inst):
-    """Random intercept + slope model: compare slopes per week between arms.
-
-    The integrative-vs-single-modality family is adjusted over all comparisons against the
-    integrative arm (including the one against the reference), a slightly conservative family.
-    """
-    from .models.lmm import lmm
-
-    formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * week + (1 + week | subject)"
-    fit = lmm(formula, data)
-    sd = float(np.nanstd(cohort.subjects[f"{outcome}_baseline"], ddof=1))
-    span = max(v.week for v in cohort.spec.visits)
-
-    def family(ref):
-        c = fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=ref, adjust="none", level=level)
-        a = c if multiplicity == "none" else fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=ref,
-                                                                 adjust=multiplicity, level=level)
-        c = c.assign(p_adjusted=a["p_value"].to_numpy(), other=c["contrast"].str.split(" - ").str[0])
-        return c
-
-    rows = []
-    groups = [(family(reference), None, 1.0)] if len(present) > 1 else []
-    for integ in integrative:
-        if integ in present and any(s in present for s in singles):
-            groups.append((family(integ), integ, -1.0))
-    for c, integ, sign in groups:
-        for r in c.itertuples():
-            if integ is not None and r.other not in singles:
-                continue
-            arm, ref = (r.other, reference) if integ is None else (integ, r.other)
-            est, (lo, hi) = sign * r.estimate, sorted([sign * r.ci_lower, sign * r.ci_upper])
-            fav, words = _direction(est, inst.lower_is_better, arm, ref, lo, hi)
-            rows.append({"outcome": outcome, "role": role, "visit": "slope per week", "comparison": f"{arm} vs {ref}",
-                         "arm": arm, "reference": ref, "estimate": est, "std_error": r.std_error, "df": r.df,
-                         "ci_lower": lo, "ci_upper": hi, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
-                         "adjustment": multiplicity, "effect_size": est * span / sd, "favours": fav,
-                         "direction": words})
-    # model-based means per arm at each scheduled post-baseline week, for the trajectory plot
-    m = pd.concat([fit.lsmeans("arm", at={"week": v.week}, level=level).assign(visit=v.name, week=v.week)
-                   for v in cohort.spec.post_baseline_visits], ignore_index=True).assign(outcome=outcome)
-    return formula, fit, rows, m

@@ -45,7 +45,8 @@ from painstudy.models.covariance import make_structure
 from painstudy.models.formula import (STRUCTURES, CovarianceSpec, FixedSpec, _Parser, _tokenize, build_design,
                                       factor_levels, make_design_info)
 from painstudy.models.inference import Inference
-from painstudy.models.results import TABLE_COLUMNS, MMRMResult, _adjust, _row, json_safe
+from painstudy.models.results import (TABLE_COLUMNS, MMRMResult, _adjust, _row, check_contrast_args,
+                                      contrast_family, json_safe)
 
 __all__ = ["lmm", "LMMResult", "RandomTerm", "LMM_DF_METHODS"]
 
@@ -979,31 +980,14 @@ class LMMResult:
         return pd.DataFrame(out)[by + TABLE_COLUMNS]
 
     def trend_contrasts(self, var: str, by, method: str = "pairwise", ref=None, adjust: str = "none",
-                        at: dict | None = None, level: float = 0.95) -> pd.DataFrame:
+                        at: dict | None = None, level: float = 0.95, levels=None) -> pd.DataFrame:
         """Differences of slopes of ``var`` between the levels of ``by`` (e.g. each arm minus the reference
         arm): ``method`` ``"pairwise"`` or ``"trt.vs.ctrl"`` (with ``ref``), ``adjust`` none, holm,
-        bonferroni or dunnett."""
-        if method not in ("pairwise", "trt.vs.ctrl"):
-            raise ModelError(f"method={method!r}: use 'pairwise' or 'trt.vs.ctrl'")
-        if adjust not in ("none", "holm", "bonferroni", "dunnett"):
-            raise ModelError(f"adjust={adjust!r}: use one of none, holm, bonferroni, dunnett")
+        bonferroni or dunnett; ``levels`` restricts the family (as :meth:`MMRMResult.contrasts`)."""
+        check_contrast_args(method, adjust)
         by_l, rows = self._trend_rows(var, by, at)
-        labels = [" ".join(str(c) for c in combo) for combo, _ in rows]
-        Ls, names = [], []
-        if method == "pairwise":
-            for i in range(len(rows)):
-                for j in range(i + 1, len(rows)):
-                    Ls.append(rows[i][1] - rows[j][1])
-                    names.append(f"{labels[i]} - {labels[j]}")
-        else:
-            r = labels[0] if ref is None else str(ref)
-            if r not in labels:
-                raise ModelError(f"ref={ref!r} is not a level of {by_l} (levels: {labels})")
-            lr = rows[labels.index(r)][1]
-            for lab, (_, l) in zip(labels, rows):
-                if lab != r:
-                    Ls.append(l - lr)
-                    names.append(f"{lab} - {r}")
+        items = [(" ".join(str(c) for c in combo), l) for combo, l in rows]
+        names, Ls = contrast_family(items, method, ref, levels, by_l)
         fam = [{"contrast": nm, **_row(*self._inf.contrast(l), level)} for nm, l in zip(names, Ls)]
         if fam:
             _adjust(fam, np.array(Ls), self._inf.C, adjust, level)

@@ -210,7 +210,7 @@ class MMRMResult:
             if by else pd.DataFrame(out)[keys + TABLE_COLUMNS]
 
     def contrasts(self, specs, by=None, method: str = "pairwise", ref=None, adjust: str = "none",
-                  level: float = 0.95) -> pd.DataFrame:
+                  level: float = 0.95, levels=None) -> pd.DataFrame:
         """Differences of LS means within each level of ``by``.
 
         Parameters
@@ -233,15 +233,15 @@ class MMRMResult:
             multivariate-t critical value per family, at the family's smallest df.
         level : float
             Confidence level.
+        levels : list, optional
+            Compare only these levels (with ``trt.vs.ctrl``: these against ``ref``); the family
+            adjusted for multiplicity is then just these comparisons.
 
         Returns
         -------
         DataFrame with ``contrast``, the ``by`` columns, and the usual estimate columns.
         """
-        if method not in ("pairwise", "trt.vs.ctrl"):
-            raise ModelError(f"method={method!r}: use 'pairwise' or 'trt.vs.ctrl'")
-        if adjust not in ("none", "holm", "bonferroni", "dunnett"):
-            raise ModelError(f"adjust={adjust!r}: use one of none, holm, bonferroni, dunnett")
+        check_contrast_args(method, adjust)
         specs_l, by_l, keys, rows = self._lsmean_rows(specs, by)
         ns = len(specs_l)
         fams: dict = {}
@@ -250,22 +250,7 @@ class MMRMResult:
             fams.setdefault(tuple(combo[ns:]), []).append((lab, l))
         out = []
         for bykey, items in fams.items():
-            labels = [it[0] for it in items]
-            Ls, names = [], []
-            if method == "pairwise":
-                for i in range(len(items)):
-                    for j in range(i + 1, len(items)):
-                        Ls.append(items[i][1] - items[j][1])
-                        names.append(f"{labels[i]} - {labels[j]}")
-            else:
-                r = labels[0] if ref is None else str(ref)
-                if r not in labels:
-                    raise ModelError(f"ref={ref!r} is not a level of {specs_l} (levels: {labels})")
-                lr = items[labels.index(r)][1]
-                for lab, l in items:
-                    if lab != r:
-                        Ls.append(l - lr)
-                        names.append(f"{lab} - {r}")
+            names, Ls = contrast_family(items, method, ref, levels, specs_l)
             res = [self._inf.contrast(l) for l in Ls]
             fam = []
             for nm, (est, se, df) in zip(names, res):
@@ -468,6 +453,43 @@ def json_safe(obj):
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
+
+
+def check_contrast_args(method: str, adjust: str) -> None:
+    """Reject an unknown contrast method or multiplicity adjustment."""
+    if method not in ("pairwise", "trt.vs.ctrl"):
+        raise ModelError(f"method={method!r}: use 'pairwise' or 'trt.vs.ctrl'")
+    if adjust not in ("none", "holm", "bonferroni", "dunnett"):
+        raise ModelError(f"adjust={adjust!r}: use one of none, holm, bonferroni, dunnett")
+
+
+def contrast_family(items: list, method: str, ref, levels, what) -> tuple[list, list]:
+    """Names and L vectors of one family of contrasts between labelled L vectors ``items``.
+
+    ``pairwise``: every pair ``a - b`` (earlier first); ``trt.vs.ctrl``: each level minus ``ref``
+    (default the first). ``levels`` keeps only the comparisons involving those (non-reference) levels.
+    """
+    labels = [lab for lab, _ in items]
+    keep = None if levels is None else {str(x) for x in levels}
+    if keep is not None and not keep <= set(labels):
+        raise ModelError(f"levels {sorted(keep - set(labels))} are not levels of {what} (levels: {labels})")
+    names, Ls = [], []
+    if method == "pairwise":
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                if keep is None or (labels[i] in keep and labels[j] in keep):
+                    names.append(f"{labels[i]} - {labels[j]}")
+                    Ls.append(items[i][1] - items[j][1])
+        return names, Ls
+    r = labels[0] if ref is None else str(ref)
+    if r not in labels:
+        raise ModelError(f"ref={ref!r} is not a level of {what} (levels: {labels})")
+    lr = items[labels.index(r)][1]
+    for lab, l in items:
+        if lab != r and (keep is None or lab in keep):
+            names.append(f"{lab} - {r}")
+            Ls.append(l - lr)
+    return names, Ls
 
 
 def _adjust(fam: list, L: np.ndarray, C: np.ndarray, adjust: str, level: float) -> None:
