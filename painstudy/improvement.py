@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
+from painstudy.outcomes import TOLERANCE as _TOL
+from painstudy.outcomes import reaches
 
 __all__ = ["ImprovementData", "time_to_improvement", "resolve_threshold"]
 
@@ -35,8 +37,6 @@ TABLE_COLUMNS = [
     "subject", "arm", "arm_class", "time", "event", "time_lower", "time_upper", "status",
     "dropout", "event_visit", "last_visit", "withdrawal_reason", "baseline",
 ]
-
-_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,7 @@ def time_to_improvement(
     post = visits.loc[visits["visit"].astype(str).isin(sched_weeks)].copy()
     post["_score"] = score.loc[post.index]
     post["_assessed"] = post[outcome].notna()  # NaN score (baseline 0) = assessed, not improved
-    post["_improved"] = post["_score"] >= thr - _TOL * max(1.0, abs(thr))
+    post["_improved"] = reaches(post["_score"], thr)[0]
     post["_week"] = post["visit"].astype(str).map(sched_weeks)
     post = post.loc[post["_assessed"]].sort_values(["subject", "_week"])
 

@@ -43,6 +43,18 @@ def add_change_scores(visits: pd.DataFrame, spec: "StudySpec", baselines: pd.Dat
     return out
 
 
+#: Relative tolerance of "at least the threshold" comparisons (a 30.0 % improvement stored as
+#: 29.999999999 still reaches 30 %).
+TOLERANCE = 1e-9
+
+
+def reaches(values, thresholds) -> np.ndarray:
+    """Boolean matrix (threshold x value): value >= threshold, with :data:`TOLERANCE`; NaN never reaches."""
+    v = np.asarray(values, float)
+    t = np.atleast_1d(np.asarray(thresholds, float))[:, None]
+    return np.where(np.isnan(v), -np.inf, v)[None, :] >= t - TOLERANCE * np.maximum(1.0, np.abs(t))
+
+
 def _outcome_spec(cohort: "Cohort", outcome: str):
     try:
         return cohort.spec.outcomes[outcome]
@@ -55,7 +67,7 @@ def responder_flags(cohort: "Cohort", outcome: str) -> pd.DataFrame:
     """The post-baseline visits with a 0/1 responder flag per threshold of the instrument.
 
     Columns ``{outcome}_resp_{name}``: relative thresholds compare the percent improvement,
-    absolute ones the improvement in points. Missing values stay missing (never counted as
+    absolute ones the improvement in points (at least the threshold, see :func:`reaches`). Missing values stay missing (never counted as
     non-responders here; responder analyses decide how to treat them).
     """
     o = _outcome_spec(cohort, outcome)
@@ -66,10 +78,10 @@ def responder_flags(cohort: "Cohort", outcome: str) -> pd.DataFrame:
     v = v.copy()
     for name, frac in inst.relative.items():
         pct = v[f"{outcome}_pct_improvement"]
-        v[f"{outcome}_resp_{name}"] = (pct >= 100 * frac - 1e-9).astype(float).where(pct.notna())
+        v[f"{outcome}_resp_{name}"] = pd.Series(reaches(pct, 100 * frac)[0], index=v.index).astype(float).where(pct.notna())
     for name, pts in inst.absolute.items():
         imp = v[f"{outcome}_improvement"]
-        v[f"{outcome}_resp_{name}"] = (imp >= pts - 1e-9).astype(float).where(imp.notna())
+        v[f"{outcome}_resp_{name}"] = pd.Series(reaches(imp, pts)[0], index=v.index).astype(float).where(imp.notna())
     return v
 
 
@@ -89,8 +101,7 @@ def cpra(cohort: "Cohort", outcome: str, visit: str, cutoffs=None) -> pd.DataFra
     rows = []
     for arm, g in v.groupby("arm", observed=False, sort=False):
         pct = g[f"{outcome}_pct_improvement"].to_numpy()
-        for c in cutoffs:
-            k = int((pct >= c - 1e-9).sum())
-            rows.append({"arm": arm, "cutoff": c, "n": len(pct), "responders": k,
+        for c, k in zip(cutoffs, reaches(pct, cutoffs).sum(axis=1)):
+            rows.append({"arm": arm, "cutoff": c, "n": len(pct), "responders": int(k),
                          "proportion": k / len(pct) if len(pct) else np.nan})
     return pd.DataFrame(rows)

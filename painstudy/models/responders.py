@@ -27,7 +27,8 @@ import pandas as pd
 from scipy import stats
 
 from painstudy.errors import ConvergenceWarning, ModelError
-from painstudy.improvement import _TOL, _improvement_columns, resolve_threshold
+from painstudy.improvement import _improvement_columns, resolve_threshold
+from painstudy.outcomes import reaches
 from ._tidy import TidyResult
 
 __all__ = [
@@ -234,8 +235,7 @@ def responders(
     v["pct_improvement"] = 100 * rel.loc[v.index]
     score = v["pct_improvement"] / 100 if relative else v["improvement"]
     v["assessed"] = v[outcome].notna()  # NaN relative score (baseline 0): not a responder
-    v["responder"] = np.where(v["assessed"], (score >= thr - _TOL * max(1.0, thr)).astype(float),
-                              np.nan)
+    v["responder"] = np.where(v["assessed"], reaches(score, thr)[0].astype(float), np.nan)
     v["subject"] = v["subject"].astype(str)
     if "completer" in subjects.columns:
         comp = subjects.set_index("subject")["completer"].astype(bool)
@@ -570,8 +570,7 @@ def cpra(
         v = t.loc[t["arm"].astype(str) == arm, col].to_numpy(float)
         if v.size == 0:
             continue
-        vv = np.where(np.isnan(v), -np.inf, v)
-        hits = (vv[None, :] >= thresholds[:, None] - _TOL * np.maximum(1, np.abs(thresholds[:, None]))).sum(1)
+        hits = reaches(v, thresholds).sum(axis=1)
         for x, h in zip(thresholds, hits):
             rows.append({"arm": arm, "threshold": x, "n": int(v.size), "responders": int(h),
                          "proportion": h / v.size})
