@@ -178,8 +178,7 @@ REPRODUCTIONS = {
                  'display(result.summary().to_frame("items"))\n'
                  'result.styled()'),
         ("md", "## Figure 2 (redrawn)"),
-        ("code", 'import painstudy\n'
-                 'cohort = painstudy.load_cohort(study, data=data)\n'
+        ("code", 'cohort = result.cohort\n'
                  'ax = result.figures["figure2"](cohort)\n'
                  'save_figure(ax.figure, figure_path("figure2", output_dir))\nplt.show()'),
         ("md", "## Participant flow and Table 1 (12-month completers)"),

@@ -32,24 +32,25 @@ def _print_table(df: pd.DataFrame, title: str | None = None) -> None:
 
 
 def _cmd_validate(args) -> int:
-    from ..cohort import resolve_study, validate
+    from ..cohort import load_cohort
 
-    spec = resolve_study(args.study)
-    failures = validate(spec, data=args.data)
-    if failures.empty:
-        from ..cohort import load_cohort
+    try:
+        cohort = load_cohort(args.study, data=args.data)
+    except CohortError as e:
+        _print_failures(e.failures)
+        return 1
+    print(f"{cohort.source}: valid ({cohort.n_subjects} subjects, {len(cohort.spec.visits)} scheduled visits, "
+          f"{len(cohort.spec.outcomes)} outcomes)")
+    for r in cohort.exclusions.itertuples():
+        if r.n:
+            print(f"  note: {r.rule}: {r.n} ({r.detail})")
+    return 0
 
-        cohort = load_cohort(spec, data=args.data)
-        print(f"{cohort.source}: valid ({cohort.n_subjects} subjects, {len(spec.visits)} scheduled visits, "
-              f"{len(spec.outcomes)} outcomes)")
-        for r in cohort.exclusions.itertuples():
-            if r.n:
-                print(f"  note: {r.rule}: {r.n} ({r.detail})")
-        return 0
+
+def _print_failures(failures: pd.DataFrame) -> None:
     print(f"{len(failures)} problem(s) found:", file=sys.stderr)
     for row in failures.itertuples():
         print(format_failure(row), file=sys.stderr)
-    return 1
 
 
 def _cmd_describe(args) -> int:
@@ -117,7 +118,8 @@ def _cmd_datasets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="painstudy", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="painstudy", description="Outcomes research on chronic-pain studies: validate "
+                                "and describe cohorts, fit models, run reports, reproduce published trials.")
     p.add_argument("--version", action="version", version=f"painstudy {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -162,13 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register(module: str, subparsers) -> None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module:  # that command is not part of this build
-            return
-        raise
-    mod.register(subparsers)
+    importlib.import_module(module).register(subparsers)
 
 
 def _version() -> str:
@@ -187,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CohortError as e:
-        print(f"{len(e.failures)} problem(s) found:", file=sys.stderr)
-        for row in e.failures.itertuples():
-            print(format_failure(row), file=sys.stderr)
+        _print_failures(e.failures)
         return 1
     except PainstudyError as e:
         print(f"painstudy: error: {e}", file=sys.stderr)

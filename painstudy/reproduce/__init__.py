@@ -52,6 +52,7 @@ class Reproduction:
     figures: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     sha256: str = ""
+    cohort: Any = field(default=None, repr=False)  # the cohort the numbers were computed from
 
     @property
     def ok(self) -> bool:

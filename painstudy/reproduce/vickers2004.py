@@ -286,7 +286,7 @@ def reproduce(*, data=None) -> Reproduction:
     cohort = load_cohort(STUDY, data=data)
     ours = recompute(cohort)
     table = compare(published(), ours)
-    return Reproduction(STUDY, table, {"figure2": figure2}, cohort.source, cohort.sha256)
+    return Reproduction(STUDY, table, {"figure2": figure2}, cohort.source, cohort.sha256, cohort)
 
 
 __all__ = ["published", "recompute", "reproduce", "figure2"]
