@@ -60,7 +60,7 @@ def simulate(n: int, seed: int = 20261126) -> pd.DataFrame:
 
 
 def time_painstudy(d: pd.DataFrame, reps: int, df: str) -> tuple[float, dict]:
-    from painstudy.models.lmm import lmm
+    from painstudy.models.mixed.lmm import lmm
 
     lmm(FORMULA, d, df=df)  # warm-up
     times, res = [], None

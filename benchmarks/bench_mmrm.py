@@ -67,7 +67,7 @@ def _one(kind: str, n: int, reps: int) -> dict:
     """Run in a subprocess: time painstudy fits, report median and peak RSS."""
     import resource
 
-    from painstudy.models.mmrm import mmrm
+    from painstudy.models.mixed.mmrm import mmrm
 
     if kind == "fev":
         data, formula = pd.read_csv(FEV), FEV_US

@@ -24,8 +24,8 @@ __version__ = "0.1.0"
 
 # name -> module holding it; resolved lazily on first attribute access
 _LAZY = {
-    "mmrm": "painstudy.models.mmrm",
-    "lmm": "painstudy.models.lmm",
+    "mmrm": "painstudy.models.mixed.mmrm",
+    "lmm": "painstudy.models.mixed.lmm",
     "compare_arms": "painstudy.compare",
     "ancova": "painstudy.models.ancova",
     "rate_ratio": "painstudy.models.ancova",

@@ -134,8 +134,8 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
     df : str
         Degrees of freedom method of the MMRM.
     """
-    from .models.lmm import lmm
-    from .models.mmrm import mmrm
+    from .models.mixed.lmm import lmm
+    from .models.mixed.mmrm import mmrm
 
     spec = cohort.spec
     outcomes = list(outcomes or cohort.outcomes[:2])

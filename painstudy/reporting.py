@@ -23,14 +23,14 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ReportError
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOK_DIR = Path(str(resources.files("painstudy") / "notebooks"))
 #: The notebooks of a standard study report, in order.
 DEFAULT_NOTEBOOKS = ("01_cohort", "02_compare_arms", "03_time_to_improvement", "04_responders")
 _VERSIONED = ("painstudy", "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn",

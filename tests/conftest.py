@@ -46,4 +46,4 @@ def vickers_cohort(shared):
 def demo_raw() -> "pd.DataFrame":  # noqa: F821
     import pandas as pd
 
-    return pd.read_csv(ROOT / "datasets" / "demo" / "data.csv", dtype=str, keep_default_na=False)
+    return pd.read_csv(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv", dtype=str, keep_default_na=False)

@@ -50,7 +50,7 @@ _RENAMES = {"xpt": {"subject_id": "subject_", "week_actual": "week_act", "withdr
 def test_every_format_gives_the_same_cohort(tmp_path, demo_cohort, ext):
     from dataclasses import replace
 
-    raw = pd.read_csv(ROOT / "datasets" / "demo" / "data.csv")
+    raw = pd.read_csv(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv")
     raw["withdrawal_reason"] = raw["withdrawal_reason"].fillna("")  # '' means no reason in every format
     renames = _RENAMES.get(ext, {})
     raw = raw.rename(columns=renames)
@@ -59,7 +59,7 @@ def test_every_format_gives_the_same_cohort(tmp_path, demo_cohort, ext):
         raw.to_csv(path, index=False, compression="gzip")
     else:
         write_table(raw, path)
-    spec = painstudy.read_study(ROOT / "datasets" / "demo" / "study.yml")
+    spec = painstudy.read_study(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "study.yml")
     if renames:
         r = lambda c: renames.get(c, c)  # noqa: E731
         spec = spec.replace(subject=r(spec.subject), time_column=r(spec.time_column),
@@ -73,7 +73,7 @@ def test_every_format_gives_the_same_cohort(tmp_path, demo_cohort, ext):
 
 
 def test_data_frame_input_and_exclusions(demo_cohort):
-    raw = pd.read_csv(ROOT / "datasets" / "demo" / "data.csv")
+    raw = pd.read_csv(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv")
     c = painstudy.load_cohort("demo", data=raw)
     assert c.source == "<DataFrame>"
     unassessed = c.exclusions.set_index("rule").loc["scheduled visits with no outcome assessed", "n"]

@@ -18,7 +18,7 @@ from scipy import optimize
 
 import painstudy
 from painstudy.errors import ConvergenceWarning, ModelError
-from painstudy.models.lmm import LMMResult, lmm, parse_lmm_formula
+from painstudy.models.mixed.lmm import LMMResult, lmm, parse_lmm_formula
 
 DATA = Path(__file__).parent / "reference" / "data"
 F = "y ~ arm * week + baseline + (1 + week | subject)"

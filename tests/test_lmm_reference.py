@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from painstudy.errors import ConvergenceWarning
-from painstudy.models.lmm import lmm
+from painstudy.models.mixed.lmm import lmm
 
 REF = Path(__file__).parent / "reference"
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painstudy.models.lmm import lmm
+from painstudy.models.mixed.lmm import lmm
 
 sm_formula = pytest.importorskip("statsmodels.formula.api")
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from painstudy.errors import ConvergenceWarning, ModelError
-from painstudy.models.formula import parse_formula
-from painstudy.models.mmrm import mmrm
+from painstudy.models.mixed.formula import parse_formula
+from painstudy.models.mixed.mmrm import mmrm
 
 FEV = "FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)"
 
@@ -135,7 +135,7 @@ def test_aic_bic_sas_conventions(fit):
 # ---------------------------------------------------------------- sandwich
 def _dense_sandwich(fev, fit, bias_reduced):
     d = fev.dropna(subset=["FEV1"])
-    from painstudy.models.formula import build_design
+    from painstudy.models.mixed.formula import build_design
 
     X = build_design(fit._info, d)
     b = fit._inf.beta
@@ -217,7 +217,7 @@ def test_adjustments_order():
 def test_predict(fit, fev):
     new = fev.iloc[:8]
     pr = fit.predict(new)
-    from painstudy.models.formula import build_design
+    from painstudy.models.mixed.formula import build_design
 
     np.testing.assert_allclose(pr.estimate, build_design(fit._info, new) @ fit._inf.beta)
     assert list(pr.columns) == ["estimate", "std_error", "ci_lower", "ci_upper"]
@@ -257,7 +257,7 @@ def test_sandwich_bell_mccaffrey_df_dense(fev, vcov):
     # y ~ N(X b, V) => df = tr(M)^2 / ||M||_F^2, M = G'VG, G[:, i] = (I-H)' E_i u_i
     from scipy.linalg import block_diag
 
-    from painstudy.models.formula import build_design
+    from painstudy.models.mixed.formula import build_design
 
     r = mmrm(FEV, fev, vcov=vcov)
     d = fev.dropna(subset=["FEV1"]).sort_values(["USUBJID", "AVISIT"])
@@ -301,8 +301,8 @@ def test_sandwich_bell_mccaffrey_df_dense(fev, vcov):
 def test_analytic_hessian_matches_finite_differences(fev, structure, grouped, reml):
     # the analytic observed Hessian (used for Satterthwaite/KR and Newton steps) against central
     # differences of the analytic gradient
-    from painstudy.models import mmrm as M
-    from painstudy.models.covariance import make_structure
+    from painstudy.models.mixed import mmrm as M
+    from painstudy.models.mixed.covariance import make_structure
 
     f = f"FEV1 ~ RACE + SEX + ARMCD * AVISIT + {structure}(AVISIT | {'ARMCD / ' if grouped else ''}USUBJID)"
     r = M.mmrm(f, fev, reml=reml)
@@ -346,7 +346,7 @@ def test_grouped_inference_equals_separate_fits(fev, df):
 def test_conditional_predict(fit, fev):
     # conditional mean of a missing visit given the subject's observed visits (multivariate normal
     # conditioning written out densely for one subject); observed visits return the observation
-    from painstudy.models.formula import build_design
+    from painstudy.models.mixed.formula import build_design
 
     sub = fev[fev.USUBJID == "PT1"]  # PT1: VIS1 and VIS3 missing, VIS2 and VIS4 observed
     pr = fit.predict(sub, conditional=True)

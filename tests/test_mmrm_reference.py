@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painstudy.models.mmrm import mmrm
+from painstudy.models.mixed.mmrm import mmrm
 
 REFDIR = Path(__file__).parent / "reference"
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from painstudy.models.mmrm import mmrm
+from painstudy.models.mixed.mmrm import mmrm
 
 REF = json.loads((Path(__file__).parent / "reference" / "sas_fev_us.json").read_text())
 FORMULA = 'FEV1 ~ RACE + C(SEX, Treatment("Male")) + C(ARMCD, Treatment("PBO")) * AVISIT + us(AVISIT | USUBJID)'

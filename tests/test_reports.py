@@ -83,7 +83,7 @@ def test_reproduction_numbers_come_from_the_given_file(tmp_path, capsys, shared)
 
 
 def _failing_notebook(tmp_path) -> Path:
-    nb = nbformat.read(str(ROOT / "notebooks" / "01_cohort.ipynb"), as_version=4)
+    nb = nbformat.read(str(ROOT / "painstudy" / "notebooks" / "01_cohort.ipynb"), as_version=4)
     nb.cells.insert(4, nbformat.v4.new_code_cell('raise ValueError("deliberate failure for the test")'))
     path = tmp_path / "01_cohort.ipynb"
     nbformat.write(nb, str(path))

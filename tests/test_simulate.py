@@ -44,7 +44,7 @@ def test_design_of_the_trial():
 def test_committed_demo_is_the_simulator_output():
     """datasets/demo is exactly what `painstudy simulate` writes for its seed (no hand edits)."""
     t = simulate(400, seed=20261126)
-    committed = pd.read_csv(ROOT / "datasets" / "demo" / "data.csv")
+    committed = pd.read_csv(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv")
     regenerated = pd.read_csv(__import__("io").StringIO(t.data.to_csv(index=False, float_format="%.4g")))
     pd.testing.assert_frame_equal(committed, regenerated)
 

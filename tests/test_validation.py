@@ -15,7 +15,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 def demo_copy(tmp_path):
     """A writable copy of the demo study (study.yml + data.csv)."""
     for f in ("study.yml", "data.csv"):
-        shutil.copy(ROOT / "datasets" / "demo" / f, tmp_path / f)
+        shutil.copy(ROOT / "painstudy" / "datasets" / "studies" / "demo" / f, tmp_path / f)
     return tmp_path
 
 

@@ -16,7 +16,7 @@ __all__ = ["register", "run"]
 
 def register(fit_subparsers) -> argparse.ArgumentParser:
     """Add the ``mmrm`` sub-command to the ``painstudy fit`` sub-parsers."""
-    from painstudy.models.mmrm import DF_METHODS, VCOV_METHODS
+    from painstudy.models.mixed.mmrm import DF_METHODS, VCOV_METHODS
 
     p = fit_subparsers.add_parser(
         "mmrm",
@@ -47,7 +47,7 @@ def _read(path: str) -> pd.DataFrame:
 
 def run(args) -> int:
     """Run the sub-command; returns the exit code."""
-    from painstudy.models.mmrm import mmrm
+    from painstudy.models.mixed.mmrm import mmrm
 
     data = _read(args.data)
     fit = mmrm(args.formula, data, reml=not args.ml, df=args.df, vcov=getattr(args, "vcov", "model"))

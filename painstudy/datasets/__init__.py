@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from importlib import resources
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,7 @@ def studies_dir() -> Path:
     env = os.environ.get(STUDIES_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "datasets"
+    return Path(str(resources.files("painstudy.datasets") / "studies"))
 
 
 def registered_studies() -> list[str]:

@@ -2,7 +2,7 @@
 (Satterthwaite, Kenward-Roger, residual, between-within) and Wald/F tests.
 
 Notation: ``C = (X'V^-1X)^-1``; ``phi`` the natural covariance parameters (see
-:mod:`painstudy.models.covariance`); ``W = 2 H_phi^-1`` the asymptotic covariance of ``phi`` from the
+:mod:`painstudy.models.mixed.covariance`); ``W = 2 H_phi^-1`` the asymptotic covariance of ``phi`` from the
 observed Hessian ``H_phi`` of -2 log L (REML or ML), as SAS PROC MIXED and R mmrm use;
 ``P_k = dC^-1/dphi_k = -X'V^-1 (dV/dphi_k) V^-1 X``.
 
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from painstudy.models._linalg import pair_trace
+from painstudy.models.mixed.mmrm_engine import pair_trace
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ def build_inference(prep, engine, structs, phi, sigmas, Hn, extra, reml, df_meth
 
     ``information="observed"`` (default; SAS PROC MIXED and R mmrm) takes W from the Hessian of -2 log L;
     ``"expected"`` from the expected information (as pbkrtest does)."""
-    from painstudy.models.mmrm import _nat_split
+    from painstudy.models.mixed.mmrm import _nat_split
 
     beta = extra["beta"]
     H = extra["H"]

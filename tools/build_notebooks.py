@@ -1,4 +1,4 @@
-"""Build the report notebooks from the cell sources below (run: python notebooks/build_notebooks.py).
+"""Build the report notebooks from the cell sources below (run: python tools/build_notebooks.py).
 
 The notebooks are committed; this script is how they are written, so that every notebook has the
 same structure: a ``parameters`` cell, then calls of the painstudy API only.
@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "painstudy" / "notebooks"
 
 PARAMETERS = '''# Parameters (papermill overrides these; the defaults run the demo study)
 study = "demo"            # registered study name or path to a study.yml
