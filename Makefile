@@ -35,7 +35,7 @@ test: setup
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	.lockenv/bin/python -m pip install --quiet --upgrade pip
-	.lockenv/bin/python -m pip install --quiet ".[test]"
+	.lockenv/bin/python -m pip install --quiet ".[test,docs]"
 	{ echo "# Exact versions for a reproducible painstudy environment (Python 3.11+)."; \
 	  echo "# Regenerate with: make lock   (pip freeze of a fresh venv built from pyproject.toml)"; \
 	  .lockenv/bin/python -m pip freeze --exclude-editable | grep -v -i '^painstudy'; } > requirements.lock

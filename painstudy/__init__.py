@@ -20,7 +20,7 @@ from .simulate import SimulatedTrial, simulate
 from .study import StudySpec, read_study
 from .tables import disposition, table1
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # name -> module holding it; resolved lazily on first attribute access
 _LAZY = {

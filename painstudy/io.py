@@ -168,3 +168,122 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     else:
         raise DataFileError(f"{path}: writing {kind} files is not supported")
     return path
+
+
+# -------------------------------------------------------------------------------------------
+# files painstudy writes: checksums, JSON, safe output paths
+# -------------------------------------------------------------------------------------------
+
+#: Key that marks a JSON file as written by painstudy (such a file may be replaced by a later run).
+JSON_MARK = "written_by"
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def to_jsonable(obj):
+    """A copy of ``obj`` made of JSON types: numpy scalars become Python numbers, NaN and
+    infinities ``None``, pandas missing values ``None``, tuples lists, other objects their ``str``.
+
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.float64("nan"), "b": (np.int64(2), np.bool_(True))})
+    {'a': None, 'b': [2, True]}
+    """
+    import math
+
+    import numpy as np
+
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, pd.DataFrame):
+        return to_jsonable(obj.to_dict(orient="records"))
+    if isinstance(obj, pd.Series):
+        return to_jsonable(obj.tolist())
+    try:
+        if pd.isna(obj):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+def output_file(path: str | Path, *, what: str = "output file", replace_ok=None) -> Path:
+    """Check that painstudy may write the file ``path``; return it.
+
+    The folder is created when missing. Refused (:class:`DataFileError`): a path that is a
+    folder, a folder that cannot be created, and an existing file that painstudy did not write
+    (``replace_ok(path)`` decides; by default nothing existing is replaced).
+    """
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise DataFileError(f"{path}: is a folder; give a file name for the {what}")
+    if p.exists() and not (replace_ok is not None and replace_ok(p)):
+        raise DataFileError(f"{path}: the file exists and was not written by painstudy; refusing to overwrite "
+                            f"it (choose another name or remove it)")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataFileError(f"{path}: cannot create the folder for the {what} ({e.strerror or e})") from None
+    if not p.parent.is_dir():
+        raise DataFileError(f"{path}: {p.parent} is not a folder")
+    return p
+
+
+def _written_json(path: Path) -> bool:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.loads(f.read(50_000_000))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and str(doc.get(JSON_MARK, "")).startswith("painstudy")
+
+
+def write_json(obj: dict, path: str | Path) -> Path:
+    """Write ``obj`` as JSON (with a ``written_by`` mark), atomically; refuse to replace a file that
+    painstudy did not write (see :func:`output_file`)."""
+    import json
+    import os
+    import tempfile
+
+    from .version import __version__
+
+    p = output_file(path, what="JSON file", replace_ok=_written_json)
+    doc = {JSON_MARK: f"painstudy {__version__}", **to_jsonable(obj)}
+    text = json.dumps(doc, indent=2) + "\n"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except (OSError, UnboundLocalError):
+            pass
+        raise DataFileError(f"{path}: cannot write the JSON file ({e.strerror or e})") from None
+    return p

@@ -207,6 +207,19 @@ class StudySpec:
         """The control / usual-care arm, if the study has one."""
         return next((a for a in self.arms if a.control), None)
 
+    @property
+    def reference_arm(self) -> Arm:
+        """The arm others are compared with by default: the control arm, else the first arm."""
+        return self.control_arm or self.arms[0]
+
+    def outcome(self, name: str) -> OutcomeSpec:
+        """The outcome called ``name`` (a :class:`StudySpecError` lists the study's outcomes)."""
+        try:
+            return self.outcomes[name]
+        except (KeyError, TypeError):
+            raise StudySpecError(f"study {self.name!r} has no outcome {name!r}; outcomes: "
+                                 f"{', '.join(self.outcomes) or 'none'}") from None
+
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
         for a in self.arms:
