@@ -57,6 +57,11 @@ def __getattr__(name):
     raise AttributeError(f"module 'painstudy' has no attribute {name!r}")
 
 
+def __dir__():
+    """Every public name, the lazily loaded ones included (for tab completion)."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Cohort", "load_cohort", "validate", "StudySpec", "read_study", "Instrument", "get_instrument",
     "list_instruments", "cpra", "responder_flags", "simulate", "SimulatedTrial", "table1", "disposition",

@@ -34,9 +34,9 @@ from .errors import ModelError
 if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort
 
-TABLE_COLUMNS = ["outcome", "role", "visit", "comparison", "arm", "reference", "estimate", "std_error", "df",
-                 "ci_lower", "ci_upper", "p_value", "p_adjusted", "adjustment", "effect_size", "favours",
-                 "direction"]
+TABLE_COLUMNS = ["outcome", "role", "visit", "family", "comparison", "arm", "reference", "estimate", "std_error",
+                 "df", "ci_lower", "ci_upper", "p_value", "ci_lower_adjusted", "ci_upper_adjusted", "p_adjusted",
+                 "adjustment", "effect_size", "favours", "direction"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,18 @@ class ArmComparison:
     Attributes
     ----------
     table : DataFrame
-        One row per outcome x visit x comparison, columns ``TABLE_COLUMNS``: ``estimate`` is the
-        difference (arm minus reference) in the outcome's units (per week for ``slopes``),
+        One row per outcome x visit x comparison, columns ``TABLE_COLUMNS``: ``family`` names the
+        family the comparison is adjusted within (``vs <reference>``: every arm against the
+        reference; ``<arm> vs single-modality``: an integrative arm against each single-modality
+        arm), so a comparison that belongs to two families appears once in each; ``estimate`` is the
+        difference (arm minus reference) in the outcome's units (per week for ``slopes``), with its
+        unadjusted CI and p-value and the family's multiplicity-adjusted (simultaneous) CI and
+        p-value;
         ``effect_size`` that difference over the model-based SD of the outcome at the visit (for
         ``slopes``: the slope difference over the whole follow-up, divided by the SD of the
-        baseline values), so its sign is that of the raw difference; ``direction`` the benefit
-        in words.
+        baseline values), so its sign is that of the raw difference; ``favours`` and
+        ``direction`` give the benefit in words, judged on the adjusted interval when the family is
+        adjusted.
     lsmeans : DataFrame
         LS means per outcome, arm and visit (for trajectories).
     fits : mapping
@@ -79,7 +85,11 @@ class ArmComparison:
         return plot_forest(self, visit=visit, ax=ax)
 
     def _repr_html_(self) -> str:
-        shown = self.table.drop(columns=["arm", "reference"])
+        from .rendering import format_p
+
+        shown = self.table.drop(columns=["arm", "reference"]).copy()
+        for c in ("p_value", "p_adjusted"):
+            shown[c] = [format_p(v) for v in shown[c]]
         return (f"<b>Comparison of arms</b> ({self.model}); {self.multiplicity}<br>"
                 + shown.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
 
@@ -100,8 +110,9 @@ def _adjust_names(cohort: "Cohort", outcome: str, adjust_for: Sequence[str]) -> 
 def _direction(estimate: float, lower_is_better: bool, arm: str, ref: str, lo: float, hi: float) -> tuple[str, str]:
     better = -estimate if lower_is_better else estimate
     favours = arm if better > 0 else ref
-    sig = not (lo <= 0 <= hi)
-    words = f"favours {favours}" + ("" if sig else " (CI includes no difference)")
+    if lo <= 0 <= hi:  # the interval includes no difference: no claim either way
+        return "neither", f"no difference shown (estimate favours {favours}; CI includes 0)"
+    words = f"favours {favours}"
     return favours, words
 
 
@@ -139,7 +150,7 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
 
     spec = cohort.spec
     outcomes = list(outcomes or cohort.outcomes[:2])
-    reference = reference or (spec.control_arm.name if spec.control_arm else spec.arms[0].name)
+    reference = reference or spec.reference_arm.name
     spec.arm(reference)
     if model not in ("mmrm", "slopes"):
         raise ModelError(f"model must be 'mmrm' or 'slopes', not {model!r}")
@@ -201,25 +212,30 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
                            for v in spec.post_baseline_visits], ignore_index=True).assign(outcome=outcome)
         lsm.append(m)
         # each arm vs the reference; each integrative arm vs each single-modality arm
-        families = [(reference, [a for a in present if a != reference], 1.0)] if len(present) > 1 else []
+        families = [(reference, [a for a in present if a != reference], 1.0, f"vs {reference}")] \
+            if len(present) > 1 else []
         others = [a for a in singles if a in present]
-        families += [(integ, others, -1.0) for integ in integrative if integ in present and others]
-        for ref, levels, sign in families:
+        families += [(integ, others, -1.0, f"{integ} vs single-modality") for integ in integrative
+                     if integ in present and others]
+        for ref, levels, sign, family in families:
             c = contrasts(ref, levels, "none")
-            c["p_adjusted"] = c["p_value"] if multiplicity == "none" else \
-                contrasts(ref, levels, multiplicity)["p_value"].to_numpy()
+            a = c if multiplicity == "none" else contrasts(ref, levels, multiplicity)
+            c["p_adjusted"] = a["p_value"].to_numpy()
+            c["ci_lower_adjusted"], c["ci_upper_adjusted"] = a["ci_lower"].to_numpy(), a["ci_upper"].to_numpy()
             for r in c.itertuples():
                 if r.visit not in visits and model == "mmrm":
                     continue
                 other = r.contrast.split(" - ")[0]
                 arm, vs = (other, ref) if sign > 0 else (ref, other)
                 est, (lo, hi) = sign * r.estimate, sorted([sign * r.ci_lower, sign * r.ci_upper])
-                fav, words = _direction(est, inst.lower_is_better, arm, vs, lo, hi)
-                rows.append({"outcome": outcome, "role": role, "visit": r.visit, "comparison": f"{arm} vs {vs}",
-                             "arm": arm, "reference": vs, "estimate": est, "std_error": r.std_error, "df": r.df,
-                             "ci_lower": lo, "ci_upper": hi, "p_value": r.p_value, "p_adjusted": r.p_adjusted,
-                             "adjustment": multiplicity, "effect_size": est / scale(r.visit), "favours": fav,
-                             "direction": words})
+                alo, ahi = sorted([sign * r.ci_lower_adjusted, sign * r.ci_upper_adjusted])
+                fav, words = _direction(est, inst.lower_is_better, arm, vs, alo, ahi)
+                rows.append({"outcome": outcome, "role": role, "visit": r.visit, "family": family,
+                             "comparison": f"{arm} vs {vs}", "arm": arm, "reference": vs, "estimate": est,
+                             "std_error": r.std_error, "df": r.df, "ci_lower": lo, "ci_upper": hi,
+                             "p_value": r.p_value, "ci_lower_adjusted": alo, "ci_upper_adjusted": ahi,
+                             "p_adjusted": r.p_adjusted, "adjustment": multiplicity,
+                             "effect_size": est / scale(r.visit), "favours": fav, "direction": words})
         fits[outcome], formulas[outcome] = fit, formula
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     # an adjusted p-value is never below the unadjusted one; Dunnett's multivariate-t integral is

@@ -23,7 +23,7 @@ def demo_result(demo_cohort):
 
 def test_table_shape_and_directions(demo_result):
     t = demo_result.table
-    assert list(t.columns[:4]) == ["outcome", "role", "visit", "comparison"]
+    assert list(t.columns[:5]) == ["outcome", "role", "visit", "family", "comparison"]
     assert set(t["outcome"]) == {"pain", "function"}
     assert t.loc[t["outcome"] == "pain", "role"].eq("primary").all()
     comps = set(t["comparison"])
@@ -37,6 +37,19 @@ def test_table_shape_and_directions(demo_result):
     assert row["estimate"] > 0 and row["favours"] == "integrative"
     assert (t["p_adjusted"] >= t["p_value"] - 1e-12).all()
     assert (t["ci_lower"] <= t["estimate"]).all() and (t["estimate"] <= t["ci_upper"]).all()
+    # adjusted (simultaneous) intervals are wider; "favours" is judged on them
+    assert ((t["ci_lower_adjusted"] <= t["ci_lower"] + 1e-12) & (t["ci_upper"] <= t["ci_upper_adjusted"] + 1e-12)).all()
+    unclear = (t["ci_lower_adjusted"] <= 0) & (t["ci_upper_adjusted"] >= 0)
+    assert (t.loc[unclear, "favours"] == "neither").all() and (t.loc[~unclear, "favours"] != "neither").all()
+
+
+def test_a_comparison_in_two_families_says_which_family_each_row_is(demo_cohort):
+    """With a single-modality reference, "integrative vs physiotherapy" is both an arm-vs-reference
+    comparison and an integrative-vs-single-modality one: each row names its family."""
+    t = painstudy.compare_arms(demo_cohort, ["pain"], reference="physiotherapy", visits=["week52"]).table
+    rows = t[t["comparison"] == "integrative vs physiotherapy"]
+    assert sorted(rows["family"]) == ["integrative vs single-modality", "vs physiotherapy"]
+    assert rows["estimate"].nunique() == 1
 
 
 def test_demo_recovers_the_true_effects(demo_result):

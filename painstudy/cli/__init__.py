@@ -173,15 +173,54 @@ def _version() -> str:
     return __version__
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
+    """Warnings reach the terminal as one line each (no source line, no file path)."""
+    text = str(message).strip().replace("\n", " ")
+    key = (category.__name__, text)
+    if key in _SHOWN:
+        return
+    _SHOWN.add(key)
+    kind = "note" if issubclass(category, (RuntimeWarning, UserWarning)) else "warning"
+    print(f"painstudy: {kind}: {text}", file=sys.stderr)
+
+
+_SHOWN: set = set()
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe (output piped into ``head``): send further output nowhere, quietly."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``painstudy`` command; returns the exit code."""
+    """Entry point of the ``painstudy`` command; returns the exit code.
+
+    0 success; 1 the data break a rule or an analysis cannot be done (each problem on its own
+    line); 2 usage errors; 130 interrupted. No traceback reaches the user: an unexpected error
+    is reported in one line as a bug (set ``PAINSTUDY_DEBUG=1`` to see the traceback).
+    """
+    import os
+    import warnings
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help
-        return int(e.code or 0)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
+    debug = bool(os.environ.get("PAINSTUDY_DEBUG"))
+    saved = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _one_line_warnings
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
     except CohortError as e:
         _print_failures(e.failures)
         return 1
@@ -191,6 +230,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("painstudy: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except OSError as e:  # a full or read-only disk, a file that vanished, permissions
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"painstudy: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("painstudy: error: not enough memory for this analysis", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug in painstudy: one line, never a traceback (unless debugging)
+        if debug:
+            raise
+        print(f"painstudy: internal error (a bug, please report it): {type(e).__name__}: {e}. "
+              f"Set PAINSTUDY_DEBUG=1 to see the traceback.", file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = saved
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 
@@ -14,14 +11,16 @@ def register(fit_subparsers) -> None:
                     help="registered study name or path to a study.yml (default: the demo study)")
     sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
     sp.add_argument("--outcomes", nargs="+", help="outcomes (default: the study's first two; the first is primary)")
-    sp.add_argument("--model", choices=["mmrm", "slopes"], default="mmrm")
+    sp.add_argument("--model", choices=["mmrm", "slopes"], default="mmrm",
+                    help="mmrm: visit as a repeated factor (default); slopes: random intercept and slope per subject")
     sp.add_argument("--covariance", default="us", help="MMRM covariance structure (default us)")
     sp.add_argument("--reference", help="reference arm (default: the study's control arm)")
     sp.add_argument("--visits", nargs="+", help="visits to report (default: every post-baseline visit)")
     sp.add_argument("--adjust-for", nargs="+", default=["baseline"], dest="adjust_for",
                     help="covariates: 'baseline' and/or subject columns (default: baseline)")
-    sp.add_argument("--multiplicity", choices=["dunnett", "holm", "bonferroni", "none"], default="dunnett")
-    sp.add_argument("--json", help="write the comparison table and LS means as JSON")
+    sp.add_argument("--multiplicity", choices=["dunnett", "holm", "bonferroni", "none"], default="dunnett",
+                    help="adjustment across arms within each outcome, visit and family (default dunnett)")
+    sp.add_argument("--json", metavar="FILE", help="also write the comparison table and LS means as JSON")
     sp.set_defaults(func=run)
 
 
@@ -33,19 +32,26 @@ def run(args) -> int:
     res = compare_arms(cohort, args.outcomes, model=args.model, covariance=args.covariance,
                        adjust_for=args.adjust_for, reference=args.reference, visits=args.visits,
                        multiplicity=args.multiplicity)
-    cols = ["outcome", "visit", "comparison", "estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value",
-            "p_adjusted", "effect_size", "direction"]
+    from ..io import write_json
+    from ..rendering import format_p
+
     print(f"{cohort.spec.name}: {res.model}; {res.multiplicity}")
     for outcome, formula in res.formulas.items():
         print(f"  {outcome}: {formula}")
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 60):
-        print(res.table[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    t = res.table
+    shown = pd.DataFrame({
+        "outcome": t["outcome"], "visit": t["visit"], "family": t["family"], "comparison": t["comparison"],
+        "estimate (95% CI)": [f"{e:.3g} ({lo:.3g} to {hi:.3g})" for e, lo, hi in
+                              zip(t["estimate"], t["ci_lower"], t["ci_upper"])],
+        "p": [format_p(p) for p in t["p_value"]],
+        "adjusted CI": [f"{lo:.3g} to {hi:.3g}" for lo, hi in zip(t["ci_lower_adjusted"], t["ci_upper_adjusted"])],
+        "p adjusted": [format_p(p) for p in t["p_adjusted"]],
+        "effect size": [f"{x:.2f}" for x in t["effect_size"]], "direction": t["direction"]})
+    with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
+        print(shown.to_string(index=False))
     if args.json:
         out = {"study": cohort.spec.name, "model": res.model, "multiplicity": res.multiplicity,
-               "formulas": dict(res.formulas),
-               "comparisons": json.loads(res.table.to_json(orient="records")),
-               "lsmeans": json.loads(res.lsmeans.astype({"arm": str, "visit": str}).to_json(orient="records"))}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
+               "formulas": dict(res.formulas), "comparisons": res.table,
+               "lsmeans": res.lsmeans.astype({"arm": str, "visit": str})}
+        print(f"\nwrote {write_json(out, args.json)}")
     return 0
