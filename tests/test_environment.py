@@ -22,6 +22,10 @@ def _lock():
     return pins
 
 
+#: conda-forge names that differ from the PyPI ones
+CONDA_NAMES = {"python-build": "build"}
+
+
 def _env():
     doc = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "conda-forge" in doc["channels"]
@@ -29,6 +33,7 @@ def _env():
     for dep in doc["dependencies"]:
         if isinstance(dep, str) and "==" in dep:
             name, version = dep.split("==")
+            name = CONDA_NAMES.get(_norm(name), name)
             pins[_norm(name)] = version
     return pins
 

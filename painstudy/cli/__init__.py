@@ -101,6 +101,30 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_init(args) -> int:
+    from ..cohort import load_cohort
+    from ..scaffold import init_study
+
+    draft = init_study(args.folder, data=args.data, name=args.name)
+    folder = Path(args.folder)
+    print(f"wrote {folder / 'study.yml'}, {folder / 'notebooks'}/ and {folder / 'README.md'}")
+    if draft.to_confirm:
+        print(f"\n{len(draft.to_confirm)} guess(es) to confirm in study.yml (marked CHECK):")
+        for item in draft.to_confirm:
+            print(f"  - {item}")
+    print(f"\nvalidating {folder / 'study.yml'}:")
+    try:
+        cohort = load_cohort(folder)
+    except CohortError as e:
+        _print_failures(e.failures)
+        print(f"painstudy init: the draft does not validate yet; fix the problems above in {folder / 'study.yml'}",
+              file=sys.stderr)
+        return 1
+    print(f"  valid: {cohort.n_subjects} subjects, {len(cohort.spec.visits)} visits, "
+          f"{len(cohort.spec.outcomes)} outcomes. Next: painstudy report {folder}")
+    return 0
+
+
 def _cmd_datasets(args) -> int:
     from .. import datasets
 
@@ -148,9 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="folder to write")
     sp.set_defaults(func=_cmd_simulate)
 
+    sp = sub.add_parser("init", help="start a study from your own data file (drafts study.yml, notebooks, README)",
+                        description="Draft DIR/study.yml from a data file (columns sniffed for subject, arm, visit, "
+                                    "outcomes...; every guess marked CHECK), write the notebooks and a README, then "
+                                    "validate. Without --data: a copy of the demo study. Never overwrites anything.")
+    sp.add_argument("folder", metavar="DIR", help="the study folder to create (must not hold a study.yml yet)")
+    sp.add_argument("--data", metavar="FILE", help="your data file (CSV, Excel, Parquet, SAS, Stata, SPSS)")
+    sp.add_argument("--name", help="the study's name (default: the folder's name)")
+    sp.set_defaults(func=_cmd_init)
+
     sp = sub.add_parser("datasets", help="list or fetch the registered public datasets")
-    sp.add_argument("action", choices=["list", "fetch"])
-    sp.add_argument("name", nargs="?")
+    sp.add_argument("action", choices=["list", "fetch"], help="list the datasets, or fetch one (verified)")
+    sp.add_argument("name", nargs="?", help="the dataset to fetch (see `painstudy datasets list`)")
     sp.set_defaults(func=_cmd_datasets)
 
     fit = sub.add_parser("fit", help="fit a model (mmrm, improvement, ...)")
