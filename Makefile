@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 # public data files for tests: a local mirror of the registry (CI has ../shared/datasets)
 MIRROR ?= $(abspath ../shared/datasets)
 
-.PHONY: setup demo test lock clean
+.PHONY: setup demo test docs lock clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "painstudy needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -31,6 +31,11 @@ demo: setup
 test: setup
 	PAINSTUDY_DATA_MIRROR=$${PAINSTUDY_DATA_MIRROR:-$(MIRROR)} MPLBACKEND=Agg $(BIN)/python -m pytest
 
+# the documentation site (docs/_build/html), with the validation report generated from the
+# reference tests; offline, Sphinx warnings are errors
+docs: setup
+	PAINSTUDY_DATA_MIRROR=$${PAINSTUDY_DATA_MIRROR:-$(MIRROR)} $(BIN)/python tools/build_docs.py
+
 # rebuild the lock file from pyproject.toml in a throw-away environment
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
@@ -42,4 +47,4 @@ lock:
 	rm -rf .lockenv
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/reference/generated

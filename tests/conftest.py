@@ -50,6 +50,15 @@ def pytest_runtest_makereport(item, call):
         _SKIPPED_FOR_DATA.append(item.nodeid)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """With ``PAINSTUDY_LEDGER`` set, write the reference comparisons for the validation report."""
+    path = os.environ.get("PAINSTUDY_LEDGER")
+    if path:
+        import ledger
+
+        ledger.write(path)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _SKIPPED_FOR_DATA:
         n = len(set(_SKIPPED_FOR_DATA))
