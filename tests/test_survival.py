@@ -151,7 +151,7 @@ def test_model_errors():
                                                     "event": [0, 0]}))
     with pytest.raises(ModelError, match="no subject improved"):
         sv.cox_ph(none)
-    with pytest.raises(ModelError, match="covariate 'age' is not a column"):
+    with pytest.raises(ModelError, match="unknown covariate 'age': .*available: baseline"):
         sv.cox_ph(none.replace(table=none.table.assign(event=[1, 0])), covariates=["age"])
     with pytest.raises(ModelError, match="horizon must be a positive"):
         sv.rmst(none, horizon=0)
@@ -163,7 +163,10 @@ def test_analysis_bundle_renders_and_serialises(data):
     assert "<table" in html and "medians" in html
     d = res.to_dict()
     json.dumps(d)  # valid JSON (NaN -> None)
-    assert {"medians", "logrank_overall", "cox", "rmst"} <= set(d)
+    assert {"events", "medians", "logrank_overall", "logrank_pairwise", "cox", "ph_test", "rmst",
+            "rmst_differences", "discrete_time"} <= set(d["tables"])
+    assert {"outcome", "threshold", "sustained", "reference", "subjects", "rmst_horizon"} <= set(d["facts"])
+    assert d["facts"]["rmst_horizon"] == 26
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.km = None
 
@@ -175,8 +178,10 @@ def test_km_plot_with_at_risk_table(demo_cohort, tmp_path):
 
     d = time_to_improvement(demo_cohort, "pain", threshold="moderate")
     labels = {a.name: a.label for a in demo_cohort.spec.arms}
-    fig = plot_km(d, labels=labels)
-    curves, table = fig.axes
+    curves = plot_km(d, labels=labels)
+    fig = curves.figure
+    assert fig.axes[0] is curves
+    table = fig.axes[1]
     assert curves.get_ylabel() == "proportion improved"
     assert table.get_title(loc="left") == "number at risk"
     shown = sorted(t.get_text() for t in table.texts)
@@ -187,7 +192,8 @@ def test_km_plot_with_at_risk_table(demo_cohort, tmp_path):
     assert p1.read_bytes() == p2.read_bytes()
     plt.close(fig)
     fig2, ax = plt.subplots()
-    assert plot_km(d, kind="survival", at_risk=False, ax=ax) is fig2
+    assert plot_km(d, kind="survival", at_risk=False, ax=ax) is ax
+    assert fig2.axes == [ax]
     assert ax.get_ylabel() == "proportion not yet improved"
     plt.close(fig2)
 
@@ -224,8 +230,10 @@ def test_cli_fit_improvement(tmp_path, capsys):
                  "Restricted mean"):
         assert part in text
     d = json.loads(out.read_text())
-    assert d["threshold"] == "30% of baseline" and d["reference"] == "sham"
-    assert {r["arm"] for r in d["medians"]} == {"sham", "laser"}
+    assert d["written_by"].startswith("painstudy")
+    assert d["facts"]["threshold"] == "30% of baseline" and d["facts"]["reference"] == "sham"
+    assert {r["arm"] for r in d["tables"]["medians"]} == {"sham", "laser"}
+    assert {r["arm"] for r in d["tables"]["events"]} == {"sham", "laser"}
     assert png.exists() and png.stat().st_size > 0
     plt.close("all")
 
@@ -237,4 +245,4 @@ def test_cli_fit_improvement_errors(capsys):
     err = capsys.readouterr().err
     assert "threshold 'bogus' is not a relative threshold" in err
     assert main(["fit", "improvement", "demo", "--outcome", "nope"]) == 1
-    assert "outcome 'nope' is not an outcome" in capsys.readouterr().err
+    assert "study 'demo' has no outcome 'nope'; outcomes: pain, function, mme" in capsys.readouterr().err

@@ -11,26 +11,24 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..cohort import Cohort
+from ..cohort import Cohort
+from . import style
 
-#: One colour per arm class, so the integrative arm looks the same in every figure.
-_PALETTE = ["#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-
-
-def arm_colours(cohort: "Cohort") -> dict[str, str]:
-    """A fixed colour per arm (control first, in study order)."""
-    return {a.name: _PALETTE[i % len(_PALETTE)] for i, a in enumerate(cohort.spec.arms)}
+__all__ = ["arm_colours", "observed_means", "plot_trajectories", "missingness", "plot_missingness",
+           "plot_flow"]
 
 
-def observed_means(cohort: "Cohort", outcome: str, *, ci: float = 0.95) -> pd.DataFrame:
+def arm_colours(cohort: Cohort) -> dict[str, str]:
+    """The colour of each arm of the cohort's study (:func:`painstudy.plotting.style.arm_colours`)."""
+    return style.arm_colours(a.name for a in cohort.spec.arms)
+
+
+def observed_means(cohort: Cohort, outcome: str, *, ci: float = 0.95) -> pd.DataFrame:
     """Observed mean of ``outcome`` per arm and visit with a t-based CI (no modelling)."""
     cohort.instrument(outcome)
     v = cohort.visits.dropna(subset=[outcome])
@@ -43,8 +41,8 @@ def observed_means(cohort: "Cohort", outcome: str, *, ci: float = 0.95) -> pd.Da
     return out
 
 
-def plot_trajectories(cohort: "Cohort", outcome: str, *, ax=None, spaghetti: bool = False,
-                      ci: float = 0.95, max_spaghetti: int = 40, seed: int = 0):
+def plot_trajectories(cohort: Cohort, outcome: str, *, ax: plt.Axes | None = None, spaghetti: bool = False,
+                      ci: float = 0.95, max_spaghetti: int = 40, seed: int = 0) -> plt.Axes:
     """Observed mean trajectory of an outcome per arm (with CIs); optionally some individual lines."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.2))
@@ -75,8 +73,10 @@ def plot_trajectories(cohort: "Cohort", outcome: str, *, ax=None, spaghetti: boo
     return ax
 
 
-def missingness(cohort: "Cohort", outcome: str | None = None) -> pd.DataFrame:
+def missingness(cohort: Cohort, outcome: str | None = None) -> pd.DataFrame:
     """Proportion of randomised subjects assessed at each visit, per arm."""
+    if outcome is not None:
+        cohort.spec.outcome(outcome)
     cols = [outcome] if outcome else list(cohort.spec.outcomes)
     v = cohort.visits.assign(assessed=cohort.visits[cols].notna().any(axis=1))
     out = v.groupby(["arm", "visit"], observed=True)["assessed"].agg(assessed="sum", randomised="count").reset_index()
@@ -85,7 +85,7 @@ def missingness(cohort: "Cohort", outcome: str | None = None) -> pd.DataFrame:
     return out
 
 
-def plot_missingness(cohort: "Cohort", outcome: str | None = None, *, ax=None):
+def plot_missingness(cohort: Cohort, outcome: str | None = None, *, ax: plt.Axes | None = None) -> plt.Axes:
     """Percent of randomised subjects not assessed, by visit and arm."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.6))
@@ -105,7 +105,7 @@ def plot_missingness(cohort: "Cohort", outcome: str | None = None, *, ax=None):
     return ax
 
 
-def plot_flow(cohort: "Cohort", *, ax=None):
+def plot_flow(cohort: Cohort, *, ax: plt.Axes | None = None) -> plt.Axes:
     """A CONSORT-style flow diagram drawn from :meth:`Cohort.disposition`."""
     flow = cohort.disposition()
     arms = cohort.spec.arms
