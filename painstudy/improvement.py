@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ class ImprovementData(Rendered):
         visit_weeks: Iterable[float] | None = None,
         outcome: str = "outcome",
         study: str = "",
-    ) -> "ImprovementData":
+    ) -> ImprovementData:
         """Wrap an existing event table (columns ``subject, arm, time, event`` at least).
 
         ``time_lower``/``time_upper`` default to the exact time for events and ``(time, inf)``
@@ -162,7 +163,7 @@ class ImprovementData(Rendered):
                    study=study)
 
     # ------------------------------------------------------------------ helpers
-    def replace(self, **changes: Any) -> "ImprovementData":
+    def replace(self, **changes: Any) -> ImprovementData:
         """A copy with some attributes changed (the object itself is immutable)."""
         return dataclasses.replace(self, **changes)
 

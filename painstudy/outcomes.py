@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .study import StudySpec
 
 
-def add_change_scores(visits: pd.DataFrame, spec: "StudySpec", baselines: pd.DataFrame) -> pd.DataFrame:
+def add_change_scores(visits: pd.DataFrame, spec: StudySpec, baselines: pd.DataFrame) -> pd.DataFrame:
     """Add ``{o}_baseline``, ``{o}_change``, ``{o}_improvement`` and ``{o}_pct_improvement``.
 
     ``baselines`` has one row per subject with a ``{o}_baseline`` column per outcome.
@@ -55,7 +55,7 @@ def reaches(values, thresholds) -> np.ndarray:
     return np.where(np.isnan(v), -np.inf, v)[None, :] >= t - TOLERANCE * np.maximum(1.0, np.abs(t))
 
 
-def responder_flags(cohort: "Cohort", outcome: str) -> pd.DataFrame:
+def responder_flags(cohort: Cohort, outcome: str) -> pd.DataFrame:
     """The post-baseline visits with a 0/1 responder flag per threshold of the instrument.
 
     Columns ``{outcome}_resp_{name}``: relative thresholds compare the percent improvement,
@@ -121,7 +121,7 @@ def cumulative_proportions(values, arm, thresholds, *, arms=None) -> pd.DataFram
     return pd.DataFrame(rows, columns=["arm", "threshold", "n", "responders", "proportion"])
 
 
-def cpra(cohort: "Cohort", outcome: str, visit: str, cutoffs=None) -> pd.DataFrame:
+def cpra(cohort: Cohort, outcome: str, visit: str, cutoffs=None) -> pd.DataFrame:
     """Cumulative proportion of responders across all cut-offs of percent improvement.
 
     For each arm and each cut-off c (default 0, 5, ..., 100 %), the proportion of subjects

@@ -15,8 +15,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,7 @@ def ancova(cohort: Cohort, outcome: str, visit: str, *, covariates: Sequence[str
     if interaction is not None and interaction not in allowed:
         raise ModelError(f"interaction {interaction!r} must be 'baseline' or one of the covariates; "
                          f"available: {', '.join(allowed) or 'none'}")
-    normal_quantile(level)  # checks the level
+    normal_quantile(level, "level")  # checks the level
     v = cohort.visits[cohort.visits["visit"] == visit][["subject", "arm", outcome, f"{outcome}_baseline"]]
     d = v.merge(cohort.subjects[["subject", *covariates]], on="subject", how="left")
     d = d.rename(columns={f"{outcome}_baseline": "baseline"})
@@ -217,7 +217,7 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     cols = [count, arm, *covariates] + ([exposure] if exposure else [])
     check_columns(data, cols, what="column")
-    z = normal_quantile(level)
+    z = normal_quantile(level, "level")
     notes: list[str] = []
     d = data.dropna(subset=cols).copy()
     if len(d) < len(data):

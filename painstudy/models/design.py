@@ -33,8 +33,8 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -193,8 +193,9 @@ def check_columns(data: pd.DataFrame, columns: Iterable[str], *, what: str = "co
                          f"available: {', '.join(map(str, shown)) or 'none'}")
 
 
-def normal_quantile(conf_level: float) -> float:
-    """The two-sided normal quantile of a confidence level (0.95 -> 1.95996...).
+def normal_quantile(conf_level: float, name: str = "conf_level") -> float:
+    """The two-sided normal quantile of a confidence level (0.95 -> 1.95996...); ``name`` is the
+    argument's name in the error message.
 
     >>> round(normal_quantile(0.95), 4)
     1.96
@@ -204,7 +205,7 @@ def normal_quantile(conf_level: float) -> float:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ModelError(f"conf_level must be between 0 and 1 (e.g. 0.95), got {conf_level!r}")
+        raise ModelError(f"{name} must be between 0 and 1 (e.g. 0.95), got {conf_level!r}")
     return float(stats.norm.ppf(0.5 + float(conf_level) / 2))
 
 

@@ -24,8 +24,8 @@ it (terms left out, the estimation method, warnings of the numerical libraries) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,16 @@ from painstudy.improvement import describe_threshold, improvement_scores, resolv
 from painstudy.outcomes import cumulative_proportions, reaches
 from painstudy.rendering import Rendered, Tidy
 
-from .design import (check_columns, design_matrix, distinct_covariates, drop_collinear, drop_constant,
-                     normal_quantile, separated_terms, warnings_as_notes)
+from .design import (
+    check_columns,
+    design_matrix,
+    distinct_covariates,
+    drop_collinear,
+    drop_constant,
+    normal_quantile,
+    separated_terms,
+    warnings_as_notes,
+)
 
 __all__ = [
     "ResponderData", "ResponderRates", "RiskDifferenceResult", "OddsRatioResult", "CPRAResult",
@@ -531,9 +539,10 @@ def responder_odds_ratio(
                             "statistic": ff.chi2, "p_value": ff.p_values,
                             "ci_lower": ff.ci_lower, "ci_upper": ff.ci_upper})
     tab["term"] = tab["term"].replace({"const": "intercept"})
-    tab["odds_ratio"] = np.exp(tab["estimate"])
-    tab["or_ci_lower"] = np.exp(tab["ci_lower"])
-    tab["or_ci_upper"] = np.exp(tab["ci_upper"])
+    with np.errstate(over="ignore"):  # a meaningless ML estimate under separation: inf, and a note
+        tab["odds_ratio"] = np.exp(tab["estimate"])
+        tab["or_ci_lower"] = np.exp(tab["ci_lower"])
+        tab["or_ci_upper"] = np.exp(tab["ci_upper"])
     note = ", ".join(covariates)
     if dropped:
         note += f" (dropped as collinear: {', '.join(dropped)})"

@@ -14,15 +14,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from painstudy.errors import ModelError
-from painstudy.models.responders import (CPRAResult, ResponderAnalysis, ResponderData, ResponderRates,
-                                         cpra)
-from painstudy.plotting.style import arm_colours, arm_labels
+from painstudy.models.responders import CPRAResult, ResponderAnalysis, ResponderData, ResponderRates, cpra
+from painstudy.plotting.style import arm_style, axes
 
 __all__ = ["plot_cpra", "plot_responder_rates"]
 
@@ -59,11 +58,8 @@ def plot_cpra(
         raise ModelError(f"plot_cpra needs a CPRAResult, ResponderData or ResponderAnalysis, got "
                          f"{type(data).__name__}")
     t = res.table
-    cats = [str(c) for c in t["arm"].cat.categories]
-    labels = arm_labels(labels, cats)
-    colours = arm_colours(cats)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    cats, labels, colours = arm_style(t, labels)
+    ax = axes(ax)
     for arm in cats:
         s = t.loc[t["arm"] == arm]
         if s.empty:
@@ -108,11 +104,8 @@ def plot_responder_rates(
         raise ModelError(f"plot_responder_rates needs ResponderRates or a ResponderAnalysis, got "
                          f"{type(rates).__name__}")
     t = rates.table
-    cats = [str(c) for c in t["arm"].cat.categories]
-    labels = arm_labels(labels, cats)
-    colours = arm_colours(cats)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    cats, labels, colours = arm_style(t, labels)
+    ax = axes(ax)
     width = 0.8 / max(1, len(cats))
     visits = list(dict.fromkeys(t["visit"].astype(str)))
     xpos = {v: i for i, v in enumerate(visits)}

@@ -13,11 +13,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
 
 from painstudy.errors import PainstudyError
 
-__all__ = ["PALETTE", "ROLE_COLOURS", "arm_colours", "arm_labels"]
+__all__ = ["PALETTE", "ROLE_COLOURS", "arm_colours", "arm_labels", "arm_style", "axes"]
 
 #: Okabe-Ito colours: black, orange, sky blue, bluish green, blue, vermillion, reddish purple, yellow.
 PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
@@ -46,3 +49,18 @@ def arm_labels(labels: Mapping[str, str] | None, arms: Sequence[str]) -> dict[st
         raise PainstudyError(f"labels for unknown arm(s) {', '.join(map(repr, unknown))}; arms: "
                              f"{', '.join(arms)}")
     return {a: str(labels.get(a, a)) for a in arms}
+
+
+def arm_style(table: pd.DataFrame,
+              labels: Mapping[str, str] | None) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """The arms of a result table (the categories of its ``arm`` column, in study order), their
+    legend labels (checked by :func:`arm_labels`) and their colours."""
+    arms = [str(c) for c in table["arm"].cat.categories]
+    return arms, arm_labels(labels, arms), arm_colours(arms)
+
+
+def axes(ax: plt.Axes | None, figsize: tuple[float, float] = (7, 4.2)) -> plt.Axes:
+    """``ax``, or the Axes of a new Figure of ``figsize`` inches."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax

@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,9 +22,14 @@ import pandas as pd
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
-from painstudy.models.survival import (CumulativeIncidenceResult, ImprovementAnalysis, KaplanMeierResult,
-                                       cumulative_incidence, kaplan_meier)
-from painstudy.plotting.style import arm_colours, arm_labels
+from painstudy.models.survival import (
+    CumulativeIncidenceResult,
+    ImprovementAnalysis,
+    KaplanMeierResult,
+    cumulative_incidence,
+    kaplan_meier,
+)
+from painstudy.plotting.style import arm_style, axes
 
 __all__ = ["plot_km", "plot_cumulative_incidence"]
 
@@ -82,12 +87,9 @@ def plot_km(
         raise ModelError(f"plot_km needs ImprovementData, a KaplanMeierResult or an ImprovementAnalysis, "
                          f"got {type(data).__name__}")
     surv = km.survival
-    cats = [str(c) for c in surv["arm"].cat.categories]
+    cats, labels, colours = arm_style(surv, labels)
     arms = [a for a in cats if (surv["arm"] == a).any()]
-    labels = arm_labels(labels, cats)
-    colours = arm_colours(cats)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 5.2 if at_risk else 4.2))
+    ax = axes(ax, (7.5, 5.2 if at_risk else 4.2))
     end = float(max(km.at_risk["time"].max(), surv["time"].max()))
     for arm in arms:
         s = surv.loc[surv["arm"] == arm]
@@ -171,11 +173,8 @@ def plot_cumulative_incidence(
         raise ModelError(f"plot_cumulative_incidence needs ImprovementData, a CumulativeIncidenceResult "
                          f"or an ImprovementAnalysis, got {type(data).__name__}")
     t = res.table
-    cats = [str(c) for c in t["arm"].cat.categories]
-    labels = arm_labels(labels, cats)
-    colours = arm_colours(cats)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    cats, labels, colours = arm_style(t, labels)
+    ax = axes(ax)
     end = float(t["time"].max())
     for arm in [a for a in cats if (t["arm"] == a).any()]:
         s = t.loc[t["arm"] == arm]

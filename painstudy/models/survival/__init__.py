@@ -42,8 +42,16 @@ from painstudy.io import to_jsonable
 from .analysis import analyze_improvement, default_covariates
 from .nonparametric import cumulative_incidence, kaplan_meier, logrank, rmst, turnbull
 from .regression import cox_ph, cox_zph, discrete_time_ph, person_period
-from .results import (CoxResult, CumulativeIncidenceResult, DiscreteTimeResult, ImprovementAnalysis,
-                      KaplanMeierResult, LogRankResult, RMSTResult, TurnbullResult)
+from .results import (
+    CoxResult,
+    CumulativeIncidenceResult,
+    DiscreteTimeResult,
+    ImprovementAnalysis,
+    KaplanMeierResult,
+    LogRankResult,
+    RMSTResult,
+    TurnbullResult,
+)
 
 __all__ = [
     "KaplanMeierResult", "LogRankResult", "CoxResult", "DiscreteTimeResult", "TurnbullResult",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
@@ -83,14 +83,20 @@ def analyze_improvement(
             cox = cox_ph(data, covariates=covariates, conf_level=conf_level)
         except ModelError as exc:
             cox = None
-            notes.append(f"Cox model not fitted: {exc}")
+            notes.append(_reason("Cox model", exc))
         try:
             disc = discrete_time_ph(data, covariates=covariates, conf_level=conf_level)
         except ModelError as exc:
             disc = None
-            notes.append(f"discrete-time model not fitted: {exc}")
+            notes.append(_reason("discrete-time model", exc))
         res_rmst = rmst(data, horizon=horizon, extrapolate=extrapolate, conf_level=conf_level)
         tb = turnbull(data)
         inc = cumulative_incidence(data, conf_level=conf_level)
     return ImprovementAnalysis(data=data, km=km, logrank=lr, cox=cox, rmst=res_rmst, discrete=disc,
                                turnbull=tb, incidence=inc, notes=tuple(notes))
+
+
+def _reason(model: str, exc: ModelError) -> str:
+    """Why a model was left out, as a note that names the model once."""
+    text = str(exc)
+    return f"{text} (not fitted)" if text.startswith(model) else f"{model}: not fitted ({text})"

@@ -8,8 +8,8 @@ Each function takes :class:`~painstudy.improvement.ImprovementData` and returns 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,7 @@ from painstudy.improvement import ImprovementData
 from painstudy.models.design import normal_quantile, warnings_as_notes
 
 from .common import arm_rows, arms_present, check_data, empty_arm_notes, km_curve
-from .results import (CumulativeIncidenceResult, KaplanMeierResult, LogRankResult, RMSTResult,
-                      TurnbullResult)
+from .results import CumulativeIncidenceResult, KaplanMeierResult, LogRankResult, RMSTResult, TurnbullResult
 
 __all__ = ["kaplan_meier", "logrank", "turnbull", "rmst", "cumulative_incidence"]
 

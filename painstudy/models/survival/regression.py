@@ -13,7 +13,7 @@ arm in which nobody improved: monotone likelihood, separation) is refused with a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,14 @@ from scipy import stats
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
-from painstudy.models.design import (design_matrix, drop_collinear, drop_constant, normal_quantile,
-                                     separated_terms, warnings_as_notes)
+from painstudy.models.design import (
+    design_matrix,
+    drop_collinear,
+    drop_constant,
+    normal_quantile,
+    separated_terms,
+    warnings_as_notes,
+)
 
 from .common import arms_present, check_data, empty_arm_notes, km_curve
 from .results import CoxResult, DiscreteTimeResult
@@ -106,9 +112,10 @@ def _coef_table(est, se, terms, z) -> pd.DataFrame:
     out = pd.DataFrame({"term": list(terms), "estimate": est, "std_error": se, "statistic": stat,
                         "p_value": 2 * stats.norm.sf(np.abs(stat)),
                         "ci_lower": est - z * se, "ci_upper": est + z * se})
-    out["hazard_ratio"] = np.exp(out["estimate"])
-    out["hr_ci_lower"] = np.exp(out["ci_lower"])
-    out["hr_ci_upper"] = np.exp(out["ci_upper"])
+    with np.errstate(over="ignore"):
+        out["hazard_ratio"] = np.exp(out["estimate"])
+        out["hr_ci_lower"] = np.exp(out["ci_lower"])
+        out["hr_ci_upper"] = np.exp(out["ci_upper"])
     return out
 
 
@@ -167,9 +174,9 @@ def cox_ph(
                          f"got {ph_transform!r}")
     tab, X, reference, notes = model_frame(data, covariates, reference)
     if X.shape[1] == 0:
-        raise ModelError("the Cox model has no terms (one arm only and no varying covariates)")
+        raise ModelError("Cox model: no terms (one arm only and no varying covariates)")
     if int(tab["event"].sum()) == 0:
-        raise ModelError("no subject improved: a Cox model cannot be fitted")
+        raise ModelError("Cox model: no subject improved, so there is nothing to fit")
     _check_events_per_arm(tab, reference, "Cox model")
     names = list(X.columns)
     safe = [f"x{i}" for i in range(len(names))]
@@ -181,7 +188,7 @@ def cox_ph(
             cph.fit(df, duration_col="_time", event_col="_event",
                     fit_options={"precision": 1e-10, "max_steps": 200})
         except Exception as exc:  # lifelines raises ConvergenceError on separation
-            raise ModelError(f"the Cox model could not be fitted: {exc}") from None
+            raise ModelError(f"Cox model: could not be fitted ({exc})") from None
     s = cph.summary
     est, se = s["coef"].to_numpy(float), s["se(coef)"].to_numpy(float)
     _check_diverged(names, est, se, "Cox model", "monotone likelihood")
@@ -378,7 +385,7 @@ def discrete_time_ph(
     rows, periods, y = _person_period_rows(data.replace(table=tab), None)
     ev_periods = sorted(set(periods[y == 1]))
     if not ev_periods:
-        raise ModelError("no subject improved: the discrete-time model cannot be fitted")
+        raise ModelError("discrete-time model: no subject improved, so there is nothing to fit")
     _check_events_per_arm(tab, reference, "discrete-time model")
     keep = np.isin(periods, ev_periods)
     rows, periods, y = rows[keep], periods[keep], y[keep]
