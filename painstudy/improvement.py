@@ -117,27 +117,38 @@ class ImprovementData(Rendered):
         >>> ImprovementData.from_table(t).reference
         'x'
         """
+        covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
         need = [c for c in ("arm", "time", "event") if c not in table.columns]
         if need:
             raise ModelError(f"event table lacks column(s) {need}; it needs arm, time, event")
         t = table.copy()
         if "subject" not in t.columns:
             t.insert(0, "subject", [str(i) for i in range(len(t))])
-        t["time"] = t["time"].astype(float)
-        t["event"] = t["event"].astype(int)
-        bad = t.loc[~t["event"].isin([0, 1]), "event"]
+        event = pd.to_numeric(t["event"], errors="coerce")
+        bad = t.index[~event.isin([0, 1])]
         if len(bad):
-            raise ModelError(f"column event must be 0/1; row {bad.index[0]} has {bad.iloc[0]!r}")
-        if t["time"].isna().any() or (t["time"] < 0).any():
-            row = t.index[(t["time"].isna()) | (t["time"] < 0)][0]
-            raise ModelError(f"column time must be >= 0 and not missing; row {row} has "
-                             f"{t.loc[row, 'time']!r}")
+            raise ModelError(f"column event must be 0/1; row {bad[0]} has {t['event'].astype(object)[bad[0]]!r}")
+        time = pd.to_numeric(t["time"], errors="coerce")
+        bad = t.index[~(time >= 0)]
+        if len(bad):
+            raise ModelError(f"column time must be >= 0 and not missing; row {bad[0]} has "
+                             f"{t['time'].astype(object)[bad[0]]!r}")
+        t["time"], t["event"] = time.astype(float), event.astype(int)
+        if t["arm"].isna().any():
+            raise ModelError(f"column arm is missing in row {t.index[t['arm'].isna()][0]}")
         if arms is None:
             if isinstance(t["arm"].dtype, pd.CategoricalDtype):
                 arms = list(t["arm"].cat.categories)
             else:
                 arms = sorted(t["arm"].astype(str).unique())
         arms = tuple(str(a) for a in arms)
+        other = sorted(set(t["arm"].astype(str)) - set(arms))
+        if other:
+            raise ModelError(f"column arm has value(s) {other} that are not among the arms {list(arms)}")
+        missing = [c for c in covariates if c not in t.columns]
+        if missing:
+            raise ModelError(f"covariate(s) {missing} are not columns of the event table; columns: "
+                             f"{list(t.columns)}")
         t["arm"] = pd.Categorical(t["arm"].astype(str), categories=list(arms))
         if "time_upper" not in t.columns:
             t["time_upper"] = np.where(t["event"] == 1, t["time"], np.inf)

@@ -176,6 +176,15 @@ def test_from_table_defaults_and_checks():
         ImprovementData.from_table(t.drop(columns="time"))
     with pytest.raises(ModelError, match="reference arm 'z'"):
         ImprovementData.from_table(t, reference="z")
+    # values that would silently become missing are refused
+    with pytest.raises(ModelError, match=r"column arm has value\(s\) \['b'\] that are not among the arms \['a'\]"):
+        ImprovementData.from_table(t, arms=["a"])
+    with pytest.raises(ModelError, match=r"covariate\(s\) \['age'\] are not columns of the event table"):
+        ImprovementData.from_table(t, covariates=["age"])
+    with pytest.raises(ModelError, match="column time must be >= 0 and not missing; row 1 has 'eight'"):
+        ImprovementData.from_table(t.assign(time=["4", "eight"]))
+    with pytest.raises(ModelError, match="column event must be 0/1; row 0 has nan"):
+        ImprovementData.from_table(t.assign(event=[np.nan, 0]))
 
 
 # ------------------------------------------------------------------ real cohorts

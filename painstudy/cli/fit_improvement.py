@@ -29,7 +29,9 @@ def register(fit_subparsers) -> None:
     """Add ``improvement`` to the ``painstudy fit`` sub-commands."""
     sp = fit_subparsers.add_parser(
         "improvement", help="time to clinically meaningful improvement (KM, log-rank, Cox, RMST)",
-        description=__doc__.splitlines()[0])
+        description="Time to clinically meaningful improvement: Kaplan-Meier medians, log-rank tests, Cox "
+                    "hazard ratios with the proportional-hazards check, restricted mean time without "
+                    "improvement, and the notes of the analysis.")
     sp.add_argument("study", nargs="?", default="demo",
                     help="registered study name or path to a study.yml (default: the demo study)")
     sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
@@ -74,19 +76,19 @@ def run(args) -> int:
         from ..plotting import check_figure_path
 
         check_figure_path(args.plot)
-    cohort = load_cohort(args.study, data=args.data)
-    outcomes = list(cohort.spec.outcomes)
-    outcome = args.outcome or (outcomes[0] if outcomes else None)
-    if outcome is None:
-        raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
-    data = time_to_improvement(cohort, outcome, threshold=_threshold(args.threshold),
-                               relative=not args.absolute, sustained=args.sustained)
     covariates = None
     if args.covariates:
         covariates = [] if args.covariates.strip().lower() == "none" else [
             c.strip() for c in args.covariates.split(",") if c.strip()]
     stray: list[str] = []  # any warning not already a note of the analysis becomes one
     with warnings_as_notes(stray):
+        cohort = load_cohort(args.study, data=args.data)
+        outcomes = list(cohort.spec.outcomes)
+        outcome = args.outcome or (outcomes[0] if outcomes else None)
+        if outcome is None:
+            raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
+        data = time_to_improvement(cohort, outcome, threshold=_threshold(args.threshold),
+                                   relative=not args.absolute, sustained=args.sustained)
         res = analyze_improvement(data, covariates=covariates, horizon=args.horizon,
                                   extrapolate=args.extrapolate, adjust=args.adjust)
     thr = describe_threshold(data.threshold, data.relative)

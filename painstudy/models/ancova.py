@@ -227,6 +227,10 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
     if len(bad):
         raise ModelError(f"column {count!r}: a count must be a number >= 0; row {bad[0]} has {d.loc[bad[0], count]!r} "
                          f"({len(bad)} row(s) break this rule)")
+    frac = y[(y % 1) != 0]
+    if len(frac):
+        notes.append(f"{len(frac)} value(s) of {count!r} are not whole numbers (e.g. {frac.iloc[0]:g}); the negative "
+                     f"binomial likelihood is used for them as it stands (a quasi-likelihood)")
     if exposure:
         pos = pd.to_numeric(d[exposure], errors="coerce") > 0
         if (~pos).any():
@@ -251,11 +255,21 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
                 continue
         if cand.mle_retvals.get("converged", False) and np.all(np.isfinite(cand.bse)):
             fit = cand
-            if method != "newton":
-                notes.append(f"negative binomial model fitted with {method} (Newton's method did not converge)")
             break
     if fit is None:
         raise ModelError(f"negative binomial model of {count!r} did not converge (newton, bfgs, nelder-mead)")
+    if method != "newton":  # polish: Newton's method from there reaches the maximum to full precision
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                polished = model.fit(start_params=fit.params, disp=0, maxiter=200, method="newton")
+            except (np.linalg.LinAlgError, ValueError):
+                polished = None
+        ok = (polished is not None and polished.mle_retvals.get("converged", False)
+              and np.all(np.isfinite(polished.bse)) and polished.llf >= fit.llf - 1e-9)
+        fit = polished if ok else fit
+        notes.append(f"negative binomial model: Newton's method did not converge from the default start; "
+                     f"fitted with {method}" + (", then Newton's method from there" if ok else ""))
     names = list(X.columns)
     beta = fit.params[names].to_numpy(float)
     alpha = float(fit.params["alpha"])

@@ -30,7 +30,7 @@ def arm_colours(cohort: Cohort) -> dict[str, str]:
 
 def observed_means(cohort: Cohort, outcome: str, *, ci: float = 0.95) -> pd.DataFrame:
     """Observed mean of ``outcome`` per arm and visit with a t-based CI (no modelling)."""
-    cohort.instrument(outcome)
+    cohort.spec.outcome(outcome)
     v = cohort.visits.dropna(subset=[outcome])
     g = v.groupby(["arm", "visit"], observed=True)[outcome]
     out = g.agg(n="count", mean="mean", sd="std").reset_index()
@@ -44,8 +44,8 @@ def observed_means(cohort: Cohort, outcome: str, *, ci: float = 0.95) -> pd.Data
 def plot_trajectories(cohort: Cohort, outcome: str, *, ax: plt.Axes | None = None, spaghetti: bool = False,
                       ci: float = 0.95, max_spaghetti: int = 40, seed: int = 0) -> plt.Axes:
     """Observed mean trajectory of an outcome per arm (with CIs); optionally some individual lines."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    spec = cohort.spec.outcome(outcome)
+    ax = style.axes(ax)
     colours = arm_colours(cohort)
     labels = {a.name: a.label for a in cohort.spec.arms}
     if spaghetti:
@@ -64,12 +64,11 @@ def plot_trajectories(cohort: Cohort, outcome: str, *, ax: plt.Axes | None = Non
             continue
         ax.errorbar(g["week"] + off, g["mean"], yerr=[g["mean"] - g["ci_lower"], g["ci_upper"] - g["mean"]],
                     color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
-    inst = cohort.instrument(outcome)
     ax.set_xlabel("week")
-    ax.set_ylabel(f"{cohort.spec.outcomes[outcome].label}\n({inst.direction} is better)")
+    ax.set_ylabel(f"{spec.label}\n({spec.instrument.direction} is better)")
     ax.set_xticks([v.week for v in cohort.spec.visits])
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"{cohort.spec.outcomes[outcome].label}: observed mean ({ci:.0%} CI) by arm", fontsize=10)
+    ax.set_title(f"{spec.label}: observed mean ({ci:.0%} CI) by arm", fontsize=10)
     return ax
 
 
@@ -87,8 +86,7 @@ def missingness(cohort: Cohort, outcome: str | None = None) -> pd.DataFrame:
 
 def plot_missingness(cohort: Cohort, outcome: str | None = None, *, ax: plt.Axes | None = None) -> plt.Axes:
     """Percent of randomised subjects not assessed, by visit and arm."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6))
+    ax = style.axes(ax, (7, 3.6))
     m = missingness(cohort, outcome)
     colours = arm_colours(cohort)
     visits = cohort.spec.visit_names
@@ -109,8 +107,7 @@ def plot_flow(cohort: Cohort, *, ax: plt.Axes | None = None) -> plt.Axes:
     """A CONSORT-style flow diagram drawn from :meth:`Cohort.disposition`."""
     flow = cohort.disposition()
     arms = cohort.spec.arms
-    if ax is None:
-        _, ax = plt.subplots(figsize=(2.2 + 2.6 * len(arms), 6.5))
+    ax = style.axes(ax, (2.2 + 2.6 * len(arms), 6.5))
     ax.set_axis_off()
     ax.set_xlim(0, len(arms))
     ax.set_ylim(0, 10)

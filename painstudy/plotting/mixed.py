@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import PainstudyError
 from .cohort import arm_colours
-from .style import ROLE_COLOURS
+from .style import ROLE_COLOURS, axes
 
 __all__ = ["plot_lsmeans", "plot_forest"]
 
@@ -25,8 +25,7 @@ def plot_lsmeans(result, outcome: str, *, ax: plt.Axes | None = None) -> plt.Axe
     if m.empty:
         raise PainstudyError(f"no LS means for outcome {outcome!r}; outcomes compared: "
                              f"{', '.join(map(str, result.lsmeans['outcome'].unique()))}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    ax = axes(ax)
     colours = arm_colours(cohort)
     labels = {a.name: a.label for a in cohort.spec.arms}
     arms = [a.name for a in cohort.spec.arms if a.name in set(m["arm"].astype(str))]
@@ -37,10 +36,10 @@ def plot_lsmeans(result, outcome: str, *, ax: plt.Axes | None = None) -> plt.Axe
                     color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
     inst = cohort.instrument(outcome)
     ax.set_xlabel("week")
-    ax.set_ylabel(f"{cohort.spec.outcomes[outcome].label}\n({inst.direction} is better)")
+    ax.set_ylabel(f"{cohort.spec.outcome(outcome).label}\n({inst.direction} is better)")
     ax.set_xticks(sorted(m["week"].dropna().unique()))
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"{cohort.spec.outcomes[outcome].label}: LS means (95% CI), {result.model}", fontsize=10)
+    ax.set_title(f"{cohort.spec.outcome(outcome).label}: LS means (95% CI), {result.model}", fontsize=10)
     return ax
 
 
@@ -56,8 +55,7 @@ def plot_forest(result, *, visit: str | None = None, ax: plt.Axes | None = None)
     if visit not in set(t["visit"]):
         raise PainstudyError(f"no comparison at visit {visit!r}; visits: {', '.join(map(str, t['visit'].unique()))}")
     t = t[t["visit"] == visit].reset_index(drop=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.6))
+    ax = axes(ax, (8, 0.45 * len(t) + 1.6))
     y = np.arange(len(t))[::-1]
     colours = ROLE_COLOURS
     for yi, r in zip(y, t.itertuples()):
