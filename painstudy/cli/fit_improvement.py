@@ -25,8 +25,8 @@ def _threshold(text: str):
         return t
 
 
-def register(fit_subparsers) -> None:
-    """Add ``improvement`` to the ``painstudy fit`` sub-commands."""
+def register(fit_subparsers):
+    """Add ``improvement`` to the ``painstudy fit`` sub-commands; returns its parser."""
     sp = fit_subparsers.add_parser(
         "improvement", help="time to clinically meaningful improvement (KM, log-rank, Cox, RMST)",
         description="Time to clinically meaningful improvement: Kaplan-Meier medians, log-rank tests, Cox "
@@ -57,6 +57,7 @@ def register(fit_subparsers) -> None:
     sp.add_argument("--plot", metavar="FILE",
                     help="save the Kaplan-Meier plot with the at-risk table (.png, .svg or .pdf)")
     sp.set_defaults(func=run)
+    return sp
 
 
 def _show(df: pd.DataFrame, title: str) -> None:
