@@ -19,18 +19,23 @@ returned here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from painstudy.cohort import Cohort
 from painstudy.errors import ModelError
-from painstudy.outcomes import TOLERANCE as _TOL
-from painstudy.outcomes import reaches
+from painstudy.instruments import Instrument
+from painstudy.outcomes import TOLERANCE, reaches
+from painstudy.rendering import Rendered, Tidy
 
-__all__ = ["ImprovementData", "time_to_improvement", "resolve_threshold"]
+__all__ = ["ImprovementData", "time_to_improvement", "resolve_threshold", "improvement_scores",
+           "describe_threshold"]
 
 #: Columns every improvement table has, in this order (covariates follow).
 TABLE_COLUMNS = [
@@ -39,8 +44,8 @@ TABLE_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class ImprovementData:
+@dataclass(frozen=True, repr=False)
+class ImprovementData(Rendered):
     """Per-subject time-to-improvement events, ready for survival analyses.
 
     Attributes
@@ -98,7 +103,7 @@ class ImprovementData:
         visit_weeks: Iterable[float] | None = None,
         outcome: str = "outcome",
         study: str = "",
-    ) -> "ImprovementData":
+    ) -> ImprovementData:
         """Wrap an existing event table (columns ``subject, arm, time, event`` at least).
 
         ``time_lower``/``time_upper`` default to the exact time for events and ``(time, inf)``
@@ -112,27 +117,38 @@ class ImprovementData:
         >>> ImprovementData.from_table(t).reference
         'x'
         """
+        covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
         need = [c for c in ("arm", "time", "event") if c not in table.columns]
         if need:
             raise ModelError(f"event table lacks column(s) {need}; it needs arm, time, event")
         t = table.copy()
         if "subject" not in t.columns:
             t.insert(0, "subject", [str(i) for i in range(len(t))])
-        t["time"] = t["time"].astype(float)
-        t["event"] = t["event"].astype(int)
-        bad = t.loc[~t["event"].isin([0, 1]), "event"]
+        event = pd.to_numeric(t["event"], errors="coerce")
+        bad = t.index[~event.isin([0, 1])]
         if len(bad):
-            raise ModelError(f"column event must be 0/1; row {bad.index[0]} has {bad.iloc[0]!r}")
-        if t["time"].isna().any() or (t["time"] < 0).any():
-            row = t.index[(t["time"].isna()) | (t["time"] < 0)][0]
-            raise ModelError(f"column time must be >= 0 and not missing; row {row} has "
-                             f"{t.loc[row, 'time']!r}")
+            raise ModelError(f"column event must be 0/1; row {bad[0]} has {t['event'].astype(object)[bad[0]]!r}")
+        time = pd.to_numeric(t["time"], errors="coerce")
+        bad = t.index[~(time >= 0)]
+        if len(bad):
+            raise ModelError(f"column time must be >= 0 and not missing; row {bad[0]} has "
+                             f"{t['time'].astype(object)[bad[0]]!r}")
+        t["time"], t["event"] = time.astype(float), event.astype(int)
+        if t["arm"].isna().any():
+            raise ModelError(f"column arm is missing in row {t.index[t['arm'].isna()][0]}")
         if arms is None:
             if isinstance(t["arm"].dtype, pd.CategoricalDtype):
                 arms = list(t["arm"].cat.categories)
             else:
                 arms = sorted(t["arm"].astype(str).unique())
         arms = tuple(str(a) for a in arms)
+        other = sorted(set(t["arm"].astype(str)) - set(arms))
+        if other:
+            raise ModelError(f"column arm has value(s) {other} that are not among the arms {list(arms)}")
+        missing = [c for c in covariates if c not in t.columns]
+        if missing:
+            raise ModelError(f"covariate(s) {missing} are not columns of the event table; columns: "
+                             f"{list(t.columns)}")
         t["arm"] = pd.Categorical(t["arm"].astype(str), categories=list(arms))
         if "time_upper" not in t.columns:
             t["time_upper"] = np.where(t["event"] == 1, t["time"], np.inf)
@@ -158,10 +174,8 @@ class ImprovementData:
                    study=study)
 
     # ------------------------------------------------------------------ helpers
-    def replace(self, **changes: Any) -> "ImprovementData":
+    def replace(self, **changes: Any) -> ImprovementData:
         """A copy with some attributes changed (the object itself is immutable)."""
-        import dataclasses
-
         return dataclasses.replace(self, **changes)
 
     @property
@@ -169,32 +183,38 @@ class ImprovementData:
         """Number of subjects."""
         return len(self.table)
 
-    def summary(self) -> pd.DataFrame:
-        """Per arm: subjects, improved, censored, dropouts, median follow-up (weeks)."""
+    def event_counts(self) -> pd.DataFrame:
+        """Per arm: subjects, improved, censored at the end of follow-up, dropouts."""
         t = self.table
         g = t.groupby("arm", observed=False)
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "n": g.size(),
             "improved": g["event"].sum(),
             "censored": g["status"].apply(lambda s: int((s == 0).sum())),
             "dropout": g["status"].apply(lambda s: int((s == 2).sum())),
         }).reset_index()
+        out["arm"] = out["arm"].astype(str)
+        return out
 
-    def _repr_html_(self) -> str:
-        thr = (f"{self.threshold:.0%} of baseline" if self.relative else f"{self.threshold:g} points")
-        head = (f"<p><b>Time to improvement</b> in {self.outcome} (threshold {thr}"
-                f"{', sustained' if self.sustained else ''}); reference arm {self.reference}; "
-                f"{self.n} subjects</p>")
-        return head + self.summary().to_html(index=False)
+    def tidy(self) -> Tidy:
+        return Tidy(f"Time to improvement in {self.outcome}",
+                    (("study", self.study), ("outcome", self.outcome),
+                     ("threshold", describe_threshold(self.threshold, self.relative)),
+                     ("sustained", self.sustained), ("reference", self.reference), ("subjects", self.n)),
+                    (("events", self.event_counts()),))
 
-    def __repr__(self) -> str:
-        return (f"ImprovementData(outcome={self.outcome!r}, threshold={self.threshold!r}, "
-                f"relative={self.relative}, sustained={self.sustained}, n={self.n}, "
-                f"arms={self.arms}, reference={self.reference!r})")
+
+def describe_threshold(threshold: float, relative: bool) -> str:
+    """A threshold in words: ``"30% of baseline"`` or ``"2 points"``.
+
+    >>> describe_threshold(0.3, True), describe_threshold(2.0, False)
+    ('30% of baseline', '2 points')
+    """
+    return f"{threshold:.0%} of baseline" if relative else f"{threshold:g} points"
 
 
 # ---------------------------------------------------------------------- thresholds
-def resolve_threshold(instrument: Any, threshold: str | float, relative: bool) -> float:
+def resolve_threshold(instrument: Instrument, threshold: str | float, relative: bool) -> float:
     """The numeric threshold for ``threshold`` (a name such as ``"moderate"`` or a value).
 
     Relative thresholds are fractions of baseline (0.30 = 30 %); absolute ones are points on the
@@ -209,13 +229,13 @@ def resolve_threshold(instrument: Any, threshold: str | float, relative: bool) -
     0.35
     """
     if isinstance(threshold, str):
-        table = getattr(instrument, "relative" if relative else "absolute", None) or {}
+        table = instrument.relative if relative else instrument.absolute
         if threshold not in table:
             kind = "relative" if relative else "absolute"
             raise ModelError(
                 f"threshold {threshold!r} is not {'a' if relative else 'an'} {kind} threshold of "
                 f"instrument "
-                f"{getattr(instrument, 'name', '?')!r}; known {kind} thresholds: "
+                f"{instrument.name!r}; known {kind} thresholds: "
                 f"{sorted(table) or 'none'}; or pass a number"
                 + ("" if relative else " of points"))
         value = float(table[threshold])
@@ -235,14 +255,18 @@ def resolve_threshold(instrument: Any, threshold: str | float, relative: bool) -
 
 
 # ---------------------------------------------------------------------- derivation
-def _improvement_columns(visits: pd.DataFrame, outcome: str, instrument: Any) -> tuple[pd.Series, pd.Series]:
-    """Direction-aware improvement (points) and relative improvement (fraction) per visit row."""
+def improvement_scores(visits: pd.DataFrame, outcome: str, instrument: Instrument) -> tuple[pd.Series, pd.Series]:
+    """Direction-aware improvement (points) and relative improvement (fraction) per visit row.
+
+    Taken from the cohort's ``<outcome>_improvement`` and ``<outcome>_pct_improvement`` columns
+    when present, else computed from ``<outcome>_baseline`` and the instrument's direction.
+    """
     if f"{outcome}_improvement" in visits.columns:
         imp = visits[f"{outcome}_improvement"].astype(float)
     else:
         base = visits[f"{outcome}_baseline"].astype(float)
         val = visits[outcome].astype(float)
-        imp = (base - val) if getattr(instrument, "lower_is_better", True) else (val - base)
+        imp = (base - val) if instrument.lower_is_better else (val - base)
     if f"{outcome}_pct_improvement" in visits.columns:
         rel = visits[f"{outcome}_pct_improvement"].astype(float) / 100.0
     else:
@@ -252,7 +276,7 @@ def _improvement_columns(visits: pd.DataFrame, outcome: str, instrument: Any) ->
 
 
 def time_to_improvement(
-    cohort: Any,
+    cohort: Cohort,
     outcome: str,
     *,
     threshold: str | float = "moderate",
@@ -304,11 +328,7 @@ def time_to_improvement(
     >>> data.table[["subject", "arm", "time", "event"]].head()  # doctest: +SKIP
     """
     spec = cohort.spec
-    outcomes = getattr(spec, "outcomes", {}) or {}
-    if outcome not in outcomes:
-        raise ModelError(f"outcome {outcome!r} is not an outcome of study "
-                         f"{getattr(spec, 'name', '?')!r}; its outcomes: {sorted(outcomes)}")
-    instrument = outcomes[outcome].instrument
+    instrument = spec.outcome(outcome).instrument
     thr = resolve_threshold(instrument, threshold, relative)
 
     visits = cohort.visits
@@ -324,7 +344,7 @@ def time_to_improvement(
     sched_weeks = {v.name: float(v.week) - base_week for v in schedule}
     last_sched = max(sched_weeks.values())
 
-    imp, rel = _improvement_columns(visits, outcome, instrument)
+    imp, rel = improvement_scores(visits, outcome, instrument)
     score = rel if relative else imp
     post = visits.loc[visits["visit"].astype(str).isin(sched_weeks)].copy()
     post["_score"] = score.loc[post.index]
@@ -354,14 +374,8 @@ def time_to_improvement(
     subj = subjects.copy()
     subj["subject"] = subj["subject"].astype(str)
     arms = tuple(a.name for a in spec.arms)
-    arm_classes = {a.name: getattr(a, "arm_class", "") for a in spec.arms}
-    if "arm_class" in subj.columns:
-        pairs = subj[["arm", "arm_class"]].dropna().astype(str).drop_duplicates()
-        arm_classes.update(dict(zip(pairs["arm"], pairs["arm_class"])))
-    control = getattr(spec, "control_arm", None)
-    if control is None:
-        control = next((a for a in spec.arms if getattr(a, "control", False)), None)
-    reference = control.name if control is not None else arms[0]
+    arm_classes = {a.name: a.arm_class for a in spec.arms}
+    reference = spec.reference_arm.name
 
     out = pd.DataFrame({"subject": subj["subject"].to_numpy()})
     out["arm"] = pd.Categorical(subj["arm"].astype(str).to_numpy(), categories=list(arms))
@@ -375,7 +389,7 @@ def time_to_improvement(
     out["event"] = out["event"].astype(int)
     out["time_lower"] = out["time_lower"].astype(float)
     out["time_upper"] = out["time_upper"].astype(float)
-    reached_end = out["_last_week"] >= last_sched - _TOL
+    reached_end = out["_last_week"] >= last_sched - TOLERANCE
     out["dropout"] = (out["event"] == 0) & ~reached_end
     out["status"] = np.where(out["event"] == 1, 1, np.where(out["dropout"], 2, 0)).astype(int)
     out = out.drop(columns="_last_week")
@@ -384,8 +398,7 @@ def time_to_improvement(
     bcol = f"{outcome}_baseline"
     out["baseline"] = subj[bcol].astype(float).to_numpy() if bcol in subj.columns else np.nan
     covariates = []
-    names = [getattr(c, "name", c) for c in getattr(spec, "covariates", ())]
-    for c in ["site", "condition", *names]:
+    for c in ["site", "condition", *(v.name for v in spec.covariates)]:
         if (c in subj.columns and c not in out.columns and c not in covariates
                 and subj[c].notna().any()):
             out[c] = subj[c].to_numpy()
@@ -393,4 +406,4 @@ def time_to_improvement(
     return ImprovementData(
         table=out, outcome=outcome, threshold=thr, relative=relative, sustained=sustained,
         arms=arms, reference=reference, arm_classes=arm_classes, covariates=tuple(covariates),
-        visit_weeks=tuple(sorted(sched_weeks.values())), study=getattr(spec, "name", ""))
+        visit_weeks=tuple(sorted(sched_weeks.values())), study=spec.name)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .study import StudySpec
 
 
-def add_change_scores(visits: pd.DataFrame, spec: "StudySpec", baselines: pd.DataFrame) -> pd.DataFrame:
+def add_change_scores(visits: pd.DataFrame, spec: StudySpec, baselines: pd.DataFrame) -> pd.DataFrame:
     """Add ``{o}_baseline``, ``{o}_change``, ``{o}_improvement`` and ``{o}_pct_improvement``.
 
     ``baselines`` has one row per subject with a ``{o}_baseline`` column per outcome.
@@ -55,23 +55,15 @@ def reaches(values, thresholds) -> np.ndarray:
     return np.where(np.isnan(v), -np.inf, v)[None, :] >= t - TOLERANCE * np.maximum(1.0, np.abs(t))
 
 
-def _outcome_spec(cohort: "Cohort", outcome: str):
-    try:
-        return cohort.spec.outcomes[outcome]
-    except KeyError:
-        raise PainstudyError(f"study {cohort.spec.name!r} has no outcome {outcome!r}; "
-                             f"outcomes: {list(cohort.spec.outcomes)}") from None
-
-
-def responder_flags(cohort: "Cohort", outcome: str) -> pd.DataFrame:
+def responder_flags(cohort: Cohort, outcome: str) -> pd.DataFrame:
     """The post-baseline visits with a 0/1 responder flag per threshold of the instrument.
 
     Columns ``{outcome}_resp_{name}``: relative thresholds compare the percent improvement,
-    absolute ones the improvement in points (at least the threshold, see :func:`reaches`). Missing values stay missing (never counted as
-    non-responders here; responder analyses decide how to treat them).
+    absolute ones the improvement in points (at least the threshold, see :func:`reaches`).
+    Missing values stay missing (never counted as non-responders here; responder analyses decide
+    how to treat them).
     """
-    o = _outcome_spec(cohort, outcome)
-    inst = o.instrument
+    inst = cohort.spec.outcome(outcome).instrument
     v = cohort.visits
     if cohort.spec.baseline_visit is not None:
         v = v[v["visit"] != cohort.spec.baseline_visit.name]
@@ -85,23 +77,65 @@ def responder_flags(cohort: "Cohort", outcome: str) -> pd.DataFrame:
     return v
 
 
-def cpra(cohort: "Cohort", outcome: str, visit: str, cutoffs=None) -> pd.DataFrame:
+def cumulative_proportions(values, arm, thresholds, *, arms=None) -> pd.DataFrame:
+    """The one CPRA computation: per arm and threshold, the share of values at least the threshold.
+
+    Parameters
+    ----------
+    values : array-like
+        Improvement per subject (percent of baseline or points); NaN counts in ``n`` and never
+        reaches a threshold (a non-responder).
+    arm : array-like
+        The arm of each value.
+    thresholds : array-like of float
+    arms : sequence, optional
+        Arms in the order of the table (default: order of appearance); arms without values are
+        left out.
+
+    Returns
+    -------
+    DataFrame
+        ``arm, threshold, n, responders, proportion``.
+
+    Examples
+    --------
+    >>> cumulative_proportions([10, 40, 60, float("nan")], ["a", "a", "b", "b"], [30, 50])
+      arm  threshold  n  responders  proportion
+    0   a       30.0  2           1         0.5
+    1   a       50.0  2           0         0.0
+    2   b       30.0  2           1         0.5
+    3   b       50.0  2           1         0.5
+    """
+    values = np.asarray(values, float)
+    arm = np.asarray(arm, dtype=object)
+    thresholds = np.asarray(thresholds, float)
+    order = list(dict.fromkeys(arm)) if arms is None else list(arms)
+    rows = []
+    for a in order:
+        v = values[arm == a]
+        if v.size == 0:
+            continue
+        for x, k in zip(thresholds, reaches(v, thresholds).sum(axis=1)):
+            rows.append({"arm": a, "threshold": x, "n": int(v.size), "responders": int(k),
+                         "proportion": k / v.size})
+    return pd.DataFrame(rows, columns=["arm", "threshold", "n", "responders", "proportion"])
+
+
+def cpra(cohort: Cohort, outcome: str, visit: str, cutoffs=None) -> pd.DataFrame:
     """Cumulative proportion of responders across all cut-offs of percent improvement.
 
     For each arm and each cut-off c (default 0, 5, ..., 100 %), the proportion of subjects
-    assessed at ``visit`` whose percent improvement is at least c. Returns a tidy table with
-    columns ``arm, cutoff, n, responders, proportion``.
+    assessed at ``visit`` whose percent improvement is at least c (computed by
+    :func:`cumulative_proportions`, as :func:`painstudy.models.responders.cpra`, which offers
+    analysis populations and absolute thresholds). Returns a tidy table with columns
+    ``arm, cutoff, n, responders, proportion``.
     """
-    _outcome_spec(cohort, outcome)
+    cohort.spec.outcome(outcome)
     if visit not in cohort.spec.visit_names:
         raise PainstudyError(f"study {cohort.spec.name!r} has no visit {visit!r}; visits: {cohort.spec.visit_names}")
     cutoffs = np.arange(0, 101, 5.0) if cutoffs is None else np.asarray(cutoffs, float)
     v = cohort.visits
     v = v[(v["visit"] == visit) & v[f"{outcome}_pct_improvement"].notna()]
-    rows = []
-    for arm, g in v.groupby("arm", observed=False, sort=False):
-        pct = g[f"{outcome}_pct_improvement"].to_numpy()
-        for c, k in zip(cutoffs, reaches(pct, cutoffs).sum(axis=1)):
-            rows.append({"arm": arm, "cutoff": c, "n": len(pct), "responders": int(k),
-                         "proportion": k / len(pct) if len(pct) else np.nan})
-    return pd.DataFrame(rows)
+    arms = [a.name for a in cohort.spec.arms]
+    out = cumulative_proportions(v[f"{outcome}_pct_improvement"], v["arm"].astype(str), cutoffs, arms=arms)
+    return out.rename(columns={"threshold": "cutoff"})

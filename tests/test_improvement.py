@@ -14,55 +14,42 @@ import pandas as pd
 import pytest
 
 import painstudy
-from painstudy.errors import ModelError, PainstudyError
+from painstudy.errors import ModelError, PainstudyError, StudySpecError
 from painstudy.improvement import ImprovementData, resolve_threshold, time_to_improvement
+from painstudy.study import spec_from_dict
 
 INF = np.inf
 
 
 def fake_cohort(scores: dict[str, list], arms: dict[str, str], *, lower_is_better=True):
-    """A stand-in with .spec/.visits/.subjects shaped like the Cohort contract.
+    """A real Cohort, loaded from a small long table by a study definition written here.
 
-    scores: subject -> [baseline, week4, week8, week12] (None = not assessed).
+    scores: subject -> [baseline, week4, week8, week12] (None = not assessed). The outcome
+    ``pain`` is on the NRS (0-10, lower is better: thresholds moderate 30 %, substantial 50 %,
+    mcid 2 points) or, with ``lower_is_better=False``, on an SF-36 scale (0-100, higher is better);
+    both start at 0, so the relative improvement is the change over the baseline value.
     """
     weeks = [0, 4, 8, 12]
     names = ["baseline", "week4", "week8", "week12"]
-    instrument = SimpleNamespace(name="nrs", relative={"moderate": 0.3, "substantial": 0.5},
-                                 absolute={"mcid": 2.0}, lower_is_better=lower_is_better)
-    spec = SimpleNamespace(
-        name="fake",
-        arms=(SimpleNamespace(name="control", label="Control", control=True),
-              SimpleNamespace(name="active", label="Active", control=False)),
-        visits=tuple(SimpleNamespace(name=n, week=float(w), baseline=(w == 0))
-                     for n, w in zip(names, weeks)),
-        outcomes={"pain": SimpleNamespace(name="pain", instrument=instrument)},
-        covariates=(SimpleNamespace(name="age"),),
-    )
-    spec.baseline_visit = spec.visits[0]
-    spec.control_arm = spec.arms[0]
+    study = {
+        "name": "fake", "title": "fake", "subject": "id", "arm": {"column": "group"},
+        "arms": [{"name": "control", "label": "Control", "modalities": ["usual_care"], "control": True},
+                 {"name": "active", "label": "Active", "modalities": ["acupuncture"]}],
+        "visit": {"column": "visit"},
+        "visits": [{"name": n, "week": w, "baseline": w == 0} for n, w in zip(names, weeks)],
+        "outcomes": {"pain": {"instrument": "nrs" if lower_is_better else "sf36", "column": "score"}},
+        "covariates": {"age": {"column": "age", "type": "numeric"}},
+        "disposition": {"withdrawal_reason": "reason"},
+        "data": {"layout": "long"},
+    }
     rows = []
-    for s, vals in scores.items():
-        base = vals[0]
-        for n, w, v in zip(names, weeks, vals):
-            v = np.nan if v is None else float(v)
-            imp = (base - v) if lower_is_better else (v - base)
-            rows.append({"subject": s, "arm": arms[s], "visit": n, "week": float(w), "pain": v,
-                         "pain_baseline": float(base), "pain_improvement": imp,
-                         "pain_pct_improvement": 100 * imp / abs(base) if base else np.nan})
-    visits = pd.DataFrame(rows)
-    visits["visit"] = pd.Categorical(visits["visit"], categories=names, ordered=True)
-    last_assessed = {s: max((w for w, v in zip(weeks, vals) if v is not None)) for s, vals in
-                     scores.items()}
-    subjects = pd.DataFrame({
-        "subject": list(scores),
-        "arm": pd.Categorical([arms[s] for s in scores], categories=["control", "active"]),
-        "arm_class": ["control" if arms[s] == "control" else "single-modality" for s in scores],
-        "age": [40.0 + i for i in range(len(scores))],
-        "pain_baseline": [float(v[0]) for v in scores.values()],
-        "completer": [last_assessed[s] == 12 for s in scores],
-        "withdrawal_reason": [np.nan if last_assessed[s] == 12 else "lost" for s in scores],
-    })
-    return SimpleNamespace(spec=spec, visits=visits, subjects=subjects)
+    for i, (s, vals) in enumerate(scores.items()):
+        last = max(w for w, v in zip(weeks, vals) if v is not None)
+        for n, v in zip(names, vals):
+            if v is not None:
+                rows.append({"id": s, "group": arms[s], "visit": n, "score": float(v), "age": 40.0 + i,
+                             "reason": None if last == 12 else "lost"})
+    return painstudy.load_cohort(spec_from_dict(study), data=pd.DataFrame(rows))
 
 
 SCORES = {
@@ -143,14 +130,17 @@ def test_result_is_immutable_and_renders(cohort):
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.threshold = 0.5
     assert "<table" in data._repr_html_()
-    assert "ImprovementData" in repr(data)
-    s = data.summary()
+    assert repr(data).startswith("<ImprovementData: Time to improvement in pain; study fake")
+    s = data.event_counts()
     assert s.set_index("arm").loc["active", "improved"] == 3
     assert s.set_index("arm").loc["control", "dropout"] == 2
+    assert data.to_frame().equals(s)  # one rendering rule: the tables of tidy()
+    facts = data.to_dict()["facts"]
+    assert facts["threshold"] == "30% of baseline" and facts["reference"] == "control"
+    assert "censored" in str(data)
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(outcome="nope"), "outcome 'nope' is not an outcome of study 'fake'"),
     (dict(threshold="huge"), r"threshold 'huge' is not a relative threshold .*moderate"),
     (dict(threshold="moderate", relative=False), r"not an absolute threshold.*\['mcid'\]"),
     (dict(threshold=30), "relative threshold 30 is above 1"),
@@ -158,10 +148,15 @@ def test_result_is_immutable_and_renders(cohort):
     (dict(threshold=[1]), "threshold must be a name or a number"),
 ])
 def test_bad_arguments_raise_model_error(cohort, kwargs, match):
-    kwargs = {"outcome": "pain", **kwargs}
     with pytest.raises(ModelError, match=match):
-        time_to_improvement(cohort, kwargs.pop("outcome"), **kwargs)
+        time_to_improvement(cohort, "pain", **kwargs)
     assert issubclass(ModelError, PainstudyError)
+
+
+def test_unknown_outcome_is_the_study_error(cohort):
+    # one "unknown outcome" message for the whole toolkit: StudySpec.outcome
+    with pytest.raises(StudySpecError, match="study 'fake' has no outcome 'nope'; outcomes: pain"):
+        time_to_improvement(cohort, "nope")
 
 
 def test_resolve_threshold_numbers():
@@ -181,6 +176,15 @@ def test_from_table_defaults_and_checks():
         ImprovementData.from_table(t.drop(columns="time"))
     with pytest.raises(ModelError, match="reference arm 'z'"):
         ImprovementData.from_table(t, reference="z")
+    # values that would silently become missing are refused
+    with pytest.raises(ModelError, match=r"column arm has value\(s\) \['b'\] that are not among the arms \['a'\]"):
+        ImprovementData.from_table(t, arms=["a"])
+    with pytest.raises(ModelError, match=r"covariate\(s\) \['age'\] are not columns of the event table"):
+        ImprovementData.from_table(t, covariates=["age"])
+    with pytest.raises(ModelError, match="column time must be >= 0 and not missing; row 1 has 'eight'"):
+        ImprovementData.from_table(t.assign(time=["4", "eight"]))
+    with pytest.raises(ModelError, match="column event must be 0/1; row 0 has nan"):
+        ImprovementData.from_table(t.assign(event=[np.nan, 0]))
 
 
 # ------------------------------------------------------------------ real cohorts

@@ -18,9 +18,17 @@ import pandas as pd
 import pytest
 
 from painstudy.errors import ModelError
-from painstudy.models.responders import (cpra, newcombe_interval, responder_analysis,
-                                         responder_odds_ratio, responder_rates, responders,
-                                         risk_difference, wilson_interval)
+from painstudy.models.responders import (
+    ResponderData,
+    cpra,
+    newcombe_interval,
+    responder_analysis,
+    responder_odds_ratio,
+    responder_rates,
+    responders,
+    risk_difference,
+    wilson_interval,
+)
 
 REF = json.loads((Path(__file__).parent / "reference" /
                   "survival_ref_vickers_responders.json").read_text())
@@ -152,9 +160,98 @@ def test_results_render_and_are_frozen(vickers_cohort):
     assert "Responder analysis" in str(res)
 
 
-def test_collinear_covariates_are_dropped_with_a_warning(vickers_data):
-    # condition (migraine / tension-type) and migraine (0/1) carry the same information
-    with pytest.warns(UserWarning, match=r"\['migraine'\] are collinear"):
-        fit = responder_odds_ratio(vickers_data, covariates=["baseline", "condition", "migraine"])
+def test_collinear_covariates_are_dropped_with_a_note(vickers_data):
+    # condition (migraine / tension-type) and migraine (0/1) carry the same information; the
+    # result says so in its notes (no warning escapes: warnings are errors in this test run)
+    fit = responder_odds_ratio(vickers_data, covariates=["baseline", "condition", "migraine"])
     assert "migraine" not in set(fit.table["term"])
     assert "dropped as collinear: migraine" in fit.covariates
+    assert any("collinear" in n and "migraine" in n for n in fit.notes)
+    assert fit.method == "ml"
+
+
+# ------------------------------------------------------------------ separation: Firth's method
+FIRTH = json.loads((Path(__file__).parent / "reference" / "firth_reference.json").read_text())
+R_TERMS = {"(Intercept)": "intercept", "armintegrative": "arm[integrative]", "baseline": "baseline"}
+
+
+def firth_data(name: str) -> ResponderData:
+    """tests/reference/data/firth_<name>.csv (written by firth_reference.R) as responder data."""
+    d = pd.read_csv(Path(__file__).parent / "reference" / "data" / f"firth_{name}.csv")
+    d["arm"] = pd.Categorical(d["arm"], categories=["usual_care", "integrative"])
+    return ResponderData(table=d, outcome="pain", threshold=0.3, arms=("usual_care", "integrative"),
+                         reference="usual_care", visits=("week12",), study="firth")
+
+
+@pytest.mark.parametrize("name", ["separated", "regular"])
+def test_firth_matches_independent_r_implementation(name):
+    # R: tests/reference/firth_reference.R -- l* maximised with optim; profile penalised-likelihood
+    # limits by uniroot; penalised likelihood-ratio chi-square (logistf's defaults, written out)
+    ref = pd.DataFrame(FIRTH[name]["firth"]["coefficients"]).assign(
+        term=lambda r: r["term"].map(R_TERMS)).set_index("term")
+    fit = responder_odds_ratio(firth_data(name), covariates=["baseline"], method="firth")
+    t = fit.table.set_index("term").loc[ref.index]
+    for ours, theirs in (("estimate", "estimate"), ("std_error", "std_error"), ("ci_lower", "ci_lower"),
+                         ("ci_upper", "ci_upper"), ("statistic", "chi2"), ("p_value", "p_value")):
+        np.testing.assert_allclose(t[ours], ref[theirs], rtol=1e-7)
+    assert fit.method == "firth"
+
+
+def test_separation_uses_firth_automatically_and_says_why():
+    data = firth_data("separated")  # integrative: 40 of 40 responders
+    auto = responder_odds_ratio(data, covariates=["baseline"])
+    assert auto.method == "firth"
+    assert any("separation (arm(s) with 0% or 100% responders: integrative (40 of 40))" in n for n in auto.notes)
+    row = auto.table.set_index("term").loc["arm[integrative]"]
+    assert np.isfinite([row["estimate"], row["std_error"], row["ci_lower"], row["ci_upper"]]).all()
+    assert row["std_error"] < 10  # not the ~1e5 of maximum likelihood
+    # maximum likelihood on request: R's glm gives ~31 (SE ~2e5); the result says it is meaningless
+    ml = responder_odds_ratio(data, covariates=["baseline"], method="ml")
+    assert ml.method == "ml" and ml.table.set_index("term").loc["arm[integrative]", "std_error"] > 1e3
+    assert any("no finite estimate for arm[integrative]" in n for n in ml.notes)
+    # without separation 'auto' is maximum likelihood, as R's glm
+    reg = responder_odds_ratio(firth_data("regular"), covariates=["baseline"])
+    glm = pd.DataFrame(FIRTH["regular"]["glm"]).assign(term=lambda r: r["term"].map(R_TERMS)).set_index("term")
+    assert reg.method == "ml" and not reg.notes
+    np.testing.assert_allclose(reg.table.set_index("term").loc[glm.index, "estimate"], glm["estimate"], rtol=1e-6)
+    with pytest.raises(ModelError, match="method must be one of 'auto', 'ml', 'firth'"):
+        responder_odds_ratio(data, method="exact")
+
+
+def test_risk_difference_with_100_percent_responders():
+    # the difference, its interval and the NNT stay finite and right: 40/40 vs 11/40
+    d = risk_difference(firth_data("separated")).table.iloc[0]
+    assert (d["responders"], d["n"], d["responders_reference"], d["n_reference"]) == (40, 40, 11, 40)
+    assert d["estimate"] == pytest.approx(29 / 40)
+    se = np.sqrt((11 / 40) * (29 / 40) / 40)  # the 100 % arm contributes no variance
+    assert d["ci_lower"] == pytest.approx(29 / 40 - 1.959963984540054 * se)
+    assert d["nnt"] == pytest.approx(40 / 29)
+
+
+def test_unknown_covariate_is_an_error_not_a_missing_table(vickers_cohort):
+    # responder_analysis used to drop the odds ratios silently when a covariate was misspelt
+    with pytest.raises(ModelError, match=r"unknown covariate 'agee': not in the responder table; available: "
+                                         r"baseline, .*age"):
+        responder_analysis(vickers_cohort, "headache_score", threshold=0.35, covariates=["baseline", "agee"])
+
+
+def test_one_cpra_computation(demo_cohort):
+    # painstudy.cpra (assessed subjects, 5 % cut-offs) and responders.cpra are one computation
+    import painstudy
+
+    cuts = np.arange(0, 101, 5.0)
+    a = painstudy.cpra(demo_cohort, "pain", "week52")
+    b = cpra(responders(demo_cohort, "pain", population="assessed"), visit="week52", thresholds=cuts).table
+    pd.testing.assert_frame_equal(a.rename(columns={"cutoff": "threshold"}),
+                                  b.assign(arm=b["arm"].astype(str)), check_dtype=False)
+
+
+def test_responder_results_render_through_one_rule(vickers_data):
+    from painstudy.rendering import Rendered
+
+    res = responder_odds_ratio(vickers_data, covariates=["baseline"])
+    for part in (vickers_data, res, responder_rates(vickers_data), risk_difference(vickers_data),
+                 cpra(vickers_data)):
+        assert isinstance(part, Rendered) and type(part).__repr__ is Rendered.__repr__
+        json.dumps(part.to_dict())
+    assert "method: ml" in str(res)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painstudy.errors import ModelError
+from painstudy.errors import ModelError, PainstudyError
 from painstudy.improvement import ImprovementData, time_to_improvement
 from painstudy.models import survival as sv
 
@@ -85,7 +85,7 @@ def test_rmst_at_horizon_is_area_under_curve(data):
     km = sv.kaplan_meier(data).survival
     for _, r in res.table.iterrows():
         s = km.loc[km["arm"] == r["arm"]]
-        f = lambda t: float(s.loc[s["time"] <= t, "estimate"].iloc[-1])  # noqa: E731
+        f = lambda t: float(s.loc[s["time"] <= t, "estimate"].iloc[-1])
         area = 4 * f(0) + 4 * f(4) + 4 * f(8)
         assert r["estimate"] == pytest.approx(area)
     assert set(res.differences["arm"]) == {"single", "integrative"}
@@ -151,7 +151,7 @@ def test_model_errors():
                                                     "event": [0, 0]}))
     with pytest.raises(ModelError, match="no subject improved"):
         sv.cox_ph(none)
-    with pytest.raises(ModelError, match="covariate 'age' is not a column"):
+    with pytest.raises(ModelError, match="unknown covariate 'age': .*available: baseline"):
         sv.cox_ph(none.replace(table=none.table.assign(event=[1, 0])), covariates=["age"])
     with pytest.raises(ModelError, match="horizon must be a positive"):
         sv.rmst(none, horizon=0)
@@ -163,7 +163,10 @@ def test_analysis_bundle_renders_and_serialises(data):
     assert "<table" in html and "medians" in html
     d = res.to_dict()
     json.dumps(d)  # valid JSON (NaN -> None)
-    assert {"medians", "logrank_overall", "cox", "rmst"} <= set(d)
+    assert {"events", "medians", "logrank_overall", "logrank_pairwise", "cox", "ph_test", "rmst",
+            "rmst_differences", "discrete_time"} <= set(d["tables"])
+    assert {"outcome", "threshold", "sustained", "reference", "subjects", "rmst_horizon"} <= set(d["facts"])
+    assert d["facts"]["rmst_horizon"] == 26
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.km = None
 
@@ -175,8 +178,10 @@ def test_km_plot_with_at_risk_table(demo_cohort, tmp_path):
 
     d = time_to_improvement(demo_cohort, "pain", threshold="moderate")
     labels = {a.name: a.label for a in demo_cohort.spec.arms}
-    fig = plot_km(d, labels=labels)
-    curves, table = fig.axes
+    curves = plot_km(d, labels=labels)
+    fig = curves.figure
+    assert fig.axes[0] is curves
+    table = fig.axes[1]
     assert curves.get_ylabel() == "proportion improved"
     assert table.get_title(loc="left") == "number at risk"
     shown = sorted(t.get_text() for t in table.texts)
@@ -187,7 +192,8 @@ def test_km_plot_with_at_risk_table(demo_cohort, tmp_path):
     assert p1.read_bytes() == p2.read_bytes()
     plt.close(fig)
     fig2, ax = plt.subplots()
-    assert plot_km(d, kind="survival", at_risk=False, ax=ax) is fig2
+    assert plot_km(d, kind="survival", at_risk=False, ax=ax) is ax
+    assert fig2.axes == [ax]
     assert ax.get_ylabel() == "proportion not yet improved"
     plt.close(fig2)
 
@@ -224,8 +230,10 @@ def test_cli_fit_improvement(tmp_path, capsys):
                  "Restricted mean"):
         assert part in text
     d = json.loads(out.read_text())
-    assert d["threshold"] == "30% of baseline" and d["reference"] == "sham"
-    assert {r["arm"] for r in d["medians"]} == {"sham", "laser"}
+    assert d["written_by"].startswith("painstudy")
+    assert d["facts"]["threshold"] == "30% of baseline" and d["facts"]["reference"] == "sham"
+    assert {r["arm"] for r in d["tables"]["medians"]} == {"sham", "laser"}
+    assert {r["arm"] for r in d["tables"]["events"]} == {"sham", "laser"}
     assert png.exists() and png.stat().st_size > 0
     plt.close("all")
 
@@ -237,4 +245,258 @@ def test_cli_fit_improvement_errors(capsys):
     err = capsys.readouterr().err
     assert "threshold 'bogus' is not a relative threshold" in err
     assert main(["fit", "improvement", "demo", "--outcome", "nope"]) == 1
-    assert "outcome 'nope' is not an outcome" in capsys.readouterr().err
+    assert "study 'demo' has no outcome 'nope'; outcomes: pain, function, mme" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ results that were silently wrong
+def no_events_in_control(seed: int = 1, n: int = 30) -> ImprovementData:
+    """Control: nobody improves (all censored at week 12); active: improvements at visits."""
+    rng = np.random.default_rng(seed)
+    t = pd.DataFrame({"subject": [f"s{i}" for i in range(2 * n)],
+                      "arm": ["control"] * n + ["active"] * n,
+                      "time": np.r_[np.full(n, 12.0), rng.choice([4.0, 8.0, 12.0], n)],
+                      "event": np.r_[np.zeros(n, int), rng.integers(0, 2, n)]})
+    t["baseline"] = rng.normal(6, 1, 2 * n)
+    return ImprovementData.from_table(t, arms=["control", "active"], reference="control",
+                                      visit_weeks=[4, 8, 12])
+
+
+def test_rmst_horizon_beyond_follow_up_is_refused(data):
+    # follow-up ends at week 26: week 500 would be an extrapolation of 474 weeks
+    with pytest.raises(ModelError, match=r"RMST horizon 500 weeks is beyond the follow-up: arm 'control' "
+                                         r"was followed to week 26.*at most 26 weeks.*extrapolate=True"):
+        sv.rmst(data, horizon=500)
+    res = sv.rmst(data, horizon=500, extrapolate=True)
+    assert res.extrapolated and res.table["extrapolated"].all() and res.differences["extrapolated"].all()
+    assert any("extrapolated beyond follow-up" in n for n in res.notes)
+    assert "extrapolated beyond follow-up" in str(res)
+    # carried forward: the area from 26 to 500 is 474 * S(26)
+    within = sv.rmst(data, horizon=26).table.set_index("arm")
+    km = sv.kaplan_meier(data).survival
+    for arm, r in res.table.set_index("arm").iterrows():
+        s26 = float(km.loc[km["arm"] == arm, "estimate"].iloc[-1])
+        assert r["estimate"] == pytest.approx(within.loc[arm, "estimate"] + 474 * s26)
+    assert not sv.rmst(data, horizon=26).extrapolated
+    with pytest.raises(ModelError, match="reference arm 'nope' has no subjects"):
+        sv.rmst(data, reference="nope")
+
+
+def test_rmst_default_horizon_stays_within_follow_up(data):
+    # the control arm stops at week 12: the default horizon follows it, and says so
+    short = data.table.copy()
+    short.loc[short["arm"] == "control", "time"] = np.minimum(short.loc[short["arm"] == "control", "time"], 12.0)
+    res = sv.rmst(data.replace(table=short))
+    assert res.horizon == 12 and not res.extrapolated
+    assert any("horizon set to week 12" in n and "control" in n for n in res.notes)
+    # a curve that reaches 0 is known beyond its last time: no extrapolation there
+    done = ImprovementData.from_table(pd.DataFrame({"arm": ["a", "a", "b", "b"], "time": [4.0, 8.0, 4.0, 20.0],
+                                                    "event": [1, 1, 0, 1]}))
+    assert not sv.rmst(done, horizon=20).extrapolated
+
+
+def test_misspelled_covariate_is_named_not_silently_dropped(data):
+    with pytest.raises(ModelError, match=r"unknown covariate 'basline': .*available: baseline"):
+        sv.cox_ph(data, covariates=["basline"])
+    with pytest.raises(ModelError, match=r"unknown covariate 'basline'"):
+        sv.discrete_time_ph(data, covariates=["basline"])
+    # the bundle used to catch this and report "no Cox model": now the user hears the real reason
+    with pytest.raises(ModelError, match=r"unknown covariate 'basline'"):
+        sv.analyze_improvement(data, covariates=["basline"])
+
+
+def test_arm_without_improvement_is_refused_with_the_reason():
+    d = no_events_in_control()
+    for fit, name in ((sv.cox_ph, "Cox model"), (sv.discrete_time_ph, "discrete-time model")):
+        with pytest.raises(ModelError, match=rf"{name}: no subject improved in arm\(s\) 'control' \(0 of 30\).*"
+                                             r"0 or infinite \(monotone likelihood\)"):
+            fit(d, covariates=["baseline"])
+    res = sv.analyze_improvement(d)  # no warning escapes (warnings are errors in this test run)
+    assert res.cox is None and res.discrete is None
+    notes = res.tidy().notes
+    assert any(n.startswith("Cox model: no subject improved in arm(s) 'control'") for n in notes)
+    assert any(n.startswith("discrete-time model: no subject improved") for n in notes)
+    assert res.logrank.overall["p_value"].iloc[0] < 0.01  # the log-rank test still answers
+    assert "Notes:" in str(res) and "monotone likelihood" in res._repr_html_()
+
+
+def test_separation_in_the_discrete_time_model_is_refused():
+    # every subject at risk at week 4 in arm b improves: the period x arm cell is separated
+    t = pd.DataFrame({"arm": ["a"] * 6 + ["b"] * 6,
+                      "time": [4, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4, 4.0],
+                      "event": [1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1]})
+    d = ImprovementData.from_table(t, visit_weeks=[4, 8])
+    with pytest.raises(ModelError, match=r"discrete-time model: the estimates of .*arm\[b\].* are infinite"):
+        sv.discrete_time_ph(d)
+
+
+def test_bad_arguments_are_errors_not_ignored(data):
+    with pytest.raises(ModelError, match="ph_transform must be one of"):
+        sv.cox_ph(data, ph_transform="kaplan")
+    with pytest.raises(ModelError, match="at_risk_times must be finite and >= 0"):
+        sv.kaplan_meier(data, at_risk_times=[-1, 4])
+    with pytest.raises(ModelError, match=r"pairs: \('control', 'control'\) compares an arm with itself"):
+        sv.logrank(data, pairs=[("control", "control")])
+    off = data.replace(table=data.table.assign(time=data.table["time"] + 1.0))
+    with pytest.raises(ModelError, match=r"improved at week \d+, which is not a visit week of the grid"):
+        sv.person_period(off)
+    bad = data.table.copy()
+    i = bad.index[bad["event"] == 1][0]
+    bad.loc[i, "time_lower"] = bad.loc[i, "time_upper"] + 1
+    with pytest.raises(ModelError, match=r"time_lower <= time_upper"):
+        sv.turnbull(data.replace(table=bad))
+    with pytest.raises(ModelError, match=r"status .* must be 1 \(improved\) exactly when event is 1"):
+        sv.cumulative_incidence(data.replace(table=data.table.assign(status=7)))
+
+
+def test_results_render_through_one_rule(data):
+    from painstudy.rendering import Rendered
+
+    res = sv.analyze_improvement(data)
+    parts = [res, res.km, res.logrank, res.cox, res.rmst, res.discrete, res.turnbull, res.incidence, data]
+    for part in parts:
+        assert isinstance(part, Rendered)
+        assert type(part).__repr__ is Rendered.__repr__  # no class re-declares it
+        t = part.tidy()
+        assert t.tables and str(part).startswith(t.title)
+        json.dumps(part.to_dict())
+    assert list(res.km.to_frame().columns) == ["arm", "n", "events", "median", "ci_lower", "ci_upper"]
+
+
+def test_public_names_stay_importable():
+    import painstudy
+    from painstudy.models.survival import (  # noqa: F401
+        CoxResult,
+        ImprovementAnalysis,
+        analyze_improvement,
+        cox_zph,
+        json_records,
+        kaplan_meier,
+        person_period,
+    )
+
+    assert painstudy.kaplan_meier is kaplan_meier and painstudy.analyze_improvement is analyze_improvement
+    assert json_records(pd.DataFrame({"x": [1.0, np.nan]})) == [{"x": 1.0}, {"x": None}]
+
+
+# ------------------------------------------------------------------ plots: one palette, Axes everywhere
+def test_plots_take_an_axes_return_it_and_share_the_arm_colours(data):
+    from matplotlib.colors import to_hex
+
+    from painstudy.plotting.style import PALETTE, arm_colours
+    from painstudy.plotting.survival import plot_cumulative_incidence, plot_km
+
+    res = sv.analyze_improvement(data)
+    colours = arm_colours(data.arms)
+    assert colours == {"control": PALETTE[0], "single": PALETTE[1], "integrative": PALETTE[2]}
+    for plot in (plot_km, plot_cumulative_incidence):
+        fig, ax = plt.subplots()
+        assert plot(res, ax=ax) is ax
+        drawn = {line.get_label().split(":")[0]: to_hex(line.get_color()) for line in ax.get_lines()}
+        assert {arm: drawn[arm] for arm in data.arms} == {a: c.lower() for a, c in colours.items()}
+        plt.close(fig)
+    with pytest.raises(PainstudyError, match=r"labels for unknown arm\(s\) 'integrativ'"):
+        plot_km(res, labels={"integrativ": "Integrative"})
+    plt.close("all")
+
+
+def test_save_figure_formats_and_files_it_did_not_write(tmp_path, data):
+    from painstudy.errors import DataFileError
+    from painstudy.plotting import save_figure, written_by_painstudy
+    from painstudy.plotting.survival import plot_km
+
+    ax = plot_km(data)
+    for ext in ("png", "svg", "pdf"):
+        p = save_figure(ax.figure, tmp_path / f"km.{ext}")
+        assert written_by_painstudy(p)
+        first = p.read_bytes()
+        save_figure(ax, p)  # its own file: replaced, byte-identical
+        assert p.read_bytes() == first
+    with pytest.raises(DataFileError, match=r"km\.jpg: unsupported figure format \('\.jpg'\); supported: png, svg, pdf"):
+        save_figure(ax.figure, tmp_path / "km.jpg")
+    theirs = tmp_path / "theirs.png"
+    theirs.write_bytes(b"not painstudy's")
+    with pytest.raises(DataFileError, match="was not written by painstudy; refusing to overwrite"):
+        save_figure(ax.figure, theirs)
+    assert theirs.read_bytes() == b"not painstudy's"
+    plt.close("all")
+
+
+# ------------------------------------------------------------------ command line: errors, notes, files
+def no_improvement_study(folder) -> str:
+    """A study.yml + data.csv in which nobody in the control arm improves."""
+    import yaml
+
+    weeks = {"baseline": 0, "week4": 4, "week8": 8, "week12": 12}
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        arm = "control" if i < 20 else "active"
+        base = float(rng.integers(6, 10))
+        for visit, w in weeks.items():
+            drop = 0.0 if arm == "control" or w == 0 else rng.uniform(0, 0.25 * w / 4)
+            rows.append({"id": f"s{i}", "group": arm, "visit": visit, "score": round(base * (1 - drop), 1)})
+    pd.DataFrame(rows).to_csv(folder / "data.csv", index=False)
+    study = {"name": "noimp", "title": "no improvement under control", "subject": "id",
+             "arm": {"column": "group"},
+             "arms": [{"name": "control", "label": "Control", "modalities": ["usual_care"], "control": True},
+                      {"name": "active", "label": "Active", "modalities": ["acupuncture"]}],
+             "visit": {"column": "visit"},
+             "visits": [{"name": n, "week": w, "baseline": w == 0} for n, w in weeks.items()],
+             "outcomes": {"pain": {"instrument": "nrs", "column": "score"}},
+             "data": {"file": "data.csv", "layout": "long"}}
+    (folder / "study.yml").write_text(yaml.safe_dump(study, sort_keys=False))
+    return str(folder / "study.yml")
+
+
+def test_cli_prints_notes_instead_of_warnings(tmp_path, capsys):
+    from painstudy.cli import main
+
+    study = no_improvement_study(tmp_path)
+    out = tmp_path / "res.json"
+    rc = main(["fit", "improvement", study, "--json", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "Warning" not in cap.err and "Traceback" not in cap.err
+    assert "Cox model: not fitted (the reason is in the notes below)" in cap.out
+    assert "note: Cox model: no subject improved in arm(s) 'control' (0 of 20)" in cap.out
+    d = json.loads(out.read_text())
+    assert any("monotone likelihood" in n for n in d["notes"])
+
+
+def test_cli_output_files_and_user_errors(tmp_path, capsys):
+    from painstudy.cli import main
+
+    base = ["fit", "improvement", "chow2006", "--outcome", "vas", "--threshold", "30%"]
+    # an unknown figure format: one line listing the supported ones, before any work
+    assert main([*base, "--plot", str(tmp_path / "km.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "supported: png, svg, pdf" in err
+    # files painstudy did not write are never replaced
+    for opt, name in (("--plot", "mine.png"), ("--json", "mine.json")):
+        theirs = tmp_path / name
+        theirs.write_text("{}" if name.endswith("json") else "a user's picture")
+        before = theirs.read_bytes()
+        assert main([*base, opt, str(theirs)]) == 1
+        assert "refusing to overwrite" in capsys.readouterr().err
+        assert theirs.read_bytes() == before
+    # RMST beyond follow-up: refused, unless asked for, and then the output says so
+    assert main([*base, "--horizon", "500"]) == 1
+    assert "RMST horizon 500 weeks is beyond the follow-up" in capsys.readouterr().err
+    assert main([*base, "--horizon", "500", "--extrapolate"]) == 0
+    out = capsys.readouterr().out
+    assert "to week 500, extrapolated beyond follow-up" in out and "note: RMST extrapolated" in out
+    assert main([*base, "--covariates", "basline"]) == 1
+    assert "unknown covariate 'basline'" in capsys.readouterr().err
+    plt.close("all")
+
+
+def test_cli_every_option_has_help():
+    import argparse
+
+    from painstudy.cli.fit_improvement import register
+
+    sub = register(argparse.ArgumentParser().add_subparsers())
+    options = [a for a in sub._actions if a.dest != "help"]
+    assert len(options) >= 12
+    for action in options:
+        assert action.help and len(action.help) > 15, action.dest

@@ -131,13 +131,13 @@ NOTEBOOKS = {
                  'name, value, relative = cohort.instrument(outcomes[0]).responder_definitions(thresholds)[0]\n'
                  'events = time_to_improvement(cohort, outcomes[0], threshold=value, relative=relative)\n'
                  'analysis = analyze_improvement(events)\n'
-                 'for name, frame in analysis._frames():\n'
+                 'for name, frame in analysis.tidy().tables:\n'
                  '    save_table(frame, f"improvement_{name}", output_dir, index=False)\n'
                  'analysis'),
         ("md", "## Kaplan-Meier curves with the number at risk"),
-        ("code", 'fig = plot_km(events)\nsave_figure(fig, figure_path("km_improvement", output_dir))\nplt.show()'),
+        ("code", 'ax = plot_km(analysis)\nsave_figure(ax.figure, figure_path("km_improvement", output_dir))\nplt.show()'),
         ("md", "## Cumulative incidence of improvement, dropout as a competing event (Aalen-Johansen)"),
-        ("code", 'ax = plot_cumulative_incidence(events)\n'
+        ("code", 'ax = plot_cumulative_incidence(analysis)\n'
                  'save_figure(ax.figure, figure_path("cumulative_incidence", output_dir))\nplt.show()'),
     ]),
     "04_responders": ("Responders: rates, NNT and cumulative proportion of responders", [
@@ -151,7 +151,7 @@ NOTEBOOKS = {
                  '    for threshold, value, relative in cohort.instrument(outcome).responder_definitions(thresholds):\n'
                  '        res = responder_analysis(cohort, outcome, threshold=value, relative=relative)\n'
                  '        analyses[(outcome, threshold)] = res\n'
-                 '        for name, frame in res._frames():\n'
+                 '        for name, frame in res.tidy().tables:\n'
                  '            save_table(frame, f"responders_{outcome}_{threshold}_{name}", output_dir, index=False)\n'
                  '        kind = "of baseline" if relative else "points"\n'
                  '        display(Markdown(f"### {outcome}: improvement of at least {value:g} {kind} ({threshold})"))\n'

@@ -2,12 +2,12 @@
 
 Prints the median time to improvement per arm (Kaplan-Meier, with CI), log-rank tests (overall
 and pairwise, multiplicity-adjusted), Cox hazard ratios against the reference arm with the
-proportional-hazards check, and restricted mean time without improvement.
+proportional-hazards check, and restricted mean time without improvement; then every note of the
+analysis (terms left out, models that could not be fitted and why, warnings of the numerical
+libraries). Output files (``--json``, ``--plot``) never replace a file painstudy did not write.
 """
 
 from __future__ import annotations
-
-import sys
 
 import pandas as pd
 
@@ -25,11 +25,13 @@ def _threshold(text: str):
         return t
 
 
-def register(fit_subparsers) -> None:
-    """Add ``improvement`` to the ``painstudy fit`` sub-commands."""
+def register(fit_subparsers):
+    """Add ``improvement`` to the ``painstudy fit`` sub-commands; returns its parser."""
     sp = fit_subparsers.add_parser(
         "improvement", help="time to clinically meaningful improvement (KM, log-rank, Cox, RMST)",
-        description=__doc__.splitlines()[0])
+        description="Time to clinically meaningful improvement: Kaplan-Meier medians, log-rank tests, Cox "
+                    "hazard ratios with the proportional-hazards check, restricted mean time without "
+                    "improvement, and the notes of the analysis.")
     sp.add_argument("study", nargs="?", default="demo",
                     help="registered study name or path to a study.yml (default: the demo study)")
     sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
@@ -41,15 +43,21 @@ def register(fit_subparsers) -> None:
                     help="threshold in points on the scale instead of a fraction of baseline")
     sp.add_argument("--sustained", action="store_true",
                     help="improvement must hold at every later assessed visit")
-    sp.add_argument("--horizon", type=float, help="RMST horizon in weeks (default: last visit)")
+    sp.add_argument("--horizon", type=float,
+                    help="RMST horizon in weeks (default: the last visit, within every arm's follow-up)")
+    sp.add_argument("--extrapolate", action="store_true",
+                    help="allow an RMST horizon beyond follow-up (the last Kaplan-Meier value is carried "
+                         "forward; the output says so)")
     sp.add_argument("--adjust", choices=["holm", "bonferroni", "none"], default="holm",
                     help="multiplicity adjustment of pairwise log-rank tests (default holm)")
     sp.add_argument("--covariates",
                     help="comma-separated Cox covariates (default: baseline + study covariates "
                          "except site); 'none' for arm only")
-    sp.add_argument("--json", help="also write the tables as JSON to this file")
-    sp.add_argument("--plot", help="save the Kaplan-Meier plot with the at-risk table (PNG/SVG/PDF)")
+    sp.add_argument("--json", metavar="FILE", help="also write the tables and notes as JSON to this file")
+    sp.add_argument("--plot", metavar="FILE",
+                    help="save the Kaplan-Meier plot with the at-risk table (.png, .svg or .pdf)")
     sp.set_defaults(func=run)
+    return sp
 
 
 def _show(df: pd.DataFrame, title: str) -> None:
@@ -60,32 +68,35 @@ def _show(df: pd.DataFrame, title: str) -> None:
 
 def run(args) -> int:
     """Run the command; returns the exit code."""
-    import warnings
-
     from ..cohort import load_cohort
-    from ..improvement import time_to_improvement
-    from ..models.survival import analyze_improvement, json_records
+    from ..improvement import describe_threshold, time_to_improvement
+    from ..models.design import warnings_as_notes
+    from ..models.survival import analyze_improvement
 
-    cohort = load_cohort(args.study, data=args.data)
-    outcomes = list(cohort.spec.outcomes)
-    outcome = args.outcome or (outcomes[0] if outcomes else None)
-    if outcome is None:
-        raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
-    data = time_to_improvement(cohort, outcome, threshold=_threshold(args.threshold),
-                               relative=not args.absolute, sustained=args.sustained)
+    if args.plot:  # refuse a bad figure name before the work is done
+        from ..plotting import check_figure_path
+
+        check_figure_path(args.plot)
     covariates = None
     if args.covariates:
         covariates = [] if args.covariates.strip().lower() == "none" else [
             c.strip() for c in args.covariates.split(",") if c.strip()]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    stray: list[str] = []  # any warning not already a note of the analysis becomes one
+    with warnings_as_notes(stray):
+        cohort = load_cohort(args.study, data=args.data)
+        outcomes = list(cohort.spec.outcomes)
+        outcome = args.outcome or (outcomes[0] if outcomes else None)
+        if outcome is None:
+            raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
+        data = time_to_improvement(cohort, outcome, threshold=_threshold(args.threshold),
+                                   relative=not args.absolute, sustained=args.sustained)
         res = analyze_improvement(data, covariates=covariates, horizon=args.horizon,
-                                  adjust=args.adjust)
-    thr = f"{data.threshold:.0%} of baseline" if data.relative else f"{data.threshold:g} points"
+                                  extrapolate=args.extrapolate, adjust=args.adjust)
+    thr = describe_threshold(data.threshold, data.relative)
     print(f"{cohort.spec.name}: time to improvement in {outcome} (threshold {thr}"
           f"{', sustained' if data.sustained else ''}); reference arm {data.reference}; "
           f"{data.n} subjects; times in weeks")
-    _show(data.summary(), "Events")
+    _show(data.event_counts(), "Events")
     med = res.km.medians.astype({"median": object, "ci_lower": object, "ci_upper": object})
     for c in ("median", "ci_lower", "ci_upper"):
         med[c] = [f"{v:g}" if pd.notna(v) else "not reached" for v in res.km.medians[c]]
@@ -101,27 +112,35 @@ def run(args) -> int:
         if bad:
             print(f"note: proportional hazards doubtful for {', '.join(bad)} (p < 0.05)")
     else:
-        print("\nCox model: could not be fitted (no events or no terms)")
-    _show(res.rmst.table, f"Restricted mean time without improvement to week {res.rmst.horizon:g}")
-    _show(res.rmst.differences, f"RMST difference vs {data.reference} (negative = faster)")
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        print("\nCox model: not fitted (the reason is in the notes below)")
+    extra = ", extrapolated beyond follow-up" if res.rmst.extrapolated else ""
+    _show(res.rmst.table, f"Restricted mean time without improvement to week {res.rmst.horizon:g}{extra}")
+    _show(res.rmst.differences, f"RMST difference vs {data.reference} (negative = faster){extra}")
+    notes = list(res.tidy().notes) + [n for n in stray if n not in res.tidy().notes]
+    if notes:
+        print("\nNotes")
+        print("-----")
+        for n in notes:
+            print(f"note: {n}")
     if args.json:
-        from . import _write_json
+        from ..io import write_json
 
         out = res.to_dict()
-        out["events"] = json_records(data.summary().assign(arm=lambda d: d["arm"].astype(str)))
-        _write_json(out, args.json)
+        out["notes"] = notes
+        path = write_json(out, args.json)
+        print(f"\nwrote {path}")
     if args.plot:
         import matplotlib
 
         matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
         from ..plotting import save_figure
         from ..plotting.survival import plot_km
 
         labels = {a.name: a.label for a in cohort.spec.arms}
-        fig = plot_km(res.km, labels=labels,
-                      title=f"{cohort.spec.name}: time to improvement in {outcome} ({thr})")
-        path = save_figure(fig, args.plot)
+        ax = plot_km(res, labels=labels, title=f"{cohort.spec.name}: time to improvement in {outcome} ({thr})")
+        path = save_figure(ax.figure, args.plot)
+        plt.close(ax.figure)
         print(f"wrote {path}")
     return 0

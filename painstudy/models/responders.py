@@ -11,43 +11,58 @@ A responder at a visit is a subject whose improvement from baseline reaches the 
   (Wald interval, as in Vickers et al. 2004, or Newcombe's hybrid score interval), Pearson
   chi-square test, number needed to treat with its interval;
 - :func:`responder_odds_ratio` -- odds ratio from a logistic model adjusted for the baseline
-  score and covariates (statsmodels GLM);
-- :func:`cpra` -- cumulative proportion of responders (per arm, for every threshold);
+  score and covariates: maximum likelihood (statsmodels GLM), or Firth's penalised likelihood
+  (:mod:`painstudy.models.firth`) when an arm has 0 % or 100 % responders (separation), where
+  maximum likelihood has no finite estimate;
+- :func:`cpra` -- cumulative proportion of responders (per arm, for every threshold; the
+  computation is :func:`painstudy.outcomes.cumulative_proportions`);
 - :func:`responder_analysis` -- all of these at once.
+
+Every result renders through :class:`painstudy.rendering.Rendered`; what a user must know to read
+it (terms left out, the estimation method, warnings of the numerical libraries) is in its notes.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from painstudy.errors import ConvergenceWarning, ModelError
-from painstudy.improvement import _improvement_columns, resolve_threshold
-from painstudy.outcomes import reaches
-from ._tidy import TidyResult
+from painstudy.cohort import Cohort
+from painstudy.errors import ModelError
+from painstudy.improvement import describe_threshold, improvement_scores, resolve_threshold
+from painstudy.outcomes import cumulative_proportions, reaches
+from painstudy.rendering import Rendered, Tidy
+
+from .design import (
+    check_columns,
+    design_matrix,
+    distinct_covariates,
+    drop_collinear,
+    drop_constant,
+    normal_quantile,
+    separated_terms,
+    warnings_as_notes,
+)
 
 __all__ = [
     "ResponderData", "ResponderRates", "RiskDifferenceResult", "OddsRatioResult", "CPRAResult",
     "ResponderAnalysis", "responders", "responder_rates", "risk_difference",
     "responder_odds_ratio", "cpra", "responder_analysis", "wilson_interval", "newcombe_interval",
+    "distinct_covariates", "drop_collinear",
 ]
 
 POPULATIONS = ("completers", "assessed", "nri")
+#: Estimation methods of :func:`responder_odds_ratio`.
+OR_METHODS = ("auto", "ml", "firth")
 
 
-class _Tidy(TidyResult):
-    def __repr__(self) -> str:
-        return str(self)
-
-
-# =============================================================================== data
+# =============================================================================== results
 @dataclass(frozen=True, repr=False)
-class ResponderData(_Tidy):
+class ResponderData(Rendered):
     """Responder status per subject and post-baseline visit.
 
     ``table`` columns: ``subject, arm, arm_class, visit, week, baseline, value, improvement,
@@ -66,28 +81,31 @@ class ResponderData(_Tidy):
     visits: tuple = ()
     covariates: tuple = ()
     study: str = ""
-    _title = "Responder data"
 
-    def _frames(self):
-        return []
+    def facts(self) -> tuple[tuple[str, object], ...]:
+        """Study, outcome, threshold, population, reference arm and rows, as (label, value)."""
+        thr = describe_threshold(self.threshold, self.relative) if np.isfinite(self.threshold) else ""
+        return (("study", self.study), ("outcome", self.outcome), ("threshold", thr),
+                ("population", self.population), ("reference", self.reference), ("rows", len(self.table)))
 
-    def _scalars(self):
-        return [("study", self.study), ("outcome", self.outcome), ("threshold", self.threshold),
-                ("relative", self.relative), ("population", self.population),
-                ("reference", self.reference), ("rows", len(self.table))]
+    def tidy(self) -> Tidy:
+        return Tidy("Responder data", self.facts(), (("table", self.table),))
 
 
 @dataclass(frozen=True, repr=False)
-class ResponderRates(_Tidy):
+class ResponderRates(Rendered):
     """``table``: ``arm, visit, week, n, responders, rate, ci_lower, ci_upper`` (Wilson)."""
 
     table: pd.DataFrame
     conf_level: float = 0.95
-    _title = "Responder rates"
+
+    def tidy(self) -> Tidy:
+        return Tidy("Responder rates", (("conf_level", self.conf_level), ("interval", "Wilson score")),
+                    (("table", self.table),))
 
 
 @dataclass(frozen=True, repr=False)
-class RiskDifferenceResult(_Tidy):
+class RiskDifferenceResult(Rendered):
     """Risk differences against the reference arm, with NNT.
 
     ``table``: ``visit, arm, reference, n, responders, rate, n_reference, responders_reference,
@@ -102,23 +120,39 @@ class RiskDifferenceResult(_Tidy):
     table: pd.DataFrame
     ci: str = "wald"
     conf_level: float = 0.95
-    _title = "Responder risk differences"
+    notes: tuple[str, ...] = ()
+
+    def tidy(self) -> Tidy:
+        return Tidy("Responder risk differences", (("interval", self.ci), ("conf_level", self.conf_level)),
+                    (("table", self.table),), self.notes)
 
 
 @dataclass(frozen=True, repr=False)
-class OddsRatioResult(_Tidy):
-    """Logistic model of response. ``table``: ``term, estimate, std_error, statistic, p_value,
-    ci_lower, ci_upper, odds_ratio, or_ci_lower, or_ci_upper`` (arm terms ``arm[<name>]``)."""
+class OddsRatioResult(Rendered):
+    """Logistic model of response.
+
+    ``table``: ``term, estimate, std_error, statistic, p_value, ci_lower, ci_upper, odds_ratio,
+    or_ci_lower, or_ci_upper`` (arm terms ``arm[<name>]``). With ``method="ml"``, ``statistic``
+    is the Wald z and the interval is Wald's (as R ``confint.default``); with ``"firth"``,
+    ``statistic`` is the penalised likelihood-ratio chi-square (1 df), the interval the profile
+    penalised-likelihood interval (as R ``logistf``).
+    """
 
     table: pd.DataFrame
     visit: str = ""
     n: int = 0
     covariates: str = ""
-    _title = "Responder odds ratios (logistic regression)"
+    method: str = "ml"
+    notes: tuple[str, ...] = ()
+
+    def tidy(self) -> Tidy:
+        return Tidy("Responder odds ratios (logistic regression)",
+                    (("visit", self.visit), ("n", self.n), ("covariates", self.covariates),
+                     ("method", self.method)), (("table", self.table),), self.notes)
 
 
 @dataclass(frozen=True, repr=False)
-class CPRAResult(_Tidy):
+class CPRAResult(Rendered):
     """Cumulative proportion of responders. ``table``: ``arm, threshold, n, responders,
     proportion`` -- the proportion of the arm whose improvement is at least ``threshold``
     (percent of baseline when ``relative``, else points)."""
@@ -126,28 +160,37 @@ class CPRAResult(_Tidy):
     table: pd.DataFrame
     visit: str = ""
     relative: bool = True
-    _title = "Cumulative proportion of responders"
+
+    def tidy(self) -> Tidy:
+        return Tidy("Cumulative proportion of responders",
+                    (("visit", self.visit), ("threshold unit", "% of baseline" if self.relative else "points")),
+                    (("table", self.table),))
 
 
 @dataclass(frozen=True, repr=False)
-class ResponderAnalysis(_Tidy):
-    """Rates, risk differences with NNT, adjusted odds ratios and CPRA for one threshold."""
+class ResponderAnalysis(Rendered):
+    """Rates, risk differences with NNT, adjusted odds ratios and CPRA for one threshold.
+
+    ``odds_ratios`` is None when no odds ratio can be estimated; ``notes`` then say why.
+    """
 
     data: ResponderData
     rates: ResponderRates
     differences: RiskDifferenceResult
     odds_ratios: OddsRatioResult | None
     cpra: CPRAResult
-    _title = "Responder analysis"
+    notes: tuple[str, ...] = ()
 
-    def _frames(self):
-        out = [("rates", self.rates.table), ("differences", self.differences.table)]
+    def tidy(self) -> Tidy:
+        tables = [("rates", self.rates.table), ("differences", self.differences.table)]
         if self.odds_ratios is not None:
-            out.append(("odds_ratios", self.odds_ratios.table))
-        return out
-
-    def _scalars(self):
-        return self.data._scalars()
+            tables.append(("odds_ratios", self.odds_ratios.table))
+        notes = list(self.notes)
+        for part in (self.differences, self.odds_ratios):
+            for n in (part.notes if part is not None else ()):
+                if n not in notes:
+                    notes.append(n)
+        return Tidy("Responder analysis", self.data.facts(), tuple(tables), tuple(notes))
 
 
 # =============================================================================== intervals
@@ -162,7 +205,7 @@ def wilson_interval(x: np.ndarray, n: np.ndarray, conf_level: float = 0.95) -> t
     """
     x = np.asarray(x, float)
     n = np.asarray(n, float)
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = normal_quantile(conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = x / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -191,7 +234,7 @@ def newcombe_interval(x1, n1, x2, n2, conf_level: float = 0.95) -> tuple[np.ndar
 
 # =============================================================================== derivation
 def responders(
-    cohort: Any,
+    cohort: Cohort,
     outcome: str,
     *,
     threshold: str | float = "moderate",
@@ -217,20 +260,16 @@ def responders(
     ResponderData
     """
     spec = cohort.spec
-    outcomes = getattr(spec, "outcomes", {}) or {}
-    if outcome not in outcomes:
-        raise ModelError(f"outcome {outcome!r} is not an outcome of study "
-                         f"{getattr(spec, 'name', '?')!r}; its outcomes: {sorted(outcomes)}")
+    instrument = spec.outcome(outcome).instrument
     if population not in POPULATIONS:
         raise ModelError(f"population must be one of {POPULATIONS}, got {population!r}")
-    instrument = outcomes[outcome].instrument
     thr = resolve_threshold(instrument, threshold, relative)
     visits = cohort.visits
     subjects = cohort.subjects.copy()
     subjects["subject"] = subjects["subject"].astype(str)
-    post_names = [v.name for v in spec.visits if not v.baseline]
+    post_names = [v.name for v in spec.post_baseline_visits]
     v = visits.loc[visits["visit"].astype(str).isin(post_names)].copy()
-    imp, rel = _improvement_columns(visits, outcome, instrument)
+    imp, rel = improvement_scores(visits, outcome, instrument)
     v["improvement"] = imp.loc[v.index]
     v["pct_improvement"] = 100 * rel.loc[v.index]
     score = v["pct_improvement"] / 100 if relative else v["improvement"]
@@ -250,8 +289,6 @@ def responders(
     else:
         v["responder"] = v["responder"].fillna(0.0)
     arms = tuple(a.name for a in spec.arms)
-    control = next((a for a in spec.arms if getattr(a, "control", False)), None)
-    reference = control.name if control is not None else arms[0]
     bcol = f"{outcome}_baseline"
     out = pd.DataFrame({
         "subject": v["subject"].to_numpy(),
@@ -268,21 +305,19 @@ def responders(
         "responder": v["responder"].to_numpy(float),
         "completer": v["completer"].to_numpy(bool),
     })
-    names = [getattr(c, "name", c) for c in getattr(spec, "covariates", ())]
     covs = []
     sub_idx = subjects.set_index("subject")
-    for c in ["site", "condition", *names]:
+    for c in ["site", "condition", *(c.name for c in spec.covariates)]:
         if c in sub_idx.columns and c not in out.columns and sub_idx[c].notna().any():
             out[c] = out["subject"].map(sub_idx[c]).to_numpy()
             covs.append(c)
     out = out.sort_values(["visit", "arm", "subject"], kind="stable").reset_index(drop=True)
     return ResponderData(table=out, outcome=outcome, threshold=thr, relative=relative,
-                         population=population, arms=arms, reference=reference,
-                         visits=tuple(post_names), covariates=tuple(covs),
-                         study=getattr(spec, "name", ""))
+                         population=population, arms=arms, reference=spec.reference_arm.name,
+                         visits=tuple(post_names), covariates=tuple(covs), study=spec.name)
 
 
-def _check(data: Any) -> ResponderData:
+def _check(data: object) -> ResponderData:
     if not isinstance(data, ResponderData):
         raise ModelError(f"expected ResponderData (from painstudy.models.responders.responders), "
                          f"got {type(data).__name__}")
@@ -368,11 +403,11 @@ def risk_difference(
     data = _check(data)
     if ci not in ("wald", "newcombe"):
         raise ModelError(f"ci must be 'wald' or 'newcombe', got {ci!r}")
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = normal_quantile(conf_level)
     reference = data.reference if reference is None else reference
     if reference not in data.arms:
         raise ModelError(f"reference arm {reference!r} is not one of {list(data.arms)}")
-    rows = []
+    rows, notes = [], []
     t = data.table
     for vis in _visits(data, visit):
         tv = t.loc[t["visit"].astype(str) == vis]
@@ -384,6 +419,8 @@ def risk_difference(
             a = tv.loc[tv["arm"].astype(str) == arm, "responder"]
             n1, x1 = len(a), int(a.sum())
             if n1 == 0 or n0 == 0:
+                notes.append(f"{vis}: {arm} vs {reference} not compared ("
+                             f"{arm if n1 == 0 else reference} has no subject in the population)")
                 continue
             p1, p0 = x1 / n1, x0 / n0
             est = p1 - p0
@@ -406,7 +443,7 @@ def risk_difference(
                 "nnt_ci_lower": 1 / hi if hi != 0 else np.inf,
                 "nnt_ci_upper": 1 / lo if lo != 0 else np.inf,
                 "nnt_note": _nnt_note(est, lo, hi)})
-    return RiskDifferenceResult(table=pd.DataFrame(rows), ci=ci, conf_level=conf_level)
+    return RiskDifferenceResult(table=pd.DataFrame(rows), ci=ci, conf_level=conf_level, notes=tuple(notes))
 
 
 def responder_odds_ratio(
@@ -416,11 +453,11 @@ def responder_odds_ratio(
     covariates: Sequence[str] | None = None,
     reference: str | None = None,
     conf_level: float = 0.95,
+    method: str = "auto",
 ) -> OddsRatioResult:
     """Odds ratio of response for each arm vs the reference, from a logistic model.
 
-    ``responder ~ arm + baseline + covariates`` (statsmodels GLM, binomial, logit link) at
-    one visit.
+    ``responder ~ arm + baseline + covariates`` at one visit.
 
     Parameters
     ----------
@@ -430,9 +467,17 @@ def responder_odds_ratio(
     covariates : sequence of str, optional
         Default ``["baseline"]`` plus the study covariates that vary (not site: one level per
         few subjects destabilises a logistic model; not a covariate that only recodes an earlier
-        one). Strings/categoricals are dummy-coded; collinear terms are dropped with a warning.
+        one). Strings/categoricals are dummy-coded; constant and collinear terms are left out and
+        named in the notes; an unknown name is an error listing the available ones.
     reference : str, optional
     conf_level : float, default 0.95
+    method : {"auto", "ml", "firth"}, default "auto"
+        ``"ml"``: maximum likelihood (statsmodels GLM, Wald intervals, as R ``glm`` +
+        ``confint.default``); ``"firth"``: Firth's penalised likelihood with profile intervals
+        and penalised likelihood-ratio p values (as R ``logistf``,
+        :func:`painstudy.models.firth.firth_logit`); ``"auto"``: maximum likelihood unless the data
+        are separated (e.g. an arm with 0 % or 100 % responders, where no finite maximum
+        likelihood estimate exists), then Firth, with a note saying why.
 
     Returns
     -------
@@ -440,93 +485,89 @@ def responder_odds_ratio(
     """
     import statsmodels.api as sm
 
+    from .firth import firth_logit
+
     data = _check(data)
-    visit = data.visits[-1] if visit is None else visit
-    _visits(data, visit)
-    z = stats.norm.ppf(0.5 + conf_level / 2)
-    reference = data.reference if reference is None else reference
-    t = data.table.loc[data.table["visit"].astype(str) == visit]
-    if covariates is None:
-        covariates = distinct_covariates(t, ["baseline"] + [
-            c for c in data.covariates if c != "site" and t[c].nunique(dropna=True) > 1])
-    X = pd.DataFrame(index=t.index)
-    X["const"] = 1.0
-    for a in data.arms:
-        if a != reference and (t["arm"].astype(str) == a).any():
-            X[f"arm[{a}]"] = (t["arm"].astype(str) == a).astype(float)
-    for c in covariates:
-        if c not in t.columns:
-            raise ModelError(f"covariate {c!r} is not available; available: "
-                             f"{['baseline', *data.covariates]}")
-        v = t[c]
-        if pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v):
-            X[c] = v.astype(float)
-        else:
-            levels = sorted(v.dropna().astype(str).unique())
-            for k in levels[1:]:
-                X[f"{c}[{k}]"] = (v.astype(str) == k).astype(float)
-    X = X.loc[:, (X.nunique() > 1) | (X.columns == "const")]
+    visit, t, covariates, reference = _or_arguments(data, visit, covariates, reference, method)
+    z = normal_quantile(conf_level)
+    if (t["arm"].astype(str) == reference).sum() == 0:
+        raise ModelError(f"reference arm {reference!r} has no subject at visit {visit!r}")
+    X = design_matrix(t, ["arm", *covariates], intercept="const", reference={"arm": reference})
+    notes: list[str] = []
+    X, const = drop_constant(X, keep=["const"])
+    if const:
+        notes.append(f"term(s) constant at {visit}, left out: {', '.join(const)}")
     ok = X.notna().all(axis=1) & t["responder"].notna()
+    if (~ok).any():
+        notes.append(f"{int((~ok).sum())} subject(s) with a missing covariate left out at {visit}")
     X, dropped = drop_collinear(X, ok)
+    if dropped:
+        notes.append(f"term(s) collinear with earlier terms (e.g. condition coded twice), left out: "
+                     f"{', '.join(dropped)}")
     y = t.loc[ok, "responder"].to_numpy(float)
     if y.size == 0 or y.min() == y.max():
         raise ModelError(f"at visit {visit!r} every subject has the same response; no odds "
                          f"ratio can be estimated")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = sm.GLM(y, X.loc[ok].to_numpy(float), family=sm.families.Binomial()).fit(tol=1e-12)
-    for w in caught:
-        if "converge" in str(w.message).lower() or "separation" in str(w.message).lower():
-            warnings.warn(f"responder logistic model: {w.message}", ConvergenceWarning,
-                          stacklevel=2)
-    est, se = np.asarray(fit.params), np.asarray(fit.bse)
-    stat = est / se
-    tab = pd.DataFrame({"term": list(X.columns), "estimate": est, "std_error": se,
-                        "statistic": stat, "p_value": 2 * stats.norm.sf(np.abs(stat)),
-                        "ci_lower": est - z * se, "ci_upper": est + z * se})
+    Xok = X.loc[ok]
+    separated = separated_terms(Xok, y)
+    use = method if method != "auto" else ("firth" if separated else "ml")
+    if separated:
+        rates = t.loc[ok].groupby(t.loc[ok, "arm"].astype(str), observed=True)["responder"].agg(["sum", "size"])
+        extreme = [f"{a} ({int(r['sum'])} of {int(r['size'])})" for a, r in rates.iterrows()
+                   if r["sum"] in (0, r["size"])]
+        why = (f"arm(s) with 0% or 100% responders: {', '.join(extreme)}" if extreme
+               else f"terms {', '.join(separated)} predict response perfectly")
+        if use == "ml":
+            notes.append(f"separation ({why}): maximum likelihood has no finite estimate for "
+                         f"{', '.join(separated)}; their estimates and standard errors are meaningless "
+                         f"(use method='firth')")
+        else:
+            notes.append(f"separation ({why}): odds ratios by Firth's penalised likelihood, profile "
+                         f"penalised-likelihood intervals and penalised likelihood-ratio p values")
+    if use == "ml":
+        with warnings_as_notes(notes, "logistic model: "):
+            fit = sm.GLM(y, Xok.to_numpy(float), family=sm.families.Binomial()).fit(tol=1e-12)
+        est, se = np.asarray(fit.params), np.asarray(fit.bse)
+        stat = est / se
+        tab = pd.DataFrame({"term": list(X.columns), "estimate": est, "std_error": se,
+                            "statistic": stat, "p_value": 2 * stats.norm.sf(np.abs(stat)),
+                            "ci_lower": est - z * se, "ci_upper": est + z * se})
+    else:
+        with warnings_as_notes(notes, "Firth logistic model: "):
+            ff = firth_logit(Xok.to_numpy(float), y, conf_level=conf_level)
+        tab = pd.DataFrame({"term": list(X.columns), "estimate": ff.params, "std_error": ff.bse,
+                            "statistic": ff.chi2, "p_value": ff.p_values,
+                            "ci_lower": ff.ci_lower, "ci_upper": ff.ci_upper})
     tab["term"] = tab["term"].replace({"const": "intercept"})
-    tab["odds_ratio"] = np.exp(tab["estimate"])
-    tab["or_ci_lower"] = np.exp(tab["ci_lower"])
-    tab["or_ci_upper"] = np.exp(tab["ci_upper"])
+    with np.errstate(over="ignore"):  # a meaningless ML estimate under separation: inf, and a note
+        tab["odds_ratio"] = np.exp(tab["estimate"])
+        tab["or_ci_lower"] = np.exp(tab["ci_lower"])
+        tab["or_ci_upper"] = np.exp(tab["ci_upper"])
     note = ", ".join(covariates)
     if dropped:
         note += f" (dropped as collinear: {', '.join(dropped)})"
-    return OddsRatioResult(table=tab, visit=visit, n=int(ok.sum()), covariates=note)
+    return OddsRatioResult(table=tab, visit=visit, n=int(ok.sum()), covariates=note, method=use,
+                           notes=tuple(notes))
 
 
-def distinct_covariates(table: pd.DataFrame, names: Sequence[str]) -> list[str]:
-    """Leave out covariates that merely recode an earlier one (one-to-one mapping of values),
-    e.g. ``condition`` (migraine / tension-type) and a 0/1 ``migraine`` column."""
-    keep: list[str] = []
-    for c in names:
-        dup = False
-        for k in keep:
-            pair = table[[k, c]].dropna().astype(str).drop_duplicates()
-            if pair[k].is_unique and pair[c].is_unique:
-                dup = True
-                break
-        if not dup:
-            keep.append(c)
-    return keep
-
-
-def drop_collinear(X: pd.DataFrame, rows: pd.Series | None = None,
-                   tol: float = 1e-9) -> tuple[pd.DataFrame, list[str]]:
-    """Drop columns that are linear combinations of earlier ones (warns, names them)."""
-    M = X.loc[rows] if rows is not None else X
-    M = M.dropna().to_numpy(float)
-    keep, dropped = [], []
-    for j, name in enumerate(X.columns):
-        cand = keep + [j]
-        sub = M[:, cand]
-        if np.linalg.matrix_rank(sub, tol=tol * max(1.0, np.abs(sub).max())) == len(cand):
-            keep.append(j)
-        else:
-            dropped.append(str(name))
-    if dropped:
-        warnings.warn(f"term(s) {dropped} are collinear with earlier terms (e.g. condition "
-                      f"coded twice) and were left out of the model", UserWarning, stacklevel=3)
-    return X.iloc[:, keep], dropped
+def _or_arguments(data: ResponderData, visit: str | None, covariates: Sequence[str] | None,
+                  reference: str | None, method: str) -> tuple[str, pd.DataFrame, list[str], str]:
+    """Check the arguments of :func:`responder_odds_ratio`: visit, its rows, covariates, reference."""
+    if method not in OR_METHODS:
+        raise ModelError(f"method must be one of {', '.join(map(repr, OR_METHODS))}, got {method!r}")
+    visit = data.visits[-1] if visit is None else visit
+    _visits(data, visit)
+    reference = data.reference if reference is None else reference
+    if reference not in data.arms:
+        raise ModelError(f"reference arm {reference!r} is not one of {list(data.arms)}")
+    t = data.table.loc[data.table["visit"].astype(str) == visit]
+    if covariates is None:
+        covariates = distinct_covariates(t, ["baseline"] + [
+            c for c in data.covariates if c != "site" and t[c].nunique(dropna=True) > 1])
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    check_columns(t, covariates, what="covariate", available=["baseline", *data.covariates],
+                  where="the responder table")
+    return visit, t, covariates, reference
 
 
 def cpra(
@@ -539,7 +580,8 @@ def cpra(
 
     For each threshold x, the proportion of the arm whose improvement is at least x (percent of
     baseline when ``data.relative``, else points). Not-assessed subjects count as
-    non-responders under ``population="nri"``.
+    non-responders under ``population="nri"``. The computation is
+    :func:`painstudy.outcomes.cumulative_proportions`, as for :func:`painstudy.cpra`.
 
     Parameters
     ----------
@@ -564,23 +606,13 @@ def cpra(
         else:
             top = float(np.nanmax(t[col])) if t[col].notna().any() else 1.0
             thresholds = np.linspace(0, max(top, 1e-9), 101)
-    thresholds = np.asarray(thresholds, float)
-    rows = []
-    for arm in data.arms:
-        v = t.loc[t["arm"].astype(str) == arm, col].to_numpy(float)
-        if v.size == 0:
-            continue
-        hits = reaches(v, thresholds).sum(axis=1)
-        for x, h in zip(thresholds, hits):
-            rows.append({"arm": arm, "threshold": x, "n": int(v.size), "responders": int(h),
-                         "proportion": h / v.size})
-    tab = pd.DataFrame(rows)
+    tab = cumulative_proportions(t[col], t["arm"].astype(str), thresholds, arms=data.arms)
     tab["arm"] = pd.Categorical(tab["arm"], categories=list(data.arms))
     return CPRAResult(table=tab, visit=visit, relative=data.relative)
 
 
 def responder_analysis(
-    cohort: Any,
+    cohort: Cohort,
     outcome: str,
     *,
     threshold: str | float = "moderate",
@@ -590,6 +622,7 @@ def responder_analysis(
     ci: str = "wald",
     covariates: Sequence[str] | None = None,
     conf_level: float = 0.95,
+    method: str = "auto",
 ) -> ResponderAnalysis:
     """Responder rates, risk differences with NNT, adjusted odds ratios and CPRA.
 
@@ -606,25 +639,32 @@ def responder_analysis(
     covariates : sequence of str, optional
         For the logistic model (default: baseline + study covariates).
     conf_level : float, default 0.95
+    method : {"auto", "ml", "firth"}, default "auto"
+        Estimation of the odds ratios (see :func:`responder_odds_ratio`).
 
     Returns
     -------
     ResponderAnalysis
+        ``odds_ratios`` is None when no odds ratio can be estimated (e.g. everyone responded);
+        the notes say why.
 
     Examples
     --------
     >>> import painstudy
-    >>> from painstudy.models.responders import responder_analysis
-    >>> res = responder_analysis(painstudy.load_cohort("vickers2004"), "headache_score",
-    ...                          threshold=0.35, visit="month12")  # doctest: +SKIP
-    >>> res.differences.table.loc[1, ["estimate", "ci_lower", "ci_upper", "nnt"]]  # doctest: +SKIP
+    >>> res = responder_analysis(painstudy.load_cohort("demo"), "pain", threshold="moderate")
+    >>> [name for name, _ in res.tidy().tables]
+    ['rates', 'differences', 'odds_ratios']
     """
     data = responders(cohort, outcome, threshold=threshold, relative=relative,
                       population=population)
+    notes = []
+    _or_arguments(data, visit, covariates, None, method)  # a wrong argument is the user's error
     try:
-        orr = responder_odds_ratio(data, visit=visit, covariates=covariates, conf_level=conf_level)
-    except ModelError:
+        orr = responder_odds_ratio(data, visit=visit, covariates=covariates, conf_level=conf_level,
+                                   method=method)
+    except ModelError as exc:  # a property of the data (e.g. everyone responded)
         orr = None
+        notes.append(f"odds ratios not estimated: {exc}")
     return ResponderAnalysis(data=data, rates=responder_rates(data, conf_level=conf_level),
                              differences=risk_difference(data, ci=ci, conf_level=conf_level),
-                             odds_ratios=orr, cpra=cpra(data, visit=visit))
+                             odds_ratios=orr, cpra=cpra(data, visit=visit), notes=tuple(notes))

@@ -11,28 +11,26 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..cohort import Cohort
+from ..cohort import Cohort
+from . import style
 
-#: One colour per arm class, so the integrative arm looks the same in every figure.
-_PALETTE = ["#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-
-
-def arm_colours(cohort: "Cohort") -> dict[str, str]:
-    """A fixed colour per arm (control first, in study order)."""
-    return {a.name: _PALETTE[i % len(_PALETTE)] for i, a in enumerate(cohort.spec.arms)}
+__all__ = ["arm_colours", "observed_means", "plot_trajectories", "missingness", "plot_missingness",
+           "plot_flow"]
 
 
-def observed_means(cohort: "Cohort", outcome: str, *, ci: float = 0.95) -> pd.DataFrame:
+def arm_colours(cohort: Cohort) -> dict[str, str]:
+    """The colour of each arm of the cohort's study (:func:`painstudy.plotting.style.arm_colours`)."""
+    return style.arm_colours(a.name for a in cohort.spec.arms)
+
+
+def observed_means(cohort: Cohort, outcome: str, *, ci: float = 0.95) -> pd.DataFrame:
     """Observed mean of ``outcome`` per arm and visit with a t-based CI (no modelling)."""
-    cohort.instrument(outcome)
+    cohort.spec.outcome(outcome)
     v = cohort.visits.dropna(subset=[outcome])
     g = v.groupby(["arm", "visit"], observed=True)[outcome]
     out = g.agg(n="count", mean="mean", sd="std").reset_index()
@@ -43,11 +41,11 @@ def observed_means(cohort: "Cohort", outcome: str, *, ci: float = 0.95) -> pd.Da
     return out
 
 
-def plot_trajectories(cohort: "Cohort", outcome: str, *, ax=None, spaghetti: bool = False,
-                      ci: float = 0.95, max_spaghetti: int = 40, seed: int = 0):
+def plot_trajectories(cohort: Cohort, outcome: str, *, ax: plt.Axes | None = None, spaghetti: bool = False,
+                      ci: float = 0.95, max_spaghetti: int = 40, seed: int = 0) -> plt.Axes:
     """Observed mean trajectory of an outcome per arm (with CIs); optionally some individual lines."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    spec = cohort.spec.outcome(outcome)
+    ax = style.axes(ax)
     colours = arm_colours(cohort)
     labels = {a.name: a.label for a in cohort.spec.arms}
     if spaghetti:
@@ -66,17 +64,18 @@ def plot_trajectories(cohort: "Cohort", outcome: str, *, ax=None, spaghetti: boo
             continue
         ax.errorbar(g["week"] + off, g["mean"], yerr=[g["mean"] - g["ci_lower"], g["ci_upper"] - g["mean"]],
                     color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
-    inst = cohort.instrument(outcome)
     ax.set_xlabel("week")
-    ax.set_ylabel(f"{cohort.spec.outcomes[outcome].label}\n({inst.direction} is better)")
+    ax.set_ylabel(f"{spec.label}\n({spec.instrument.direction} is better)")
     ax.set_xticks([v.week for v in cohort.spec.visits])
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"{cohort.spec.outcomes[outcome].label}: observed mean ({ci:.0%} CI) by arm", fontsize=10)
+    ax.set_title(f"{spec.label}: observed mean ({ci:.0%} CI) by arm", fontsize=10)
     return ax
 
 
-def missingness(cohort: "Cohort", outcome: str | None = None) -> pd.DataFrame:
+def missingness(cohort: Cohort, outcome: str | None = None) -> pd.DataFrame:
     """Proportion of randomised subjects assessed at each visit, per arm."""
+    if outcome is not None:
+        cohort.spec.outcome(outcome)
     cols = [outcome] if outcome else list(cohort.spec.outcomes)
     v = cohort.visits.assign(assessed=cohort.visits[cols].notna().any(axis=1))
     out = v.groupby(["arm", "visit"], observed=True)["assessed"].agg(assessed="sum", randomised="count").reset_index()
@@ -85,10 +84,9 @@ def missingness(cohort: "Cohort", outcome: str | None = None) -> pd.DataFrame:
     return out
 
 
-def plot_missingness(cohort: "Cohort", outcome: str | None = None, *, ax=None):
+def plot_missingness(cohort: Cohort, outcome: str | None = None, *, ax: plt.Axes | None = None) -> plt.Axes:
     """Percent of randomised subjects not assessed, by visit and arm."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6))
+    ax = style.axes(ax, (7, 3.6))
     m = missingness(cohort, outcome)
     colours = arm_colours(cohort)
     visits = cohort.spec.visit_names
@@ -105,12 +103,11 @@ def plot_missingness(cohort: "Cohort", outcome: str | None = None, *, ax=None):
     return ax
 
 
-def plot_flow(cohort: "Cohort", *, ax=None):
+def plot_flow(cohort: Cohort, *, ax: plt.Axes | None = None) -> plt.Axes:
     """A CONSORT-style flow diagram drawn from :meth:`Cohort.disposition`."""
     flow = cohort.disposition()
     arms = cohort.spec.arms
-    if ax is None:
-        _, ax = plt.subplots(figsize=(2.2 + 2.6 * len(arms), 6.5))
+    ax = style.axes(ax, (2.2 + 2.6 * len(arms), 6.5))
     ax.set_axis_off()
     ax.set_xlim(0, len(arms))
     ax.set_ylim(0, 10)

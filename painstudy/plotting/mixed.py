@@ -8,15 +8,24 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..errors import PainstudyError
 from .cohort import arm_colours
+from .style import ROLE_COLOURS, axes
+
+__all__ = ["plot_lsmeans", "plot_forest"]
 
 
-def plot_lsmeans(result, outcome: str, *, ax=None):
-    """LS means of ``outcome`` per arm over visits, with their confidence intervals."""
+def plot_lsmeans(result, outcome: str, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """LS means of ``outcome`` per arm over visits, with their confidence intervals.
+
+    ``result`` is an :class:`~painstudy.compare.ArmComparison`.
+    """
     cohort = result.cohort
     m = result.lsmeans[result.lsmeans["outcome"] == outcome]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+    if m.empty:
+        raise PainstudyError(f"no LS means for outcome {outcome!r}; outcomes compared: "
+                             f"{', '.join(map(str, result.lsmeans['outcome'].unique()))}")
+    ax = axes(ax)
     colours = arm_colours(cohort)
     labels = {a.name: a.label for a in cohort.spec.arms}
     arms = [a.name for a in cohort.spec.arms if a.name in set(m["arm"].astype(str))]
@@ -27,24 +36,28 @@ def plot_lsmeans(result, outcome: str, *, ax=None):
                     color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
     inst = cohort.instrument(outcome)
     ax.set_xlabel("week")
-    ax.set_ylabel(f"{cohort.spec.outcomes[outcome].label}\n({inst.direction} is better)")
+    ax.set_ylabel(f"{cohort.spec.outcome(outcome).label}\n({inst.direction} is better)")
     ax.set_xticks(sorted(m["week"].dropna().unique()))
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"{cohort.spec.outcomes[outcome].label}: LS means (95% CI), {result.model}", fontsize=10)
+    ax.set_title(f"{cohort.spec.outcome(outcome).label}: LS means (95% CI), {result.model}", fontsize=10)
     return ax
 
 
-def plot_forest(result, *, visit: str | None = None, ax=None):
-    """Forest plot of the comparisons at one visit (default: the last), per outcome."""
+def plot_forest(result, *, visit: str | None = None, ax: plt.Axes | None = None) -> plt.Axes:
+    """Forest plot of the comparisons at one visit (default: the last), per outcome.
+
+    ``result`` is an :class:`~painstudy.compare.ArmComparison`.
+    """
     t = result.table
     if visit is None:
         visit = t["visit"].iloc[-1] if (t["visit"] == "slope per week").all() else \
             [v for v in t["visit"].unique()][-1]
+    if visit not in set(t["visit"]):
+        raise PainstudyError(f"no comparison at visit {visit!r}; visits: {', '.join(map(str, t['visit'].unique()))}")
     t = t[t["visit"] == visit].reset_index(drop=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.6))
+    ax = axes(ax, (8, 0.45 * len(t) + 1.6))
     y = np.arange(len(t))[::-1]
-    colours = {"primary": "#1f77b4", "secondary": "#555555"}
+    colours = ROLE_COLOURS
     for yi, r in zip(y, t.itertuples()):
         # show every comparison as benefit (positive favours the arm), so one side is always "better"
         inst = result.cohort.instrument(r.outcome)

@@ -14,18 +14,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from painstudy.errors import ModelError
-from painstudy.models.responders import CPRAResult, ResponderData, ResponderRates, cpra
-
-try:
-    from painstudy.plotting.cohort import _PALETTE
-except ImportError:  # pragma: no cover
-    _PALETTE = ["#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+from painstudy.models.responders import CPRAResult, ResponderAnalysis, ResponderData, ResponderRates, cpra
+from painstudy.plotting.style import arm_style, axes
 
 __all__ = ["plot_cpra", "plot_responder_rates"]
 
@@ -43,8 +39,8 @@ def plot_cpra(
 
     Parameters
     ----------
-    data : CPRAResult or ResponderData
-        A CPRA result, or responder data (CPRA at its last visit).
+    data : CPRAResult, ResponderData or ResponderAnalysis
+        A CPRA result, responder data (CPRA at its last visit) or a responder analysis (its CPRA).
     marks : sequence of float, default (30, 50)
         Vertical reference lines (IMMPACT moderate and substantial improvement, in %).
     labels : mapping, optional
@@ -55,21 +51,22 @@ def plot_cpra(
     -------
     matplotlib.axes.Axes
     """
+    if isinstance(data, ResponderAnalysis):
+        data = data.cpra
     res = cpra(data) if isinstance(data, ResponderData) else data
     if not isinstance(res, CPRAResult):
-        raise ModelError(f"plot_cpra needs a CPRAResult or ResponderData, got {type(data).__name__}")
-    labels = dict(labels or {})
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        raise ModelError(f"plot_cpra needs a CPRAResult, ResponderData or ResponderAnalysis, got "
+                         f"{type(data).__name__}")
     t = res.table
-    cats = list(t["arm"].cat.categories)
-    for i, arm in enumerate(cats):
+    cats, labels, colours = arm_style(t, labels)
+    ax = axes(ax)
+    for arm in cats:
         s = t.loc[t["arm"] == arm]
         if s.empty:
             continue
         n = int(s["n"].iloc[0])
         ax.step(s["threshold"], s["proportion"], where="post", lw=2,
-                color=_PALETTE[i % len(_PALETTE)], label=f"{labels.get(arm, arm)} (n={n})")
+                color=colours[arm], label=f"{labels[arm]} (n={n})")
     for m in marks:
         ax.axvline(m, color="0.6", lw=0.8, ls=":")
     unit = "%" if res.relative else "points"
@@ -93,7 +90,7 @@ def plot_responder_rates(
 
     Parameters
     ----------
-    rates : ResponderRates
+    rates : ResponderRates or ResponderAnalysis
     labels : mapping, optional
     ax : matplotlib Axes, optional
 
@@ -101,13 +98,14 @@ def plot_responder_rates(
     -------
     matplotlib.axes.Axes
     """
+    if isinstance(rates, ResponderAnalysis):
+        rates = rates.rates
     if not isinstance(rates, ResponderRates):
-        raise ModelError(f"plot_responder_rates needs ResponderRates, got {type(rates).__name__}")
-    labels = dict(labels or {})
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        raise ModelError(f"plot_responder_rates needs ResponderRates or a ResponderAnalysis, got "
+                         f"{type(rates).__name__}")
     t = rates.table
-    cats = list(t["arm"].cat.categories)
+    cats, labels, colours = arm_style(t, labels)
+    ax = axes(ax)
     width = 0.8 / max(1, len(cats))
     visits = list(dict.fromkeys(t["visit"].astype(str)))
     xpos = {v: i for i, v in enumerate(visits)}
@@ -117,8 +115,7 @@ def plot_responder_rates(
             continue
         x = np.array([xpos[v] for v in s["visit"].astype(str)]) + (i - (len(cats) - 1) / 2) * width
         ax.errorbar(x, s["rate"], yerr=[s["rate"] - s["ci_lower"], s["ci_upper"] - s["rate"]],
-                    fmt="o", capsize=3, color=_PALETTE[i % len(_PALETTE)],
-                    label=labels.get(arm, arm))
+                    fmt="o", capsize=3, color=colours[arm], label=labels[arm])
     ax.set_xticks(range(len(visits)))
     ax.set_xticklabels(visits)
     ax.set_ylabel("responders (proportion)")

@@ -7,14 +7,14 @@ Examples
 >>> from painstudy.plotting.survival import plot_km
 >>> t = pd.DataFrame({"arm": ["a"] * 4 + ["b"] * 4, "time": [4, 4, 8, 12, 8, 12, 12, 12],
 ...                   "event": [1, 1, 1, 0, 1, 1, 0, 0]})
->>> fig = plot_km(ImprovementData.from_table(t))
->>> [ax.get_ylabel() for ax in fig.axes]
-['proportion improved', '']
+>>> ax = plot_km(ImprovementData.from_table(t))
+>>> ax.get_ylabel(), [a.get_title(loc="left") for a in ax.figure.axes]
+('proportion improved', ['', 'number at risk'])
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,19 +22,16 @@ import pandas as pd
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
-from painstudy.models.survival import (CumulativeIncidenceResult, KaplanMeierResult,
-                                       cumulative_incidence, kaplan_meier)
-
-try:  # the same colour per arm as the cohort plots
-    from painstudy.plotting.cohort import _PALETTE
-except ImportError:  # pragma: no cover
-    _PALETTE = ["#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+from painstudy.models.survival import (
+    CumulativeIncidenceResult,
+    ImprovementAnalysis,
+    KaplanMeierResult,
+    cumulative_incidence,
+    kaplan_meier,
+)
+from painstudy.plotting.style import arm_style, axes
 
 __all__ = ["plot_km", "plot_cumulative_incidence"]
-
-
-def _colours(arms: Sequence[str]) -> dict[str, str]:
-    return {a: _PALETTE[i % len(_PALETTE)] for i, a in enumerate(arms)}
 
 
 def _step_to(x: np.ndarray, y: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +42,7 @@ def _step_to(x: np.ndarray, y: np.ndarray, end: float) -> tuple[np.ndarray, np.n
 
 
 def plot_km(
-    data: ImprovementData | KaplanMeierResult,
+    data: ImprovementData | KaplanMeierResult | ImprovementAnalysis,
     *,
     kind: str = "improved",
     ci: bool = True,
@@ -53,46 +50,46 @@ def plot_km(
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
     ax: plt.Axes | None = None,
-) -> plt.Figure:
+) -> plt.Axes:
     """Kaplan-Meier curves per arm, with the number at risk under the plot.
 
     Parameters
     ----------
-    data : ImprovementData or KaplanMeierResult
+    data : ImprovementData, KaplanMeierResult or ImprovementAnalysis
         Event data (then :func:`~painstudy.models.survival.kaplan_meier` is run with its
-        defaults) or a fitted result.
+        defaults), a fitted result, or the result of
+        :func:`~painstudy.models.survival.analyze_improvement` (its Kaplan-Meier part).
     kind : {"improved", "survival"}, default "improved"
         ``"improved"`` plots 1 - KM, the cumulative proportion improved; ``"survival"`` the
         proportion not yet improved.
     ci : bool, default True
         Draw the pointwise confidence band.
     at_risk : bool, default True
-        Draw the at-risk table (subjects still at risk at each scheduled visit) under the plot.
+        Draw the at-risk table (subjects still at risk at each scheduled visit) in an Axes
+        appended below ``ax`` (``ax.figure.axes``; its title is "number at risk").
     labels : mapping, optional
-        Arm name -> legend label.
+        Arm name -> legend label (an unknown arm name is an error).
     title : str, optional
     ax : matplotlib Axes, optional
-        Draw on this Axes (the at-risk table is appended below it); default a new Figure.
+        Draw on this Axes; default a new Figure.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        The figure; ``fig.axes[0]`` holds the curves, ``fig.axes[1]`` the at-risk table.
+    matplotlib.axes.Axes
+        The Axes of the curves.
     """
     if kind not in ("improved", "survival"):
         raise ModelError(f"kind must be 'improved' or 'survival', got {kind!r}")
+    if isinstance(data, ImprovementAnalysis):
+        data = data.km
     km = kaplan_meier(data) if isinstance(data, ImprovementData) else data
     if not isinstance(km, KaplanMeierResult):
-        raise ModelError(f"plot_km needs ImprovementData or a KaplanMeierResult, got "
-                         f"{type(data).__name__}")
-    labels = dict(labels or {})
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 5.2 if at_risk else 4.2))
-    else:
-        fig = ax.figure
+        raise ModelError(f"plot_km needs ImprovementData, a KaplanMeierResult or an ImprovementAnalysis, "
+                         f"got {type(data).__name__}")
     surv = km.survival
-    arms = [a for a in surv["arm"].cat.categories if (surv["arm"] == a).any()]
-    colours = _colours(list(surv["arm"].cat.categories))
+    cats, labels, colours = arm_style(surv, labels)
+    arms = [a for a in cats if (surv["arm"] == a).any()]
+    ax = axes(ax, (7.5, 5.2 if at_risk else 4.2))
     end = float(max(km.at_risk["time"].max(), surv["time"].max()))
     for arm in arms:
         s = surv.loc[surv["arm"] == arm]
@@ -103,7 +100,7 @@ def plot_km(
         if kind == "improved":
             y, lo, hi = 1 - y, 1 - hi, 1 - lo
         xs, ys = _step_to(x, y, end)
-        ax.step(xs, ys, where="post", color=colours[arm], lw=2, label=labels.get(arm, arm))
+        ax.step(xs, ys, where="post", color=colours[arm], lw=2, label=labels[arm])
         if ci:
             xl, lol = _step_to(x, lo, end)
             _, hil = _step_to(x, hi, end)
@@ -119,30 +116,33 @@ def plot_km(
     if title:
         ax.set_title(title)
     if at_risk:
-        from mpl_toolkits.axes_grid1 import make_axes_locatable
+        _at_risk_table(ax, km.at_risk, arms, labels, colours)
+    return ax
 
-        n_arms = len(arms)
-        tab_ax = make_axes_locatable(ax).append_axes("bottom", size=0.28 * (n_arms + 1), pad=0.45,
-                                                     sharex=ax)
-        risk = km.at_risk
-        for i, arm in enumerate(arms):
-            r = risk.loc[risk["arm"] == arm]
-            yrow = n_arms - i
-            for t, n in zip(r["time"], r["n_risk"]):
-                tab_ax.text(t, yrow, str(int(n)), ha="center", va="center", fontsize=9,
-                            color=colours[arm])
-        tab_ax.set_yticks(range(n_arms, 0, -1))
-        tab_ax.set_yticklabels([labels.get(a, a) for a in arms], fontsize=9)
-        for lab, arm in zip(tab_ax.get_yticklabels(), arms):
-            lab.set_color(colours[arm])
-        tab_ax.set_ylim(0.4, n_arms + 0.6)
-        tab_ax.tick_params(axis="y", length=0, pad=12)
-        tab_ax.set_xlabel("week")
-        tab_ax.set_title("number at risk", fontsize=9, loc="left")
-        for side in ("top", "right", "left"):
-            tab_ax.spines[side].set_visible(False)
-        plt.setp(ax.get_xticklabels(), visible=False)
-    return fig
+
+def _at_risk_table(ax: plt.Axes, risk: pd.DataFrame, arms: Sequence[str], labels: Mapping[str, str],
+                   colours: Mapping[str, str]) -> plt.Axes:
+    """The number at risk per arm at each time, in an Axes appended below ``ax``."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    n_arms = len(arms)
+    tab_ax = make_axes_locatable(ax).append_axes("bottom", size=0.28 * (n_arms + 1), pad=0.45, sharex=ax)
+    for i, arm in enumerate(arms):
+        r = risk.loc[risk["arm"] == arm]
+        for t, n in zip(r["time"], r["n_risk"]):
+            tab_ax.text(t, n_arms - i, str(int(n)), ha="center", va="center", fontsize=9, color=colours[arm])
+    tab_ax.set_yticks(range(n_arms, 0, -1))
+    tab_ax.set_yticklabels([labels[a] for a in arms], fontsize=9)
+    for lab, arm in zip(tab_ax.get_yticklabels(), arms):
+        lab.set_color(colours[arm])
+    tab_ax.set_ylim(0.4, n_arms + 0.6)
+    tab_ax.tick_params(axis="y", length=0, pad=12)
+    tab_ax.set_xlabel("week")
+    tab_ax.set_title("number at risk", fontsize=9, loc="left")
+    for side in ("top", "right", "left"):
+        tab_ax.spines[side].set_visible(False)
+    plt.setp(ax.get_xticklabels(), visible=False)
+    return tab_ax
 
 
 def plot_cumulative_incidence(
@@ -156,7 +156,7 @@ def plot_cumulative_incidence(
 
     Parameters
     ----------
-    data : ImprovementData or CumulativeIncidenceResult
+    data : ImprovementData, CumulativeIncidenceResult or ImprovementAnalysis
     competing : bool, default True
         Also draw the cumulative incidence of dropout (dashed).
     labels : mapping, optional
@@ -166,26 +166,25 @@ def plot_cumulative_incidence(
     -------
     matplotlib.axes.Axes
     """
+    if isinstance(data, ImprovementAnalysis):
+        data = data.incidence if data.incidence is not None else data.data
     res = cumulative_incidence(data) if isinstance(data, ImprovementData) else data
     if not isinstance(res, CumulativeIncidenceResult):
-        raise ModelError(f"plot_cumulative_incidence needs ImprovementData or a "
-                         f"CumulativeIncidenceResult, got {type(data).__name__}")
-    labels = dict(labels or {})
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        raise ModelError(f"plot_cumulative_incidence needs ImprovementData, a CumulativeIncidenceResult "
+                         f"or an ImprovementAnalysis, got {type(data).__name__}")
     t = res.table
-    colours = _colours(list(t["arm"].cat.categories))
+    cats, labels, colours = arm_style(t, labels)
+    ax = axes(ax)
     end = float(t["time"].max())
-    for arm in [a for a in t["arm"].cat.categories if (t["arm"] == a).any()]:
+    for arm in [a for a in cats if (t["arm"] == a).any()]:
         s = t.loc[t["arm"] == arm]
         x, y = _step_to(s["time"].to_numpy(float), s["estimate"].to_numpy(float), end)
-        ax.step(x, y, where="post", color=colours[arm], lw=2,
-                label=f"{labels.get(arm, arm)}: improved")
+        ax.step(x, y, where="post", color=colours[arm], lw=2, label=f"{labels[arm]}: improved")
         if competing:
             x2, y2 = _step_to(s["time"].to_numpy(float),
                               s["competing_estimate"].to_numpy(float), end)
             ax.step(x2, y2, where="post", color=colours[arm], lw=1.2, ls="--",
-                    label=f"{labels.get(arm, arm)}: dropped out first")
+                    label=f"{labels[arm]}: dropped out first")
     ax.set_xlabel("week")
     ax.set_ylabel("cumulative incidence")
     ax.set_ylim(-0.02, 1.02)

@@ -1,0 +1,66 @@
+"""One look for every figure: a colour-blind-safe colour per arm, the same in every plot.
+
+The palette is Okabe and Ito's (2008), distinguishable with the common colour-vision deficiencies
+and in greyscale by lightness; yellow comes last (weak on white). Arms take colours in study order
+(the control arm first), so an arm has the same colour in the cohort, mixed-model, survival and
+responder plots of a study.
+
+Examples
+--------
+>>> arm_colours(["usual_care", "integrative"])
+{'usual_care': '#000000', 'integrative': '#E69F00'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from painstudy.errors import PainstudyError
+
+__all__ = ["PALETTE", "ROLE_COLOURS", "arm_colours", "arm_labels", "arm_style", "axes"]
+
+#: Okabe-Ito colours: black, orange, sky blue, bluish green, blue, vermillion, reddish purple, yellow.
+PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
+
+#: Colours of the primary and secondary outcomes in forest plots.
+ROLE_COLOURS = {"primary": PALETTE[4], "secondary": "#666666"}
+
+
+def arm_colours(arms: Iterable[str]) -> dict[str, str]:
+    """A colour per arm, in the given (study) order; more than eight arms reuse the palette."""
+    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(arms)}
+
+
+def arm_labels(labels: Mapping[str, str] | None, arms: Sequence[str]) -> dict[str, str]:
+    """Legend label per arm: ``labels[arm]`` when given, else the arm's name.
+
+    Raises
+    ------
+    PainstudyError
+        When ``labels`` names an arm that is not among ``arms`` (a misspelt arm would otherwise be
+        silently ignored).
+    """
+    labels = dict(labels or {})
+    unknown = [k for k in labels if k not in arms]
+    if unknown:
+        raise PainstudyError(f"labels for unknown arm(s) {', '.join(map(repr, unknown))}; arms: "
+                             f"{', '.join(arms)}")
+    return {a: str(labels.get(a, a)) for a in arms}
+
+
+def arm_style(table: pd.DataFrame,
+              labels: Mapping[str, str] | None) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """The arms of a result table (the categories of its ``arm`` column, in study order), their
+    legend labels (checked by :func:`arm_labels`) and their colours."""
+    arms = [str(c) for c in table["arm"].cat.categories]
+    return arms, arm_labels(labels, arms), arm_colours(arms)
+
+
+def axes(ax: plt.Axes | None, figsize: tuple[float, float] = (7, 4.2)) -> plt.Axes:
+    """``ax``, or the Axes of a new Figure of ``figsize`` inches."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
