@@ -18,8 +18,8 @@ with its rule code):
   ``encoding``; NUL bytes or the signature of a binary format (zip/Excel, Parquet, SPSS, ...)
   are ``not_text``;
 - ``duplicate_column``: two header fields with the same name (after trimming spaces);
-- ``field_count``: a line with more fields than the header (extra fields that are all empty are
-  ignored, nothing is lost) or fewer;
+- ``field_count``: a line with more or fewer fields than the header (when *every* data line ends
+  with extra empty fields, a trailing delimiter, they are ignored: nothing is lost);
 - ``truncated_file``: the last line has fewer fields than the header and no final line break,
   or the file ends inside a quoted field (an unbalanced quote); a gzip file that ends early;
 - ``malformed_line``: text after a closing quote and other quoting errors.
@@ -246,10 +246,13 @@ def _read_text(path: Path) -> RawTable:
     names = [h.strip() or f"Unnamed: {i}" for i, h in enumerate(header)]
     _check_unique_names(names, str(path), "line", head_line)
     width, ends_open = len(names), not text.endswith(("\n", "\r"))
+    # a trailing delimiter on every data line (not on the header) adds empty fields: ignored, nothing is
+    # lost; an extra field on some lines only is a shifted line, whatever its last value
+    trailing = all(len(r) > width for r in records[1:] if any(f.strip() for f in r))
     rows, lines, empty, bad = [], [], [], []
     for k in range(1, len(records)):
         rec, line = records[k], starts[k]
-        if len(rec) > width and not any(f.strip() for f in rec[width:]):
+        if trailing and len(rec) > width and not any(f.strip() for f in rec[width:]):
             rec = rec[:width]
         if len(rec) != width:
             if k == len(records) - 1 and len(rec) < width and ends_open:
@@ -323,6 +326,7 @@ def _read_excel(path: Path, sheet: str | None) -> RawTable:
     df = cells.iloc[1:].reset_index(drop=True)
     df.columns = names
     df = df.astype(object).where(df.notna(), None)
+    df = df.map(lambda v: None if isinstance(v, str) and not v.strip() else v)
     if df.empty:
         raise DataFileError(f"{path}: sheet {name!r} has a header but no data rows", code="empty_file")
     return RawTable(df, str(path), "row", np.arange(1, len(df) + 1), "excel", sheets, name)
