@@ -84,6 +84,10 @@ class Problem:
     file: str | None = None
 
     def __str__(self) -> str:
+        text = self._text()
+        return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+    def _text(self) -> str:
         where = self.file or ""
         if self.line is not None:
             where = f"{where} line {self.line}".strip()
@@ -166,9 +170,12 @@ def format_failure(row) -> str:
     for key in ("column", "subject"):
         val = getattr(row, key, None)
         if _present(val):
-            where.append(f"{key} {val}")
+            text = str(val)
+            where.append(f"{key} {text!r}" if not text.isprintable() else f"{key} {text}")
     value = getattr(row, "value", None)
     shown = f" value {value!r}:" if _present(value) else ""
     code = getattr(row, "code", None)
     head = f"[{code}] " if _present(code) else ""
-    return f"{head}{', '.join(where)}:{shown} {row.rule}"
+    rule = str(row.rule)
+    rule = rule if rule.isprintable() else rule.encode("unicode_escape").decode("ascii")
+    return f"{head}{', '.join(where)}:{shown} {rule}"

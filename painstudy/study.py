@@ -54,6 +54,7 @@ TABLE_COLUMNS = ("week_actual", "completer", "withdrawn", "withdrawal_reason", "
 DERIVED_SUFFIXES = ("baseline", "change", "improvement", "pct_improvement")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INTLIKE = re.compile(r"[+-]?\d+\.0*")
 
 
@@ -318,6 +319,9 @@ def study_problems(spec: StudySpec) -> list[tuple[str, str, str]]:
     """
     out: list[tuple[str, str, str]] = []
     add = lambda code, path, msg: out.append((code, path, msg))  # noqa: E731
+    if not _STUDY_NAME.fullmatch(spec.name):
+        add("invalid_name", "name", f"{spec.name!r} cannot name a study: use letters, digits, _, - and . (it names "
+            "report folders)")
     if spec.layout not in ("long", "wide"):
         add("invalid_value", "data.layout", f"must be 'long' or 'wide', not {spec.layout!r}")
     if not spec.arms:

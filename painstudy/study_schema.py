@@ -100,6 +100,9 @@ def load_yaml(text: str, source: str = "study.yml") -> tuple[Any, dict[str, int]
         doc = None if node is None else _construct(loader, node, "", lines, problems, source, set())
     except yaml.YAMLError as e:
         raise StudySpecError(f"{source}: not valid YAML", [_yaml_problem(e, source)]) from None
+    except RecursionError:
+        raise StudySpecError(f"{source}: not a study definition", [Problem(
+            "yaml_syntax", "lists or mappings are nested too deeply", file=source)]) from None
     finally:
         loader.dispose()
     if problems:
@@ -416,10 +419,13 @@ def field_path(loc: tuple) -> str:
     """``("arms", 1, "control")`` -> ``"arms[1].control"``."""
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a mapping's key
+            continue
         if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
-            out = f"{out}.{part}" if out else str(part)
+            part = str(part) if str(part) else "''"
+            out = f"{out}.{part}" if out else part
     return out
 
 
@@ -501,14 +507,19 @@ def check_study_doc(doc: Any, lines: Mapping[str, int] | None = None, source: st
                 continue
             if kind in _OWN_CODES:
                 code, text = kind, e["msg"]
+                if loc and loc[-1] == "[key]":
+                    text = f"the name {text}"
             elif kind in _MESSAGES:
                 code, text = _MESSAGES[kind][0], _MESSAGES[kind][1](e)
             elif kind.endswith(("_type", "_parsing")):
                 code, text = "wrong_type", f"has the wrong type ({e['msg']}), not {_show(e['input'])}"
             else:
                 code, text = "invalid_value", e["msg"]
-            if not path:
-                text = f"the study definition {text}"
+            if not path:  # the whole file: say what it holds, never echo it (it may not be a study file at all)
+                kinds = {dict: "a mapping", list: "a list", str: "text", type(None): "nothing (it is empty)"}
+                held = next((w for t, w in kinds.items() if isinstance(e["input"], t)), "a single value")
+                text = f"the study definition must be a mapping of keys (name:, arms:, visits:, ...), but the file " \
+                       f"holds {held}"
             problems.append(Problem(code, text, path or None, line_of(path, lines), source))
         return sorted(problems, key=lambda p: (p.line or 0))
     return []

@@ -99,8 +99,10 @@ _RULES = [
          "name of the canonical tables (subject, arm, arm_class, visit, week, site, condition, week_actual, "
          "completer, withdrawn, withdrawal_reason, last_visit, last_week), which it would overwrite.",
          "Rename it (e.g. `pain_score`)."),
-    Rule("invalid_name", "study.yml", "names are identifiers", "A name that is not usable as a column and in "
-         "model formulas (spaces, operators, starting with a digit).", "Use letters, digits and _."),
+    Rule("invalid_name", "study.yml", "usable names", "An outcome, covariate or subject-level outcome name that "
+         "is not usable as a column and in model formulas (spaces, operators, starting with a digit), or a study "
+         "name that cannot name a report folder (`/`, `..`).", "Use letters, digits and _ (and - . in a study "
+         "name)."),
     Rule("name_clash", "study.yml", "names do not clash", "Two variables would get the same column: a "
          "covariate named like an outcome, or like a derived column (`{outcome}_baseline`, `_change`, "
          "`_improvement`, `_pct_improvement`).", "Rename one of them."),
@@ -495,7 +497,7 @@ def check_subject_variables(spec: StudySpec, raw: RawTable, subj: pd.Series, log
                 continue
             for r in _first_change(series, subj).itertuples():
                 log.add("inconsistent_subject_value", f"subject-level value of {name} changes between the subject's "
-                        f"rows ({r.first} on its first row, {r.v} here)", columns[name], int(r.pos), r.s,
+                        f"rows ({r.first!r} on its first row, {r.v!r} here)", columns[name], int(r.pos), r.s,
                         raw.frame[columns[name]].iloc[int(r.pos)])
     return out
 

@@ -219,11 +219,13 @@ def test_study_yml_not_utf8_or_binary(study, capsys):
     assert rc == 1 and "[not_text]" in out
 
 
-@pytest.mark.parametrize("content, words", [("", "empty"), ("- a\n- b\n", "a list"), ("just text\n", "the text")])
+@pytest.mark.parametrize("content, words", [("", "holds nothing (it is empty)"), ("- a\n- b\n", "holds a list"),
+                                            ("root:x:0:0:root:/root:/bin/bash\n", "holds text")])
 def test_study_yml_that_is_not_a_mapping(study, capsys, content, words):
     (study / "study.yml").write_text(content)
     rc, out = _run(["validate", str(study / "study.yml")], capsys, [study.parent])
     assert rc == 1 and "[wrong_type]" in out and "the study definition must be a mapping" in out and words in out
+    assert "root:x" not in out  # what a file that is not a study holds is never echoed
 
 
 def test_a_registered_study_yml_only_fixes_are_content(capsys):
