@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,8 +201,54 @@ def _delimiter(header: str, path: Path) -> str:
     return best
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class _Split:
+    """A delimited text split into its header and data lines (see :func:`_split`)."""
+
+    header: list[str]
+    head_line: int
+    lines: list[int]        # the line where each data record starts
+    lengths: np.ndarray     # fields of each data record
+    filled: np.ndarray      # whether a record has any non-blank field
+    table: pd.DataFrame     # the fields, one row per data record (short records padded with "")
+
+
+def _split(text: str, sep: str, path: Path) -> _Split:
+    """Header and data records of a delimited text, with their lines; blank lines skipped.
+
+    Text without any quote character has one record per line: it is split by pandas' C parser
+    (fast). Otherwise Python's csv module reads it strictly (quoted fields may span lines, and
+    quoting errors are reported with their line).
+    """
+    if '"' not in text:
+        physical = _LINE_BREAK.split(text)
+        if physical and physical[-1] == "":
+            physical.pop()
+        nonblank = [i for i, ln in enumerate(physical) if ln.strip()]
+        data = nonblank[1:]
+        lengths = np.array([physical[i].count(sep) + 1 for i in data], dtype=int)
+        width = physical[nonblank[0]].count(sep) + 1
+        table = pd.read_csv(_io.StringIO(text), sep=sep, header=None, dtype=object, na_filter=False,
+                            names=range(max(width, lengths.max(initial=0))), skip_blank_lines=False,
+                            quoting=csv.QUOTE_NONE, skipinitialspace=True, engine="c")
+        if len(table) == len(physical):
+            header = next(csv.reader([physical[nonblank[0]]], delimiter=sep, skipinitialspace=True))
+            filled = np.array([bool(physical[i].replace(sep, "").strip()) for i in data], dtype=bool)
+            return _Split(header, nonblank[0] + 1, [i + 1 for i in data], lengths, filled,
+                          table.iloc[data].reset_index(drop=True))
+    records, starts = _records(text, sep, path)
+    data = records[1:]
+    lengths = np.fromiter(map(len, data), dtype=int, count=len(data))
+    filled = np.fromiter((bool("".join(r).strip()) for r in data), dtype=bool, count=len(data))
+    table = pd.DataFrame(data, dtype=object).fillna("") if data else pd.DataFrame()
+    return _Split(records[0], starts[0], starts[1:], lengths, filled, table)
+
+
 def _records(text: str, sep: str, path: Path) -> tuple[list[list[str]], list[int]]:
-    """Records of a delimited text and the line where each starts; blank lines skipped."""
+    """Records of a delimited text (csv module, strict) and the line where each starts; blank lines skipped."""
     rdr = csv.reader(_io.StringIO(text, newline=""), delimiter=sep, strict=True, skipinitialspace=True)
     records, starts, prev = [], [], 0
     try:
@@ -239,56 +286,53 @@ def _read_text(path: Path) -> RawTable:
     text, encoding_note = _decode(raw, path)
     if not text.strip():
         raise DataFileError(f"{path}: the file is empty", code="empty_file")
-    first = next(ln for ln in text.splitlines() if ln.strip())
+    first = next((ln for ln in text[:1 << 16].splitlines() if ln.strip()), text.strip())
     sep = _delimiter(first, path)
-    records, starts = _records(text, sep, path)
-    header, head_line = records[0], starts[0]
-    names = [h.strip() or f"Unnamed: {i}" for i, h in enumerate(header)]
-    _check_unique_names(names, str(path), "line", head_line)
+    sp = _split(text, sep, path)
+    names = [h.strip() or f"Unnamed: {i}" for i, h in enumerate(sp.header)]
+    _check_unique_names(names, str(path), "line", sp.head_line)
     width, ends_open = len(names), not text.endswith(("\n", "\r"))
+    lengths, filled, n = sp.lengths.copy(), sp.filled, len(sp.lines)
     # a trailing delimiter on every data line (not on the header) adds empty fields: ignored, nothing is
     # lost; an extra field on some lines only is a shifted line, whatever its last value
-    trailing = all(len(r) > width for r in records[1:] if any(f.strip() for f in r))
-    rows, lines, empty, bad = [], [], [], []
-    for k in range(1, len(records)):
-        rec, line = records[k], starts[k]
-        if trailing and len(rec) > width and not any(f.strip() for f in rec[width:]):
-            rec = rec[:width]
-        if len(rec) != width:
-            if k == len(records) - 1 and len(rec) < width and ends_open:
-                raise DataFileError(f"{path} line {line}: truncated file: the last line has {len(rec)} of "
-                                    f"{width} fields and no line break at its end", code="truncated_file")
-            bad.append((line, len(rec)))
-            continue
-        if not any(f.strip() for f in rec):
-            empty.append(line)
-            continue
-        rows.append(rec)
-        lines.append(line)
+    if filled.any() and (lengths[filled] > width).all():
+        longer = np.flatnonzero(lengths > width)
+        extra = sp.table.iloc[longer, width:].apply(lambda c: c.str.strip().ne("")).any(axis=1).to_numpy()
+        lengths[longer[~extra]] = width
+    wrong = np.flatnonzero(lengths != width)
+    if len(wrong) and wrong[-1] == n - 1 and lengths[-1] < width and ends_open:
+        raise DataFileError(f"{path} line {sp.lines[-1]}: truncated file: the last line has {lengths[-1]} of "
+                            f"{width} fields and no line break at its end", code="truncated_file")
+    bad = [(sp.lines[i], int(lengths[i])) for i in wrong]
+    keep = np.flatnonzero((lengths == width) & filled)
+    empty = [sp.lines[i] for i in np.flatnonzero((lengths == width) & ~filled)]
+    lines = [sp.lines[i] for i in keep]
     if bad:
         shown = "; ".join(f"line {ln}: {n} fields" for ln, n in bad[:10])
         more = f" (and {len(bad) - 10} more lines)" if len(bad) > 10 else ""
         raise DataFileError(f"{path}: {len(bad)} line(s) with a different number of fields than the header "
-                            f"(line {head_line}: {width} fields): {shown}{more}; a field is missing or a delimiter "
-                            "is unquoted", code="field_count")
-    if not rows:
+                            f"(line {sp.head_line}: {width} fields): {shown}{more}; a field is missing or a "
+                            "delimiter is unquoted", code="field_count")
+    if not len(keep):
         raise DataFileError(f"{path}: the file has a header but no data rows", code="empty_file")
-    missing = set(MISSING_STRINGS)
-    columns = {}
-    for j, name in enumerate(names):
-        col = np.empty(len(rows), dtype=object)
-        col[:] = [None if r[j].strip() in missing else r[j] for r in rows]
-        columns[name] = col
+    frame = sp.table.iloc[keep, :width].reset_index(drop=True)
+    frame.columns = names
+    # values padded with spaces or tabs ("NA ") need trimming before they are compared with the
+    # spellings of a missing value; without any, an exact comparison is enough (and fast)
+    padded = re.search(rf"[ \t](?:{re.escape(sep)}|\r|\n|$)|{re.escape(sep)}\t|^\t", text, re.MULTILINE)
+    for name in names:
+        col = frame[name]
+        blank = (col.str.strip() if padded else col).isin(MISSING_STRINGS)
+        frame[name] = col.where(~blank, None)
     notes = [encoding_note] if encoding_note else []
     if empty:
         notes.append(f"{len(empty)} line(s) with every field empty skipped (lines {_ranges(empty)})")
     if ends_open:
-        last = rows[-1][-1] if lines[-1] == starts[-1] else None
+        last = frame.iloc[-1, -1] if lines[-1] == sp.lines[-1] else None
         shown = f" (column {names[-1]}: {last!r})" if last is not None else ""
         notes.append(f"the file does not end with a line break: if it was cut off, the last value on line "
-                     f"{starts[-1]}{shown} may be incomplete")
-    return RawTable(pd.DataFrame(columns, columns=names), str(path), "line", np.asarray(lines, dtype=int),
-                    "csv", notes=tuple(notes))
+                     f"{sp.lines[-1]}{shown} may be incomplete")
+    return RawTable(frame, str(path), "line", np.asarray(lines, dtype=int), "csv", notes=tuple(notes))
 
 
 def _ranges(numbers: list[int]) -> str:

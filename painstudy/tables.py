@@ -53,6 +53,9 @@ def _table1_variables(cohort: "Cohort") -> list[tuple[str, str, str]]:
 def _numeric_rows(x: pd.Series) -> dict:
     x = x.astype(float)
     n = int(x.notna().sum())
+    if n == 0:  # nothing to summarise (numpy would warn about empty slices)
+        return {"n": 0, **{k: np.nan for k in ("mean", "sd", "median", "q1", "q3", "min", "max")},
+                "missing": int(x.isna().sum())}
     return {"n": n, "mean": x.mean(), "sd": x.std(ddof=1), "median": x.median(), "q1": x.quantile(0.25),
             "q3": x.quantile(0.75), "min": x.min(), "max": x.max(), "missing": int(x.isna().sum())}
 

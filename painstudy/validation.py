@@ -260,40 +260,51 @@ def failure_table(rows: list[dict] | None = None) -> pd.DataFrame:
 # parsing values
 # -------------------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity)", re.IGNORECASE)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity)", re.IGNORECASE)
+
+
+def _distinct(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Codes (-1 for missing) and distinct values, so that work is done once per distinct value."""
+    arr = values.to_numpy(dtype=object)
+    try:
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        return codes, list(uniques)
+    except TypeError:  # unhashable values: each is its own
+        missing = pd.isna(arr) if arr.ndim == 1 else np.zeros(len(arr), bool)
+        return np.where(missing, -1, np.arange(len(arr))), list(arr)
 
 
 def normalise_series(values: pd.Series) -> pd.Series:
     """:func:`~painstudy.study.normalise_code` of every value (computed once per distinct value)."""
-    arr = values.to_numpy(dtype=object)
-    try:
-        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    except TypeError:  # unhashable values
-        return pd.Series([normalise_code(v) for v in arr], index=values.index, dtype=object)
+    codes, uniques = _distinct(values)
     table = np.array([normalise_code(u) for u in uniques] + [None], dtype=object)
     return pd.Series(table[codes], index=values.index, dtype=object)
+
+
+def _as_number(value) -> float | None:
+    """A raw value as a float: NaN when missing, None when present but not a number."""
+    if isinstance(value, (int, float, np.integer, np.floating)):  # bool is an int
+        return float(value)
+    text = str(value).strip()
+    if not text or text.lower() == "nan":
+        return np.nan
+    return float(text) if _NUMBER.fullmatch(text) else None
 
 
 def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Values as floats (missing: NaN) and the mask of present values that are not numbers.
 
-    Infinite values (``inf``, ``Infinity``, ``1e999``) are parsed as infinities: the rules
-    decide what to do with them.
+    Numbers are written with ASCII digits and a decimal point (``3.5``, ``-2``, ``1e-3``, ``.5``);
+    infinite values (``inf``, ``Infinity``, ``1e999``) are parsed as infinities: the rules decide
+    what to do with them.
     """
-    if pd.api.types.is_bool_dtype(raw):
+    if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
         return raw.astype(float), pd.Series(False, index=raw.index)
-    if pd.api.types.is_numeric_dtype(raw):
-        return raw.astype(float), pd.Series(False, index=raw.index)
-    text = raw.astype("string").str.strip()
-    parsed = pd.to_numeric(text, errors="coerce").astype(float)
-    present = raw.notna() & (text != "").fillna(False)
-    left = present & parsed.isna()
-    for i in np.flatnonzero(left.to_numpy()):
-        s = text.iloc[i]
-        if isinstance(s, str) and _NUMBER.fullmatch(s):
-            parsed.iloc[i] = float(s)
-    bad = present & parsed.isna()
-    return parsed, bad.astype(bool)
+    codes, uniques = _distinct(raw)
+    numbers = [_as_number(u) for u in uniques]
+    values = np.array([np.nan if x is None else x for x in numbers] + [np.nan], dtype=float)
+    bad = np.array([x is None for x in numbers] + [False], dtype=bool)
+    return pd.Series(values[codes], index=raw.index), pd.Series(bad[codes], index=raw.index)
 
 
 def parse_booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -402,12 +413,19 @@ def check_subjects(spec: StudySpec, raw: RawTable, log: FailureLog) -> pd.Series
 
 
 def _first_change(values: pd.Series, subj: pd.Series) -> pd.DataFrame:
-    """Rows (subject, position, value, first value) where a subject's value differs from its first one."""
-    frame = pd.DataFrame({"s": subj, "v": values.astype(object), "pos": np.arange(len(subj))}).dropna(subset=["s", "v"])
-    if frame.empty:
-        return frame.assign(first=pd.Series(dtype=object))
-    frame = frame.assign(first=frame.groupby("s", sort=False)["v"].transform("first"))
-    return frame[frame["v"].astype(str) != frame["first"].astype(str)].drop_duplicates("s")
+    """Rows (subject ``s``, position ``pos``, value ``v``, the subject's first value ``first``) where a
+    subject's value differs from its first one: the first such row of each subject."""
+    s_codes, _ = _distinct(subj)
+    v_codes, _ = _distinct(values.astype(object))
+    rows = np.flatnonzero((s_codes >= 0) & (v_codes >= 0))
+    first = np.full(s_codes.max() + 1 if len(s_codes) else 0, -1)
+    first[s_codes[rows[::-1]]] = rows[::-1]  # the first row of each subject wins
+    changed = rows[v_codes[rows] != v_codes[first[s_codes[rows]]]]
+    _, at = np.unique(s_codes[changed], return_index=True)
+    pos = np.sort(changed[at])
+    vals = values.to_numpy(dtype=object)
+    return pd.DataFrame({"s": subj.to_numpy(dtype=object)[pos], "v": vals[pos], "pos": pos,
+                         "first": vals[first[s_codes[pos]]]})
 
 
 def check_arms(spec: StudySpec, raw: RawTable, subj: pd.Series, log: FailureLog) -> pd.Series:
@@ -516,9 +534,8 @@ def check_long_rows(spec: StudySpec, raw: RawTable, subj: pd.Series, log: Failur
     long = pd.DataFrame({"subject": subj, "visit": visit, "pos": np.arange(len(subj))})
     if spec.time_column:
         t = check_numbers(raw, spec.time_column, "actual visit week", subj, log)
-        windows = {v.name: v.window for v in spec.visits}
-        lo = visit.map(lambda x: windows.get(x, (np.nan, np.nan))[0]).astype(float)
-        hi = visit.map(lambda x: windows.get(x, (np.nan, np.nan))[1]).astype(float)
+        lo = visit.map({v.name: v.window[0] for v in spec.visits}).astype(float)
+        hi = visit.map({v.name: v.window[1] for v in spec.visits}).astype(float)
         out = t.notna() & visit.notna() & ((t < lo - 1e-9) | (t > hi + 1e-9))
         for i in np.flatnonzero(out.to_numpy()):
             log.add("outside_window", f"week {t.iloc[i]:g} outside the window [{lo.iloc[i]:g}, {hi.iloc[i]:g}] of "

@@ -207,3 +207,14 @@ def test_read_table_infers_numbers_and_keeps_text():
     df = read_table(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv", infer_types=True)
     assert str(df["mme"].dtype) == "float64" and df["subject_id"].dtype == object
     assert df["withdrawal_reason"].isna().sum() > 0
+
+
+def test_table1_without_any_baseline_shows_dashes_and_warns_nothing(shared):
+    """bcva has no baseline visit nor column: its baseline row has nothing to summarise."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = painstudy.load_cohort("bcva").table1()
+    row = t.loc[("Generic score (no range) at baseline", "mean (SD)")]
+    assert set(row) == {"-"}
