@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
 
 from .errors import FAILURE_COLUMNS, CohortError, DataFileError, PainstudyError
@@ -188,7 +187,7 @@ def read_data(spec: StudySpec, data: "str | Path | pd.DataFrame | None" = None) 
     """The raw table of a study (its own data file, or ``data``) and its SHA-256 (empty for a frame)."""
     if isinstance(data, pd.DataFrame):
         return RawTable.from_frame(data), ""
-    fmt = None
+    fmt = sheet = None
     if data is None:
         data = spec.data_file()
         if data is None:
@@ -198,9 +197,10 @@ def read_data(spec: StudySpec, data: "str | Path | pd.DataFrame | None" = None) 
             from .datasets import fetch
 
             data = fetch(data.split(":", 1)[1])
-        fmt = spec.file_format
+        fmt, sheet = spec.file_format, spec.sheet
+    elif spec.sheet is not None and file_format(data) == "excel":
+        sheet = spec.sheet  # another workbook given for the study's own: the study's sheet
     path = Path(data)
-    sheet = spec.sheet if spec.sheet is not None and file_format(path, fmt) == "excel" else None
     raw = read_raw(path, fmt, sheet=sheet)
     try:
         sha = sha256_file(path)

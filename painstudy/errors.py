@@ -35,6 +35,7 @@ study.yml: 1 problem
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -145,7 +146,7 @@ class ReportError(PainstudyError):
 def _present(value: Any) -> bool:
     if value is None or value is pd.NA:
         return False
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return False
     return value != ""
 

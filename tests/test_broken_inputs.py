@@ -330,7 +330,7 @@ def test_notes_are_printed_by_validate(study, capsys):
     _csv(study).write_text(_csv(study).read_text().rstrip("\n"))
     rc, out = _run(["validate", str(study / "study.yml")], capsys, [study.parent])
     last = _csv(study).read_text().splitlines()
-    assert rc == 0 and f"may be incomplete" in out and f"line {len(last)}" in out
+    assert rc == 0 and "may be incomplete" in out and f"line {len(last)}" in out
 
 
 # -- completer flags in every spelling ------------------------------------------------------------
@@ -429,3 +429,9 @@ def test_subprocess_data_problem(study):
                        text=True, cwd=study.parent / "cwd")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"[non_finite_number] {_csv(study)} line 2, column pain, subject S0001: value 'inf'" in r.stderr
+
+
+def test_a_sheet_for_a_text_file_is_an_error(study, capsys):
+    (study / "study.yml").write_text(_edit(DEMO_YML, "  file: data.csv\n", "  file: data.csv\n  sheet: Data\n"))
+    rc, out = _run(["validate", str(study / "study.yml")], capsys, [study.parent])
+    assert rc == 1 and "[unknown_sheet]" in out and "not Excel" in out
