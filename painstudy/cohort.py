@@ -1,7 +1,9 @@
-"""Loading and validating a study's data into a :class:`Cohort`.
+"""Loading a study's data into a :class:`Cohort`: read, validate, build the canonical tables.
 
 ``load_cohort`` reads the raw file named by the study definition (or the one given), checks
-every rule at once and returns canonical tables:
+every rule of :mod:`painstudy.validation` at once (each failure names the file, the line (text
+files, as in an editor) or data row (binary formats), the column, the subject, the value and
+the rule with its code) and returns canonical tables:
 
 - ``Cohort.subjects``: one row per randomised subject (``subject, arm, arm_class, site,
   condition``, covariates, subject-level outcomes such as resource use over follow-up,
@@ -9,13 +11,9 @@ every rule at once and returns canonical tables:
 - ``Cohort.visits``: one row per subject x scheduled visit (``subject, arm, arm_class, site,
   condition, visit, week``, each outcome, and derived change scores).
 
-Rules checked (each failure names the file, column, row or subject, the value and the rule):
-missing required column; unknown arm; subject in two arms; visit not in the schedule; actual
-time outside the visit window; duplicate subject x visit; non-numeric score; score outside its
-instrument's range; no baseline assessment; non-numeric covariate; subject-level value that
-changes between rows of a long file. Rows are numbered from 1 for the first data row (the
-header is not counted). Anything set aside by a declared rule is counted in
-``Cohort.exclusions``; nothing is dropped silently.
+Anything set aside by a declared rule is counted in ``Cohort.exclusions``; nothing is dropped
+silently. A Cohort renders in a notebook as its study, arms with n, visits, outcomes and
+validation status.
 
 Examples
 --------
@@ -25,91 +23,40 @@ Examples
 ['subject', 'arm', 'arm_class', 'site', 'condition', 'visit', 'week']
 >>> cohort.subjects["arm_class"].value_counts(sort=False).to_dict()
 {'control': 100, 'single-modality': 200, 'integrative': 100}
+>>> repr(cohort)
+'<Cohort: Cohort demo: Simulated integrative pain-management trial; subjects 400; arms 4; visits 6; outcomes 3; validation valid: every rule holds; completed 317>'
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
-import numpy as np
 import pandas as pd
 
-from .errors import FAILURE_COLUMNS, CohortError, PainstudyError
-from .io import read_table
+from .errors import FAILURE_COLUMNS, CohortError, DataFileError, PainstudyError
+from .io import RawTable, file_format, read_raw, sha256_file
 from .outcomes import add_change_scores
+from .rendering import Rendered, Tidy
 from .schemas import check_cohort_tables
-from .study import ARM_CLASSES, StudySpec, Variable, read_study
+from .study import ARM_CLASSES, StudySpec, read_study
+from .validation import CheckedData, check_data, required_columns
 
-
-# -------------------------------------------------------------------------------------------
-# helpers
-# -------------------------------------------------------------------------------------------
-
-_INTLIKE = re.compile(r"[+-]?\d+\.0*")
-
-def _norm(value: Any) -> str | None:
-    """A raw code as a comparable string: 1, 1.0 and "1" are the same code."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, (int, np.integer, bool, np.bool_)):
-        return str(int(value))
-    s = str(value).strip()
-    if _INTLIKE.fullmatch(s):
-        return str(int(float(s)))
-    return s
-
-
-def _norm_series(s: pd.Series) -> pd.Series:
-    return pd.Series([_norm(v) for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
-
-
-class _Failures:
-    """Collects failures as rows of the failure table."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.rows: list[dict] = []
-
-    def add(self, rule: str, column: str | None = None, row: Any = None, subject: Any = None, value: Any = None):
-        self.rows.append({"file": self.file, "column": column, "row": row, "subject": subject,
-                          "value": value, "rule": rule})
-
-    def add_many(self, mask: pd.Series, raw: pd.DataFrame, column: str, rule: str, values=None, subj_col=None):
-        idx = np.flatnonzero(mask.to_numpy())
-        vals = raw[column].to_numpy(dtype=object) if values is None else np.asarray(values, dtype=object)
-        subj = raw[subj_col].to_numpy(dtype=object) if subj_col else None
-        for i in idx:
-            self.add(rule, column, int(raw.index[i]) + 1, None if subj is None else subj[i], vals[i])
-
-    def table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=FAILURE_COLUMNS)
-
-    def __bool__(self):
-        return bool(self.rows)
-
-
-def _numeric(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse to float; also return the mask of present but non-numeric values."""
-    if pd.api.types.is_numeric_dtype(raw):
-        return raw.astype(float), pd.Series(False, index=raw.index)
-    parsed = pd.to_numeric(raw.astype("string").str.strip(), errors="coerce").astype(float)
-    bad = raw.notna() & parsed.isna() & (raw.astype("string").str.strip() != "")
-    return parsed, bad
+__all__ = ["Cohort", "load_cohort", "validate", "resolve_study", "required_columns", "build_cohort"]
 
 
 # -------------------------------------------------------------------------------------------
 # the Cohort
 # -------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Cohort:
-    """A validated study cohort (immutable). Build it with :func:`load_cohort`."""
+@dataclass(frozen=True, repr=False)
+class Cohort(Rendered):
+    """A validated study cohort (immutable). Build it with :func:`load_cohort`.
+
+    ``notes`` holds facts noticed while reading the file (lines skipped because every field was
+    empty, a missing final line break, a non-UTF-8 encoding).
+    """
 
     spec: StudySpec
     subjects: pd.DataFrame
@@ -117,6 +64,7 @@ class Cohort:
     exclusions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["rule", "n", "detail"]))
     source: str = ""
     sha256: str = ""
+    notes: tuple[str, ...] = ()
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -129,11 +77,7 @@ class Cohort:
 
     def instrument(self, outcome: str):
         """The instrument of an outcome of this study."""
-        try:
-            return self.spec.outcomes[outcome].instrument
-        except KeyError:
-            raise PainstudyError(f"study {self.spec.name!r} has no outcome {outcome!r}; "
-                                 f"outcomes: {self.outcomes}") from None
+        return self.spec.outcome(outcome).instrument
 
     def analysis_data(self, outcome: str | None = None, *, post_baseline: bool = True,
                       covariates: bool = True) -> pd.DataFrame:
@@ -182,28 +126,42 @@ class Cohort:
 
         return disposition(self)
 
-    def summary(self) -> pd.DataFrame:
-        """A few lines describing the cohort."""
-        s = self.spec
-        rows = [("study", f"{s.name}: {s.title}"), ("source", self.source), ("subjects", len(self.subjects)),
-                ("visits scheduled", ", ".join(f"{v.name} (week {v.week:g})" for v in s.visits)),
-                ("outcomes", ", ".join(f"{o.name} [{o.instrument.name}]" for o in s.outcomes.values()))]
-        for a in s.arms:
-            n = int((self.subjects["arm"] == a.name).sum())
-            rows.append((f"arm {a.name}", f"{a.label}: {a.arm_class}, {', '.join(a.modalities)}; n = {n}"))
-        return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")
-
-    def _repr_html_(self) -> str:
-        return "<h4>Cohort</h4>" + self.summary().to_html()
-
-    def __repr__(self) -> str:
-        return (f"Cohort({self.spec.name!r}, subjects={len(self.subjects)}, visits={len(self.visits)}, "
-                f"arms={[a.name for a in self.spec.arms]})")
+    def tidy(self) -> Tidy:
+        """Study, arms with n, visits, outcomes and validation status (every rendering derives from it)."""
+        s, subj, vis = self.spec, self.subjects, self.visits
+        names = list(s.outcomes)
+        assessed = vis[names].notna().any(axis=1) if names else pd.Series(False, index=vis.index)
+        arms = pd.DataFrame([{
+            "arm": a.name, "label": a.label, "class": a.arm_class, "modalities": ", ".join(a.modalities),
+            "n": int((subj["arm"] == a.name).sum()),
+            "completed": int(((subj["arm"] == a.name) & subj["completer"]).sum()),
+            "withdrawn": int(((subj["arm"] == a.name) & subj["withdrawn"]).sum())} for a in s.arms])
+        visits = pd.DataFrame([{
+            "visit": v.name, "week": v.week, "window": f"[{v.window[0]:g}, {v.window[1]:g}]",
+            "baseline": "yes" if v.baseline else "",
+            "assessed": int(vis.loc[(vis["visit"] == v.name) & assessed, "subject"].nunique())} for v in s.visits])
+        outcomes = pd.DataFrame([{
+            "outcome": o.name, "label": o.label, "instrument": o.instrument.name,
+            "range": f"[{o.instrument.min:g}, {o.instrument.max:g}]", "better": o.instrument.direction,
+            "observed": int(vis[o.name].notna().sum())} for o in s.outcomes.values()])
+        facts = (("subjects", len(subj)), ("arms", len(s.arms)), ("visits", len(s.visits)),
+                 ("outcomes", len(names)), ("validation", "valid: every rule holds"),
+                 ("completed", int(subj["completer"].sum())), ("source", self.source),
+                 ("SHA-256", self.sha256[:16]))
+        tables = [("arms", arms), ("visits", visits), ("outcomes", outcomes)]
+        exc = self.exclusions[self.exclusions["n"].astype(float) > 0] if len(self.exclusions) else self.exclusions
+        if len(exc):
+            tables.append(("exclusions (kept in the counts, never dropped silently)", exc.reset_index(drop=True)))
+        return Tidy(f"Cohort {s.name}: {s.title}", facts, tuple(tables), tuple(self.notes))
 
 
 # -------------------------------------------------------------------------------------------
 # loading
 # -------------------------------------------------------------------------------------------
+
+_DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".xlsx", ".xls", ".sas7bdat", ".xpt", ".dta",
+                  ".sav", ".zsav")
+
 
 def resolve_study(study: "str | Path | StudySpec") -> StudySpec:
     """A StudySpec from a spec, a path to a study.yml (or its folder) or a registered study name."""
@@ -213,51 +171,42 @@ def resolve_study(study: "str | Path | StudySpec") -> StudySpec:
     if p.suffix in (".yml", ".yaml") or p.exists():
         if p.is_dir():
             p = p / "study.yml"
+        elif p.suffix.lower() in _DATA_SUFFIXES:
+            from .errors import StudySpecError
+
+            raise StudySpecError(f"{p}: this is a data file, not a study definition: give the study (a study.yml, "
+                                 "its folder or a registered name) and the file with --data (data=...)",
+                                 code="file_not_found")
         return read_study(p)
     from .datasets import study_path
 
     return read_study(study_path(str(study)))
 
 
-def _resolve_data(spec: StudySpec, data) -> tuple[pd.DataFrame, str, str]:
-    """Raw table, its label for messages, and its SHA-256 (empty for in-memory data)."""
+def read_data(spec: StudySpec, data: "str | Path | pd.DataFrame | None" = None) -> tuple[RawTable, str]:
+    """The raw table of a study (its own data file, or ``data``) and its SHA-256 (empty for a frame)."""
     if isinstance(data, pd.DataFrame):
-        return data.reset_index(drop=True), "<DataFrame>", ""
+        return RawTable.from_frame(data), ""
+    fmt = sheet = None
     if data is None:
-        data = spec.data_path
+        data = spec.data_file()
         if data is None:
-            raise PainstudyError(f"study {spec.name!r} names no data file; pass data=...")
+            raise PainstudyError(f"study {spec.name!r} names no data file; pass data=... (--data FILE)",
+                                 code="file_not_found")
         if data.startswith("registry:"):
             from .datasets import fetch
 
             data = fetch(data.split(":", 1)[1])
+        fmt, sheet = spec.file_format, spec.sheet
+    elif spec.sheet is not None and file_format(data) == "excel":
+        sheet = spec.sheet  # another workbook given for the study's own: the study's sheet
     path = Path(data)
-    raw = read_table(path, spec.file_format if data == spec.data_path else None)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return raw, str(path), sha
-
-
-def required_columns(spec: StudySpec) -> dict[str, str]:
-    """Raw columns the study needs, with the role each plays."""
-    need = {spec.subject: "subject identifier", spec.arm_column: "arm"}
-    if spec.layout == "long":
-        need[spec.visit_column] = "visit"
-        if spec.time_column:
-            need[spec.time_column] = "actual visit week"
-    for o in spec.outcomes.values():
-        if o.column:
-            need[o.column] = f"outcome {o.name}"
-        for visit, col in o.columns.items():
-            need[col] = f"outcome {o.name} at {visit}"
-        if o.baseline_column:
-            need[o.baseline_column] = f"baseline of {o.name}"
-    for v in (spec.site, spec.condition, *spec.covariates, *spec.extras):
-        if v is not None and v.column:
-            need[v.column] = v.name if v.name in ("site", "condition") else f"covariate {v.name}"
-    for col, role in ((spec.withdrawal_reason, "withdrawal reason"), (spec.completer_column, "completer flag")):
-        if col:
-            need[col] = role
-    return need
+    raw = read_raw(path, fmt, sheet=sheet)
+    try:
+        sha = sha256_file(path)
+    except OSError as e:  # pragma: no cover - the file was just read
+        raise DataFileError(f"{path}: cannot read the file ({e.strerror})", code="unreadable_file") from None
+    return raw, sha
 
 
 def validate(study, *, data=None) -> pd.DataFrame:
@@ -266,9 +215,9 @@ def validate(study, *, data=None) -> pd.DataFrame:
     Raises only for problems that stop reading altogether (unknown study, unreadable file).
     """
     spec = resolve_study(study)
-    raw, label, _ = _resolve_data(spec, data)
+    raw, _ = read_data(spec, data)
     try:
-        _build(spec, raw, label, "")
+        build_cohort(spec, check_data(spec, raw))
     except CohortError as e:
         return e.failures
     return pd.DataFrame(columns=FAILURE_COLUMNS)
@@ -292,184 +241,25 @@ def load_cohort(study: "str | Path | StudySpec", *, data: "str | Path | pd.DataF
     Raises
     ------
     CohortError
-        Listing every rule broken, one row per problem, in ``.failures``.
+        Listing every rule broken, one row per problem, in ``.failures`` (with a ``code`` column).
     DataFileError, StudySpecError, DatasetError
         When the file or the study definition cannot be read at all.
     """
     spec = resolve_study(study)
-    raw, label, sha = _resolve_data(spec, data)
-    return _build(spec, raw, label, sha)
+    raw, sha = read_data(spec, data)
+    return build_cohort(spec, check_data(spec, raw), sha)
 
 
-def _map_codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
-    normed = _norm_series(values)
-    return normed.map(mapping)
-
-
-def _subject_variable(var: Variable, raw: pd.DataFrame, fails: _Failures) -> pd.Series:
-    """Recoded / typed values of a subject-level variable, one per raw row."""
-    if var.column is None:
-        return pd.Series(var.constant, index=raw.index, dtype=object)
-    col = raw[var.column]
-    if var.values:
-        mapping = {_norm(k): v for k, v in var.values.items()}
-        normed = _norm_series(col)
-        out = normed.map(mapping)
-        bad = normed.notna() & out.isna()
-        fails.add_many(bad, raw, var.column, f"value not among the declared codes of {var.name} "
-                       f"({', '.join(map(str, mapping))})")
-        return out
-    if var.kind == "numeric":
-        parsed, bad = _numeric(col)
-        fails.add_many(bad, raw, var.column, f"non-numeric value for numeric covariate {var.name}")
-        return parsed
-    return _norm_series(col)
-
-
-def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
-    fails = _Failures(label)
-    exclusions: list[dict] = []
-
-    # 1. required columns: without them nothing else can be checked
-    need = required_columns(spec)
-    for col, role in need.items():
-        if col not in raw.columns:
-            fails.add(f"required column is missing (role: {role}); columns present: "
-                      f"{', '.join(map(str, raw.columns[:30]))}", column=col)
-    if fails:
-        raise CohortError(f"{label}: {len(fails.rows)} required column(s) missing", fails.table())
-
-    raw = raw.reset_index(drop=True)
-    subj = _norm_series(raw[spec.subject])
-    raw = raw.assign(**{spec.subject: subj})
-    fails.add_many(subj.isna(), raw, spec.subject, "missing subject identifier")
-
-    # 2. arms
-    arm_map = {_norm(code): a.name for a in spec.arms for code in a.codes}
-    arm = _map_codes(raw[spec.arm_column], arm_map)
-    fails.add_many(arm.isna(), raw, spec.arm_column,
-                   f"unknown arm: not one of the study's arm codes ({', '.join(arm_map)})", subj_col=spec.subject)
-    ok = subj.notna() & arm.notna()
-    n_arms = pd.DataFrame({"s": subj[ok], "a": arm[ok]}).groupby("s")["a"].nunique()
-    for s in n_arms.index[n_arms > 1]:
-        arms_seen = sorted(arm[ok & (subj == s)].unique())
-        rows = [int(i) + 1 for i in raw.index[ok & (subj == s)]]
-        fails.add(f"subject in two arms ({', '.join(arms_seen)}) on rows {rows}", spec.arm_column,
-                  rows[0], s, ", ".join(arms_seen))
-
-    # 3. subject-level variables (one value per subject)
-    subj_vars: dict[str, pd.Series] = {}
-    for var in [v for v in (spec.site, spec.condition) if v is not None] + list(spec.covariates) + list(spec.extras):
-        subj_vars[var.name] = _subject_variable(var, raw, fails)
-    for col in (spec.withdrawal_reason, spec.completer_column):
-        if col:
-            subj_vars[col] = raw[col]
-    if spec.layout == "long":
-        for name, series in subj_vars.items():
-            frame = pd.DataFrame({"s": subj, "v": series.astype(object)}).dropna()
-            nun = frame.groupby("s")["v"].nunique()
-            for s in nun.index[nun > 1]:
-                vals = sorted(map(str, frame.loc[frame["s"] == s, "v"].unique()))
-                fails.add(f"subject-level value of {name} changes between rows ({', '.join(vals)})",
-                          name, None, s, vals[0])
-
-    # 4. long table of visits
-    visit_map = {_norm(code): v.name for v in spec.visits for code in v.codes}
-    if spec.layout == "long":
-        visit = _map_codes(raw[spec.visit_column], visit_map)
-        bad = raw[spec.visit_column].notna() & visit.isna() | raw[spec.visit_column].isna()
-        fails.add_many(bad, raw, spec.visit_column,
-                       f"visit not in the schedule ({', '.join(spec.visit_names)})", subj_col=spec.subject)
-        long = pd.DataFrame({"subject": subj, "visit": visit, "_row": raw.index + 1})
-        if spec.time_column:
-            t, badt = _numeric(raw[spec.time_column])
-            fails.add_many(badt, raw, spec.time_column, "non-numeric visit week", subj_col=spec.subject)
-            windows = {v.name: v.window for v in spec.visits}
-            lo = visit.map(lambda x: windows.get(x, (np.nan, np.nan))[0]).astype(float)
-            hi = visit.map(lambda x: windows.get(x, (np.nan, np.nan))[1]).astype(float)
-            out = t.notna() & visit.notna() & ((t < lo - 1e-9) | (t > hi + 1e-9))
-            for i in np.flatnonzero(out.to_numpy()):
-                fails.add(f"week {t.iloc[i]:g} outside the window [{lo.iloc[i]:g}, {hi.iloc[i]:g}] of visit "
-                          f"{visit.iloc[i]}", spec.time_column, int(i) + 1, subj.iloc[i], raw[spec.time_column].iloc[i])
-            long["week_actual"] = t
-        for name, o in spec.outcomes.items():
-            val, badv = _numeric(raw[o.column])
-            fails.add_many(badv, raw, o.column, f"non-numeric score for outcome {name}", subj_col=spec.subject)
-            long[name] = val * o.multiply
-            long[f"_col_{name}"] = o.column
-            long[f"_raw_{name}"] = raw[o.column]
-        dup = long["subject"].notna() & long["visit"].notna() & long.duplicated(["subject", "visit"], keep=False)
-        for (s, vname), g in long[dup].groupby(["subject", "visit"]):
-            fails.add(f"duplicate subject x visit: {vname} appears on rows {g['_row'].tolist()}",
-                      spec.visit_column, int(g["_row"].iloc[0]), s, vname)
-    else:
-        dup = subj.notna() & subj.duplicated(keep=False)
-        for s, g in raw[dup].groupby(spec.subject):
-            fails.add(f"duplicate subject: a wide file has one row per subject, found rows "
-                      f"{[int(i) + 1 for i in g.index]}", spec.subject, int(g.index[0]) + 1, s, s)
-        parts = []
-        for v in spec.visits:
-            part = pd.DataFrame({"subject": subj, "visit": v.name, "_row": raw.index + 1})
-            for name, o in spec.outcomes.items():
-                col = o.columns.get(v.name)
-                if col is None:
-                    part[name] = np.nan
-                    part[f"_col_{name}"] = None
-                    part[f"_raw_{name}"] = None
-                    continue
-                val, badv = _numeric(raw[col])
-                fails.add_many(badv, raw, col, f"non-numeric score for outcome {name}", subj_col=spec.subject)
-                part[name] = val * o.multiply
-                part[f"_col_{name}"] = col
-                part[f"_raw_{name}"] = raw[col]
-            parts.append(part)
-        long = pd.concat(parts, ignore_index=True)
-
-    # 5. ranges
-    for name, o in spec.outcomes.items():
-        inst = o.instrument
-        y = long[name]
-        out = y.notna() & ((y < inst.min - 1e-9) | (y > inst.max + 1e-9))
-        for i in np.flatnonzero(out.to_numpy()):
-            r = long.iloc[i]
-            fails.add(f"score outside the range [{inst.min:g}, {inst.max:g}] of {inst.label}",
-                      r[f"_col_{name}"], int(r["_row"]), r["subject"], r[f"_raw_{name}"])
-        if o.baseline_column:
-            b, badb = _numeric(raw[o.baseline_column])
-            fails.add_many(badb, raw, o.baseline_column, f"non-numeric baseline of {name}", subj_col=spec.subject)
-            outb = b.notna() & ((b < inst.min - 1e-9) | (b > inst.max + 1e-9))
-            fails.add_many(outb, raw, o.baseline_column,
-                           f"baseline outside the range [{inst.min:g}, {inst.max:g}] of {inst.label}",
-                           subj_col=spec.subject)
-
-    # 6. outcomes coded 0 when not assessed
-    for name, o in spec.outcomes.items():
-        if o.missing_with:
-            mask = long[o.missing_with].isna() & long[name].notna()
-            n = int(mask.sum())
-            long.loc[mask, name] = np.nan
-            exclusions.append({"rule": f"{name} set to missing where {o.missing_with} was not assessed",
-                               "n": n, "detail": f"{n} subject-visits (the raw file codes unassessed values)"})
-
-    # 7. baseline present
+def build_cohort(spec: StudySpec, checked: CheckedData, sha: str = "") -> Cohort:
+    """The canonical tables of checked data (see the module docstring)."""
+    subj, arm, subj_vars = checked.subject, checked.arm, checked.variables
+    exclusions = list(checked.exclusions)
     outcome_names = list(spec.outcomes)
     base = spec.baseline_visit
-    valid_rows = long["subject"].notna() & long["visit"].notna()
-    long = long[valid_rows].copy()
-    subjects_all = pd.unique(subj.dropna())
-    if base is not None and outcome_names:
-        at_base = long[(long["visit"] == base.name) & long[outcome_names].notna().any(axis=1)]["subject"]
-        missing = sorted(set(subjects_all) - set(at_base), key=str)
-        for s in missing:
-            rows = raw.index[subj == s]
-            fails.add(f"no baseline: subject has no outcome assessed at visit {base.name}",
-                      None, int(rows[0]) + 1, s)
+    long = checked.long
+    long = long[long["subject"].notna() & long["visit"].notna()].copy()
 
-    if fails:
-        raise CohortError(f"{label}: {len(fails.rows)} problem(s) found", fails.table())
-
-    # 8. canonical tables ----------------------------------------------------------------------
-    first = raw.groupby(spec.subject, sort=False).head(1).index
+    first = subj.dropna().drop_duplicates().index
     subjects = pd.DataFrame({"subject": subj.loc[first].to_numpy()})
     arm_by_subject = pd.Series(arm.loc[first].to_numpy(), index=subjects["subject"])
     arm_names = [a.name for a in spec.arms]
@@ -508,8 +298,8 @@ def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
     baselines = pd.DataFrame({"subject": subjects["subject"]})
     for name, o in spec.outcomes.items():
         if o.baseline_column:
-            b, _ = _numeric(raw[o.baseline_column])
-            bl = pd.DataFrame({"s": subj, "b": b * o.multiply}).dropna().groupby("s", sort=False)["b"].first()
+            b = checked.baselines[name]
+            bl = pd.DataFrame({"s": subj, "b": b}).dropna().groupby("s", sort=False)["b"].first()
         elif base is not None:
             bl = visits.loc[visits["visit"] == base.name].set_index("subject")[name]
         else:
@@ -529,13 +319,12 @@ def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
     subjects["last_week"] = subjects["last_visit"].map({v.name: v.week for v in spec.visits}).astype(float)
     final = spec.visits[-1].name
     if spec.completer_column:
-        comp = pd.Series(subj_vars[spec.completer_column].to_numpy(), index=subj)
-        comp = comp[~comp.index.duplicated()]
-        subjects["completer"] = subjects["subject"].map(lambda s: _norm(comp.get(s)) in ("1", "True", "true", "yes", "Y"))
+        comp = pd.DataFrame({"s": subj, "f": subj_vars["completer"]}).dropna().groupby("s", sort=False)["f"].first()
+        subjects["completer"] = subjects["subject"].map(comp).astype(bool)
     else:
         subjects["completer"] = (subjects["last_visit"] == final).fillna(False).astype(bool)
     if spec.withdrawal_reason:
-        reason = pd.Series(subj_vars[spec.withdrawal_reason].to_numpy(), index=subj)
+        reason = pd.Series(subj_vars["withdrawal_reason"].to_numpy(), index=subj)
         reason = reason[reason.notna()]
         reason = reason[~reason.index.duplicated()]
         subjects["withdrawal_reason"] = subjects["subject"].map(reason).astype("string")
@@ -551,5 +340,5 @@ def _build(spec: StudySpec, raw: pd.DataFrame, label: str, sha: str) -> Cohort:
                        "detail": "kept in Cohort.visits with missing outcomes (not imputed)"})
     exc = pd.DataFrame(exclusions, columns=["rule", "n", "detail"])
     subjects, visits = subjects.reset_index(drop=True), visits.reset_index(drop=True)
-    check_cohort_tables(spec, subjects, visits, label)
-    return Cohort(spec, subjects, visits, exc, label, sha)
+    check_cohort_tables(spec, subjects, visits, checked.raw.label)
+    return Cohort(spec, subjects, visits, exc, checked.raw.label, sha, checked.raw.notes)

@@ -2,16 +2,22 @@
 
 Every model, plot and report downstream relies on these columns and types; the loader checks
 them (lazily, every failure at once) before it hands a cohort out, so a bug upstream surfaces
-as a clear :class:`~painstudy.errors.CohortError` instead of a wrong number later.
+as a clear :class:`~painstudy.errors.CohortError` (rule code ``table_contract``, rows numbered
+from 1 in the canonical table) instead of a wrong number later.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .errors import CohortError
+from .errors import FAILURE_COLUMNS, CohortError
 from .study import ARM_CLASSES, StudySpec
+
+
+#: Numbers in the canonical tables are finite (missing values are NaN, never an infinity).
+FINITE = pa.Check(lambda s: ~np.isinf(s.astype(float)), name="finite", error="finite (no infinities)")
 
 
 def subjects_schema(spec: StudySpec) -> pa.DataFrameSchema:
@@ -29,9 +35,10 @@ def subjects_schema(spec: StudySpec) -> pa.DataFrameSchema:
     }
     for name, o in spec.outcomes.items():
         inst = o.instrument
-        cols[f"{name}_baseline"] = pa.Column(float, pa.Check.in_range(inst.min, inst.max), nullable=True)
-    for v in spec.covariates:
-        cols[v.name] = pa.Column(float if v.kind == "numeric" else None, nullable=True)
+        cols[f"{name}_baseline"] = pa.Column(float, [pa.Check.in_range(inst.min, inst.max), FINITE], nullable=True)
+    for v in (*spec.covariates, *spec.extras):
+        numeric = v.kind == "numeric"
+        cols[v.name] = pa.Column(float if numeric else None, FINITE if numeric else None, nullable=True)
     return pa.DataFrameSchema(cols, strict=False, name=f"{spec.name} subjects")
 
 
@@ -48,9 +55,9 @@ def visits_schema(spec: StudySpec) -> pa.DataFrameSchema:
     }
     for name, o in spec.outcomes.items():
         inst = o.instrument
-        cols[name] = pa.Column(float, pa.Check.in_range(inst.min, inst.max), nullable=True)
+        cols[name] = pa.Column(float, [pa.Check.in_range(inst.min, inst.max), FINITE], nullable=True)
         for suffix in ("baseline", "change", "improvement", "pct_improvement"):
-            cols[f"{name}_{suffix}"] = pa.Column(float, nullable=True)
+            cols[f"{name}_{suffix}"] = pa.Column(float, FINITE, nullable=True)
     return pa.DataFrameSchema(cols, strict=False, unique=["subject", "visit"], name=f"{spec.name} visits")
 
 
@@ -62,8 +69,13 @@ def check_cohort_tables(spec: StudySpec, subjects: pd.DataFrame, visits: pd.Data
             schema.validate(frame, lazy=True)
         except pa.errors.SchemaErrors as e:
             for f in e.failure_cases.itertuples():
-                rows.append({"file": source, "column": f.column, "row": f.index, "subject": None,
-                             "value": f.failure_case, "rule": f"canonical table contract ({schema.name}): {f.check}"})
+                index = f.index if isinstance(f.index, (int, np.integer)) and not pd.isna(f.index) else None
+                rows.append({"code": "table_contract", "file": f"{source} ({schema.name})", "line": None,
+                             "row": None if index is None else int(index) + 1, "column": f.column,
+                             "subject": None, "value": f.failure_case,
+                             "rule": f"canonical table contract ({schema.name}): {f.check}"})
     if rows:
+        table = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+        table[["line", "row"]] = table[["line", "row"]].astype("Int64")
         raise CohortError(f"{source}: the canonical tables break their contract (a bug in painstudy, please report)",
-                          pd.DataFrame(rows))
+                          table)

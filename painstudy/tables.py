@@ -53,6 +53,9 @@ def _table1_variables(cohort: "Cohort") -> list[tuple[str, str, str]]:
 def _numeric_rows(x: pd.Series) -> dict:
     x = x.astype(float)
     n = int(x.notna().sum())
+    if n == 0:  # nothing to summarise (numpy would warn about empty slices)
+        return {"n": 0, **{k: np.nan for k in ("mean", "sd", "median", "q1", "q3", "min", "max")},
+                "missing": int(x.isna().sum())}
     return {"n": n, "mean": x.mean(), "sd": x.std(ddof=1), "median": x.median(), "q1": x.quantile(0.25),
             "q3": x.quantile(0.75), "min": x.min(), "max": x.max(), "missing": int(x.isna().sum())}
 
@@ -62,7 +65,9 @@ def table1(cohort: "Cohort", *, by: str = "arm", total: bool = True, tidy: bool 
     """Baseline characteristics by arm.
 
     Numeric variables: n, mean (SD), median [IQR], missing. Categorical variables (and 0/1
-    indicators): count (%) per level, percentages of the non-missing, and missing.
+    indicators): count (%) per level, percentages of the non-missing, and missing. A group
+    with nothing to summarise (an arm with no subjects, or only missing values) shows ``-``
+    (:data:`EMPTY`), never ``nan``; so does an SD of a single value.
 
     Parameters
     ----------
@@ -112,23 +117,37 @@ def table1(cohort: "Cohort", *, by: str = "arm", total: bool = True, tidy: bool 
     return _format_table1(long, [g for g, _ in groups], {g: len(d) for g, d in groups}, digits)
 
 
+#: What Table 1 shows where a group has no value to summarise (an empty arm, or all missing).
+EMPTY = "-"
+
+
+def _fmt(f: str, x: float) -> str:
+    return EMPTY if x is None or not np.isfinite(x) else f.format(x)
+
+
 def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: int) -> pd.DataFrame:
     out: dict[tuple[str, str], dict[str, str]] = {}
     for (var, label), block in long.groupby(["variable", "label"], sort=False):
         if block["level"].eq("").all():
             # one more decimal for variables on a 0-1 scale (e.g. a VAS in units)
-            small = np.nanmax(np.abs(block[["q3", "max"]].to_numpy(float))) <= 1 if len(block) else False
+            spread = np.abs(block[["q3", "max"]].to_numpy(float))
+            small = bool(np.isfinite(spread).any()) and np.nanmax(spread) <= 1
             f = f"{{:.{digits + (1 if small else 0)}f}}"
             for g, r in block.set_index("group").iterrows():
-                out.setdefault((label, "mean (SD)"), {})[g] = f"{f.format(r['mean'])} ({f.format(r['sd'])})"
-                out.setdefault((label, "median [IQR]"), {})[g] = (
-                    f"{f.format(r['median'])} [{f.format(r['q1'])}, {f.format(r['q3'])}]")
+                if not r["n"]:
+                    out.setdefault((label, "mean (SD)"), {})[g] = EMPTY
+                    out.setdefault((label, "median [IQR]"), {})[g] = EMPTY
+                else:
+                    out.setdefault((label, "mean (SD)"), {})[g] = f"{_fmt(f, r['mean'])} ({_fmt(f, r['sd'])})"
+                    out.setdefault((label, "median [IQR]"), {})[g] = (
+                        f"{_fmt(f, r['median'])} [{_fmt(f, r['q1'])}, {_fmt(f, r['q3'])}]")
                 if block["missing"].sum() > 0:
                     out.setdefault((label, "missing"), {})[g] = str(int(r["missing"]))
         else:
             for (lev, g), r in block.set_index(["level", "group"]).iterrows():
                 name = label if lev == "yes" else f"{label}: {lev}"
-                out.setdefault((name, "n (%)"), {})[g] = f"{int(r['count'])} ({r['percent']:.0f}%)"
+                out.setdefault((name, "n (%)"), {})[g] = (
+                    f"{int(r['count'])} ({r['percent']:.0f}%)" if r["n"] else EMPTY)
             if block["missing"].sum() > 0:
                 for g, r in block.drop_duplicates("group").set_index("group").iterrows():
                     out.setdefault((label, "missing"), {})[g] = str(int(r["missing"]))

@@ -147,3 +147,74 @@ def test_canonical_tables_have_a_contract(demo_cohort):
         check_cohort_tables(demo_cohort.spec, demo_cohort.subjects, visits, "demo")
     rules = " ".join(err.value.failures["rule"])
     assert "in_range" in rules and ("unique" in rules.lower() or "duplicate" in rules.lower()), rules
+
+
+# --- JupyterLab: a Cohort renders as its study, arms with n, visits, outcomes and status -------------
+
+def test_cohort_renders_as_readable_html(demo_cohort):
+    html = demo_cohort._repr_html_()
+    assert "Cohort demo: Simulated integrative pain-management trial" in html
+    for fragment in ("usual_care", "integrative", "week52", "promis_pf", "valid: every rule holds", "<table"):
+        assert fragment in html, fragment
+    arms = demo_cohort.to_frame("arms").set_index("arm")
+    assert arms["n"].to_dict() == {"usual_care": 100, "physiotherapy": 100, "mindfulness": 100, "integrative": 100}
+    assert arms["n"].sum() == demo_cohort.n_subjects
+    assert demo_cohort.to_frame("visits")["assessed"].iloc[0] == 400
+    assert repr(demo_cohort).startswith("<Cohort: Cohort demo") and "subjects 400" in repr(demo_cohort)
+    assert "arms:" in str(demo_cohort) and demo_cohort.to_dict()["facts"]["subjects"] == 400
+
+
+def test_table1_shows_a_dash_for_an_empty_arm(demo_cohort):
+    """Table 1 of a population without one arm: '-' where there is nothing to summarise, never 'nan'."""
+    keep = demo_cohort.subjects.loc[demo_cohort.subjects["arm"] != "mindfulness", "subject"]
+    t = demo_cohort.subset(keep, reason="no mindfulness").table1()
+    col = [c for c in t.columns if c.startswith("Mindfulness")][0]
+    assert col.endswith("(n = 0)")
+    assert set(t[col]) <= {"-", ""} and (t[col] == "-").any()
+    assert not t.apply(lambda s: s.str.contains("nan")).any().any()
+
+
+def test_vickers_completer_flags_written_as_words(tmp_path, shared):
+    """BMJ 2004 Figure 1: 301 completers, 100 withdrawn, whatever the spelling of the completer flag."""
+    from painstudy.datasets import fetch
+
+    raw = pd.read_csv(fetch("vickers2004"), dtype=str, keep_default_na=False)
+    for yes, no in (("TRUE", "FALSE"), ("Yes", "No")):
+        raw2 = raw.assign(completer=raw["completer"].map({"1": yes, "0": no}))
+        path = tmp_path / f"vickers_{yes}.csv"
+        raw2.to_csv(path, index=False)
+        c = painstudy.load_cohort("vickers2004", data=path)
+        assert int(c.subjects["completer"].sum()) == 301 and int(c.subjects["withdrawn"].sum()) == 100
+
+
+def test_describe_json_is_refused_where_it_cannot_be_written(tmp_path, capsys):
+    from painstudy.cli import main
+
+    assert main(["describe", "--population", "all", "--json", str(tmp_path)]) == 1  # a folder
+    assert "is a folder" in capsys.readouterr().err
+    foreign = tmp_path / "mine.json"
+    foreign.write_text('{"my": "notes"}')
+    assert main(["describe", "--population", "all", "--json", str(foreign)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err and foreign.read_text() == '{"my": "notes"}'
+    out = tmp_path / "new" / "describe.json"  # a missing folder is created
+    assert main(["describe", "--population", "all", "--json", str(out)]) == 0 and out.exists()
+    assert main(["describe", "--population", "all", "--json", str(out)]) == 0  # painstudy's own file: replaced
+
+
+def test_read_table_infers_numbers_and_keeps_text():
+    from painstudy.io import read_table
+
+    df = read_table(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv", infer_types=True)
+    assert str(df["mme"].dtype) == "float64" and df["subject_id"].dtype == object
+    assert df["withdrawal_reason"].isna().sum() > 0
+
+
+def test_table1_without_any_baseline_shows_dashes_and_warns_nothing(shared):
+    """bcva has no baseline visit nor column: its baseline row has nothing to summarise."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = painstudy.load_cohort("bcva").table1()
+    row = t.loc[("Generic score (no range) at baseline", "mean (SD)")]
+    assert set(row) == {"-"}

@@ -32,19 +32,31 @@ def _print_table(df: pd.DataFrame, title: str | None = None) -> None:
 
 
 def _cmd_validate(args) -> int:
+    """Check every rule; print each problem on its own line with its rule code (exit 1), or a summary."""
     from ..cohort import load_cohort
 
     try:
         cohort = load_cohort(args.study, data=args.data)
-    except CohortError as e:
-        _print_failures(e.failures)
+    except PainstudyError as e:
+        _print_problems(e)
         return 1
-    print(f"{cohort.source}: valid ({cohort.n_subjects} subjects, {len(cohort.spec.visits)} scheduled visits, "
-          f"{len(cohort.spec.outcomes)} outcomes)")
-    for r in cohort.exclusions.itertuples():
-        if r.n:
-            print(f"  note: {r.rule}: {r.n} ({r.detail})")
+    with _quiet_broken_pipe():
+        print(f"{cohort.source}: valid ({cohort.n_subjects} subjects, {len(cohort.spec.visits)} scheduled visits, "
+              f"{len(cohort.spec.outcomes)} outcomes)")
+        for r in cohort.exclusions.itertuples():
+            if r.n:
+                print(f"  note: {r.rule}: {r.n} ({r.detail})")
+        for note in cohort.notes:
+            print(f"  note: {cohort.source}: {note}")
     return 0
+
+
+def _print_problems(error: PainstudyError) -> None:
+    """Every problem of an error on its own line (with its rule code), on stderr."""
+    lines = error.problem_lines()
+    print(f"{len(lines)} problem(s) found:", file=sys.stderr)
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 def _print_failures(failures: pd.DataFrame) -> None:
@@ -53,22 +65,51 @@ def _print_failures(failures: pd.DataFrame) -> None:
         print(format_failure(row), file=sys.stderr)
 
 
-def _cmd_describe(args) -> int:
-    from ..cohort import load_cohort
+class _quiet_broken_pipe:
+    """Output piped into ``head``: stop writing quietly instead of a BrokenPipeError traceback."""
 
-    cohort = load_cohort(args.study, data=args.data)
-    _print_table(cohort.summary(), f"Study {cohort.spec.name}")
-    _print_table(cohort.disposition(), "Disposition (CONSORT flow)")
-    if args.population in ("all", "both"):
-        _print_table(cohort.table1(), "Table 1: baseline characteristics, all randomised")
-    if args.population in ("completers", "both"):
-        _print_table(cohort.completers().table1(),
-                     f"Table 1: baseline characteristics, completers (assessed at {cohort.spec.visits[-1].name})")
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None and issubclass(kind, BrokenPipeError):
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return True
+        return False
+
+
+def _cmd_describe(args) -> int:
+    """Study summary, disposition and Table 1 (all randomised and/or completers); optional JSON."""
+    from ..cohort import load_cohort
+    from ..io import write_json
+
+    try:
+        cohort = load_cohort(args.study, data=args.data)
+    except PainstudyError as e:
+        _print_problems(e)
+        return 1
+    completers = cohort.completers()
+    with _quiet_broken_pipe():
+        print(cohort.summary())
+        _print_table(cohort.disposition(), "Disposition (CONSORT flow)")
+        if args.population in ("all", "both"):
+            _print_table(cohort.table1(), "Table 1: baseline characteristics, all randomised")
+        if args.population in ("completers", "both"):
+            _print_table(completers.table1(),
+                         f"Table 1: baseline characteristics, completers (assessed at {cohort.spec.visits[-1].name})")
+    out = {"disposition": cohort.disposition().reset_index().to_dict(orient="records"),
+           "table1": cohort.table1(tidy=True).to_dict(orient="records"),
+           "table1_completers": completers.table1(tidy=True).to_dict(orient="records")}
     if args.json:
-        out = {"disposition": cohort.disposition().reset_index().to_dict(orient="records"),
-               "table1": cohort.table1(tidy=True).to_dict(orient="records"),
-               "table1_completers": cohort.completers().table1(tidy=True).to_dict(orient="records")}
-        _write_json(out, args.json)
+        try:
+            path = write_json(out, args.json)
+        except PainstudyError as e:
+            _print_problems(e)
+            return 1
+        print(f"\nwrote {path}")
     return 0
 
 
@@ -153,14 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="registered study name or path to a study.yml (default: the demo study)")
         sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
 
-    sp = sub.add_parser("validate", help="check a study's data against every rule")
+    sp = sub.add_parser("validate", help="check a study definition and its data against every rule",
+                        description="Check the study.yml and its data against every rule. Each problem is printed "
+                        "on its own line with its rule code, the file, the line (text files, as in an editor) or "
+                        "data row (binary formats), the column, the subject and the value; exit 1 when there is "
+                        "any, 0 when the data are valid.")
     study_args(sp)
     sp.set_defaults(func=_cmd_validate)
 
-    sp = sub.add_parser("describe", help="Table 1 and disposition (CONSORT numbers)")
+    sp = sub.add_parser("describe", help="Table 1 and disposition (CONSORT numbers)",
+                        description="The study, its disposition (CONSORT numbers) and Table 1 of baseline "
+                        "characteristics by arm.")
     study_args(sp)
-    sp.add_argument("--population", choices=["all", "completers", "both"], default="both")
-    sp.add_argument("--json", help="also write the tables as JSON")
+    sp.add_argument("--population", choices=["all", "completers", "both"], default="both",
+                    help="Table 1 of all randomised subjects, of the completers, or both (default: both)")
+    sp.add_argument("--json", metavar="FILE", help="also write the disposition and Table 1 numbers as JSON to FILE "
+                    "(never replaces a file painstudy did not write)")
     sp.set_defaults(func=_cmd_describe)
 
     sp = sub.add_parser("simulate", help="write a simulated integrative pain trial (data + study.yml)")

@@ -1,0 +1,587 @@
+"""The declared schema of study.yml (pydantic), and a YAML reader that keeps line numbers.
+
+Every key of a study.yml file is declared here with its type and meaning; :func:`check_study_doc`
+checks a parsed file against the schema and returns *every* problem at once, each naming the
+field (``arms[1].control``) and, when the file was read with :func:`load_yaml`, its line.
+:func:`study_yml_reference` writes the reference of the format (for the docs) from the same
+declarations, so the documentation cannot drift from what is checked.
+
+YAML is read with the YAML 1.2 core rules for plain scalars: ``true``/``false`` are booleans
+(``yes``, ``no``, ``on``, ``off`` stay text), ``010`` is the number 10 and dates stay text.
+Booleans must be booleans: ``control: "false"`` (quoted) is an error, not a true value.
+
+Examples
+--------
+>>> doc, lines = load_yaml("name: x\\narms:\\n  - {name: a, control: 'false'}\\n")
+>>> lines["arms[0].control"]
+3
+>>> for problem in check_study_doc(doc, lines, "study.yml")[:3]:
+...     print(problem)
+[missing_key] study.yml line 1: field subject: required key is missing
+[missing_key] study.yml line 1: field arm: required key is missing
+[missing_key] study.yml line 1: field visits: required key is missing
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import types
+import typing
+from typing import Annotated, Any, ClassVar, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from .errors import Problem
+from .instruments import get_instrument
+from .io import FORMATS
+
+# -------------------------------------------------------------------------------------------
+# YAML with line numbers
+# -------------------------------------------------------------------------------------------
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class StudyYamlLoader(yaml.SafeLoader):
+    """A safe YAML loader with the YAML 1.2 core rules for plain scalars (see the module docstring)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT, _TIMESTAMP)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+        if digits.startswith("0o"):
+            return sign * int(digits[2:], 8)
+        if digits.startswith("0x"):
+            return sign * int(digits[2:], 16)
+        return sign * int(digits, 10)
+
+
+StudyYamlLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+StudyYamlLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                      list("-+0123456789"))
+StudyYamlLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+StudyYamlLoader.add_constructor(_INT, StudyYamlLoader.construct_yaml_int)
+
+
+def _yaml_problem(e: yaml.YAMLError, source: str) -> Problem:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    words = "; ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+    return Problem("yaml_syntax", f"not valid YAML: {words or type(e).__name__}",
+                   line=None if mark is None else mark.line + 1, file=source)
+
+
+def load_yaml(text: str, source: str = "study.yml") -> tuple[Any, dict[str, int]]:
+    """Parse YAML text; return the document and the line of every field path.
+
+    Paths are written as in messages: ``arms[1].control``, ``outcomes.pain.instrument``; the
+    empty path is the document. Duplicate keys and recursive aliases are errors (a
+    :class:`~painstudy.errors.StudySpecError` listing every one), as is invalid YAML (with its line).
+    """
+    from .errors import StudySpecError
+
+    loader = StudyYamlLoader(text)
+    lines: dict[str, int] = {}
+    problems: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+        doc = None if node is None else _construct(loader, node, "", lines, problems, source, set())
+    except yaml.YAMLError as e:
+        raise StudySpecError(f"{source}: not valid YAML", [_yaml_problem(e, source)]) from None
+    except RecursionError:
+        raise StudySpecError(f"{source}: not a study definition", [Problem(
+            "yaml_syntax", "lists or mappings are nested too deeply", file=source)]) from None
+    finally:
+        loader.dispose()
+    if problems:
+        raise StudySpecError(f"{source}: {len(problems)} problem(s) in the YAML", problems)
+    return doc, lines
+
+
+def _construct(loader, node, path, lines, problems, source, active):
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_object(node, deep=True)
+    if id(node) in active:
+        problems.append(Problem("yaml_syntax", "an alias refers to itself (recursive YAML)",
+                                path or None, node.start_mark.line + 1, source))
+        return None
+    active.add(id(node))
+    try:
+        if isinstance(node, yaml.SequenceNode):
+            return [_construct(loader, item, f"{path}[{i}]", lines, problems, source, active)
+                    for i, item in enumerate(node.value)]
+        loader.flatten_mapping(node)
+        out: dict = {}
+        first_line: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                hash(key)
+            except TypeError:
+                problems.append(Problem("yaml_syntax", "a key must be a name, not a list or mapping",
+                                        path or None, line, source))
+                continue
+            child = f"{path}.{key}" if path else str(key)
+            if key in out:
+                problems.append(Problem("duplicate_key", f"key {key!r} is written twice (lines {first_line[key]} "
+                                        f"and {line}); YAML would keep only the second", child, line, source))
+                continue
+            first_line[key] = line
+            lines[child] = line
+            out[key] = _construct(loader, value_node, child, lines, problems, source, active)
+        return out
+    finally:
+        active.discard(id(node))
+
+
+# -------------------------------------------------------------------------------------------
+# field types
+# -------------------------------------------------------------------------------------------
+
+def _show(value: Any) -> str:
+    kinds = {bool: "a boolean", list: "a list", dict: "a mapping", type(None): "empty (null)"}
+    for t, word in kinds.items():
+        if isinstance(value, t):
+            return f"{word} ({str(value).lower() if isinstance(value, bool) else _short(value)})" \
+                if t is not type(None) else word
+    if isinstance(value, str):
+        return f"the text {_short(value)}"
+    return f"{_short(value)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fail(code: str, message: str):
+    raise PydanticCustomError(code, message)
+
+
+def _name(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        _fail("wrong_type", f"must be a name (text), not {_show(value)}")
+    text = str(value).strip()
+    if not text:
+        _fail("wrong_type", "must not be empty")
+    return text
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        _fail("wrong_type", f"must be text, not {_show(value)}")
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " (write it without quotes, e.g. 4 or 0.25)" if isinstance(value, str) else ""
+        _fail("wrong_type", f"must be a number, not {_show(value)}{hint}")
+    if not math.isfinite(value):
+        _fail("wrong_type", f"must be a finite number, not {value}")
+    return float(value)
+
+
+def _positive(value: Any) -> float:
+    x = _number(value)
+    if x <= 0:
+        _fail("invalid_value", f"must be a positive number, not {value}")
+    return x
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        hint = " (without quotes)" if isinstance(value, str) and value.strip().lower() in ("true", "false") else ""
+        _fail("wrong_type", f"must be true or false{hint}, not {_show(value)}")
+    return value
+
+
+def _code(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        _fail("wrong_type", f"a code must be text or a number as written in the data, not {_show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        _fail("wrong_type", f"a code must be a finite number or text, not {value}")
+    if isinstance(value, str) and not value.strip():
+        _fail("wrong_type", "a code must not be empty")
+    return value
+
+
+def _window(value: Any) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        _fail("wrong_type", f"must be [low, high] in weeks, not {_show(value)}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            _fail("wrong_type", f"must be [low, high] with two numbers of weeks, not {_show(list(value))}")
+    return float(value[0]), float(value[1])
+
+
+def _instrument(value: Any) -> str:
+    name = _name(value)
+    from .errors import StudySpecError
+
+    try:
+        get_instrument(name)
+    except StudySpecError as e:
+        _fail("unknown_instrument", Exception.__str__(e))
+    return name
+
+
+Name = Annotated[str, BeforeValidator(_name)]
+Text = Annotated[str, BeforeValidator(_text)]
+Number = Annotated[float, BeforeValidator(_number)]
+Positive = Annotated[float, BeforeValidator(_positive)]
+Bool = Annotated[bool, BeforeValidator(_boolean)]
+Code = Annotated[Any, BeforeValidator(_code)]
+Window = Annotated[tuple[float, float], BeforeValidator(_window)]
+InstrumentName = Annotated[str, BeforeValidator(_instrument)]
+
+#: How each field type is described in the reference (by its validator).
+_TYPE_WORDS = {_name: "name", _text: "text", _number: "number", _positive: "positive number",
+               _boolean: "`true` / `false`", _code: "code (text or number)", _window: "[low, high] (weeks)",
+               _instrument: "instrument name"}
+#: The codes our own validators raise (other error types come from pydantic itself).
+_OWN_CODES = {"wrong_type", "invalid_value", "unknown_instrument"}
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: a key that a plain value stands for (``arm: COLUMN`` means ``arm: {column: COLUMN}``)
+    shorthand: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def expand_shorthand(cls, data: Any) -> Any:
+        if cls.shorthand and isinstance(data, (str, int)) and not isinstance(data, bool):
+            return {cls.shorthand: data}
+        return data
+
+
+# -------------------------------------------------------------------------------------------
+# the study.yml schema
+# -------------------------------------------------------------------------------------------
+
+class DataDoc(_Doc):
+    """``data:`` the raw data file (or ``data: FILE``)."""
+
+    file: Name | None = Field(None, description="The data file: a path relative to the study folder, or "
+                              "`registry:NAME` for a registered public dataset. It must stay inside the study "
+                              "folder unless `outside_study_folder: true`.")
+    layout: Literal["long", "wide"] = Field("long", description="`long`: a row per subject and visit; `wide`: "
+                                            "a row per subject with a column per visit.")
+    format: Literal[FORMATS] | None = Field(None, description="Reader to use when the extension does not say "
+                                            "(" + ", ".join(FORMATS) + ").")
+    sheet: Name | None = Field(None, description="Excel: the sheet to read (default: the first).")
+    outside_study_folder: Bool = Field(False, description="Allow `file` to point outside the study folder "
+                                       "(an absolute path or `../`).")
+
+    shorthand = "file"
+
+
+class ColumnDoc(_Doc):
+    """``arm:`` the column holding the arm (or ``arm: COLUMN``)."""
+
+    column: Name = Field(description="Column of the data file.")
+
+    shorthand = "column"
+
+
+class VisitColumnDoc(_Doc):
+    """``visit:`` the visit columns of a long file (or ``visit: COLUMN``)."""
+
+    column: Name | None = Field(None, description="Column holding the visit (its codes or names).")
+    week: Name | None = Field(None, description="Column holding the actual time of the visit in weeks "
+                              "(checked against each visit's window).")
+
+    shorthand = "column"
+
+
+class ArmDoc(_Doc):
+    """An entry of ``arms:``."""
+
+    name: Name = Field(description="Name of the arm used in every table (e.g. `usual_care`).")
+    label: Text | None = Field(None, description="Readable label (default: the name).")
+    modalities: list[Name] = Field(min_length=1, description="Modalities of the arm from the fixed taxonomy "
+                                   "(see `painstudy.study.MODALITY_DOMAINS`); the arm class is derived from them.")
+    control: Bool = Field(False, description="`true` for the control / usual-care arm (at most one).")
+    codes: list[Code] = Field([], description="Values of the arm column that mean this arm (default: the "
+                              "name). Codes of different arms must not overlap.")
+
+
+class VisitDoc(_Doc):
+    """An entry of ``visits:`` (listed in week order)."""
+
+    name: Name = Field(description="Name of the visit (e.g. `week4`).")
+    week: Number = Field(description="Nominal week of the visit; visits are listed in increasing week order.")
+    window: Window | None = Field(None, description="Allowed actual time [low, high] in weeks; it must contain "
+                                  "`week` (default: [week, week]).")
+    baseline: Bool = Field(False, description="`true` for the baseline visit (at most one, listed first).")
+    codes: list[Code] = Field([], description="Values of the visit column that mean this visit (default: the "
+                              "name). Codes of different visits must not overlap.")
+
+
+class OutcomeDoc(_Doc):
+    """An entry of ``outcomes:`` (``NAME: {instrument: ...}`` or ``NAME: INSTRUMENT``)."""
+
+    instrument: InstrumentName = Field(description="Instrument of the registry (`painstudy.list_instruments()`).")
+    label: Text | None = Field(None, description="Readable label (default: the instrument's).")
+    column: Name | None = Field(None, description="Long files: the column holding the score (default: the "
+                                "outcome's name).")
+    columns: dict[Name, Name] | None = Field(None, description="Wide files: visit name -> column.")
+    baseline_column: Name | None = Field(None, description="A column holding the baseline value when the "
+                                         "schedule has no baseline visit (ADaM's BASE).")
+    missing_with: Name | None = Field(None, description="Another outcome: this one is set to missing where that "
+                                      "one was not assessed (files that code unassessed values as 0).")
+    multiply: Positive = Field(1.0, description="Factor applied to the raw values (e.g. 0.25).")
+    min: Number | None = Field(None, description="Overrides the instrument's lowest score.")
+    max: Number | None = Field(None, description="Overrides the instrument's highest score (for an open-ended "
+                               "scale, declares the highest plausible value).")
+    lower_is_better: Bool | None = Field(None, description="Overrides the instrument's direction.")
+    relative: dict[Name, Number] | None = Field(None, description="Overrides or adds relative improvement "
+                                                "thresholds (fractions of baseline).")
+    absolute: dict[Name, Number] | None = Field(None, description="Overrides or adds absolute improvement "
+                                                "thresholds (scale points).")
+
+    shorthand = "instrument"
+
+
+class VariableDoc(_Doc):
+    """``site:``, ``condition:`` and the entries of ``covariates:`` / ``subject_outcomes:``
+    (or ``NAME: COLUMN``)."""
+
+    column: Name | None = Field(None, description="Column of the data file (give `column` or `value`).")
+    type: Literal["numeric", "categorical"] | None = Field(None, description="`numeric` or `categorical` "
+                                                            "(default: categorical for site, condition and "
+                                                            "variables with `values`, else numeric).")
+    values: dict[Code, Code] | None = Field(None, description="Recoding of the raw codes (raw -> value); "
+                                            "a raw value not listed is an error.")
+    value: Code | None = Field(None, description="A constant value for every subject (instead of a column).")
+    label: Text | None = Field(None, description="Readable label (default: the name).")
+    min: Number | None = Field(None, description="Numeric variables: lowest allowed value.")
+    max: Number | None = Field(None, description="Numeric variables: highest allowed value (default: values "
+                               "must be below 1e9 in size).")
+
+    shorthand = "column"
+
+
+class DispositionDoc(_Doc):
+    """``disposition:`` columns describing who completed and why others withdrew."""
+
+    withdrawal_reason: Name | None = Field(None, description="Column with the reason for withdrawal "
+                                           "(empty for subjects who did not withdraw).")
+    completer: Name | None = Field(None, description="Column flagging completers (true/false, yes/no, y/n, 1/0 "
+                                   "in any case); default: assessed at the last scheduled visit.")
+
+
+class StudyDoc(_Doc):
+    """A study.yml file."""
+
+    name: Name = Field(description="Short name of the study (used for report folders).")
+    title: Text | None = Field(None, description="Title (default: the name).")
+    description: Text | None = Field(None, description="A few sentences on the study.")
+    reference: Text | None = Field(None, description="Citation of the trial's publication.")
+    data: DataDoc | None = Field(None, description="The data file (see `data`).")
+    subject: Name = Field(description="Column holding the subject identifier.")
+    arm: ColumnDoc = Field(description="Column holding the arm (see `arm`).")
+    arms: list[ArmDoc] = Field(min_length=1, description="The arms (see `arms[]`).")
+    visit: VisitColumnDoc | None = Field(None, description="Long files: the visit columns (see `visit`).")
+    visits: list[VisitDoc] = Field(min_length=1, description="The schedule, in week order (see `visits[]`).")
+    outcomes: dict[Name, OutcomeDoc] = Field(description="Outcome name -> definition (see `outcomes.NAME`). "
+                                             "Names cannot be subject, arm, arm_class, visit, week, site, "
+                                             "condition or clash with derived columns.")
+    site: VariableDoc | None = Field(None, description="The site (see `site / condition / covariates.NAME`).")
+    condition: VariableDoc | None = Field(None, description="The condition treated.")
+    covariates: dict[Name, VariableDoc] = Field({}, description="Baseline covariates: name -> definition.")
+    subject_outcomes: dict[Name, VariableDoc] = Field({}, description="Subject-level outcomes (e.g. resource "
+                                                      "use over follow-up): name -> definition.")
+    disposition: DispositionDoc | None = Field(None, description="Disposition columns (see `disposition`).")
+
+
+# -------------------------------------------------------------------------------------------
+# checking a document
+# -------------------------------------------------------------------------------------------
+
+def field_path(loc: tuple) -> str:
+    """``("arms", 1, "control")`` -> ``"arms[1].control"``."""
+    out = ""
+    for part in loc:
+        if part == "[key]":  # pydantic's marker for a mapping's key
+            continue
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            part = str(part) if str(part) else "''"
+            out = f"{out}.{part}" if out else part
+    return out
+
+
+def line_of(path: str, lines: Mapping[str, int]) -> int | None:
+    """The line of ``path`` or, when it is not written in the file, of its nearest parent."""
+    while True:
+        if path in lines:
+            return lines[path]
+        if not path:
+            return None
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+
+
+def _unwrap(tp):
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+            if len(args) != 1:
+                return tp
+        else:
+            return tp
+
+
+def _model_at(loc: tuple):
+    """The schema model found at a field location (for "did you mean" hints), or None."""
+    tp: Any = StudyDoc
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {(f.alias or n): f for n, f in tp.model_fields.items()}
+            if part not in fields:
+                return None
+            tp = fields[part].annotation
+        elif typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+_MESSAGES = {
+    "missing": ("missing_key", lambda e: "required key is missing"),
+    "dict_type": ("wrong_type", lambda e: f"must be a mapping (key: value), not {_show(e['input'])}"),
+    "model_type": ("wrong_type", lambda e: f"must be a mapping (key: value), not {_show(e['input'])}"),
+    "model_attributes_type": ("wrong_type", lambda e: f"must be a mapping (key: value), not {_show(e['input'])}"),
+    "list_type": ("wrong_type", lambda e: f"must be a list ([a, b] or lines starting with '- '), "
+                                          f"not {_show(e['input'])}"),
+    "too_short": ("missing_key", lambda e: "must list at least one entry"),
+    "literal_error": ("invalid_value", lambda e: f"must be one of {e.get('ctx', {}).get('expected', '')}, "
+                                                 f"not {_show(e['input'])}"),
+}
+
+
+def check_study_doc(doc: Any, lines: Mapping[str, int] | None = None, source: str = "study") -> list[Problem]:
+    """Every problem of a parsed study.yml against the schema (an empty list when it conforms)."""
+    lines = lines or {}
+    try:
+        StudyDoc.model_validate(doc)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc, kind = tuple(e["loc"]), e["type"]
+            path = field_path(loc)
+            if kind == "extra_forbidden":
+                model = _model_at(loc[:-1])
+                known = [f.alias or n for n, f in model.model_fields.items()] if model else []
+                close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(Problem("unknown_key", f"unknown key{hint} (known keys here: {', '.join(known)})",
+                                        path, line_of(path, lines), source))
+                continue
+            if kind in _OWN_CODES:
+                code, text = kind, e["msg"]
+                if loc and loc[-1] == "[key]":
+                    text = f"the name {text}"
+            elif kind in _MESSAGES:
+                code, text = _MESSAGES[kind][0], _MESSAGES[kind][1](e)
+            elif kind.endswith(("_type", "_parsing")):
+                code, text = "wrong_type", f"has the wrong type ({e['msg']}), not {_show(e['input'])}"
+            else:
+                code, text = "invalid_value", e["msg"]
+            if not path:  # the whole file: say what it holds, never echo it (it may not be a study file at all)
+                kinds = {dict: "a mapping", list: "a list", str: "text", type(None): "nothing (it is empty)"}
+                held = next((w for t, w in kinds.items() if isinstance(e["input"], t)), "a single value")
+                text = f"the study definition must be a mapping of keys (name:, arms:, visits:, ...), but the file " \
+                       f"holds {held}"
+            problems.append(Problem(code, text, path or None, line_of(path, lines), source))
+        return sorted(problems, key=lambda p: (p.line or 0))
+    return []
+
+
+# -------------------------------------------------------------------------------------------
+# the reference, generated from the schema
+# -------------------------------------------------------------------------------------------
+
+def _type_words(tp, metadata=()) -> str:
+    for m in metadata:
+        if isinstance(m, BeforeValidator) and m.func in _TYPE_WORDS:
+            return _TYPE_WORDS[m.func]
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _type_words(typing.get_args(tp)[0], tp.__metadata__)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_words(a) for a in args)
+    if origin is Literal:
+        return " / ".join(f"`{a}`" for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_words(typing.get_args(tp)[0])}"
+    if origin is dict:
+        k, v = typing.get_args(tp)
+        return f"mapping {_type_words(k)} -> {_type_words(v)}"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+_SECTIONS = (("study.yml (top level)", StudyDoc), ("data", DataDoc), ("arm", ColumnDoc), ("arms[]", ArmDoc),
+             ("visit", VisitColumnDoc), ("visits[]", VisitDoc), ("outcomes.NAME", OutcomeDoc),
+             ("site / condition / covariates.NAME / subject_outcomes.NAME", VariableDoc),
+             ("disposition", DispositionDoc))
+
+
+def study_yml_reference() -> str:
+    """The study.yml reference in Markdown, generated from the schema (one table per section)."""
+    out = ["# study.yml reference", "",
+           "Generated from `painstudy.study_schema` (`painstudy.study_schema.study_yml_reference()`); "
+           "every key is checked against it, unknown keys are errors.", "",
+           "YAML is read with the YAML 1.2 core rules: `true`/`false` are booleans, `yes`/`no` stay text; "
+           "booleans must not be quoted.", ""]
+    for title, model in _SECTIONS:
+        doc = " ".join((model.__doc__ or "").split()).replace("``", "`")
+        out += [f"## `{title}`", "", doc, "", "| key | type | required / default | meaning |",
+                "|---|---|---|---|"]
+        for name, f in model.model_fields.items():
+            key = f.alias or name
+            need = "required" if f.is_required() else (f"default `{_default_words(f.default)}`")
+            desc = (f.description or "").replace("|", "\\|")
+            out.append(f"| `{key}` | {_type_words(f.annotation, f.metadata)} | {need} | {desc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _default_words(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value == [] or value == {}:
+        return "empty"
+    return str(value)
