@@ -284,8 +284,8 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
             if _is_numeric(raw[c]) and not _constant_within(raw, subject, c):
                 vals = _numeric(raw[c]).dropna()
                 inst, why = _guess_instrument(c, vals)
-                outcomes[c] = inst
-                outcome_lines.append(f"  {_q(c)}: {{instrument: {inst}, column: {_q(c)}}}  # CHECK: {why}")
+                outcomes[_slug(c)] = inst
+                outcome_lines.append(f"  {_q(_slug(c))}: {{instrument: {inst}, column: {_q(c)}}}  # CHECK: {why}")
                 confirm.append(f"outcomes.{c}: instrument {inst} ({why})")
             elif _COVARIATE.match(c) and _constant_within(raw, subject, c) and (
                     _is_numeric(raw[c]) or raw[c].nunique() <= 12):
@@ -297,7 +297,7 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
         for s, m in wide_outcomes.items():
             vals = pd.concat([_numeric(raw[c]) for c in m.values()]).dropna()
             inst, why = _guess_instrument(s, vals)
-            outcomes[s] = inst
+            outcomes[_slug(s)] = inst
             cmap = ", ".join(f"{_q(v)}: {_q(c)}" for v, c in m.items())
             outcome_lines.append(f"  {_q(_slug(s))}: {{instrument: {inst}, columns: {{{cmap}}}}}  # CHECK: {why}")
             confirm.append(f"outcomes.{s}: instrument {inst} ({why})")

@@ -22,8 +22,22 @@ def test_draft_of_the_demo_data_finds_every_role():
     assert d.yaml.count("# CHECK") >= len(d.outcomes)
 
 
+def test_an_arm_without_recognisable_modalities_must_be_filled_in(tmp_path, capsys):
+    """No modality is guessed for an arm whose label names none: the draft says so and does not
+    validate until a person fills it in."""
+    assert main(["init", str(tmp_path / "s"), "--data", str(DEMO / "data.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "arms[0].modalities" in err and "does not validate yet" in err
+    yml = tmp_path / "s" / "study.yml"
+    text = yml.read_text().replace("codes: [integrative], modalities: []",
+                                   "codes: [integrative], modalities: [physiotherapy, mbsr]")
+    yml.write_text(text)
+    assert painstudy.load_cohort(yml).spec.arm("integrative").arm_class == "integrative"
+
+
 def test_init_from_a_file_validates_and_reports(tmp_path, capsys):
     raw = pd.read_csv(DEMO / "data.csv")
+    raw["arm"] = raw["arm"].replace({"integrative": "physio + mindfulness + acupuncture"})
     (tmp_path / "mystudy").mkdir()
     raw.to_excel(tmp_path / "mystudy" / "trial.xlsx", index=False)
     assert main(["init", str(tmp_path / "mystudy"), "--data", str(tmp_path / "mystudy" / "trial.xlsx")]) == 0

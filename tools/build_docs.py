@@ -3,8 +3,8 @@
 Generated pages (in ``docs/reference/`` and ``docs/validation.md``, not committed):
 
 - ``cli.md``: every command's ``--help``;
-- ``study-yml.md``: the study.yml reference, from its schema;
-- ``validation-codes.md``: every validation rule's code, meaning and fix;
+- ``study-yml.md`` and ``validation-rules.md`` (committed; see ``tools/build_reference_docs.py``):
+  the study.yml reference from its schema, and every validation rule's code, meaning and fix;
 - ``validation.md``: the validation report: every comparison of painstudy's numbers with SAS, R
   and published values made by the reference tests (quantity, reference value and its source
   file, ours, difference, tolerance), collected by running those tests with a ledger.
@@ -46,22 +46,6 @@ def cli_reference() -> str:
 
     walk(parser, "painstudy")
     return "\n".join(out) + "\n"
-
-
-def study_yml_reference() -> str:
-    try:
-        from painstudy.study import schema_reference  # the study.yml schema renders its own reference
-    except ImportError:
-        return "# study.yml reference\n\nSee `painstudy/datasets/studies/demo/study.yml`.\n"
-    return schema_reference()
-
-
-def validation_codes() -> str:
-    try:
-        from painstudy.validation import rules_reference
-    except ImportError:
-        return "# Validation codes\n\nNot available in this version.\n"
-    return rules_reference()
 
 
 def run_ledger() -> list[dict]:
@@ -118,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     ref = DOCS / "reference"
     ref.mkdir(exist_ok=True)
     (ref / "cli.md").write_text(cli_reference(), encoding="utf-8")
-    (ref / "study-yml.md").write_text(study_yml_reference(), encoding="utf-8")
-    (ref / "validation-codes.md").write_text(validation_codes(), encoding="utf-8")
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_reference_docs
+
+    build_reference_docs.main()
     rows = json.loads(LEDGER.read_text()) if args.no_ledger and LEDGER.exists() else run_ledger()
     (DOCS / "validation.md").write_text(validation_report(rows), encoding="utf-8")
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(BUILD / "html")]

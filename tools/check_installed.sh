@@ -33,6 +33,8 @@ echo "== painstudy report (the demo), from $WORK/user"
 test -f reports/demo/manifest.json && test -f reports/demo/01_cohort.html
 echo "== painstudy simulate + init + validate + report on a data file"
 "$P" simulate --n 120 --seed 7 --out trial
+# arm labels as a trial file would name them (init guesses modalities from the words)
+sed -i 's/,integrative,/,physio + mindfulness + acupuncture,/' trial/data.csv
 "$P" init mystudy --data trial/data.csv
 "$P" validate mystudy
 "$P" report mystudy --notebooks 01 02

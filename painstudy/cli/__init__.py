@@ -156,10 +156,13 @@ def _cmd_init(args) -> int:
     print(f"\nvalidating {folder / 'study.yml'}:")
     try:
         cohort = load_cohort(folder)
-    except CohortError as e:
-        _print_failures(e.failures)
-        print(f"painstudy init: the draft does not validate yet; fix the problems above in {folder / 'study.yml'}",
-              file=sys.stderr)
+    except PainstudyError as e:
+        if isinstance(e, CohortError):
+            _print_failures(e.failures)
+        else:
+            print(f"painstudy: error: {e}", file=sys.stderr)
+        print(f"painstudy init: the draft does not validate yet; fill in or fix the items above in "
+              f"{folder / 'study.yml'}", file=sys.stderr)
         return 1
     print(f"  valid: {cohort.n_subjects} subjects, {len(cohort.spec.visits)} visits, "
           f"{len(cohort.spec.outcomes)} outcomes. Next: painstudy report {folder}")
