@@ -254,9 +254,9 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
 
     Examples
     --------
-    >>> run_report("demo", notebooks=["01"], parameters={"seed": "1"})  # doctest: +SKIP
-    Traceback (most recent call last):
-    painstudy.reporting.parameters.ParameterError: parameter 'seed': expected int, got '1' (str)
+    Run the cohort notebook on another copy of the demo data into ``./reports/demo``::
+
+        run_report("demo", notebooks=["01"], parameters={"data": "my_copy.csv", "seed": 7})
     """
     from ..cohort import resolve_study
 
