@@ -191,10 +191,11 @@ def write_manifest(folder: str | Path, manifest: Mapping[str, Any], *, files: li
     """Write ``<folder>/manifest.json``: ``manifest`` plus the ``written_by`` mark and the list of the
     folder's files (which makes the folder one that a later run may replace)."""
     folder = Path(folder)
-    from .version import __version__
+    from .version import __version__, install_info
 
     listed = sorted(set(files if files is not None else _files(folder)) | {MANIFEST})
     doc = {JSON_MARK: f"painstudy {__version__}", **to_jsonable(dict(manifest)), "files": listed}
+    doc["painstudy"] = {**install_info(), **(doc.get("painstudy") or {})}  # version and how it was installed
     path = folder / MANIFEST
     with open(path, "w", encoding="utf-8") as f:
         f.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

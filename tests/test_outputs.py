@@ -160,3 +160,33 @@ def test_simulate_out_follows_the_rule(tmp_path, capsys):
     assert sorted(_tree(sim)) == ["data.csv", "manifest.json", "study.yml", "truth.csv"]
     assert "seed 2, 24 subjects" in (sim / "study.yml").read_text()
     assert main(["validate", str(sim)]) == 0
+
+
+def test_a_good_run_supersedes_a_failed_one(tmp_path):
+    with OutputFolder(tmp_path / "r", kind="test", keep_failed=True) as out:
+        (out.path / "log.txt").write_text("it failed")
+        failed = out.keep_failed({"status": "failed"})
+    assert failed == tmp_path / "r.failed" and (failed / "log.txt").exists()
+    with OutputFolder(tmp_path / "r", kind="test", keep_failed=True) as out:
+        out.publish({"status": "ok"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_every_manifest_says_which_painstudy_wrote_it(tmp_path):
+    import json
+
+    from painstudy.version import __version__, install_info
+
+    own = _publish(tmp_path / "r", {})
+    doc = json.loads((own / "manifest.json").read_text())
+    assert doc["written_by"] == f"painstudy {__version__}" and doc["painstudy"] == install_info()
+    assert doc["kind"] == "test" and doc["files"] == ["manifest.json"]
+
+
+def test_a_foreign_failed_folder_is_refused_before_running(tmp_path):
+    (tmp_path / "r.failed").mkdir()
+    (tmp_path / "r.failed" / "mine.txt").write_text("x")
+    with pytest.raises(OutputError, match="r.failed: refusing to replace it"):
+        with OutputFolder(tmp_path / "r", kind="test", keep_failed=True):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.failed"]
