@@ -135,10 +135,12 @@ def test_parameters_reach_the_notebook(tmp_path):
     assert not (out / "figures" / "trajectories_pain.png").exists()
 
 
-def test_unknown_notebook_and_bad_parameter(capsys):
+def test_unknown_notebook_and_bad_parameter(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(["report", "--notebooks", "99_nope"]) == 1
     assert "unknown notebook" in capsys.readouterr().err
     assert main(["report", "-p", "novalue"]) == 2
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_out_refusals_leave_everything_unchanged(tmp_path, monkeypatch, capsys):

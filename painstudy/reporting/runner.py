@@ -77,7 +77,7 @@ def resolve_notebooks(names: Sequence[str] | None) -> list[Path]:
         if p.suffix == ".ipynb" and p.is_file():
             found.append(p.resolve())
             continue
-        matches = [NOTEBOOK_DIR / f"{a}.ipynb" for a in available if n in (a, a.split("_", 1)[0], p.stem)]
+        matches = [NOTEBOOK_DIR / f"{a}.ipynb" for a in available if a in (n, p.stem) or a.split("_", 1)[0] == n]
         if not matches:
             raise ReportError(f"unknown notebook {n!r}; available: {', '.join(available)}")
         found.append(matches[0])
