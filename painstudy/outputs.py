@@ -223,8 +223,8 @@ class _Lock:
             except FileExistsError:  # pragma: no cover - Windows
                 raise OutputError(self._busy("")) from None
             except OSError as e:
-                raise OutputError(f"{self.label}: cannot create the lock file {self.path} "
-                                  f"({e.strerror or e})") from None
+                raise OutputError(f"{self.label}: cannot write in {self.path.parent} ({e.strerror or e}); "
+                                  "nothing was changed") from None
             if fcntl is None:  # pragma: no cover
                 break
             try:

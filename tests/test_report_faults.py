@@ -262,3 +262,28 @@ def test_injected_strings_arrive_unchanged(quick, tmp_path):
     written = (out / "tables" / "label.csv").read_text().splitlines()[1]
     assert json.loads(written) == label
     assert not list(tmp_path.rglob("PWNED"))
+
+
+@pytest.mark.slow
+def test_progress_goes_to_a_terminal_only(quick, tmp_path):
+    import pty
+
+    quiet = subprocess.run([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "a")],
+                           capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    master, slave = pty.openpty()
+    p = subprocess.Popen([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "b")],
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the process has finished
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert p.wait(timeout=60) == 0
+    assert b"report demo" in shown and b"1/1" in shown, shown

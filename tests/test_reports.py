@@ -6,7 +6,6 @@ every notebook with the manifest listing exactly the files read, and reports tha
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nbformat

@@ -151,7 +151,8 @@ def check_value(value: Any, annotation: str) -> str | None:
                "and mappings are allowed"
     if _matches(value, ast.parse(annotation, mode="eval").body):
         return None
-    return f"expected {annotation}, got {_describe(value)}"
+    hint = " (write a list as [a, b])" if "list" in annotation and not isinstance(value, list) else ""
+    return f"expected {annotation}, got {_describe(value)}{hint}"
 
 
 def check_parameters(given: Mapping[str, Any], notebooks: Sequence[str | Path],
