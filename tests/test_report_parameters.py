@@ -134,3 +134,15 @@ def test_notebook_parameter_cells_hold_only_values(tmp_path):
     nbformat.write(nb, str(path))
     with pytest.raises(Exception, match="may hold only assignments of values"):
         notebook_parameters(path)
+
+
+def test_the_shipped_notebooks_are_what_the_builder_writes(tmp_path):
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("build_notebooks", root / "tools" / "build_notebooks.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    for path in builder.build(folder=tmp_path):
+        assert path.read_bytes() == (NOTEBOOK_DIR / path.name).read_bytes(), f"{path.name}: run tools/build_notebooks.py"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))

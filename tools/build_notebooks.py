@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parents[1] / "painstudy" / "notebooks"
 #: The kernelspec the notebooks name (the Makefile installs it under this name).
 KERNEL = "painstudy"
 
-PARAMETERS = '''# Parameters: values only (painstudy report -p/-f checks them against these types; the defaults run the demo)
+PARAMETERS = '''# Parameters: values only, checked against these types by painstudy report -p/-f (defaults: the demo)
 study: str = "demo"                    # registered study name or path to a study.yml
 data: str | None = None                # another data file with the study's columns; None: the study's own
 outcomes: list[str] | None = None      # outcome names; None: the study's first two outcomes (pain and function)
@@ -191,14 +191,15 @@ REPRODUCTIONS = {
 }
 
 
-def build(names=None) -> list[Path]:
+def build(names=None, folder: Path = HERE) -> list[Path]:
+    """Write the notebooks (all, or those in ``names``) into ``folder``; return their paths."""
     written = []
     items = [(n, t, c, PARAMETERS, SETUP) for n, (t, c) in NOTEBOOKS.items()]
     items += [(n, t, c, REPRODUCE_PARAMETERS, REPRODUCE_SETUP) for n, (t, c) in REPRODUCTIONS.items()]
     for name, title, cells, params, setup in items:
         if names and name not in names:
             continue
-        path = HERE / f"{name}.ipynb"
+        path = Path(folder) / f"{name}.ipynb"
         nbformat.write(notebook(title, cells, params, setup), str(path))
         written.append(path)
     return written

@@ -121,8 +121,8 @@ class _Job:
         return self.run_dir / f"{self.name}.inputs.jsonl"
 
     def start(self, show_code: bool, kernel: str | None) -> None:
-        spec = {"input": str(self.run_dir / f"{self.name}.input.ipynb"), "output": str(self.folder / f"{self.name}.ipynb"),
-                "html": str(self.folder / f"{self.name}.html"), "show_code": show_code, "kernel": kernel,
+        spec = {"input": str(self.run_dir / f"{self.name}.input.ipynb"),
+                "output": str(self.folder / f"{self.name}.ipynb"), "html": str(self.folder / f"{self.name}.html"), "show_code": show_code, "kernel": kernel,
                 "connection_file": str(self.run_dir / f"kernel-{self.name}.json"), "result": str(self.result),
                 "parent": os.getpid()}
         job_file = self.run_dir / f"{self.name}.job.json"
