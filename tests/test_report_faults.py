@@ -175,6 +175,22 @@ def test_several_studies_each_get_their_own_folder(quick, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_interrupting_parallel_studies_stops_them_all(quick, tmp_path):
+    a, b = _study(tmp_path / "a", "alpha"), _study(tmp_path / "b", "beta")
+    out = tmp_path / "reports"
+    p, tmpdir = _start(["report", str(a), str(b), "--notebooks", str(quick), "-p", "sleep=120", "--jobs", "2",
+                        "--out", str(out)], tmp_path)
+    kernels = [_running_kernel(out, "alpha"), _running_kernel(out, "beta")]
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=90)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert list(out.iterdir()) == [], "no report, no staging folder, no lock"
+    for pid in kernels:
+        _wait_for(lambda pid=pid: not _alive(pid), 30)
+    assert list(tmpdir.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_a_failing_study_among_parallel_ones_is_reported(quick, tmp_path):
     good, broken = _study(tmp_path / "good", "good"), _study(tmp_path / "broken", "broken")
     out = tmp_path / "reports"
@@ -266,12 +282,16 @@ def test_injected_strings_arrive_unchanged(quick, tmp_path):
 
 @pytest.mark.slow
 def test_progress_goes_to_a_terminal_only(quick, tmp_path):
+    import fcntl
     import pty
+    import struct
+    import termios
 
     quiet = subprocess.run([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "a")],
                            capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
     p = subprocess.Popen([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "b")],
                          stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)

@@ -262,7 +262,8 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
 
     spec = resolve_study(study)
     nbs = resolve_notebooks(notebooks)
-    values = check_parameters(dict(parameters or {}), nbs)
+    given = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in (parameters or {}).items()}
+    values = check_parameters(given, nbs)
     study_path = None if not Path(str(study)).exists() else Path(study).resolve()
     data = values.get("data")
     data_path = None
