@@ -307,3 +307,19 @@ def test_progress_goes_to_a_terminal_only(quick, tmp_path):
     os.close(master)
     assert p.wait(timeout=60) == 0
     assert b"report demo" in shown and b"1/1" in shown, shown
+
+
+def test_a_write_error_while_preparing_is_one_message(quick, tmp_path, monkeypatch, capsys):
+    """A full disk before any notebook runs: an OutputError (exit 1), no traceback, nothing left."""
+    import errno
+
+    from painstudy.reporting import runner
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "inject", full_disk)
+    assert main(["report", "--notebooks", str(quick), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the report (No space left on device)" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quick.ipynb"]

@@ -144,5 +144,6 @@ def test_the_shipped_notebooks_are_what_the_builder_writes(tmp_path):
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)
     for path in builder.build(folder=tmp_path):
-        assert path.read_bytes() == (NOTEBOOK_DIR / path.name).read_bytes(), f"{path.name}: run tools/build_notebooks.py"
+        shipped = (NOTEBOOK_DIR / path.name).read_bytes()
+        assert path.read_bytes() == shipped, f"{path.name} differs: run tools/build_notebooks.py"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import DataFileError, ReportError
-from ..outputs import OutputFolder, default_output_dir
+from ..outputs import OutputError, OutputFolder, default_output_dir
 from .execute import now
 from .parameters import check_parameters, inject, notebook_parameters
 from .provenance import INPUTS_ENV, collect_inputs, display_path, environment, volatile
@@ -122,7 +122,8 @@ class _Job:
 
     def start(self, show_code: bool, kernel: str | None) -> None:
         spec = {"input": str(self.run_dir / f"{self.name}.input.ipynb"),
-                "output": str(self.folder / f"{self.name}.ipynb"), "html": str(self.folder / f"{self.name}.html"), "show_code": show_code, "kernel": kernel,
+                "output": str(self.folder / f"{self.name}.ipynb"), "html": str(self.folder / f"{self.name}.html"),
+                "show_code": show_code, "kernel": kernel,
                 "connection_file": str(self.run_dir / f"kernel-{self.name}.json"), "result": str(self.result),
                 "parent": os.getpid()}
         job_file = self.run_dir / f"{self.name}.job.json"
@@ -137,22 +138,30 @@ class _Job:
     def done(self) -> bool:
         return self.process is not None and self.process.poll() is not None
 
-    def stop(self) -> None:
-        """Ask the notebook process to stop (it stops its kernel), then make sure it has."""
+    def ask_to_stop(self) -> None:
+        """Ask the notebook process to stop (it stops its kernel and exits)."""
         p = self.process
-        if p is None or p.poll() is not None:
+        if p is not None and p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+
+    def stopped(self, deadline: float) -> None:
+        """Wait until the process has stopped; kill it (and its group) at ``deadline``."""
+        p = self.process
+        if p is None:
             return
         try:
-            p.send_signal(signal.SIGTERM)
-            p.wait(timeout=_GRACE)
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
             except OSError:
                 pass
             p.wait()
-        except OSError:
-            pass
+        if self.log_file is not None:
+            self.log_file.close()
 
     def outcome(self) -> NotebookRun:
         if self.log_file is not None:
@@ -187,10 +196,10 @@ def _run_jobs(jobs: list[_Job], parallel: int, show_code: bool, kernel: str | No
                     bar.update(1)
     except BaseException:
         for job in running:
-            job.stop()
+            job.ask_to_stop()
+        deadline = time.monotonic() + _GRACE
         for job in running:
-            if job.log_file is not None:
-                job.log_file.close()
+            job.stopped(deadline)
         raise
     return [finished[j.name] for j in jobs]
 
@@ -275,56 +284,86 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
     shown = {**values, **({"data": display_path(data_path, spec.root)} if data_path else {})}
     show = (sys.stderr.isatty() if progress is None else progress)
 
+    plan = _Plan(spec, nbs, values, str(study), study_path, data_path, shown, seed, jobs, show_code, kernel, show,
+                 cancel)
     with OutputFolder(out if out is not None else default_output_dir(spec.name), kind="report",
                       keep_failed=True) as folder:
-        staging = folder.path
-        run_dir = staging / ".run"
-        for sub in ("figures", "tables", ".run"):
-            (staging / sub).mkdir()
-        injected = {**values, "study": _relative(study_path, staging) if study_path else str(study)}
-        if data_path:
-            injected["data"] = _relative(data_path, staging)
-        job_list = []
-        for nb in nbs:
-            inject(nb, run_dir / f"{nb.stem}.input.ipynb", injected)
-            job_list.append(_Job(nb.stem, staging, run_dir))
-        started = now()
-        bar = None
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(nbs), desc=f"report {spec.name}", unit="notebook", file=sys.stderr)
         try:
-            runs = _run_jobs(job_list, jobs, show_code, kernel, bar, cancel)
-        finally:
-            if bar is not None:
-                bar.close()
-        ok = all(r.status == "ok" for r in runs)
-        manifest = {
-            "study": spec.name, "title": spec.title, "status": "ok" if ok else "failed",
-            "notebooks": [{"name": r.name, "status": r.status, "error": r.error, "failed_cell": r.failed_cell}
-                          for r in runs],
-            "parameters": shown, "seed": seed,
-            "inputs": collect_inputs({j.name: j.inputs for j in job_list}),
-            **environment(), "volatile": RUN_FILE,
-        }
-        timing = volatile(started, now(), [{"name": r.name, "started": r.started, "finished": r.finished,
-                                            "seconds": r.seconds} for r in runs])
-        (staging / RUN_FILE).write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
-        if ok:
-            shutil.rmtree(run_dir)
-            target = folder.publish(manifest)
-            written = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
-            return ReportResult(target, tuple(runs), written)
-        run_dir.rename(staging / "logs")
-        kept = folder.keep_failed(manifest)
-        failed = [r for r in runs if r.status != "ok"]
-        msg = "; ".join(f"{r.name} failed" + (f" in cell {r.failed_cell}" if r.failed_cell else "")
-                        + f": {r.error}" for r in failed)
-        for r in failed:
-            if not r.failed_cell:  # the notebook process or its kernel failed: show why
-                tail = _log_tail(kept / "logs" / r.log)
-                if tail:
-                    msg += f"\n{r.name} log (logs/{r.log}):\n{tail}"
-        raise ReportError(f"{msg}\nThe previous report in {folder.given} is unchanged; the failed run is kept "
-                          f"in {kept} (logs in {kept / 'logs'})")
+            return _run_in(folder, plan)
+        except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
+            raise OutputError(f"{folder.given}: cannot write the report ({e.strerror or e}); the previous "
+                              "report is unchanged") from None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a report run does, checked before anything is written."""
+
+    spec: Any
+    notebooks: list[Path]
+    values: dict[str, Any]  # checked parameters
+    study: str  # as given
+    study_path: Path | None  # when given as a path
+    data_path: Path | None
+    shown: dict[str, Any]  # parameters as the manifest shows them
+    seed: Any
+    jobs: int
+    show_code: bool
+    kernel: str | None
+    progress: bool
+    cancel: threading.Event | None
+
+
+def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
+    """The report run inside its staging folder (see :func:`run_report`)."""
+    staging = folder.path
+    run_dir = staging / ".run"
+    for sub in ("figures", "tables", ".run"):
+        (staging / sub).mkdir()
+    injected = {**plan.values, "study": _relative(plan.study_path, staging) if plan.study_path else plan.study}
+    if plan.data_path:
+        injected["data"] = _relative(plan.data_path, staging)
+    job_list = []
+    for nb in plan.notebooks:
+        inject(nb, run_dir / f"{nb.stem}.input.ipynb", injected)
+        job_list.append(_Job(nb.stem, staging, run_dir))
+    started = now()
+    bar = None
+    if plan.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(plan.notebooks), desc=f"report {plan.spec.name}", unit="notebook", file=sys.stderr)
+    try:
+        runs = _run_jobs(job_list, plan.jobs, plan.show_code, plan.kernel, bar, plan.cancel)
+    finally:
+        if bar is not None:
+            bar.close()
+    ok = all(r.status == "ok" for r in runs)
+    manifest = {
+        "study": plan.spec.name, "title": plan.spec.title, "status": "ok" if ok else "failed",
+        "notebooks": [{"name": r.name, "status": r.status, "error": r.error, "failed_cell": r.failed_cell}
+                      for r in runs],
+        "parameters": plan.shown, "seed": plan.seed,
+        "inputs": collect_inputs({j.name: j.inputs for j in job_list}),
+        **environment(), "volatile": RUN_FILE,
+    }
+    timing = volatile(started, now(), [{"name": r.name, "started": r.started, "finished": r.finished,
+                                        "seconds": r.seconds} for r in runs])
+    (staging / RUN_FILE).write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
+    if ok:
+        shutil.rmtree(run_dir)
+        target = folder.publish(manifest)
+        written = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+        return ReportResult(target, tuple(runs), written)
+    run_dir.rename(staging / "logs")
+    kept = folder.keep_failed(manifest)
+    failed = [r for r in runs if r.status != "ok"]
+    msg = "; ".join(f"{r.name} failed" + (f" in cell {r.failed_cell}" if r.failed_cell else "")
+                    + f": {r.error}" for r in failed)
+    for r in failed:
+        if not r.failed_cell:  # the notebook process or its kernel failed: show why
+            tail = _log_tail(kept / "logs" / r.log)
+            if tail:
+                msg += f"\n{r.name} log (logs/{r.log}):\n{tail}"
+    raise ReportError(f"{msg}\nThe previous report in {folder.given} is unchanged; the failed run is kept "
+                      f"in {kept} (logs in {kept / 'logs'})")
