@@ -19,9 +19,12 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..io import sha256_file
+
+if TYPE_CHECKING:
+    from ..cohort import Cohort
 
 #: Environment variable naming the file where a report notebook records the files it read.
 INPUTS_ENV = "PAINSTUDY_REPORT_INPUTS"
@@ -67,23 +70,22 @@ def input_record(path: str | Path, sha256: str | None = None, study_root: str | 
     return {"path": display_path(path, study_root), "sha256": sha256 or sha256_file(path), "role": role}
 
 
-def cohort_inputs(cohort: Any) -> list[dict[str, str]]:
+def cohort_inputs(cohort: Cohort) -> list[dict[str, str]]:
     """The files a cohort was built from: its study.yml and its data file (with the SHA-256 of the
     bytes the cohort read)."""
-    spec = getattr(cohort, "spec", None)
-    root = getattr(spec, "root", None)
+    spec, source = cohort.spec, cohort.source
+    root = spec.root
     out = []
     if root is not None and (Path(root) / "study.yml").is_file():
         out.append(input_record(Path(root) / "study.yml", study_root=root, role="study definition"))
-    source = getattr(cohort, "source", "")
-    if source and Path(source).is_file():
-        record = input_record(source, getattr(cohort, "sha256", "") or None, root, role="data")
+    if source and Path(source).is_file():  # not for a cohort built from an in-memory table
+        record = input_record(source, cohort.sha256 or None, root, role="data")
         record["path"] = _registry_file(spec, source) or record["path"]
         out.append(record)
     return out
 
 
-def record_inputs(cohort: Any):
+def record_inputs(cohort: Cohort):
     """Record the files a notebook's cohort was read from; return them as Markdown for display.
 
     Call it in a report notebook right after loading the data. During ``painstudy report`` the
