@@ -6,6 +6,7 @@ every notebook with the manifest listing exactly the files read, and reports tha
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -234,3 +235,40 @@ def test_several_studies_in_parallel(tmp_path, capsys, shared):
         assert (out / study / "01_cohort.html").exists()
         assert json.loads((out / study / "manifest.json").read_text())["study"] == study
     assert (out / "chow2006" / "figures" / "trajectories_vas.png").exists()
+
+
+@pytest.mark.slow
+def test_an_installed_copy_works_outside_the_checkout(tmp_path):
+    """Installed from the package (not a checkout): notebooks, studies and demo data are package data,
+    the report goes to ./reports/<study> of the current folder, the manifest says how painstudy was
+    installed and records no commit, and nothing is written into the installed package."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "painstudy", src / "painstudy", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    site = tmp_path / "env" / "site-packages"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+                          str(src)], capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    shipped = {p for p in site.rglob("*") if "__pycache__" not in p.parts}
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}  # before the checkout's editable install
+
+    def painstudy_cli(*args):
+        return subprocess.run([sys.executable, "-m", "painstudy", *args], capture_output=True, text=True, cwd=work,
+                              env=env, timeout=900)
+
+    version = painstudy_cli("--version")
+    assert version.stdout.strip() == f"painstudy {painstudy.__version__}", version
+    run = painstudy_cli("report", "--notebooks", "01")
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((work / "reports" / "demo" / "manifest.json").read_text())
+    assert manifest["painstudy"] == {"version": painstudy.__version__, "installed_as": "wheel", "commit": None}
+    assert [i["path"] for i in manifest["inputs"]] == ["study.yml", "data.csv"]
+    after = {p for p in site.rglob("*") if "__pycache__" not in p.parts}
+    assert after == shipped, sorted(map(str, after - shipped))
