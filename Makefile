@@ -19,10 +19,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (painstudy)" >/dev/null
 	@touch $@
 
-setup: $(VENV)/.installed
+# the Jupyter kernel the notebooks name (painstudy/notebooks/*.ipynb: kernelspec "painstudy")
+KERNELSPEC := $(VENV)/share/jupyter/kernels/painstudy/kernel.json
+$(KERNELSPEC): $(VENV)/.installed
+	$(BIN)/python -m ipykernel install --sys-prefix --name painstudy --display-name "Python 3 (painstudy)" >/dev/null
+
+setup: $(VENV)/.installed $(KERNELSPEC)
 
 demo: setup
 	$(BIN)/painstudy validate

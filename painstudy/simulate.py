@@ -71,19 +71,29 @@ class SimulatedTrial:
     study: Mapping = field(default_factory=dict)
 
     def write(self, folder: str | Path, *, name: str = "simulated", data_file: str = "data.csv") -> Path:
-        """Write ``data_file``, ``truth.csv`` and a ``study.yml`` that ``validate`` accepts."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.data.to_csv(folder / data_file, index=False, float_format="%.4g")
-        self.truth.to_csv(folder / "truth.csv", index=False, float_format="%.6g")
-        study = dict(self.study)
-        study["name"] = name
-        study["data"] = {"file": data_file, "layout": "long"}
-        with open(folder / "study.yml", "w", encoding="utf-8") as f:
-            f.write(f"# Simulated by painstudy.simulate (seed {self.params['seed']}, "
-                    f"{self.params['n_subjects']} subjects); true effects in truth.csv\n")
-            yaml.safe_dump(study, f, sort_keys=False, allow_unicode=True)
-        return folder / "study.yml"
+        """Write ``data_file``, ``truth.csv``, a ``study.yml`` that ``validate`` accepts and a manifest.
+
+        ``folder`` is replaced only when it is new, empty or an earlier simulation (or other output)
+        written by painstudy (:class:`painstudy.outputs.OutputFolder`); anything else is refused with
+        :class:`painstudy.outputs.OutputError` and left as it was. Returns the path of the study.yml.
+        """
+        from .outputs import OutputError, OutputFolder
+
+        if Path(data_file).name != data_file or data_file in ("truth.csv", "study.yml", "manifest.json"):
+            raise OutputError(f"data_file must be a plain file name other than truth.csv, study.yml and "
+                              f"manifest.json, got {data_file!r}")
+        with OutputFolder(folder, kind="simulation") as out:
+            self.data.to_csv(out.path / data_file, index=False, float_format="%.4g")
+            self.truth.to_csv(out.path / "truth.csv", index=False, float_format="%.6g")
+            study = dict(self.study)
+            study["name"] = name
+            study["data"] = {"file": data_file, "layout": "long"}
+            with open(out.path / "study.yml", "w", encoding="utf-8") as f:
+                f.write(f"# Simulated by painstudy.simulate (seed {self.params['seed']}, "
+                        f"{self.params['n_subjects']} subjects); true effects in truth.csv\n")
+                yaml.safe_dump(study, f, sort_keys=False, allow_unicode=True)
+            target = out.publish({"name": name, "parameters": dict(self.params)})
+        return target / "study.yml"
 
 
 def _ramp(week: np.ndarray, tau: float) -> np.ndarray:

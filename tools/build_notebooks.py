@@ -12,15 +12,18 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parents[1] / "painstudy" / "notebooks"
+#: The kernelspec the notebooks name (the Makefile installs it under this name).
+KERNEL = "painstudy"
 
-PARAMETERS = '''# Parameters (papermill overrides these; the defaults run the demo study)
-study = "demo"            # registered study name or path to a study.yml
-outcomes = None           # outcome names; None: the study's first two outcomes (pain and function)
-reference_arm = None      # None: the study's control arm
-thresholds = ["moderate", "substantial"]   # improvement thresholds (instrument names or numbers)
-visits = None             # visit names; None: all post-baseline visits
-output_dir = "."          # figures/ and tables/ are written here
-seed = 20261126'''
+PARAMETERS = '''# Parameters: values only, checked against these types by painstudy report -p/-f (defaults: the demo)
+study: str = "demo"                    # registered study name or path to a study.yml
+data: str | None = None                # another data file with the study's columns; None: the study's own
+outcomes: list[str] | None = None      # outcome names; None: the study's first two outcomes (pain and function)
+reference_arm: str | None = None       # None: the study's control arm
+thresholds: list[str | float] = ["moderate", "substantial"]  # improvement thresholds (names or numbers)
+visits: list[str] | None = None        # visit names; None: all post-baseline visits
+output_dir: str = "."                  # figures/ and tables/ are written here
+seed: int = 20261126'''
 
 SETUP = '''%matplotlib inline
 import matplotlib.pyplot as plt
@@ -29,20 +32,21 @@ from IPython.display import Markdown, display
 
 import painstudy
 from painstudy.plotting import save_figure
-from painstudy.reporting import figure_path, save_table
+from painstudy.reporting import figure_path, record_inputs, save_table, save_tables
 
 pd.set_option("display.max_rows", 200)
 plt.rcParams.update({"figure.dpi": 90})
-cohort = painstudy.load_cohort(study)
+cohort = painstudy.load_cohort(study, data=data)
 outcomes = list(outcomes or cohort.outcomes[:2])
-cohort'''
+display(record_inputs(cohort))
+cohort.summary().drop(index="source", errors="ignore")'''
 
 
-REPRODUCE_PARAMETERS = '''# Parameters (papermill overrides these)
-study = "vickers2004"     # the published study to reproduce (painstudy.reproduce.STUDIES)
-data = None               # another copy of the raw data file (a reviewer's own download); None: the registry's
-output_dir = "."          # figures/ and tables/ are written here
-seed = 20261126'''
+REPRODUCE_PARAMETERS = '''# Parameters: values only (painstudy reproduce/report set these)
+study: str = "vickers2004"   # the published study to reproduce (painstudy.reproduce.STUDIES)
+data: str | None = None      # another copy of the raw data file (a reviewer's own download); None: the registry's
+output_dir: str = "."        # figures/ and tables/ are written here
+seed: int = 20261126'''
 
 REPRODUCE_SETUP = '''%matplotlib inline
 import matplotlib.pyplot as plt
@@ -50,19 +54,21 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from painstudy.plotting import save_figure
-from painstudy.reporting import figure_path, save_table
+from painstudy.reporting import figure_path, record_inputs, save_table
 from painstudy.reproduce import reproduce
 
 pd.set_option("display.max_rows", 400)
 pd.set_option("display.max_colwidth", 120)
 result = reproduce(study, data=data)
-display(Markdown(f"Data file: `{result.source}`  \\nSHA-256: `{result.sha256}`"))'''
+display(record_inputs(result.cohort))'''
 
 
 def notebook(title: str, cells: list[tuple[str, str]], parameters: str = PARAMETERS,
              setup: str = SETUP) -> nbformat.NotebookNode:
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # the kernel `make setup` installs (python -m ipykernel install --name painstudy); painstudy report runs the
+    # notebooks in a kernel of its own interpreter whatever kernels are installed
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3 (painstudy)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells.append(new_markdown_cell(f"# {title}"))
     p = new_code_cell(parameters)
@@ -131,8 +137,7 @@ NOTEBOOKS = {
                  'name, value, relative = cohort.instrument(outcomes[0]).responder_definitions(thresholds)[0]\n'
                  'events = time_to_improvement(cohort, outcomes[0], threshold=value, relative=relative)\n'
                  'analysis = analyze_improvement(events)\n'
-                 'for name, frame in analysis.tidy().tables:\n'
-                 '    save_table(frame, f"improvement_{name}", output_dir, index=False)\n'
+                 'save_tables(analysis, "improvement", output_dir)\n'
                  'analysis'),
         ("md", "## Kaplan-Meier curves with the number at risk"),
         ("code", 'ax = plot_km(analysis)\nsave_figure(ax.figure, figure_path("km_improvement", output_dir))\nplt.show()'),
@@ -151,8 +156,7 @@ NOTEBOOKS = {
                  '    for threshold, value, relative in cohort.instrument(outcome).responder_definitions(thresholds):\n'
                  '        res = responder_analysis(cohort, outcome, threshold=value, relative=relative)\n'
                  '        analyses[(outcome, threshold)] = res\n'
-                 '        for name, frame in res.tidy().tables:\n'
-                 '            save_table(frame, f"responders_{outcome}_{threshold}_{name}", output_dir, index=False)\n'
+                 '        save_tables(res, f"responders_{outcome}_{threshold}", output_dir)\n'
                  '        kind = "of baseline" if relative else "points"\n'
                  '        display(Markdown(f"### {outcome}: improvement of at least {value:g} {kind} ({threshold})"))\n'
                  '        display(res)'),
@@ -187,14 +191,15 @@ REPRODUCTIONS = {
 }
 
 
-def build(names=None) -> list[Path]:
+def build(names=None, folder: Path = HERE) -> list[Path]:
+    """Write the notebooks (all, or those in ``names``) into ``folder``; return their paths."""
     written = []
     items = [(n, t, c, PARAMETERS, SETUP) for n, (t, c) in NOTEBOOKS.items()]
     items += [(n, t, c, REPRODUCE_PARAMETERS, REPRODUCE_SETUP) for n, (t, c) in REPRODUCTIONS.items()]
     for name, title, cells, params, setup in items:
         if names and name not in names:
             continue
-        path = HERE / f"{name}.ipynb"
+        path = Path(folder) / f"{name}.ipynb"
         nbformat.write(notebook(title, cells, params, setup), str(path))
         written.append(path)
     return written

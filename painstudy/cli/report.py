@@ -1,20 +1,14 @@
-"""``painstudy report``: run the parameterised notebooks into reports/<study>/."""
+"""``painstudy report``: run the parameterised notebooks into ``./reports/<study>/`` (or ``--out``)."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
 from ..errors import PainstudyError
-
-
-def _parse_value(text: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 def register(subparsers) -> None:
@@ -23,52 +17,95 @@ def register(subparsers) -> None:
                     help="registered study name(s) or path(s) to study.yml (default: the demo study)")
     sp.add_argument("--notebooks", nargs="+", help="notebook names or numbers (default: 01 02 03 04)")
     sp.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                    help="notebook parameter (YAML value), may repeat")
-    sp.add_argument("-f", "--parameters-file", help="YAML file of notebook parameters")
-    sp.add_argument("--out", help="output folder (default reports/<study>; with several studies, a parent folder)")
-    sp.add_argument("--jobs", type=int, default=1, help="notebooks (or studies) run in parallel")
+                    help="notebook parameter (a YAML value), may repeat; KEY must be declared by the notebooks")
+    sp.add_argument("-f", "--parameters-file", help="YAML file of notebook parameters (a mapping)")
+    sp.add_argument("--out", help="output folder (default ./reports/<study>; with several studies, the folder "
+                                  "holding one folder per study)")
+    sp.add_argument("--jobs", type=int, default=1, help="notebooks (or, with several studies, studies) run at once")
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     sp.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from ..reporting import run_report
+@contextmanager
+def terminate_as_interrupt():
+    """While running, SIGTERM stops the run like Ctrl-C (the notebook processes are stopped, nothing left)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    params = {}
-    if args.parameters_file:
-        try:
-            params.update(yaml.safe_load(Path(args.parameters_file).read_text()) or {})
-        except (OSError, yaml.YAMLError) as e:
-            raise PainstudyError(f"{args.parameters_file}: cannot read parameters ({e})") from None
-    for kv in args.parameter:
-        if "=" not in kv:
-            print(f"painstudy report: -p expects KEY=VALUE, got {kv!r}", file=sys.stderr)
-            return 2
-        k, v = kv.split("=", 1)
-        params[k.strip()] = _parse_value(v)
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _usage(message: str) -> int:
+    print(f"painstudy report: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args) -> int:
+    from ..cohort import resolve_study
+    from ..reporting import ParameterError, check_parameters, read_parameters, resolve_notebooks, run_report
+
+    if args.jobs < 1:
+        return _usage(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        given, raw = read_parameters(args.parameter, args.parameters_file)
+        params = check_parameters(given, resolve_notebooks(args.notebooks), raw)
+    except ParameterError as e:
+        return _usage(str(e))
+    specs = [resolve_study(s) for s in args.studies]
+    names: dict[str, str] = {}
+    for study, spec in zip(args.studies, specs):
+        if spec.name in names:
+            return _usage(f"studies {names[spec.name]!r} and {study!r} are both named {spec.name!r}: their reports "
+                          "would go to the same folder; run them separately, each with its own --out")
+        names[spec.name] = study
     several = len(args.studies) > 1
 
-    def one(study):
-        out = str(Path(args.out) / Path(study).stem) if args.out and several else args.out
-        # with several studies, --jobs runs the studies in parallel (each one notebook at a time)
+    def out_for(spec):
+        if args.out is None:
+            return None  # ./reports/<study name>
+        return Path(args.out) / spec.name if several else Path(args.out)
+
+    cancel = threading.Event()
+
+    def one(item):
+        study, spec = item
+        # with several studies and --jobs, the studies run side by side (each one notebook at a time)
         jobs = 1 if several and args.jobs > 1 else args.jobs
         try:
-            return study, run_report(study, notebooks=args.notebooks, parameters=params, out=out, jobs=jobs,
-                                     show_code=args.show_code), None
+            res = run_report(study, notebooks=args.notebooks, parameters=params, out=out_for(spec), jobs=jobs,
+                             show_code=args.show_code, cancel=cancel)
+            return study, res, None
         except PainstudyError as e:
             return study, None, e
 
-    if several and args.jobs > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    items = list(zip(args.studies, specs))
+    with terminate_as_interrupt():
+        if several and args.jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(one, args.studies))
-    else:
-        results = [one(s) for s in args.studies]
+            pool = ThreadPoolExecutor(max_workers=args.jobs)
+            futures = [pool.submit(one, item) for item in items]
+            try:
+                results = [f.result() for f in futures]
+            except KeyboardInterrupt:
+                cancel.set()  # every running study stops its notebooks and cleans up
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown()
+        else:
+            results = [one(item) for item in items]
     status = 0
     for study, res, err in results:
         if err is not None:
-            print(f"painstudy report {study}: {err}", file=sys.stderr)
+            print(f"painstudy report {study}: error: {err}", file=sys.stderr)
             status = 1
             continue
         for r in res.runs:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .report import terminate_as_interrupt
+
 
 def register(subparsers) -> None:
     from ..reproduce import STUDIES
@@ -14,21 +16,21 @@ def register(subparsers) -> None:
     sp = subparsers.add_parser("reproduce", help="recompute a published trial; every published number beside ours")
     sp.add_argument("study", choices=sorted(STUDIES))
     sp.add_argument("--data", help="another copy of the raw data file (e.g. your own download)")
-    sp.add_argument("--out", help="output folder (default reports/<study>)")
+    sp.add_argument("--out", help="output folder (default ./reports/<study> in the current folder)")
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     sp.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..reporting import ROOT, run_report
+    from ..reporting import run_report
 
-    if args.data and not Path(args.data).exists():
+    if args.data and not Path(args.data).is_file():
         print(f"painstudy reproduce: {args.data}: data file not found", file=sys.stderr)
         return 1
     params = {"data": args.data} if args.data else {}
-    out = Path(args.out) if args.out else ROOT / "reports" / args.study
-    res = run_report(args.study, notebooks=[f"05_reproduce_{args.study}"], parameters=params, out=out,
-                     show_code=args.show_code)
+    with terminate_as_interrupt():
+        res = run_report(args.study, notebooks=[f"05_reproduce_{args.study}"], parameters=params, out=args.out,
+                         show_code=args.show_code)
     table = pd.read_csv(res.out / "tables" / "reproduction.csv", dtype={"published": str})
     with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.max_colwidth", 70):
         print(table[["item", "published", "reproduced", "tolerance", "status"]].to_string(
@@ -40,8 +42,9 @@ def run(args) -> int:
         print("\nDocumented reasons for differences:")
         for r in reasons:
             print(f"  - {r}")
-    print(f"\nreport: {res.out / (f'05_reproduce_{args.study}.html')}; data: {res.manifest['inputs'][-1]['path']} "
-          f"(SHA-256 {res.manifest['inputs'][-1]['sha256'][:12]}...)")
+    data = next((i for i in res.manifest.get("inputs", []) if i.get("role") == "data"), None)
+    read = f"; data: {data['path']} (SHA-256 {data['sha256'][:12]}...)" if data else ""
+    print(f"\nreport: {res.out / (f'05_reproduce_{args.study}.html')}{read}")
     bad = table[table["status"] == "differs"]
     if len(bad):
         print(f"\n{len(bad)} item(s) differ without a documented reason:", file=sys.stderr)

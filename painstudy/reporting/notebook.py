@@ -1,0 +1,33 @@
+"""Helpers the report notebooks call: where tables and figures go, and what was read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..rendering import Rendered
+from .provenance import record_inputs
+
+__all__ = ["save_table", "save_tables", "figure_path", "record_inputs"]
+
+
+def save_table(df: pd.DataFrame, name: str, output_dir: str | Path = ".", *, index: bool = True) -> Path:
+    """Write a result table as ``<output_dir>/tables/<name>.csv`` (stable float format) and return the path."""
+    path = Path(output_dir) / "tables" / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=index, float_format="%.10g")
+    return path
+
+
+def save_tables(result, prefix: str, output_dir: str | Path = ".") -> list[Path]:
+    """Write every table of a result object as ``<prefix>_<table name>.csv`` (without the index)."""
+    if not isinstance(result, Rendered):
+        raise TypeError(f"save_tables needs a painstudy result, got {type(result).__name__}")
+    frames = list(result.tidy().tables)
+    return [save_table(frame, f"{prefix}_{name}", output_dir, index=False) for name, frame in frames]
+
+
+def figure_path(name: str, output_dir: str | Path = ".") -> Path:
+    """Where a report figure goes: ``<output_dir>/figures/<name>.png``."""
+    return Path(output_dir) / "figures" / f"{name}.png"
