@@ -255,3 +255,27 @@ def test_responder_results_render_through_one_rule(vickers_data):
         assert isinstance(part, Rendered) and type(part).__repr__ is Rendered.__repr__
         json.dumps(part.to_dict())
     assert "method: ml" in str(res)
+
+
+def test_wilson_limits_are_exact_at_0_and_100_percent_and_the_plot_draws():
+    """No responders: the lower limit is exactly 0 (it used to come out as 6.9e-18, which made the
+    error bar negative and the rate plot fail)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from painstudy.models.responders import wilson_interval
+
+    lo, hi = wilson_interval(np.array([0, 7, 12]), np.array([12, 12, 12]))
+    assert lo[0] == 0.0 and hi[2] == 1.0 and 0 < lo[1] < hi[1] < 1
+
+    import painstudy
+    from painstudy.models.responders import responder_rates, responders
+    from painstudy.plotting.responders import plot_responder_rates
+
+    cohort = painstudy.load_cohort("demo")
+    sub = cohort.subset(cohort.subjects["subject"].iloc[::4])  # several arm x visit cells with 0 responders
+    rates = responder_rates(responders(sub, "pain", threshold="substantial"))
+    assert (rates.to_frame()["responders"] == 0).any()
+    ax = plot_responder_rates(rates)
+    assert ax.has_data()
+    plt.close(ax.figure)

@@ -210,7 +210,10 @@ def wilson_interval(x: np.ndarray, n: np.ndarray, conf_level: float = 0.95) -> t
         p = x / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    # exactly 0 with no responders and 1 with all (rounding would leave 1e-17 outside the estimate)
+    lo = np.where(x == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    hi = np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return lo, hi
 
 
 def newcombe_interval(x1, n1, x2, n2, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

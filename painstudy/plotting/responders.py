@@ -114,7 +114,7 @@ def plot_responder_rates(
         if s.empty:
             continue
         x = np.array([xpos[v] for v in s["visit"].astype(str)]) + (i - (len(cats) - 1) / 2) * width
-        ax.errorbar(x, s["rate"], yerr=[s["rate"] - s["ci_lower"], s["ci_upper"] - s["rate"]],
+        ax.errorbar(x, s["rate"], yerr=[(s["rate"] - s["ci_lower"]).clip(lower=0), (s["ci_upper"] - s["rate"]).clip(lower=0)],
                     fmt="o", capsize=3, color=colours[arm], label=labels[arm])
     ax.set_xticks(range(len(visits)))
     ax.set_xticklabels(visits)
