@@ -512,6 +512,22 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 JSON_MARK = "written_by"
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where the system allows)."""
+    import os
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - systems without /proc
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
+
+
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file's bytes, read in chunks."""
     import hashlib
@@ -613,6 +629,7 @@ def write_json(obj: dict, path: str | Path) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files: use the user's umask
         os.replace(tmp, p)
     except OSError as e:
         try:

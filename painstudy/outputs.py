@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import PainstudyError
-from .io import JSON_MARK, to_jsonable
+from .io import JSON_MARK, current_umask, to_jsonable
 
 __all__ = ["OutputError", "OutputFolder", "ownership", "check_replaceable", "current_umask", "MANIFEST",
            "write_manifest", "default_output_dir"]
@@ -56,18 +56,6 @@ class OutputError(PainstudyError):
     """An output folder cannot be written: refused by the ownership rule, locked, or an I/O error."""
 
 
-def current_umask() -> int:
-    """The process's umask (read without changing it where the system allows)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # pragma: no cover - systems without /proc
-    os.umask(mask)  # pragma: no cover
-    return mask  # pragma: no cover
 
 
 def default_output_dir(name: str) -> Path:
