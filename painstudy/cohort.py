@@ -36,7 +36,7 @@ from typing import Iterable
 import pandas as pd
 
 from .errors import FAILURE_COLUMNS, CohortError, DataFileError, PainstudyError
-from .io import RawTable, file_format, read_raw, sha256_file
+from .io import RawTable, display_path, file_format, read_raw, sha256_file
 from .outcomes import add_change_scores
 from .rendering import Rendered, Tidy
 from .schemas import check_cohort_tables
@@ -146,7 +146,8 @@ class Cohort(Rendered):
             "observed": int(vis[o.name].notna().sum())} for o in s.outcomes.values()])
         facts = (("subjects", len(subj)), ("arms", len(s.arms)), ("visits", len(s.visits)),
                  ("outcomes", len(names)), ("validation", "valid: every rule holds"),
-                 ("completed", int(subj["completer"].sum())), ("source", self.source),
+                 ("completed", int(subj["completer"].sum())),
+                 ("source", display_path(self.source, s.root) if Path(self.source).is_absolute() else self.source),
                  ("SHA-256", self.sha256[:16]))
         tables = [("arms", arms), ("visits", visits), ("outcomes", outcomes)]
         exc = self.exclusions[self.exclusions["n"].astype(float) > 0] if len(self.exclusions) else self.exclusions

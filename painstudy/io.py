@@ -512,6 +512,26 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 JSON_MARK = "written_by"
 
 
+def display_path(path: str | Path, study_root: str | Path | None = None) -> str:
+    """How a file is shown in reports and results: relative to the study folder when inside it,
+    else its name alone (no machine path, no user name).
+
+    >>> display_path("/somewhere/studies/demo/data.csv", "/somewhere/studies/demo")
+    'data.csv'
+    >>> display_path("/home/someone/downloads/trial.csv", "/somewhere/studies/demo")
+    'trial.csv'
+    """
+    import os
+
+    p = Path(os.path.abspath(path))
+    if study_root is not None:
+        try:
+            return p.relative_to(Path(os.path.abspath(study_root))).as_posix()
+        except ValueError:
+            pass
+    return p.name
+
+
 def current_umask() -> int:
     """The process's umask (read without changing it where the system allows)."""
     import os

@@ -386,6 +386,19 @@ Drafted by `painstudy init`{source}. Next steps:
 """
 
 
+def _point_at_study(notebook_json: str) -> str:
+    """The notebook with its ``study`` parameter defaulting to ``../study.yml`` (the study folder's)."""
+    import json
+
+    nb = json.loads(notebook_json)
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            src = re.sub(r'^(study(?:\s*:\s*str)?\s*=\s*)"[^"]*"', r'\1"../study.yml"', src, count=1, flags=re.M)
+            cell["source"] = src
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
 def init_study(folder: str | Path, *, data: str | Path | None = None, name: str | None = None) -> Draft:
     """Create a study folder: ``study.yml`` (drafted from ``data``, else a copy of the demo study with
     its data), ``notebooks/`` and ``README.md``. Nothing that exists is overwritten.
@@ -436,7 +449,6 @@ def init_study(folder: str | Path, *, data: str | Path | None = None, name: str 
     nb_dir.mkdir()
     for nb in sorted(resources.files("painstudy.notebooks").iterdir(), key=lambda p: p.name):
         if nb.name.endswith(".ipynb") and not nb.name.startswith("05_"):
-            text = nb.read_text(encoding="utf-8").replace('study = \\"demo\\"', 'study = \\"../study.yml\\"', 1)
-            (nb_dir / nb.name).write_text(text, encoding="utf-8")
+            (nb_dir / nb.name).write_text(_point_at_study(nb.read_text(encoding="utf-8")), encoding="utf-8")
     (folder / "README.md").write_text(_README.format(name=name, source=source, folder=folder), encoding="utf-8")
     return draft

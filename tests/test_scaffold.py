@@ -49,8 +49,11 @@ def test_init_from_a_file_validates_and_reports(tmp_path, capsys):
     assert cohort.n_subjects == 400 and set(cohort.outcomes) == {"pain", "function", "mme"}
     nbs = sorted(p.name for p in (tmp_path / "mystudy" / "notebooks").iterdir())
     assert nbs == ["01_cohort.ipynb", "02_compare_arms.ipynb", "03_time_to_improvement.ipynb", "04_responders.ipynb"]
-    assert '"study = \\"../study.yml\\"' in (tmp_path / "mystudy" / "notebooks" / "01_cohort.ipynb").read_text() \
-        or 'study = \\"../study.yml\\"' in (tmp_path / "mystudy" / "notebooks" / "01_cohort.ipynb").read_text()
+    import nbformat
+
+    nb = nbformat.read(str(tmp_path / "mystudy" / "notebooks" / "01_cohort.ipynb"), as_version=4)
+    params = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert 'study: str = "../study.yml"' in params
 
 
 def test_init_without_data_is_a_working_copy_of_the_demo(tmp_path):

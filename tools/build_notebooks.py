@@ -39,7 +39,7 @@ plt.rcParams.update({"figure.dpi": 90})
 cohort = painstudy.load_cohort(study, data=data)
 outcomes = list(outcomes or cohort.outcomes[:2])
 display(record_inputs(cohort))
-cohort.summary().drop(index="source", errors="ignore")'''
+cohort'''
 
 
 REPRODUCE_PARAMETERS = '''# Parameters: values only (painstudy reproduce/report set these)

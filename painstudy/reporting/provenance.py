@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..io import sha256_file
+from ..io import display_path, sha256_file
 
 if TYPE_CHECKING:
     from ..cohort import Cohort
@@ -30,23 +30,6 @@ if TYPE_CHECKING:
 INPUTS_ENV = "PAINSTUDY_REPORT_INPUTS"
 _VERSIONED = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn", "papermill",
               "nbconvert", "nbclient", "ipykernel", "pandera", "pyyaml", "pooch")
-
-
-def display_path(path: str | Path, study_root: str | Path | None = None) -> str:
-    """How a file is shown in reports: relative to the study folder when inside it, else its name.
-
-    >>> display_path("/somewhere/studies/demo/data.csv", "/somewhere/studies/demo")
-    'data.csv'
-    >>> display_path("/home/someone/downloads/trial.csv", "/somewhere/studies/demo")
-    'trial.csv'
-    """
-    p = Path(os.path.abspath(path))
-    if study_root is not None:
-        try:
-            return p.relative_to(Path(os.path.abspath(study_root))).as_posix()
-        except ValueError:
-            pass
-    return p.name
 
 
 def _registry_file(spec: Any, source: str) -> str | None:
