@@ -301,17 +301,18 @@ def test_sandwich_bell_mccaffrey_df_dense(fev, vcov):
 def test_analytic_hessian_matches_finite_differences(fev, structure, grouped, reml):
     # the analytic observed Hessian (used for Satterthwaite/KR and Newton steps) against central
     # differences of the analytic gradient
-    from painstudy.models.mixed import mmrm as M
-    from painstudy.models.mixed.covariance import make_structure
+    from painstudy.models.mixed.covariance import make_structure, split_natural
+    from painstudy.models.mixed.mmrm import prepare_mmrm
+    from painstudy.models.mixed.mmrm_optim import natural_criterion, natural_hessian_fd
 
     f = f"FEV1 ~ RACE + SEX + ARMCD * AVISIT + {structure}(AVISIT | {'ARMCD / ' if grouped else ''}USUBJID)"
-    r = M.mmrm(f, fev, reml=reml)
-    prep = M._prepare(parse_formula(f), fev, None, False)
+    r = mmrm(f, fev, reml=reml)
+    prep = prepare_mmrm(parse_formula(f), fev, None, False)
     structs = [make_structure(structure, 4) for _ in prep.group_levels]
     phi = r.covariance_parameters.estimate.to_numpy()
-    jc = [s.jac_nat(ph) if s.linear_natural else None for s, ph in zip(structs, M._nat_split(structs, phi))]
-    H_fd = M._nat_hessian(prep.engine, structs, reml, phi, jc)
-    _, _, _, H = M._nat_hessian_analytic(prep.engine, structs, reml, phi, jc)
+    jc = [s.jac_nat(ph) if s.linear_natural else None for s, ph in zip(structs, split_natural(structs, phi))]
+    H_fd = natural_hessian_fd(prep.engine, structs, reml, phi, jc)
+    _, _, _, H = natural_criterion(prep.engine, structs, reml, phi, jc)
     np.testing.assert_allclose(H, H_fd, rtol=0, atol=1e-6 * np.abs(H_fd).max())
 
 

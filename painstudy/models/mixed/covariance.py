@@ -22,7 +22,7 @@ import numpy as np
 
 from painstudy.errors import ModelError
 
-__all__ = ["make_structure", "Structure"]
+__all__ = ["make_structure", "Structure", "split_natural"]
 
 
 def _rho(t):
@@ -478,6 +478,12 @@ class ADfamily(_Hetero):
         key = "variances" if self.hetero else "sigma2"
         val = list(phi[:nv]) if self.hetero else phi[0]
         return {key: val, "rho": list(phi[nv:])}
+
+
+def split_natural(structs: list[Structure], phi: np.ndarray) -> list[np.ndarray]:
+    """Split the stacked natural parameters ``phi`` of several structures (one per covariance group)."""
+    sizes = [len(s.natural_names()) for s in structs]
+    return np.split(phi, np.cumsum(sizes)[:-1])
 
 
 def make_structure(name: str, T: int) -> Structure:
