@@ -13,7 +13,20 @@ import pandas as pd
 
 from painstudy.errors import ModelError
 
-__all__ = ["check_frame", "check_columns", "check_outcome", "check_full_rank"]
+__all__ = ["MAX_ABS", "MIN_VARIANCE", "plain", "check_frame", "check_columns", "check_outcome", "check_finite", "check_full_rank",
+           "numerical_failure"]
+
+#: Largest magnitude accepted in an outcome, covariate or weight: the likelihood's second derivatives
+#: scale with the fourth power of the outcome, and beyond about 1e70 they leave double precision (the fits
+#: are exact, to rounding, from 1e-70 to 1e70 times fev_data's scale).
+MAX_ABS = 1e50
+#: Smallest residual variance of the outcome a fit accepts (its standard deviation 1e-50), for the same reason.
+MIN_VARIANCE = 1e-100
+
+
+def plain(value):
+    """A numpy scalar as the Python value it holds (messages show ``5``, not ``np.int64(5)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_frame(data) -> pd.DataFrame:
@@ -40,6 +53,36 @@ def check_outcome(data: pd.DataFrame, outcome: str) -> None:
             f"column {outcome!r}: the outcome must be numeric, found dtype {y_all.dtype} (e.g. value {ex!r}); "
             f"convert it with pd.to_numeric"
         )
+
+
+def check_finite(data: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Numeric columns of the rows used must hold finite numbers with ``|x| <= MAX_ABS`` (no ``inf``,
+    ``-inf`` or absurd values such as ``1e308``); the error names the column, the first bad row and its
+    value, and counts the others."""
+    for c in dict.fromkeys(columns):
+        col = data[c]
+        if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            continue
+        x = col.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = col.notna().to_numpy() & ~(np.abs(x) <= MAX_ABS)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            more = int(bad.sum()) - 1
+            raise ModelError(
+                f"column {c!r}, row {plain(data.index[i])!r}: value {plain(x[i])!r} is not a finite number with |value| <= "
+                f"{MAX_ABS:g}" + (f" ({more} more row(s) like it)" if more else "")
+                + "; correct it, or set it to missing to leave the row out"
+            )
+
+
+def numerical_failure(model: str, exc: Exception) -> ModelError:
+    """The :class:`ModelError` for a linear-algebra or floating-point failure inside a fit."""
+    return ModelError(
+        f"{model}: the fit failed numerically ({type(exc).__name__}: {exc}); the data may be degenerate (a visit "
+        f"or group with a constant outcome, perfectly correlated visits, too few subjects for the covariance "
+        f"structure) or too extreme for double precision; try a simpler covariance structure or check the data"
+    )
 
 
 def check_full_rank(X: np.ndarray, names: Sequence[str]) -> np.ndarray:

@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
-from painstudy.models.mixed.data import check_columns, check_frame, check_full_rank, check_outcome
-from painstudy.models.mixed.formula import (DesignInfo, LMMFormula, RandomTerm, build_design, factor_levels,
-                                            make_design_info, parse_lmm_formula)
+from painstudy.models.mixed.data import (check_columns, check_finite, check_frame, check_full_rank, check_outcome,
+                                         numerical_failure, plain)
+from painstudy.models.mixed.formula import (DesignInfo, LMMFormula, RandomTerm, build_design, make_design_info,
+                                            parse_lmm_formula, visit_levels)
 from painstudy.models.mixed.lmm_engine import Engine, components
 from painstudy.models.mixed.lmm_inference import build_lmm_inference
 from painstudy.models.mixed.lmm_optim import fit_variance
@@ -61,6 +62,8 @@ class LMMData:
         Grouping factor -> number of levels.
     visit_levels : tuple or None
         Visits of the residual structure, in its order.
+    visit_order_note : str or None
+        The visit order used and where it came from (None without a residual structure).
     engine : Engine
         Dense-block likelihood engine (also computes the information quantities).
     n_rows_dropped : int
@@ -75,6 +78,7 @@ class LMMData:
     levels: list
     n_groups: dict
     visit_levels: tuple | None
+    visit_order_note: str | None
     engine: Engine
     n_rows_dropped: int
 
@@ -91,11 +95,13 @@ def group_codes(d: pd.DataFrame, cols: tuple[str, ...]) -> tuple[np.ndarray, lis
     return codes.astype(np.int64), labels
 
 
-def prepare_lmm(spec: LMMFormula, data: pd.DataFrame) -> LMMData:
+def prepare_lmm(spec: LMMFormula, data: pd.DataFrame, visit_order=None) -> LMMData:
     """Check the data against the formula; build the design, the random-effect covariates and the engine.
 
     Rows with a missing outcome, covariate or random-slope value are dropped and counted; a missing
-    grouping value is an error.
+    grouping value, or an infinite or absurdly large outcome, covariate or slope value, is an error.
+    ``visit_order`` orders the visits of the residual structure (see
+    :func:`~painstudy.models.mixed.formula.visit_levels`).
     """
     check_frame(data)
     fx = spec.fixed
@@ -105,6 +111,9 @@ def prepare_lmm(spec: LMMFormula, data: pd.DataFrame) -> LMMData:
     used = list(dict.fromkeys(cols))
     check_columns(data, used)
     check_outcome(data, fx.outcome)
+    if visit_order is not None and res is None:
+        raise ModelError("visit_order orders the visits of a residual covariance structure, e.g. "
+                         "+ ar1(visit | subject); the formula has none")
     for t in spec.random:
         for s in t.slopes:
             if not pd.api.types.is_numeric_dtype(data[s].dtype) or pd.api.types.is_bool_dtype(data[s].dtype):
@@ -116,13 +125,17 @@ def prepare_lmm(spec: LMMFormula, data: pd.DataFrame) -> LMMData:
         for g in t.group:
             if data[g].isna().any():
                 i = int(np.flatnonzero(data[g].isna().to_numpy())[0])
-                raise ModelError(f"column {g!r}: row {data.index[i]!r} has no {g} (missing grouping value)")
+                raise ModelError(f"column {g!r}: row {plain(data.index[i])!r} has no {g} (missing grouping value)")
     keep = data[used].notna().all(axis=1).to_numpy()
     n_rows_dropped = int((~keep).sum())
     d = data.loc[keep]
     if len(d) == 0:
         raise ModelError(f"no rows with a non-missing outcome {fx.outcome!r} and complete covariates")
-    info = make_design_info(fx, d)
+    vlev = vsource = None
+    if res is not None:
+        vlev, vsource = visit_levels(d[res.visit], res.visit, visit_order)
+    info = make_design_info(fx, d, orders={res.visit: vlev} if res is not None else None)
+    check_finite(d, [fx.outcome, *info.numerics] + [s for t in spec.random for s in t.slopes])
     X = build_design(info, d)
     y = d[fx.outcome].to_numpy(dtype=float)
     n = X.shape[0]
@@ -148,25 +161,26 @@ def prepare_lmm(spec: LMMFormula, data: pd.DataFrame) -> LMMData:
                 f"effects are not identifiable from the residual"
             )
     resid = None
-    visit_levels = None
+    vis_levels = visit_note = None
     if res is not None:
-        vlev = factor_levels(d[res.visit], None, res.visit)
         vcode = d[res.visit].map({v: i for i, v in enumerate(vlev)}).to_numpy().astype(np.int64)
         rs, rlab = group_codes(d, (res.subject,))
         T = len(vlev)
         pair = rs * T + vcode
         if np.bincount(pair).max() > 1:
             j = int(np.flatnonzero(np.bincount(pair) > 1)[0])
-            raise ModelError(f"subject {rlab[j // T]!r} has more than one row at visit {vlev[j % T]!r} "
+            raise ModelError(f"subject {plain(rlab[j // T])!r} has more than one row at visit {plain(vlev[j % T])!r} "
                              f"(column {res.visit!r}); the residual structure needs one row per subject and visit")
         resid = (vcode, rs, T)
         codes_list.append(rs)
         nlev.append(len(rlab))
-        visit_levels = tuple(vlev)
+        vis_levels = tuple(vlev)
+        visit_note = f"visits in order {' < '.join(str(v) for v in vlev)} ({vsource})"
     comp = components(codes_list, nlev)
     engine = Engine(X, y, terms, comp, resid)
     return LMMData(spec=spec, design=info, data=d, X=X, y=y, terms=terms, levels=levels, n_groups=n_groups,
-                   visit_levels=visit_levels, engine=engine, n_rows_dropped=n_rows_dropped)
+                   visit_levels=vis_levels, visit_order_note=visit_note, engine=engine,
+                   n_rows_dropped=n_rows_dropped)
 
 
 def lmm(
@@ -175,6 +189,7 @@ def lmm(
     *,
     reml: bool = True,
     df: str = "satterthwaite",
+    visit_order: list | None = None,
     control: dict | None = None,
 ) -> LMMResult:
     """Fit a linear mixed model with random intercepts/slopes (lme4 syntax).
@@ -198,8 +213,13 @@ def lmm(
     df : {"satterthwaite", "kenward-roger", "residual"}
         Denominator degrees of freedom (lmerTest's Satterthwaite, pbkrtest's Kenward-Roger with its
         adjusted covariance, or ``n_obs - p``).
+    visit_order : list, optional
+        The visits of the residual structure in time order (as :func:`painstudy.mmrm`: else the categories
+        of a Categorical, else numeric or natural order of the labels, never alphabetical).
     control : dict, optional
-        ``{"maxiter": 2000, "newton_steps": 4}``.
+        ``{"maxiter": 2000, "newton_steps": 3}`` (the defaults) limit the iterations; ``{"fallback": False}`` skips the
+        derivative-free fallback (Nelder-Mead, then L-BFGS-B again) when L-BFGS-B stops short;
+        ``{"dense": True}`` uses the dense-block engine for every model.
 
     Returns
     -------
@@ -220,15 +240,22 @@ def lmm(
     >>> round(float(fit.coefficients.loc["armB:week", "estimate"]), 1)
     -0.3
     """
+    with np.errstate(all="ignore"):
+        try:
+            return _fit(formula, data, reml, df, visit_order, dict(control or {}))
+        except (np.linalg.LinAlgError, FloatingPointError) as exc:
+            raise numerical_failure("lmm", exc) from exc
+
+
+def _fit(formula, data, reml, df, visit_order, control) -> LMMResult:
     t_start = time.perf_counter()
-    control = dict(control or {})
     if df not in LMM_DF_METHODS:
         raise ModelError(f"df={df!r} is not known; use one of {', '.join(LMM_DF_METHODS)}")
     if not isinstance(reml, (bool, np.bool_)):
         raise ModelError(f"reml must be True or False, got {reml!r}")
     if df == "kenward-roger" and not reml:
         raise ModelError("df='kenward-roger' is defined for REML fits; use reml=True (or df='satterthwaite')")
-    prep = prepare_lmm(parse_lmm_formula(formula), data)
+    prep = prepare_lmm(parse_lmm_formula(formula), data, visit_order)
     fit, optim = fit_variance(prep, bool(reml), control)
     inference, inf_notes = build_lmm_inference(prep, fit.params, fit.evaluation, fit.theta, fit.sigma2, bool(reml),
                                                df)

@@ -93,9 +93,9 @@ def fit_variance(prep: "LMMData", reml: bool, control: dict) -> tuple[LMMFit, di
     converged = bool(np.isfinite(fval) and fval < 1e299 and gmax < 1e-3 * max(1.0, abs(fval)) ** 0.5)
     notes = []
     if not converged:
-        warnings.warn(f"lmm: the optimiser did not converge (max |gradient| {gmax:.3g}); estimates are "
-                      f"unreliable", ConvergenceWarning, stacklevel=4)
-        notes.append("not converged")
+        detail = f"the optimiser did not converge (max |gradient| {gmax:.3g}); estimates are unreliable"
+        warnings.warn(f"lmm: {detail}", ConvergenceWarning, stacklevel=4)
+        notes += ["not converged", detail]
     lams, Ds_rel, rc = obj.parts(theta)
     ev0 = engine.evaluate(Ds_rel, rc, reml, profiled=struct is None, grad=False)
     sigma2 = ev0["sigma2"] if struct is None else np.nan
@@ -316,7 +316,8 @@ def optimize_theta(obj: Objective, u0: np.ndarray, params: Params, control: dict
     # projected gradient: at a bound only a negative derivative (pointing out of the region) counts
     gproj = np.where(free, g, np.minimum(g, 0.0))
     gmax = float(np.max(np.abs(gproj))) if len(g) else 0.0
-    if not (np.isfinite(f) and gmax < 1e-3 * max(1.0, abs(f)) ** 0.5) and len(theta) <= 30:
+    if not (np.isfinite(f) and gmax < 1e-3 * max(1.0, abs(f)) ** 0.5) and len(theta) <= 30 \
+            and control.get("fallback", True):
         # fallback: derivative-free Nelder-Mead (Lambda Lambda' is the same for any sign of a column of
         # Lambda, so the bounds are restored afterwards by flipping columns), then L-BFGS-B again
         t1 = time.perf_counter()

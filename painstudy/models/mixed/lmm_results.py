@@ -17,7 +17,7 @@ from painstudy.errors import ModelError
 from painstudy.io import to_jsonable
 from painstudy.models.mixed.inference import Inference
 from painstudy.models.mixed.lmm_inference import natural_specs
-from painstudy.models.mixed.results import MixedModelResult, coefficient_table
+from painstudy.models.mixed.results import MixedModelResult, coefficient_table, numerical_notes
 from painstudy.rendering import Tidy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,7 +112,9 @@ class LMMResult(MixedModelResult):
         return cls(formula=spec.formula, reml=fit.reml, df_method=inference.df_method, coefficients=coefs,
                    neg2_log_lik=float(neg2), aic=float(neg2 + 2 * k), bic=float(neg2 + k * np.log(n_obs)),
                    n_obs=int(n_obs), n_rows_dropped=prep.n_rows_dropped, converged=fit.converged,
-                   optimizer=optimizer, notes=tuple(fit.notes), design=prep.design, inference=inference,
+                   optimizer=optimizer, notes=tuple(fit.notes) + numerical_notes(coefs)
+                   + ((prep.visit_order_note,) if prep.visit_order_note else ()), design=prep.design,
+                   inference=inference,
                    varcorr=varcorr, n_groups=dict(prep.n_groups), singular=fit.singular, theta=np.array(th),
                    sigma=sigma, visit_levels=prep.visit_levels, random=tuple(spec.random), _blups=blups)
 

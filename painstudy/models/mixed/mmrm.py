@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
-from painstudy.models.mixed.data import check_columns, check_frame, check_full_rank, check_outcome
+from painstudy.models.mixed.data import (check_columns, check_finite, check_frame, check_full_rank, check_outcome,
+                                         numerical_failure, plain)
 from painstudy.models.mixed.formula import (DesignInfo, ParsedFormula, build_design, factor_levels, make_design_info,
-                                            parse_formula)
+                                            parse_formula, visit_levels)
 from painstudy.models.mixed.mmrm_engine import Engine, blas_threads
 from painstudy.models.mixed.mmrm_inference import build_mmrm_inference
 from painstudy.models.mixed.mmrm_optim import fit_covariance
@@ -51,6 +52,8 @@ class MMRMData:
         Per row: position of the visit in ``visit_levels``, subject number, covariance group number.
     visit_levels, group_levels : tuple
         Visits in the order of the covariance structure; covariance groups (``(None,)`` if none).
+    visit_order_source : str
+        Where the visit order came from (``visit_order``, the categories, the natural order of the labels).
     sqrt_w : ndarray or None
         Square roots of the weights.
     XtX : ndarray
@@ -69,6 +72,7 @@ class MMRMData:
     subject_code: np.ndarray
     group_code: np.ndarray
     visit_levels: tuple
+    visit_order_source: str
     group_levels: tuple
     sqrt_w: np.ndarray | None
     XtX: np.ndarray
@@ -82,12 +86,20 @@ class MMRMData:
         """Number of visits."""
         return len(self.visit_levels)
 
+    @property
+    def visit_order_note(self) -> str:
+        """The visit order used, in words (for the fit's notes and summary)."""
+        return f"visits in order {' < '.join(str(v) for v in self.visit_levels)} ({self.visit_order_source})"
 
-def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_raw: bool = False) -> MMRMData:
+
+def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_raw: bool = False,
+                 visit_order=None) -> MMRMData:
     """Check the data against the formula and build the design and the likelihood engine.
 
-    Rows with a missing outcome, visit, group or covariate (or weight) are dropped and counted.
-    ``keep_raw`` keeps every subject's padded rows in the engine (needed by sandwich estimators).
+    Rows with a missing outcome, visit, group or covariate (or weight) are dropped and counted; an
+    infinite or absurdly large outcome, numeric covariate or weight is an error.  ``keep_raw`` keeps every
+    subject's padded rows in the engine (needed by sandwich estimators); ``visit_order`` see
+    :func:`~painstudy.models.mixed.formula.visit_levels`.
     """
     check_frame(data)
     cov = parsed.covariance
@@ -100,7 +112,7 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
     check_outcome(data, fx.outcome)
     if data[cov.subject].isna().any():
         i = int(np.flatnonzero(data[cov.subject].isna().to_numpy())[0])
-        raise ModelError(f"column {cov.subject!r}: row {data.index[i]!r} has no subject id (missing value)")
+        raise ModelError(f"column {cov.subject!r}: row {plain(data.index[i])!r} has no subject id (missing value)")
     if weights is not None:
         w_all = data[weights] if isinstance(weights, str) else pd.Series(np.asarray(weights, float), index=data.index)
         if len(w_all) != len(data):
@@ -110,15 +122,20 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
     keep = data[used].notna().all(axis=1).to_numpy()
     if weights is not None:
         wv = pd.to_numeric(w_all, errors="coerce").to_numpy(dtype=float)
-        keep &= np.isfinite(wv)
+        keep &= ~np.isnan(wv)
+        wname = weights if isinstance(weights, str) else "weights"
+        check_finite(pd.DataFrame({wname: wv[keep]}, index=data.index[keep]), [wname])
         if np.any(wv[keep] <= 0):
-            raise ModelError("weights must be positive; found a value <= 0")
+            i = int(np.flatnonzero(wv[keep] <= 0)[0])
+            raise ModelError(f"{wname}, row {plain(data.index[keep][i])!r}: value {plain(wv[keep][i])!r}: weights "
+                             f"must be positive")
     n_rows_dropped = int((~keep).sum())
     d = data if keep.all() else data.loc[keep]
     if len(d) == 0:
         raise ModelError(f"no rows with a non-missing outcome {fx.outcome!r} and complete covariates")
-    # visits: levels from the whole column (categorical order or sorted); every level must have data
-    vlev = factor_levels(data[cov.visit], None, cov.visit)
+    # visits: levels from the whole column (visit_order, categorical order or natural order); every level
+    # must have data
+    vlev, vsource = visit_levels(data[cov.visit], cov.visit, visit_order)
     vmap = {v: i for i, v in enumerate(vlev)}
     vcode = d[cov.visit].map(vmap).to_numpy()
     counts = np.bincount(vcode.astype(np.int64), minlength=len(vlev))
@@ -137,7 +154,7 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
     if dup.any():
         j = int(np.flatnonzero(dup)[0])
         raise ModelError(
-            f"subject {subj_uni[j // T]!r} has more than one row at visit {vlev[j % T]!r} "
+            f"subject {plain(subj_uni[j // T])!r} has more than one row at visit {plain(vlev[j % T])!r} "
             f"(column {cov.visit!r}); each subject may have one outcome per visit"
         )
     if cov.group:
@@ -149,13 +166,14 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
         if mism.any():
             i = int(np.flatnonzero(mism)[0])
             raise ModelError(
-                f"subject {subj_uni[subj_codes[i]]!r} belongs to more than one level of the covariance group "
+                f"subject {plain(subj_uni[subj_codes[i]])!r} belongs to more than one level of the covariance group "
                 f"{cov.group!r}; the group must be constant within a subject"
             )
     else:
         glev = (None,)
         gcode = np.zeros(len(d), np.int64)
-    info = make_design_info(fx, d)
+    info = make_design_info(fx, d, orders={cov.visit: vlev})
+    check_finite(d, [fx.outcome, *info.numerics])
     X = build_design(info, d)
     y = d[fx.outcome].to_numpy(dtype=float)
     XtX = check_full_rank(X, info.column_names)
@@ -169,7 +187,8 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
     engine = Engine(X, y, vcode, subj_codes, gcode, len(glev), T, sqrt_w=sqrt_w, log_w_sum=log_w_sum,
                     keep_raw=keep_raw)
     return MMRMData(parsed=parsed, design=info, data=d, X=X, y=y, visit_code=vcode, subject_code=subj_codes,
-                    group_code=gcode, visit_levels=tuple(vlev), group_levels=tuple(glev), sqrt_w=sqrt_w, XtX=XtX,
+                    group_code=gcode, visit_levels=tuple(vlev), visit_order_source=vsource,
+                    group_levels=tuple(glev), sqrt_w=sqrt_w, XtX=XtX,
                     engine=engine, n_subjects=nsub, n_rows_dropped=n_rows_dropped,
                     n_subjects_dropped=n_subjects_dropped)
 
@@ -182,6 +201,7 @@ def mmrm(
     df: str = "satterthwaite",
     vcov: str = "model",
     weights: str | np.ndarray | None = None,
+    visit_order: list | None = None,
     control: dict | None = None,
 ) -> MMRMResult:
     """Fit a mixed model for repeated measures.
@@ -191,10 +211,8 @@ def mmrm(
     formula : str
         R mmrm syntax: ``"FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)"``. The covariance
         term is one of ``us, cs, csh, ar1, ar1h, toep, toeph, ad, adh`` with ``(VISIT | SUBJECT)`` or
-        ``(VISIT | GROUP / SUBJECT)`` (one covariance matrix per group). Visits are ordered as the
-        categories of a pandas Categorical, else sorted (so "VIS10" < "VIS2": use a Categorical or
-        zero-padded labels for the order-dependent structures ar1, toep, ad). Factors use treatment coding with
-        the first level (categorical order, else alphabetical) as reference; choose the reference with
+        ``(VISIT | GROUP / SUBJECT)`` (one covariance matrix per group). Factors use treatment coding with
+        the first level (categorical order, else alphabetical, as R) as reference; choose the reference with
         ``C(ARMCD, Treatment("PBO"))``.
     data : pandas.DataFrame
         Long data, one row per subject and visit. Rows with a missing outcome or covariate are dropped
@@ -213,6 +231,13 @@ def mmrm(
         working covariance model.
     weights : str or array, optional
         Column name or array of positive weights; the covariance of a row is divided by its weight.
+    visit_order : list, optional
+        The visits in time order, e.g. ``["week4", "week8", "week12", "week26"]``. The order matters for
+        ar1, ar1h, toep, toeph, ad and adh. Without it visits are ordered as the categories of a pandas
+        Categorical (a cohort's :meth:`~painstudy.Cohort.analysis_data` gives the study schedule's order),
+        else numerically, else in the natural order of the labels (``week4 < week8 < week12``,
+        ``VIS2 < VIS10``), never alphabetically. The order used is in the result's ``visit_levels``,
+        ``notes`` and summary; the visit factor of the fixed effects uses it too (first visit as reference).
     control : dict, optional
         ``{"optimizers": ("BFGS", "L-BFGS-B", "Nelder-Mead")}`` (the chain tried in order until
         one converges); ``{"information": "expected"}`` takes the covariance of the covariance
@@ -228,6 +253,13 @@ def mmrm(
     -------
     painstudy.models.mixed.results.MMRMResult
 
+    Raises
+    ------
+    ModelError
+        Bad arguments or data (the message names the column, row and value), and numerical failures of the
+        fit.  Non-convergence is not an error: the result says ``converged=False`` (and "NOT CONVERGED"
+        in its summary) and a :class:`~painstudy.errors.ConvergenceWarning` is issued.
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -240,11 +272,16 @@ def mmrm(
     (60, (3, 3))
     """
     control = dict(control or {})
-    with blas_threads(control.get("blas_threads", 1)):
-        return _fit(formula, data, reml, df, vcov, weights, control)
+    # floating-point warnings are not shown: overflow in a trial step of the optimiser is handled (the step
+    # is rejected); what matters ends up in the result's notes
+    with blas_threads(control.get("blas_threads", 1)), np.errstate(all="ignore"):
+        try:
+            return _fit(formula, data, reml, df, vcov, weights, visit_order, control)
+        except (np.linalg.LinAlgError, FloatingPointError) as exc:
+            raise numerical_failure("mmrm", exc) from exc
 
 
-def _fit(formula, data, reml, df, vcov, weights, control) -> MMRMResult:
+def _fit(formula, data, reml, df, vcov, weights, visit_order, control) -> MMRMResult:
     t_start = time.perf_counter()
     if df not in DF_METHODS:
         raise ModelError(f"df={df!r} is not known; use one of {', '.join(DF_METHODS)}")
@@ -258,7 +295,7 @@ def _fit(formula, data, reml, df, vcov, weights, control) -> MMRMResult:
     if information not in ("observed", "expected"):
         raise ModelError(f"control['information']={information!r}: use 'observed' or 'expected'")
     parsed = parse_formula(formula)
-    prep = prepare_mmrm(parsed, data, weights, keep_raw=(vcov != "model"))
+    prep = prepare_mmrm(parsed, data, weights, keep_raw=(vcov != "model"), visit_order=visit_order)
     fit = fit_covariance(prep, parsed.covariance.structure, bool(reml), control)
     inference = build_mmrm_inference(prep, fit, df, vcov, information=information)
     return MMRMResult.from_fit(prep, fit, inference, seconds=time.perf_counter() - t_start)

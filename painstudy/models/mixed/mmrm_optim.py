@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import optimize
 
-from painstudy.errors import ConvergenceWarning
+from painstudy.errors import ConvergenceWarning, ModelError
 from painstudy.models.mixed.covariance import Structure, make_structure, split_natural
+from painstudy.models.mixed.data import MIN_VARIANCE
 
 if TYPE_CHECKING:  # pragma: no cover
     from painstudy.models.mixed.mmrm import MMRMData
@@ -71,7 +72,10 @@ class CovarianceFit:
 
 def start_sigmas(prep: "MMRMData") -> list[np.ndarray]:
     """Moment-based start: the covariance of OLS residuals per group (pairwise over observed visits),
-    eigenvalues floored at 1% of the largest."""
+    eigenvalues floored at 1% of the largest.
+
+    Raises :class:`ModelError` when the fixed effects reproduce the outcome exactly at some visit (its
+    residual variance is 0: the likelihood has no maximum)."""
     X, y = prep.X, prep.y
     if prep.sqrt_w is not None:
         Xw, yw = X * prep.sqrt_w[:, None], y * prep.sqrt_w
@@ -92,11 +96,24 @@ def start_sigmas(prep: "MMRMData") -> list[np.ndarray]:
         den = I.T @ I
         S = np.where(den > 0, num / np.maximum(den, 1), 0.0)
         dvar = np.diag(S).copy()
-        fill = np.mean(dvar[dvar > 0]) if np.any(dvar > 0) else 1.0
+        seen = np.diag(den) > 0
+        flat = seen & (dvar <= 1e-14 * max(dvar.max(), 0.0))
+        if np.any(flat) or not np.any(dvar > 0):
+            which = [str(prep.visit_levels[t]) for t in np.flatnonzero(flat | (seen & ~np.any(dvar > 0)))]
+            grp = "" if prep.group_levels[g] is None else f" in covariance group {prep.group_levels[g]!r}"
+            raise ModelError(
+                f"column {prep.parsed.fixed.outcome!r}: at visit(s) {which}{grp} the fixed effects reproduce the "
+                f"outcome exactly (residual variance 0), so the covariance cannot be estimated; remove those "
+                f"visits or check the data")
+        if dvar.max() < MIN_VARIANCE:
+            raise ModelError(
+                f"column {prep.parsed.fixed.outcome!r}: the outcome varies too little for double precision "
+                f"(residual standard deviation about {np.sqrt(dvar.max()):.1g}); rescale it, e.g. to other units")
+        fill = np.mean(dvar[dvar > 0])
         dvar[dvar <= 0] = fill
         np.fill_diagonal(S, dvar)
         ev, evec = np.linalg.eigh(S)
-        floor = max(ev.max(), 1e-8) * 1e-2
+        floor = ev.max() * 1e-2  # relative: the outcome may be on any scale
         S = (evec * np.maximum(ev, floor)) @ evec.T
         out.append(0.5 * (S + S.T))
     return out
@@ -185,9 +202,9 @@ def natural_criterion(engine, structs, reml, phi, jac_cache):
 
 
 def newton(engine, structs, reml, phi, theta, jac_cache, max_steps):
-    """Damped (modified) Newton iterations in the natural parametrisation: where the Hessian is not
-    positive definite its eigenvalues are replaced by their absolute values (floored), giving a descent
-    direction; each candidate must stay positive definite (representable in the optimisation
+    """Damped (modified) Newton iterations in the natural parametrisation, on the Jacobi-scaled Hessian:
+    where the Hessian is not positive definite its eigenvalues are replaced by their absolute values
+    (floored), giving a descent direction; each candidate must stay positive definite (representable in the optimisation
     parametrisation) and must not increase -2 log L (step halving).  Returns the final point, the number
     of accepted steps and the last Newton decrement (inf if the last Hessian was not PD)."""
     steps = 0
@@ -196,15 +213,26 @@ def newton(engine, structs, reml, phi, theta, jac_cache, max_steps):
         f0, g0, _, H = natural_criterion(engine, structs, reml, phi, jac_cache)
         if g0 is None or not np.all(np.isfinite(H)):
             break
-        ev, U = np.linalg.eigh(H)
+        # Jacobi scaling: the step does not depend on the units of the parameters (variances of a
+        # weight in grams and correlations near 1 differ by many orders of magnitude)
+        dg = np.abs(np.diag(H))
+        ds = 1.0 / np.sqrt(np.where(dg > 0, dg, 1.0))
+        ev, U = np.linalg.eigh(H * np.outer(ds, ds))
         if ev.size == 0:
             break
         pd_hess = ev.min() > 1e-12 * max(abs(ev).max(), 1e-300)
-        evm = np.maximum(np.abs(ev), 1e-8 * max(abs(ev).max(), 1e-300))
-        step = U @ ((U.T @ g0) / evm)
+        # a positive definite Hessian is used as it is (quadratic convergence also on ill-conditioned
+        # data); otherwise its eigenvalues are replaced by their absolute values, floored
+        evm = ev if pd_hess else np.maximum(np.abs(ev), 1e-8 * max(abs(ev).max(), 1e-300))
+        step = ds * (U @ ((U.T @ (ds * g0)) / evm))
         dec = float(g0 @ step)
-        decrement = dec if pd_hess else np.inf
-        if not np.all(np.isfinite(step)) or (pd_hess and dec < 1e-12):
+        last, decrement = decrement, (dec if pd_hess else np.inf)
+        # stop at the optimum: the step moves no parameter by more than 1e-6 of its scale 1/sqrt(H_ii) (the
+        # decrement alone is not enough: on ill-conditioned data a decrement of 1e-13 still leaves the
+        # flat directions, and the Satterthwaite df, 1e-7 away), the decrement is at rounding level, or it
+        # no longer shrinks (rounding dominates)
+        done = np.max(np.abs(step / ds)) < 1e-6 or dec < 1e-16 or (dec < 1e-10 and dec > 0.25 * last)
+        if not np.all(np.isfinite(step)) or (pd_hess and done):
             break
         t = 1.0
         accepted = False
@@ -310,13 +338,10 @@ def fit_covariance(prep: "MMRMData", structure: str, reml: bool, control: dict) 
     converged = bool((np.isfinite(decrement) and abs(decrement) < 1e-6) or (ok and gmax < 1e-3 * max(1.0, abs(fval)) ** 0.5))
     notes = []
     if not converged:
-        warnings.warn(
-            f"mmrm: the optimiser did not converge (max |gradient| {gmax:.3g}; tried "
-            f"{', '.join(t['method'] for t in tried)}); estimates are unreliable",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
-        notes.append("not converged")
+        detail = (f"the optimiser did not converge (max |gradient| {gmax:.3g}; tried "
+                  f"{', '.join(t['method'] for t in tried)}); estimates are unreliable")
+        warnings.warn(f"mmrm: {detail}", ConvergenceWarning, stacklevel=4)
+        notes += ["not converged", detail]
     pd_ok = all(np.linalg.eigvalsh(S).min() > 1e-10 * max(np.abs(S).max(), 1e-300) for S in sigmas)
     hess_ev = np.linalg.eigvalsh(Hn) if np.all(np.isfinite(Hn)) else np.array([np.nan])
     hess_pd = bool(np.all(hess_ev > 0))
@@ -339,7 +364,7 @@ def fit_covariance(prep: "MMRMData", structure: str, reml: bool, control: dict) 
         "newton_steps": newton_steps,
         "max_abs_gradient": gmax,
         "n_patterns": engine.n_patterns,
-        "hessian_eigen_min": float(np.nanmin(hess_ev)),
+        "hessian_eigen_min": float(np.min(hess_ev)) if np.all(np.isfinite(hess_ev)) else np.nan,
     }
     return CovarianceFit(structures=tuple(structs), phi=phi, sigmas=tuple(sigmas), hessian=Hn, evaluation=extra,
                          neg2_log_lik=float(fval), reml=reml, converged=converged, positive_definite=pd_ok,

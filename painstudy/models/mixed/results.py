@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from painstudy.models.mixed.mmrm import MMRMData
     from painstudy.models.mixed.mmrm_optim import CovarianceFit
 
-__all__ = ["MixedModelResult", "MMRMResult", "TABLE_COLUMNS", "coefficient_table"]
+__all__ = ["MixedModelResult", "MMRMResult", "TABLE_COLUMNS", "coefficient_table", "numerical_notes"]
 
 NOT_CONVERGED = "NOT CONVERGED"
 
@@ -45,6 +45,16 @@ def coefficient_table(inference: Inference, level: float = 0.95) -> pd.DataFrame
         l[j] = 1.0
         rows.append(estimate_row(*inference.contrast(l), level))
     return pd.DataFrame(rows, index=pd.Index(names, name="term"))[TABLE_COLUMNS]
+
+
+def numerical_notes(coefficients: pd.DataFrame) -> tuple[str, ...]:
+    """Notes for coefficients whose standard error or df could not be computed (non-finite)."""
+    notes = []
+    for col, what in (("std_error", "standard error"), ("df", "degrees of freedom")):
+        bad = coefficients.index[~np.isfinite(coefficients[col].to_numpy(float))]
+        if len(bad):
+            notes.append(f"the {what} of {', '.join(map(str, bad))} could not be computed (not finite)")
+    return tuple(notes)
 
 
 def _mean_table(est: np.ndarray, se: np.ndarray, level: float, index) -> pd.DataFrame:
@@ -319,13 +329,17 @@ class MixedModelResult(Rendered):
 
         Returns
         -------
-        DataFrame indexed by term with ``num_df, den_df, statistic, p_value``.
+        DataFrame indexed by term with ``num_df, den_df, statistic, p_value`` (no rows when the fixed
+        part is the intercept alone).
         """
+        cols = ["num_df", "den_df", "statistic", "p_value"]
         out = []
         for t in self.design.terms:
             lab = ":".join(t)
             out.append({"term": lab, **self.inference.ftest(self.type3_hypothesis(lab))})
-        return pd.DataFrame(out).set_index("term")[["num_df", "den_df", "statistic", "p_value"]]
+        if not out:  # an intercept-only fixed part has no terms to test (lmerTest: an empty table)
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols}, index=pd.Index([], name="term"))
+        return pd.DataFrame(out).set_index("term")[cols]
 
     def _population_design(self, newdata: pd.DataFrame, extra: Sequence[str] = ()):
         """Rows of ``newdata`` with every covariate present, and their design matrix."""
@@ -383,7 +397,7 @@ class MMRMResult(MixedModelResult):
     n_subjects, n_obs, n_rows_dropped, n_subjects_dropped : int
     converged, positive_definite : bool
     visit_levels : tuple
-        The visits in the order used by the covariance structure.
+        The visits in the order used by the covariance structure (``visit_order_source`` says why).
     optimizer : dict
         Optimizer chain diagnostics (methods tried, iterations, final max |gradient|, timings).
     """
@@ -396,6 +410,7 @@ class MMRMResult(MixedModelResult):
     n_subjects_dropped: int
     positive_definite: bool
     visit_levels: tuple
+    visit_order_source: str
     group_levels: tuple
     parsed: ParsedFormula = field(compare=False)
     _covariance_by_group: dict = field(compare=False)
@@ -429,11 +444,13 @@ class MMRMResult(MixedModelResult):
             formula=prep.parsed.formula, reml=fit.reml, df_method=inference.df_method, coefficients=coefs,
             neg2_log_lik=neg2, aic=float(neg2 + 2 * k_aic), bic=float(neg2 + k_aic * np.log(prep.n_subjects)),
             n_obs=int(prep.engine.n_obs), n_rows_dropped=prep.n_rows_dropped, converged=fit.converged,
-            optimizer={**fit.optimizer, "seconds": seconds}, notes=tuple(fit.notes), design=prep.design,
+            optimizer={**fit.optimizer, "seconds": seconds},
+            notes=tuple(fit.notes) + numerical_notes(coefs) + (prep.visit_order_note,), design=prep.design,
             inference=inference, structure=prep.parsed.covariance.structure, vcov_method=inference.vcov_method,
             covariance=covdf, covariance_parameters=cp, n_subjects=int(prep.n_subjects),
             n_subjects_dropped=prep.n_subjects_dropped, positive_definite=fit.positive_definite,
-            visit_levels=tuple(prep.visit_levels), group_levels=tuple(prep.group_levels), parsed=prep.parsed,
+            visit_levels=tuple(prep.visit_levels), visit_order_source=prep.visit_order_source,
+            group_levels=tuple(prep.group_levels), parsed=prep.parsed,
             _covariance_by_group=cov_by_group,
         )
 
@@ -562,6 +579,7 @@ class MMRMResult(MixedModelResult):
             f"subjects dropped {self.n_subjects_dropped})",
             f"-2 log-lik {self.neg2_log_lik:.8f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}   "
             f"converged {self.converged}",
+            f"visits ({self.visit_order_source}): {' < '.join(str(v) for v in self.visit_levels)}",
             "",
             f"{st}Coefficients:",
             self.coefficients.to_string(float_format=lambda x: f"{x:.4f}"),
