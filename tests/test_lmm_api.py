@@ -306,3 +306,40 @@ def test_optimizer_fallback_reaches_the_same_optimum(sim_a, fit_a):
     assert res.converged
     assert "Nelder-Mead + L-BFGS-B" in [t["method"] for t in res.optimizer["optimizers"]]
     assert res.neg2_log_lik == pytest.approx(fit_a.neg2_log_lik, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# bad values, numerical failures, rendering
+
+
+@pytest.mark.parametrize("column, value", [("y", np.inf), ("week", -np.inf), ("baseline", 1e300)])
+def test_non_finite_values_name_column_and_row(sim_a, column, value):
+    d = sim_a.astype({column: float})
+    d.loc[11, column] = value
+    with pytest.raises(ModelError, match=rf"column '{column}', row 11: value .* is not a finite number"):
+        lmm(F, d)
+
+
+def test_linear_algebra_failure_becomes_model_error(sim_a, monkeypatch):
+    import painstudy.models.mixed.lmm as L
+
+    def boom(*args, **kwargs):
+        raise FloatingPointError("overflow encountered in exp")
+
+    monkeypatch.setattr(L, "fit_variance", boom)
+    with pytest.raises(ModelError, match=r"lmm: the fit failed numerically \(FloatingPointError: overflow"):
+        lmm(F, sim_a)
+
+
+def test_rendering_and_nonconvergence(sim_a, fit_a):
+    t = fit_a.tidy()
+    assert t.title == f"Linear mixed model: {F}"
+    assert [name for name, _ in t.tables] == ["Fixed effects", "Random effects"]
+    assert fit_a.to_frame("Random effects").equals(fit_a.varcorr)
+    assert "NOT CONVERGED" not in fit_a.summary()
+    # a Newton-free, 1-iteration L-BFGS-B without fallback cannot converge from the start values
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        bad = lmm(F, sim_a.iloc[:120], control={"maxiter": 1, "newton_steps": 0, "fallback": False})
+    assert not bad.converged and "not converged" in bad.notes
+    assert bad.summary().startswith("NOT CONVERGED: Linear mixed model")
+    assert "NOT CONVERGED: Fixed effects" in bad._repr_html_()

@@ -5,7 +5,7 @@ re-computations (dense per-subject numpy) or exact identities, stated in each te
 from __future__ import annotations
 
 import json
-import warnings
+import re
 
 import numpy as np
 import pandas as pd
@@ -301,17 +301,18 @@ def test_sandwich_bell_mccaffrey_df_dense(fev, vcov):
 def test_analytic_hessian_matches_finite_differences(fev, structure, grouped, reml):
     # the analytic observed Hessian (used for Satterthwaite/KR and Newton steps) against central
     # differences of the analytic gradient
-    from painstudy.models.mixed import mmrm as M
-    from painstudy.models.mixed.covariance import make_structure
+    from painstudy.models.mixed.covariance import make_structure, split_natural
+    from painstudy.models.mixed.mmrm import prepare_mmrm
+    from painstudy.models.mixed.mmrm_optim import natural_criterion, natural_hessian_fd
 
     f = f"FEV1 ~ RACE + SEX + ARMCD * AVISIT + {structure}(AVISIT | {'ARMCD / ' if grouped else ''}USUBJID)"
-    r = M.mmrm(f, fev, reml=reml)
-    prep = M._prepare(parse_formula(f), fev, None, False)
+    r = mmrm(f, fev, reml=reml)
+    prep = prepare_mmrm(parse_formula(f), fev, None, False)
     structs = [make_structure(structure, 4) for _ in prep.group_levels]
     phi = r.covariance_parameters.estimate.to_numpy()
-    jc = [s.jac_nat(ph) if s.linear_natural else None for s, ph in zip(structs, M._nat_split(structs, phi))]
-    H_fd = M._nat_hessian(prep.engine, structs, reml, phi, jc)
-    _, _, _, H = M._nat_hessian_analytic(prep.engine, structs, reml, phi, jc)
+    jc = [s.jac_nat(ph) if s.linear_natural else None for s, ph in zip(structs, split_natural(structs, phi))]
+    H_fd = natural_hessian_fd(prep.engine, structs, reml, phi, jc)
+    _, _, _, H = natural_criterion(prep.engine, structs, reml, phi, jc)
     np.testing.assert_allclose(H, H_fd, rtol=0, atol=1e-6 * np.abs(H_fd).max())
 
 
@@ -362,3 +363,109 @@ def test_conditional_predict(fit, fev):
     np.testing.assert_allclose(pr.estimate.to_numpy()[~obs], expect, rtol=1e-10)
     marg = fit.predict(sub)
     np.testing.assert_allclose(marg.estimate, mu)
+
+
+# ---------------------------------------------------------------- bad values, numerical failures, convergence
+@pytest.mark.parametrize("column, value", [("FEV1", np.inf), ("FEV1", -np.inf), ("FEV1", 1e308), ("FEV1", -1e60),
+                                           ("FEV1_BL", -np.inf), ("FEV1_BL", 1e200)])
+def test_non_finite_or_absurd_values_name_column_and_row(fev, column, value):
+    d = fev.copy()
+    d.loc[[7, 9], column] = value  # rows 7 and 9 have an observed FEV1
+    f = "FEV1 ~ FEV1_BL + ARMCD * AVISIT + us(AVISIT | USUBJID)"
+    with pytest.raises(ModelError, match=re.escape(f"column '{column}', row 7: value {value!r} is not a finite number "
+                                                   f"with |value| <= 1e+50 (1 more row(s) like it)")):
+        mmrm(f, d)
+
+
+@pytest.mark.parametrize("structure", ["us", "ar1", "toeph"])
+def test_fits_are_scale_equivariant(fev, structure):
+    # identity: multiplying the outcome by c multiplies estimates and SEs by c, the covariance by c^2, and
+    # leaves df unchanged -- from c = 1e-40 to 1e40 (no absolute constant in the start values or the
+    # optimiser; the start's eigenvalue floor used to be absolute and broke fits of outcomes with SD < 1e-8)
+    f = f"FEV1 ~ ARMCD * AVISIT + {structure}(AVISIT | USUBJID)"
+    ref = mmrm(f, fev)
+    for c in (1e-40, 1e-9, 1e40):
+        r = mmrm(f, fev.assign(FEV1=fev["FEV1"] * c))
+        assert r.converged
+        # to the optimiser's tolerance: Newton stops when no parameter moves by 1e-6 of its scale
+        se = ref.coefficients.std_error.to_numpy()
+        assert np.all(np.abs(r.coefficients.estimate.to_numpy() / c - ref.coefficients.estimate.to_numpy()) <= 1e-6 * se)
+        np.testing.assert_allclose(r.coefficients.std_error / c, se, rtol=1e-6)
+        np.testing.assert_allclose(r.coefficients.df, ref.coefficients.df, rtol=1e-6)
+        np.testing.assert_allclose(r.covariance.to_numpy() / c ** 2, ref.covariance.to_numpy(), rtol=1e-6)
+
+
+def test_degenerate_outcomes(fev):
+    # a visit where the fixed effects reproduce the outcome exactly: the likelihood has no maximum
+    d = fev.assign(FEV1=np.where(fev["AVISIT"] == "VIS2", fev["FEV1"].where(fev["FEV1"].isna(), 40.0), fev["FEV1"]))
+    with pytest.raises(ModelError, match=r"at visit\(s\) \['VIS2'\] the fixed effects reproduce the outcome"):
+        mmrm("FEV1 ~ ARMCD * AVISIT + us(AVISIT | USUBJID)", d)
+    with pytest.raises(ModelError, match="varies too little for double precision"):
+        mmrm("FEV1 ~ ARMCD * AVISIT + us(AVISIT | USUBJID)", fev.assign(FEV1=fev["FEV1"] * 1e-80))
+
+
+def test_non_finite_weights(fev):
+    w = np.ones(len(fev))
+    w[7] = np.inf
+    with pytest.raises(ModelError, match=r"column 'weights', row 7: value inf is not a finite number"):
+        mmrm(FEV, fev, weights=w)
+    with pytest.raises(ModelError, match=r"w, row 7: value -1.0: weights must be positive"):
+        mmrm(FEV, fev.assign(w=np.where(fev.index == 7, -1.0, 1.0)), weights="w")
+
+
+def test_linear_algebra_failure_becomes_model_error(fev, monkeypatch):
+    # whatever LinAlgError / FloatingPointError escapes the numerical steps reaches the user as a ModelError
+    import painstudy.models.mixed.mmrm as M
+
+    def boom(*args, **kwargs):
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(M, "fit_covariance", boom)
+    with pytest.raises(ModelError, match=r"mmrm: the fit failed numerically \(LinAlgError: Matrix is not positive"):
+        mmrm(FEV, fev)
+
+
+def test_no_floating_point_warnings_escape(fev):
+    # a near-degenerate start (all visits almost identical) makes trial steps overflow; that is handled
+    # inside the fit and never surfaces as a numpy RuntimeWarning (warnings are errors in this test run)
+    d = fev.assign(FEV1=fev["FEV1"] * 1e-6)
+    r = mmrm(FEV, d)
+    assert r.converged
+
+
+def test_nonconvergence_is_loud(fev):
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        r = mmrm(FEV, fev, control={"optimizers": ("BFGS",), "maxiter": 1, "newton_steps": 0})
+    assert "not converged" in r.notes
+    assert any(n.startswith("the optimiser did not converge (max |gradient|") for n in r.notes)
+    text = r.summary()
+    assert text.startswith("NOT CONVERGED: MMRM") and "NOT CONVERGED: Coefficients:" in text
+    html = r._repr_html_()
+    assert "NOT CONVERGED: MMRM" in html and "NOT CONVERGED: Coefficients" in html
+    assert "NOT CONVERGED" in repr(r)
+    assert r.to_dict()["converged"] is False and "not converged" in r.to_dict()["notes"]
+    assert "NOT CONVERGED" not in mmrm(FEV, fev).summary()
+
+
+def test_rendering_derives_from_tidy(fit):
+    t = fit.tidy()
+    assert t.title == f"MMRM: {FEV}"
+    assert [name for name, _ in t.tables] == ["Coefficients", "Covariance", "Covariance parameters"]
+    assert fit.to_frame().equals(fit.coefficients)
+    assert fit.to_frame("Covariance").equals(fit.covariance)
+    keys = {"formula", "structure", "reml", "df_method", "vcov_method", "neg2_log_lik", "aic", "bic", "n_subjects",
+            "n_obs", "n_rows_dropped", "n_subjects_dropped", "converged", "positive_definite", "coefficients",
+            "covariance", "covariance_parameters", "anova", "optimizer"}
+    assert keys <= set(fit.to_dict())
+    assert "visits (categories" not in fit.summary() and "VIS1 < VIS2 < VIS3 < VIS4" in fit.summary()
+
+
+def test_lsmeans_at_numeric_covariate(fev):
+    # MMRM LS means at a chosen baseline (at=) move by the baseline coefficient times the shift
+    r = mmrm("FEV1 ~ FEV1_BL + ARMCD * AVISIT + us(AVISIT | USUBJID)", fev)
+    b = r.coefficients.loc["FEV1_BL", "estimate"]
+    m0 = r.lsmeans("ARMCD", by="AVISIT")
+    m1 = r.lsmeans("ARMCD", by="AVISIT", at={"FEV1_BL": r.design.numeric_means["FEV1_BL"] + 2.0})
+    np.testing.assert_allclose(m1.estimate - m0.estimate, 2.0 * b, rtol=1e-10)
+    c0 = r.contrasts("ARMCD", by="AVISIT", at={"FEV1_BL": 10.0})
+    np.testing.assert_allclose(c0.estimate, r.contrasts("ARMCD", by="AVISIT").estimate, rtol=1e-10)

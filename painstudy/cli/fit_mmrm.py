@@ -1,17 +1,25 @@
-"""``painstudy fit mmrm``: fit an MMRM to a CSV/Parquet file, print the tables, optionally write JSON."""
+"""``painstudy fit mmrm``: fit an MMRM to a data file, print the tables, optionally write JSON.
+
+The data file is read by :func:`painstudy.io.read_table` (every format a study can use: CSV/TSV, also
+gzip-compressed, Parquet, Excel, SAS, Stata, SPSS); text columns whose every value is a number are
+read as numbers.  Rows are numbered from 1 (the first data row) in messages.  A fit that did not
+converge is an error (exit 1) unless ``--allow-nonconvergence``, when every table is marked
+NOT CONVERGED.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
+import warnings
 
 import pandas as pd
 
-from painstudy.errors import DataFileError
+from painstudy.errors import ConvergenceWarning, ModelError, PainstudyError
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "main"]
+
+FORMATS = "csv, tsv, txt (also .gz), parquet, xlsx, xls, sas7bdat, xpt, dta, sav"
 
 
 def register(fit_subparsers) -> argparse.ArgumentParser:
@@ -21,42 +29,79 @@ def register(fit_subparsers) -> argparse.ArgumentParser:
     p = fit_subparsers.add_parser(
         "mmrm",
         help="mixed model for repeated measures (REML/ML, SAS PROC MIXED conventions)",
-        description="Fit an MMRM, e.g. --formula \"FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)\".",
+        description="Fit an MMRM, e.g. --formula \"FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)\". "
+                    "Prints the fit, the coefficients, the covariance matrix and the type III tests.",
     )
-    p.add_argument("--data", required=True, help="CSV (or .parquet) file in long format, one row per subject-visit")
-    p.add_argument("--formula", required=True, help="R mmrm formula with one covariance term, e.g. us(VISIT | SUBJECT)")
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help=f"data file in long format, one row per subject and visit ({FORMATS})")
+    p.add_argument("--formula", required=True,
+                   help="R mmrm formula with one covariance term, e.g. \"y ~ arm * visit + us(visit | subject)\"; "
+                        "structures us, cs, csh, ar1, ar1h, toep, toeph, ad, adh")
     p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-    p.add_argument("--df", default="satterthwaite", choices=DF_METHODS, help="degrees of freedom method")
-    p.add_argument("--vcov", default="model", choices=VCOV_METHODS, help="covariance of the coefficients")
-    p.add_argument("--json", metavar="OUT", help="write the results as JSON to this file")
+    p.add_argument("--df", default="satterthwaite", choices=DF_METHODS,
+                   help="degrees of freedom method (default satterthwaite)")
+    p.add_argument("--vcov", default="model", choices=VCOV_METHODS,
+                   help="covariance of the coefficients: model-based, sandwich (empirical) or bias-reduced "
+                        "sandwich (empirical-bc) (default model)")
+    p.add_argument("--visit-order", nargs="+", metavar="VISIT", dest="visit_order",
+                   help="the visits in time order, e.g. --visit-order week4 week8 week12 (default: a categorical "
+                        "column's categories, else numbers in numeric order and labels in natural order, week4 < "
+                        "week8 < week12; the order matters for ar1, toep, ad and their heterogeneous forms)")
+    p.add_argument("--allow-nonconvergence", action="store_true", dest="allow_nonconvergence",
+                   help="print the estimates of a fit that did not converge, marked NOT CONVERGED, instead of "
+                        "stopping with an error")
+    p.add_argument("--json", metavar="OUT",
+                   help="also write the results as JSON to this file (a file painstudy wrote may be replaced, "
+                        "no other)")
     p.set_defaults(func=run)
     return p
 
 
 def _read(path: str) -> pd.DataFrame:
-    f = Path(path)
-    if not f.exists():
-        raise DataFileError(f"{path}: no such file")
-    try:
-        if f.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(f)
-        return pd.read_csv(f)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot read the file ({exc})") from None
+    """Read the data file; text columns holding only numbers become numeric; rows numbered from 1."""
+    from painstudy.io import read_table
+
+    data = read_table(path)
+    for c in data.columns:
+        col = data[c]
+        if col.dtype != object:
+            continue
+        text = col.where(col.isna(), col.astype(str).str.strip())
+        num = pd.to_numeric(text, errors="coerce")
+        if col.notna().any() and not (num.isna() & col.notna()).any():
+            data[c] = num
+    data.index = pd.RangeIndex(1, len(data) + 1, name="row")
+    return data
 
 
 def run(args) -> int:
     """Run the sub-command; returns the exit code."""
+    from painstudy.io import write_json
     from painstudy.models.mixed.mmrm import mmrm
 
     data = _read(args.data)
-    fit = mmrm(args.formula, data, reml=not args.ml, df=args.df, vcov=getattr(args, "vcov", "model"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            fit = mmrm(args.formula, data, reml=not args.ml, df=args.df, vcov=getattr(args, "vcov", "model"),
+                       visit_order=getattr(args, "visit_order", None))
+        except ModelError as exc:
+            raise ModelError(f"{args.data}: {exc}") from None
+    if not fit.converged and not getattr(args, "allow_nonconvergence", False):
+        detail = next((n for n in fit.notes if n.startswith("the optimiser")), "the optimiser did not converge")
+        raise ModelError(f"{args.data}: the MMRM did not converge ({detail}); try a simpler covariance structure, "
+                         f"or rerun with --allow-nonconvergence to see the estimates marked NOT CONVERGED")
+    for w in caught:
+        if not str(w.message).startswith("mmrm: the optimiser did not converge"):
+            print(f"painstudy: warning: {w.message}", file=sys.stderr)
+    if args.json:
+        write_json(fit.to_dict(), args.json)
     out = sys.stdout
     print(fit.summary(), file=out)
-    print("\nType III tests:", file=out)
+    status = "" if fit.converged else "NOT CONVERGED: "
+    print(f"\n{status}Type III tests:", file=out)
     print(fit.anova().to_string(float_format=lambda x: f"{x:.4f}"), file=out)
     if args.json:
-        Path(args.json).write_text(json.dumps(fit.to_dict(), indent=2))
         print(f"\nwrote {args.json}", file=out)
     return 0
 
@@ -66,12 +111,10 @@ def main(argv=None) -> int:  # standalone use: python -m painstudy.cli.fit_mmrm 
     sub = parser.add_subparsers(dest="model", required=True)
     register(sub)
     args = parser.parse_args(argv)
-    from painstudy.errors import PainstudyError
-
     try:
         return args.func(args)
     except PainstudyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"painstudy: error: {exc}", file=sys.stderr)
         return 1
 
 

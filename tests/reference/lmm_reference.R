@@ -1,9 +1,10 @@
 # Reference values for the painstudy random-coefficient LMM engine (issue 4).
 #
 # Run from the repository root:
-#   Rscript tests/reference/lmm_reference.R [sim] [chow] [vickers] [nlme]   (no argument: every section)
+#   Rscript tests/reference/lmm_reference.R [sim] [chow] [vickers] [nlme] [pastes]   (no argument: every section)
 # Writes tests/reference/data/sim_lmm_{a,b,c}.csv (our own simulated data, fixed seeds),
-# tests/reference/lmm_ref_sim.json and tests/reference/lmm_ref_chow.json (schema: tests/reference/README.md).
+# tests/reference/lmm_ref_sim.json and tests/reference/lmm_ref_chow.json (schema: tests/reference/README.md);
+# "pastes" writes lme4's Pastes data to tests/reference/data/pastes.csv and tests/reference/lmm_ref_pastes.json.
 #
 # Engines: lme4::lmer (REML and ML), lmerTest (Satterthwaite df), pbkrtest (Kenward-Roger adjusted covariance and
 # df), glmmTMB as a second check of -2 log-likelihood.
@@ -276,4 +277,30 @@ for (reml in c(TRUE, FALSE)) {
   cat(fits[[length(fits)]]$id, fits[[length(fits)]]$neg2_log_lik, "\n")
 }
 write_ref(fits, "lmm_ref_nlme.json")
+}
+
+# ----------------------------------------------------------------------------------------------------------
+# lme4::Pastes: an intercept-only fixed part with nested random intercepts, strength ~ 1 + (1 | batch/cask).
+# lmerTest's anova() of such a fit is an empty table (no fixed terms to test).
+# ----------------------------------------------------------------------------------------------------------
+if (want("pastes")) {
+p <- as.data.frame(lme4::Pastes)
+p <- data.frame(strength = p$strength, batch = as.character(p$batch), cask = as.character(p$cask),
+                sample = as.character(p$sample), stringsAsFactors = FALSE)
+path <- file.path(OUT_DIR, "data/pastes.csv")
+write.csv(p, path, row.names = FALSE)
+d <- read.csv(path, stringsAsFactors = FALSE)
+prep <- "lme4::Pastes written by this script (strength, batch A-J, cask a-c, sample); no transformation"
+fits <- list()
+for (reml in c(TRUE, FALSE)) {
+  id <- sprintf("lmm_pastes_%s", if (reml) "reml" else "ml")
+  f <- lmm_fit(id, "pastes", d, "tests/reference/data/pastes.csv", prep, "strength ~ 1 + (1 | batch/cask)",
+               "(1 | batch/cask)", reml, list(), "batch")
+  fit <- lmerTest::lmer(strength ~ 1 + (1 | batch/cask), data = d, REML = reml, control = eval(parse(text = CTRL)))
+  a <- anova(fit)
+  f$anova <- list(r_call = "anova(fit) (lmerTest, type III, Satterthwaite)", n_rows = nrow(a),
+                  columns = colnames(a), heading = paste(attr(a, "heading"), collapse = " "))
+  fits[[length(fits) + 1]] <- f
+}
+write_ref(fits, "lmm_ref_pastes.json")
 }

@@ -2,9 +2,11 @@
 #
 # Run from the repository root:
 #   Rscript tests/reference/mmrm_reference.R            # everything
-#   Rscript tests/reference/mmrm_reference.R fev chow   # selected parts: fev, bcva, chow, sim
+#   Rscript tests/reference/mmrm_reference.R fev chow   # selected parts: fev, bcva, chow, sim, bodyweight,
+#                                                        # visitorder
 # Writes tests/reference/mmrm_ref_<part>.json (schema: tests/reference/README.md) and, for "sim",
-# the simulated data sets tests/reference/data/sim_mmrm_*.csv.
+# the simulated data sets tests/reference/data/sim_mmrm_*.csv; for "bodyweight", nlme's BodyWeight data
+# as tests/reference/data/bodyweight.csv; "visitorder" writes tests/reference/mmrm_visit_order_fev.json.
 #
 # Engines: nlme::gls (corSymm/corCompSymm/corAR1/corARMA + varIdent), glmmTMB (us/cs/ar1/toep), and an
 # independent dense-matrix REML/ML likelihood written here ("handwritten"), used for the ante-dependence
@@ -23,7 +25,7 @@ suppressPackageStartupMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-parts <- if (length(args)) args else c("fev", "bcva", "chow", "sim")
+parts <- if (length(args)) args else c("fev", "bcva", "chow", "sim", "bodyweight", "visitorder")
 OUT_DIR <- "tests/reference"
 SHARED <- "../shared/datasets"
 stopifnot(dir.exists(OUT_DIR))
@@ -428,7 +430,8 @@ run_dataset <- function(cfg) {
       fh$lsmeans <- lsm_rows(lsm_hw$est, lsm_hw$se, lsm_hw$df)
       fh$contrasts <- con_rows(con_hw$est, con_hw$se, con_hw$df)
     }
-    if (reml && struct %in% c("us", "cs", "toep") && isTRUE(cfg$kr)) {
+    kr_structs <- if (is.null(cfg$kr_structs)) c("us", "cs", "toep") else cfg$kr_structs
+    if (reml && struct %in% kr_structs && isTRUE(cfg$kr)) {
       Ls <- list(coef = diag(setup$p))
       if (!is.null(lsm_L)) { Ls$lsm <- lsm_L; Ls$con <- con_L }
       kr <- kr_adjust(X, as.character(d[[subject]]), as.integer(d[[visit]]), Sig_hw, struct, Ls)
@@ -717,4 +720,79 @@ if ("sim" %in% parts) {
                   tmb_structs = list(us = "us")), common)
   fits <- c(run_dataset(cfg_a), run_dataset(cfg_b))
   write_ref(fits, "mmrm_ref_sim.json")
+}
+
+# ----------------------------------------------------------------------------------------------------------
+# nlme::BodyWeight: 16 rats, 3 diets (8, 4, 4 rats), weighed at 11 days; within-rat correlations 0.9-0.99.
+# An ill-conditioned covariance (condition number ~2e5): the test of exact second derivatives.  With the
+# saturated mean diet * visit and complete balanced data, the diet contrasts at the first visit have exactly
+# n - 3 = 13 Satterthwaite df under us and adh (the visit-1 variance is a free parameter estimated by the
+# pooled within-diet variance).
+# ----------------------------------------------------------------------------------------------------------
+if ("bodyweight" %in% parts) {
+  bw <- as.data.frame(nlme::BodyWeight)
+  out <- data.frame(rat = as.integer(as.character(bw$Rat)), diet = as.character(bw$Diet), day = bw$Time,
+                    visit = paste0("day", bw$Time), weight = bw$weight, stringsAsFactors = FALSE)
+  out <- out[order(out$rat, out$day), ]
+  write.csv(out, file.path(OUT_DIR, "data/bodyweight.csv"), row.names = FALSE)
+  d <- read.csv(file.path(OUT_DIR, "data/bodyweight.csv"), stringsAsFactors = FALSE)
+  days <- sort(unique(d$day))
+  d$diet <- factor(as.character(d$diet), levels = c("1", "2", "3"))
+  d$visit <- factor(d$visit, levels = paste0("day", days))
+  d$rat <- factor(d$rat)
+  cfg <- list(data_frame = d, data_name = "bodyweight", prefix = "bodyweight",
+              data_path = "tests/reference/data/bodyweight.csv",
+              data_prep = paste("nlme::BodyWeight written by this script (rat, diet, day, visit = 'day<Time>', weight);",
+                                "factors diet (1, 2, 3) and visit (day1, day8, ..., day64 in time order)"),
+              outcome = "weight", subject = "rat", visit = "visit",
+              mean_rhs = "diet * visit", factors = c("diet", "visit"),
+              emm_specs = ~ diet | visit, emm_factors = c("diet", "visit"),
+              structs = c("us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh"),
+              gls_structs = c("cs", "csh", "ar1", "ar1h"), tmb_structs = list(),
+              remls = TRUE, n_starts = 6, kr = TRUE,
+              # no pbkrtest reference for us here: with complete balanced data and the saturated mean,
+              # V = I (x) Sigma and X = Z (x) I give Q_ij = P_i C P_j, so the Kenward-Roger adjusted covariance
+              # equals the unadjusted one exactly; pbkrtest's vcovAdj_internal returns standard errors up to
+              # 1.7e-4 (relative) away from it on these ill-conditioned data (condition number of Sigma ~2e5,
+              # of the information ~4e10) -- a numerical error of the reference, not a target
+              kr_structs = c("cs", "toep"))
+  fits <- run_dataset(cfg)
+  write_ref(fits, "mmrm_ref_bodyweight.json")
+}
+
+# ----------------------------------------------------------------------------------------------------------
+# Visit order (issue 9): fev_data with its visits relabelled week4, week8, week12, week26 (VIS1..VIS4).
+# An ar1 fit depends on the order of the visits: in time order, and in the alphabetical order a character
+# column gets from factor() (week12 < week26 < week4 < week8) -- the silent error painstudy no longer makes.
+# Written to mmrm_visit_order_fev.json (not an mmrm_ref_* file: the relabelled data are made in the test).
+# ----------------------------------------------------------------------------------------------------------
+if ("visitorder" %in% parts) {
+  d0 <- read.csv(file.path(SHARED, "mmrm_fev_bcva/fev_data.csv"), stringsAsFactors = FALSE)
+  d0 <- d0[!is.na(d0$FEV1), ]
+  d0$AVISIT <- unname(c(VIS1 = "week4", VIS2 = "week8", VIS3 = "week12", VIS4 = "week26")[d0$AVISIT])
+  d0$ARMCD <- factor(d0$ARMCD, levels = c("PBO", "TRT"))
+  orders <- list(time = c("week4", "week8", "week12", "week26"), alphabetical = sort(unique(d0$AVISIT)))
+  fits <- list()
+  for (o in names(orders)) {
+    d <- d0
+    d$AVISIT <- factor(d$AVISIT, levels = orders[[o]])
+    d$AVISITN <- as.integer(d$AVISIT)
+    d <- d[order(d$USUBJID, d$AVISITN), ]
+    call <- paste("gls(FEV1 ~ ARMCD * AVISIT, data = d, correlation = corAR1(form = ~ AVISITN | USUBJID),",
+                  "method = \"REML\", control =", GLS_CONTROL, ")")
+    g <- eval(parse(text = call))
+    vc <- vcov(g)
+    fits[[length(fits) + 1]] <- list(
+      id = paste0("fev_weeks_ar1_reml_", o), order = o, visit_levels = orders[[o]],
+      data = "shared:mmrm_fev_bcva/fev_data.csv",
+      data_prep = paste("rows with FEV1 NA dropped; AVISIT relabelled VIS1..VIS4 -> week4, week8, week12, week26;",
+                        "AVISIT factor with levels in the order", paste(orders[[o]], collapse = " < "),
+                        "(its integer position AVISITN is the AR(1) time index); ARMCD levels (PBO, TRT)"),
+      formula = "FEV1 ~ ARMCD * AVISIT + ar1(AVISIT | USUBJID)", reml = TRUE, engine = "nlme::gls", r_call = call,
+      n_obs = nrow(d), neg2_log_lik = -2 * as.numeric(logLik(g)),
+      cov_params = list(sigma2 = g$sigma^2, rho = unname(coef(g$modelStruct$corStruct, unconstrained = FALSE))),
+      coefficients = coef_rows(names(coef(g)), coef(g), sqrt(diag(vc)), NULL))
+    cat(sprintf("fev weeks ar1 %s order: -2LL %.6f\n", o, fits[[length(fits)]]$neg2_log_lik))
+  }
+  write_ref(fits, "mmrm_visit_order_fev.json")
 }

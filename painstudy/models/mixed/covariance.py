@@ -14,6 +14,15 @@ Each structure has two parametrisations:
 Satterthwaite degrees of freedom do not depend on the parametrisation (the observed information is
 evaluated at a stationary point); Kenward-Roger's second-derivative term does, and ``kenward-roger``
 uses the natural parametrisation above (SAS ``DDFM=KR``), ``kenward-roger-linear`` drops that term.
+
+Every derivative is analytic: ``jac`` (dSigma/dtheta, for the optimiser's gradient), ``jac_nat`` and
+``hess_nat`` (first and second derivatives in ``phi``, for the observed information, Satterthwaite and
+Kenward-Roger).  Except ``us`` every structure is ``Sigma = S(v) o R(c)`` (elementwise), ``S_ab =
+sqrt(v_a v_b)`` (one variance ``v`` for the homogeneous ones) and ``R`` a correlation matrix with parameters
+``c``: compound symmetry ``R = c J + (1 - c) I``; AR(1) ``R_ab = c^|a-b|``; Toeplitz ``R_ab = c_|a-b|``;
+ante-dependence ``R_ab = prod_{a <= k < b} c_k``.  The derivatives of ``S`` and ``R`` are combined by the
+product rule; the Durbin-Levinson map (partial to ordinary autocorrelations) is differentiated forward
+through its recursion.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import numpy as np
 
 from painstudy.errors import ModelError
 
-__all__ = ["make_structure", "Structure"]
+__all__ = ["make_structure", "Structure", "split_natural"]
 
 
 def _rho(t):
@@ -84,6 +93,38 @@ def _durbin_levinson(pacf: np.ndarray) -> np.ndarray:
     return rho
 
 
+def _durbin_levinson_jac(pacf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Autocorrelations from partial autocorrelations (as :func:`_durbin_levinson`) and their Jacobian
+    ``d rho / d pacf`` (K x K), by forward differentiation of the recursion."""
+    K = len(pacf)
+    rho, drho = np.zeros(K), np.zeros((K, K))
+    phi, dphi = np.zeros(0), np.zeros((0, K))
+    for k in range(1, K + 1):
+        pk = pacf[k - 1]
+        dpk = np.zeros(K)
+        dpk[k - 1] = 1.0
+        if k == 1:
+            rho[0], drho[0] = pk, dpk
+            phi, dphi = np.array([pk]), dpk[None, :].copy()
+            continue
+        prev, dprev = phi, dphi
+        r_, dr_ = rho[: k - 1], drho[: k - 1]
+        a = prev @ r_[::-1]
+        da = dprev.T @ r_[::-1] + dr_[::-1].T @ prev
+        b = 1.0 - prev @ r_
+        db = -(dprev.T @ r_ + dr_.T @ prev)
+        rho[k - 1] = a + pk * b
+        drho[k - 1] = da + dpk * b + pk * db
+        phi = np.concatenate([prev - pk * prev[::-1], [pk]])
+        dphi = np.vstack([dprev - np.outer(prev[::-1], dpk) - pk * dprev[::-1], dpk[None, :]])
+    return rho, drho
+
+
+def _drho(t):
+    """Derivative of ``_rho``: (1 + t^2)^(-3/2)."""
+    return (1.0 + t * t) ** -1.5
+
+
 def _toeplitz(first: np.ndarray) -> np.ndarray:
     T = len(first)
     idx = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
@@ -107,8 +148,8 @@ class Structure:
         raise NotImplementedError
 
     def jac(self, theta: np.ndarray) -> np.ndarray:
-        """dSigma/dtheta, shape (n_theta, T, T), by central differences (overridden where analytic)."""
-        return _fd_jac(self.sigma, theta)
+        """dSigma/dtheta, shape (n_theta, T, T)."""
+        raise NotImplementedError
 
     def grad(self, theta: np.ndarray, D: np.ndarray) -> np.ndarray:
         """Chain rule: given D = d f / d Sigma (elementwise), return d f / d theta."""
@@ -128,20 +169,13 @@ class Structure:
         raise NotImplementedError
 
     def jac_nat(self, phi: np.ndarray) -> np.ndarray:
-        return _fd_jac(self.sigma_nat, phi)
+        """dSigma/dphi, shape (m, T, T)."""
+        raise NotImplementedError
 
     def hess_nat(self, phi: np.ndarray) -> np.ndarray:
         """d2 Sigma / dphi dphi, shape (m, m, T, T); zero for linear structures."""
         m = len(phi)
-        if self.linear_natural:
-            return np.zeros((m, m, self.T, self.T))
-        h = 1e-4 * np.maximum(np.abs(phi), 1.0)
-        out = np.empty((m, m, self.T, self.T))
-        for i in range(m):
-            e = np.zeros(m)
-            e[i] = h[i]
-            out[i] = (self.jac_nat(phi + e) - self.jac_nat(phi - e)) / (2 * h[i])
-        return 0.5 * (out + out.transpose(1, 0, 2, 3))
+        return np.zeros((m, m, self.T, self.T))
 
     def cov_params(self, phi: np.ndarray) -> dict:
         return {}
@@ -156,19 +190,6 @@ class Structure:
     def _lag_corr(self, R):
         T = self.T
         return np.array([np.mean(np.diag(R, k)) for k in range(1, T)]) if T > 1 else np.zeros(0)
-
-
-def _fd_jac(fun, x):
-    x = np.asarray(x, float)
-    m = len(x)
-    h = 1e-6 * np.maximum(np.abs(x), 1.0)
-    f0 = fun(x)
-    out = np.empty((m,) + f0.shape)
-    for i in range(m):
-        e = np.zeros(m)
-        e[i] = h[i]
-        out[i] = (fun(x + e) - fun(x - e)) / (2 * h[i])
-    return out
 
 
 class US(Structure):
@@ -271,6 +292,74 @@ class _Hetero(Structure):
     def _var_names(self):
         return [f"Var({i + 1})" for i in range(self.T)] if self.hetero else ["Variance"]
 
+    # --- analytic derivatives: Sigma = S(v) o R(c) ----------------------------------------------
+    def _corr_derivs(self, c: np.ndarray, second: bool) -> tuple:
+        """R(c), dR/dc (k, T, T) and, if ``second``, d2R/dc dc (k, k, T, T)."""
+        raise NotImplementedError
+
+    def _corr_from_theta(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Correlation parameters c from theta's correlation part, and dc/dt (k x k)."""
+        raise NotImplementedError
+
+    def _scale_derivs(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """S(v) (``S_ab = sqrt(v_a v_b)``, or ``v`` everywhere when homogeneous), dS/dv (nv, T, T) and
+        d2S/dv dv (nv, nv, T, T)."""
+        T = self.T
+        if not self.hetero:
+            return v[0] * np.ones((T, T)), np.ones((1, T, T)), np.zeros((1, 1, T, T))
+        f = np.sqrt(v)
+        f1, f2 = 0.5 / f, -0.25 / (v * f)  # first and second derivatives of sqrt(v)
+        i = np.arange(T)
+        dS = np.zeros((T, T, T))
+        dS[i, i, :] += f1[:, None] * f[None, :]  # dS_i[a, b] = [a = i] f1_a f_b + [b = i] f_a f1_b
+        dS[i, :, i] += f1[:, None] * f[None, :]
+        d2S = np.zeros((T, T, T, T))
+        d2S[i, i, i, :] += f2[:, None] * f[None, :]  # [a = i = j] f2_a f_b
+        d2S[i, i, :, i] += f2[:, None] * f[None, :]  # [b = i = j] f_a f2_b
+        f11 = np.outer(f1, f1)
+        d2S[i[:, None], i[None, :], i[:, None], i[None, :]] += f11  # [a = i, b = j] f1_a f1_b
+        d2S[i[:, None], i[None, :], i[None, :], i[:, None]] += f11  # [b = i, a = j] f1_a f1_b
+        return np.outer(f, f), dS, d2S
+
+    def _vc_jac(self, v: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """dSigma/d(v, c), shape (nv + k, T, T)."""
+        S, dS, _ = self._scale_derivs(v)
+        R, dR, _ = self._corr_derivs(c, False)
+        return np.concatenate([dS * R, S * dR])
+
+    def _vc_hess(self, v: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """d2 Sigma / d(v, c) d(v, c), shape (nv + k, nv + k, T, T)."""
+        S, dS, d2S = self._scale_derivs(v)
+        R, dR, d2R = self._corr_derivs(c, True)
+        nv, k = len(dS), len(dR)
+        H = np.empty((nv + k, nv + k, self.T, self.T))
+        H[:nv, :nv] = d2S * R
+        cross = dS[:, None] * dR[None, :]
+        H[:nv, nv:] = cross
+        H[nv:, :nv] = cross.transpose(1, 0, 2, 3)
+        H[nv:, nv:] = S * d2R
+        return H
+
+    def jac(self, theta):
+        """dSigma/dtheta: log variances and the correlation map, chained to :meth:`_vc_jac`."""
+        nv = self._nv()
+        v = np.exp(theta[:nv])
+        c, Jc = self._corr_from_theta(theta[nv:])
+        J = self._vc_jac(v, c)
+        return np.concatenate([J[:nv] * v[:, None, None], np.tensordot(Jc, J[nv:], axes=(0, 0))])
+
+    def jac_nat(self, phi):
+        """dSigma/dphi for the natural parameters (variances, correlations)."""
+        nv = self._nv()
+        return self._vc_jac(np.asarray(phi[:nv], float), np.asarray(phi[nv:], float))
+
+    def hess_nat(self, phi):
+        """d2 Sigma / dphi dphi (analytic); zero for the linear parametrisations."""
+        if self.linear_natural:
+            return super().hess_nat(phi)
+        nv = self._nv()
+        return self._vc_hess(np.asarray(phi[:nv], float), np.asarray(phi[nv:], float))
+
 
 class CSfamily(_Hetero):
     name = "cs"
@@ -287,6 +376,19 @@ class CSfamily(_Hetero):
 
     def _corr(self, rho):
         return np.full((self.T, self.T), rho) + (1 - rho) * np.eye(self.T)
+
+    def _corr_derivs(self, c, second):
+        T = self.T
+        return self._corr(c[0]), (np.ones((T, T)) - np.eye(T))[None], np.zeros((1, 1, T, T)) if second else None
+
+    def _corr_from_theta(self, t):
+        e = _expit(t[0])
+        return np.array([self._r(t[0])]), np.array([[(1 - self._lo) * e * (1 - e)]])
+
+    def jac_nat(self, phi):
+        if self.hetero:
+            return super().jac_nat(phi)
+        return np.stack([np.ones((self.T, self.T)), np.eye(self.T)])  # d/dCS, d/dResidual
 
     def sigma(self, theta):
         nv = self._nv()
@@ -345,6 +447,15 @@ class AR1family(_Hetero):
         nv = self._nv()
         return self._scale(theta[:nv]) * _rho(theta[nv]) ** self._lag
 
+    def _corr_derivs(self, c, second):
+        L, r = self._lag, c[0]
+        dR = np.where(L >= 1, L * r ** np.maximum(L - 1, 0), 0.0)[None]
+        d2R = np.where(L >= 2, L * (L - 1) * r ** np.maximum(L - 2, 0), 0.0)[None, None] if second else None
+        return r ** L, dR, d2R
+
+    def _corr_from_theta(self, t):
+        return np.array([_rho(t[0])]), np.array([[_drho(t[0])]])
+
     def start(self, S):
         v, R = self._var_corr(S)
         lc = self._lag_corr(R)
@@ -383,6 +494,20 @@ class TOEPfamily(_Hetero):
     def _corr(self, pacf_t):
         r = _durbin_levinson(_rho(pacf_t))
         return _toeplitz(np.concatenate([[1.0], r]))
+
+    def _corr_derivs(self, c, second):
+        T, k = self.T, self.T - 1
+        dR = np.stack([(self._lag == j + 1).astype(float) for j in range(k)]) if k else np.zeros((0, T, T))
+        return _toeplitz(np.concatenate([[1.0], c])), dR, np.zeros((k, k, T, T)) if second else None
+
+    def _corr_from_theta(self, t):
+        r, J = _durbin_levinson_jac(_rho(t))
+        return r, J * _drho(t)[None, :]
+
+    def jac_nat(self, phi):
+        if self.hetero:
+            return super().jac_nat(phi)
+        return np.stack([(self._lag == j).astype(float) for j in range(self.T)])  # d/dTOEP(j + 1)
 
     def sigma(self, theta):
         nv = self._nv()
@@ -453,6 +578,29 @@ class ADfamily(_Hetero):
         nv = self._nv()
         return self._scale(theta[:nv]) * self._corr_prod(_rho(theta[nv:]))
 
+    def _corr_derivs(self, c, second):
+        # R_ab = prod_{a <= m < b} c_m (a < b): dR_ab/dc_m = R[a, m] R[m + 1, b] when a <= m < b, and
+        # d2R_ab/dc_m dc_l = R[a, m] R[m + 1, l] R[l + 1, b] when a <= m < l < b
+        T, k = self.T, self.T - 1
+        R = self._corr_prod(c)
+        a = np.arange(T)
+        dR = np.zeros((k, T, T))
+        for m in range(k):
+            up = np.where((a[:, None] <= m) & (a[None, :] >= m + 1), np.outer(R[:, m], R[m + 1, :]), 0.0)
+            dR[m] = up + up.T
+        d2R = None
+        if second:
+            d2R = np.zeros((k, k, T, T))
+            for m in range(k):
+                for l in range(m + 1, k):
+                    up = np.where((a[:, None] <= m) & (a[None, :] >= l + 1),
+                                  np.outer(R[:, m], R[l + 1, :]) * R[m + 1, l], 0.0)
+                    d2R[m, l] = d2R[l, m] = up + up.T
+        return R, dR, d2R
+
+    def _corr_from_theta(self, t):
+        return _rho(t), np.diag(_drho(t))
+
     def start(self, S):
         v, R = self._var_corr(S)
         r = np.array([R[k, k + 1] for k in range(self.T - 1)])
@@ -478,6 +626,12 @@ class ADfamily(_Hetero):
         key = "variances" if self.hetero else "sigma2"
         val = list(phi[:nv]) if self.hetero else phi[0]
         return {key: val, "rho": list(phi[nv:])}
+
+
+def split_natural(structs: list[Structure], phi: np.ndarray) -> list[np.ndarray]:
+    """Split the stacked natural parameters ``phi`` of several structures (one per covariance group)."""
+    sizes = [len(s.natural_names()) for s in structs]
+    return np.split(phi, np.cumsum(sizes)[:-1])
 
 
 def make_structure(name: str, T: int) -> Structure:

@@ -1,12 +1,19 @@
-"""A small formula parser and design-matrix builder for MMRM (R ``mmrm`` syntax).
+"""Formulas of the mixed models and their design matrices (one parser for MMRM and lme4 syntax).
 
-Supported right-hand side syntax (a deliberate subset of R's):
+Fixed effects (a deliberate subset of R's syntax):
 
 * ``a + b``            main effects; factors use treatment coding, first level as reference;
 * ``a * b``            ``a + b + a:b``;  ``a:b`` interaction only;  ``(a + b) * c`` distributes;
 * ``C(x)``             force ``x`` to be categorical;  ``C(x, Treatment("lvl"))`` choose its reference;
-* ``0`` / ``- 1``      drop the intercept; ``1`` keeps it (the default);
-* ``us(VISIT | SUBJECT)`` or ``us(VISIT | GROUP / SUBJECT)``: the covariance term (exactly one).
+* ``0`` / ``- 1``      drop the intercept; ``1`` keeps it (the default).
+
+Covariance terms:
+
+* MMRM (R ``mmrm``): ``us(VISIT | SUBJECT)`` or ``us(VISIT | GROUP / SUBJECT)`` -- exactly one, one of
+  ``us, cs, csh, ar1, ar1h, toep, toeph, ad, adh`` (:func:`parse_formula`);
+* random-coefficient models (lme4): ``(1 + week | subject)``, ``(1 + week || subject)``,
+  ``(1 | site/subject)``, ``(1 | site:subject)``, optionally with one residual structure such as
+  ``ar1(visit | subject)`` (:func:`parse_lmm_formula`).
 
 Column names follow R's ``model.matrix`` naming: ``(Intercept)``, ``ARMCDTRT``, ``ARMCDTRT:AVISITVIS2``,
 numeric columns by name.  Terms are ordered by degree (main effects, then 2-way interactions ...) and,
@@ -14,7 +21,9 @@ within a degree, by first appearance, as R does.  A factor inside an interaction
 when the term without that factor is in the model (R's marginality rule) and by full dummies otherwise.
 
 Levels of a factor are the categories of a pandas ``Categorical`` in their order, or the sorted distinct
-non-missing values otherwise; the reference level is moved first.
+non-missing values otherwise (as R's ``factor()``); the reference level is moved first.  The *visit*
+factor of a covariance structure is ordered by :func:`visit_levels` instead: an explicit order, the
+categories of a Categorical, else the natural (human) order of the labels (``week4 < week8 < week12``).
 """
 
 from __future__ import annotations
@@ -27,7 +36,9 @@ import pandas as pd
 
 from painstudy.errors import ModelError
 
-__all__ = ["CovarianceSpec", "FixedSpec", "ParsedFormula", "parse_formula", "DesignInfo", "build_design"]
+__all__ = ["STRUCTURES", "Variable", "CovarianceSpec", "FixedSpec", "ParsedFormula", "RandomTerm", "LMMFormula",
+           "parse_formula", "parse_lmm_formula", "natural_key", "visit_levels", "factor_levels", "is_categorical",
+           "DesignInfo", "make_design_info", "build_design"]
 
 STRUCTURES = ("us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh")
 
@@ -73,6 +84,34 @@ class ParsedFormula:
     formula: str
     fixed: FixedSpec
     covariance: CovarianceSpec
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random term ``(1 + week | subject)``: grouping columns (an interaction for ``a:b``), whether an
+    intercept is included and the numeric covariates with random slopes."""
+
+    group: tuple[str, ...]
+    intercept: bool
+    slopes: tuple[str, ...]
+
+    @property
+    def group_label(self) -> str:
+        return ":".join(self.group)
+
+    @property
+    def names(self) -> list[str]:
+        return (["(Intercept)"] if self.intercept else []) + list(self.slopes)
+
+
+@dataclass(frozen=True)
+class LMMFormula:
+    """A parsed random-coefficient formula: fixed part, random terms, optional residual structure."""
+
+    formula: str
+    fixed: FixedSpec
+    random: tuple[RandomTerm, ...]
+    residual: CovarianceSpec | None
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -219,6 +258,30 @@ def _union(a, b):
     return out
 
 
+def _outcome_and_rhs(formula: str, expected: str) -> tuple[str, str]:
+    """Split ``outcome ~ rhs``; the outcome must be a single column name."""
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ModelError(f"formula {formula!r}: expected '{expected}'")
+    lhs, rhs = formula.split("~", 1)
+    lhs = lhs.strip().strip("`")
+    if not lhs or not re.fullmatch(r"[^()~+*:|]+", lhs):
+        raise ModelError(f"formula {formula!r}: the outcome (left of ~) must be a single column name")
+    return lhs, rhs
+
+
+def _fixed_part(formula: str, outcome: str, rhs: str) -> tuple[FixedSpec, CovarianceSpec | None]:
+    """Parse the fixed terms (and the covariance term, if any) of ``rhs``."""
+    p = _Parser(formula, _tokenize(rhs))
+    terms = p.expr()
+    if p.i != len(p.toks):
+        raise ModelError(f"formula {formula!r}: unexpected {p.toks[p.i][1]!r}")
+    terms = [t for t in terms if t != "__one__"]
+    # order by degree, stable in appearance
+    order = sorted(range(len(terms)), key=lambda i: (len(terms[i]), i))
+    terms = tuple(terms[i] for i in order)
+    return FixedSpec(outcome, p.intercept, terms, dict(p.variables)), p.cov
+
+
 def parse_formula(formula: str) -> ParsedFormula:
     """Parse an R-mmrm formula such as ``"FEV1 ~ ARMCD * AVISIT + us(AVISIT | USUBJID)"``.
 
@@ -230,26 +293,120 @@ def parse_formula(formula: str) -> ParsedFormula:
     >>> f.covariance.structure, f.covariance.visit, f.covariance.subject
     ('us', 'AVISIT', 'USUBJID')
     """
-    if not isinstance(formula, str) or "~" not in formula:
-        raise ModelError(f"formula {formula!r}: expected 'outcome ~ terms + us(VISIT | SUBJECT)'")
-    lhs, rhs = formula.split("~", 1)
-    lhs = lhs.strip().strip("`")
-    if not lhs or not re.fullmatch(r"[^()~+*:|]+", lhs):
-        raise ModelError(f"formula {formula!r}: the outcome (left of ~) must be a single column name")
-    p = _Parser(formula, _tokenize(rhs))
-    terms = p.expr()
-    if p.i != len(p.toks):
-        raise ModelError(f"formula {formula!r}: unexpected {p.toks[p.i][1]!r}")
-    if p.cov is None:
+    lhs, rhs = _outcome_and_rhs(formula, "outcome ~ terms + us(VISIT | SUBJECT)")
+    fixed, cov = _fixed_part(formula, lhs, rhs)
+    if cov is None:
         raise ModelError(
             f"formula {formula!r}: no covariance term; add e.g. us(VISIT | SUBJECT) (structures: {', '.join(STRUCTURES)})"
         )
-    terms = [t for t in terms if t != "__one__"]
-    # order by degree, stable in appearance
-    order = sorted(range(len(terms)), key=lambda i: (len(terms[i]), i))
-    terms = tuple(terms[i] for i in order)
-    fixed = FixedSpec(lhs, p.intercept, terms, dict(p.variables))
-    return ParsedFormula(formula, fixed, p.cov)
+    return ParsedFormula(formula, fixed, cov)
+
+
+def _split_random(rhs: str, formula: str) -> tuple[str, list[str]]:
+    """Cut the top-level ``( ... | ... )`` groups out of ``rhs``; return the rest and the groups."""
+    out, found, i = [], [], 0
+    while i < len(rhs):
+        ch = rhs[i]
+        if ch == "(":
+            j = len("".join(out).rstrip())
+            prev = "".join(out).rstrip()[-1:] if j else ""
+            depth, k = 0, i
+            while k < len(rhs):
+                if rhs[k] == "(":
+                    depth += 1
+                elif rhs[k] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                k += 1
+            if depth != 0:
+                raise ModelError(f"formula {formula!r}: unbalanced parentheses")
+            inner = rhs[i + 1:k]
+            is_call = bool(prev) and (prev.isalnum() or prev in "_.`")
+            if "|" in inner and not is_call:
+                found.append(inner)
+                out.append("1")  # harmless placeholder for the removed term
+            else:
+                out.append(rhs[i:k + 1])
+            i = k + 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), found
+
+
+def _parse_random(inner: str, formula: str) -> list[RandomTerm]:
+    double = "||" in inner
+    lhs, grp = inner.split("||" if double else "|", 1)
+    grp = grp.strip()
+    if "|" in grp or not grp:
+        raise ModelError(f"formula {formula!r}: cannot read the random term ({inner})")
+    intercept = True
+    slopes: list[str] = []
+    # signed pieces: "1 + week", "0 + week", "-1 + week", "week - 1"
+    for sign, tok in re.findall(r"([+-]?)\s*([^+\-\s][^+\-]*)", lhs):
+        tok = tok.strip()
+        if tok in ("0", "1"):
+            if tok == "0" or sign == "-":
+                intercept = False
+            continue
+        name = tok.strip("`")
+        if sign == "-" or not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_. ]*", name) or (" " in name and "`" not in tok):
+            raise ModelError(
+                f"formula {formula!r}: random term ({inner}): {sign}{tok!r} is not supported; use an intercept "
+                f"and numeric columns, e.g. (1 + week | subject)"
+            )
+        slopes.append(name)
+    if not intercept and not slopes:
+        raise ModelError(f"formula {formula!r}: random term ({inner}) has no effects")
+    # grouping: a/b -> a + a:b ; a:b -> interaction
+    groups = []
+    if "/" in grp:
+        parts = [g.strip() for g in grp.split("/")]
+        for k in range(1, len(parts) + 1):
+            groups.append(tuple(parts[:k]))
+    else:
+        groups.append(tuple(g.strip() for g in grp.split(":")))
+    terms = []
+    for g in groups:
+        if double:
+            if intercept:
+                terms.append(RandomTerm(g, True, ()))
+            for s in slopes:
+                terms.append(RandomTerm(g, False, (s,)))
+        else:
+            terms.append(RandomTerm(g, intercept, tuple(slopes)))
+    return terms
+
+
+def parse_lmm_formula(formula: str) -> LMMFormula:
+    """Parse ``"y ~ arm * week + baseline + (1 + week | subject) [+ ar1(visit | subject)]"``.
+
+    Examples
+    --------
+    >>> f = parse_lmm_formula("y ~ arm * week + (1 | site) + (1 + week | subject)")
+    >>> [(t.group_label, t.names) for t in f.random]
+    [('site', ['(Intercept)']), ('subject', ['(Intercept)', 'week'])]
+    >>> f.fixed.terms
+    (('arm',), ('week',), ('arm', 'week'))
+    """
+    lhs, rhs = _outcome_and_rhs(formula, "outcome ~ fixed terms + (1 + time | subject)")
+    fixed_rhs, groups = _split_random(rhs, formula)
+    if not groups:
+        raise ModelError(
+            f"formula {formula!r}: no random term; add e.g. (1 + week | subject) (for a model with only a "
+            f"residual covariance structure use painstudy.mmrm)"
+        )
+    random: list[RandomTerm] = []
+    for g in groups:
+        for t in _parse_random(g, formula):
+            if t not in random:
+                random.append(t)
+    fixed, cov = _fixed_part(formula, lhs, fixed_rhs)
+    if cov is not None and cov.group is not None:
+        raise ModelError(f"formula {formula!r}: a grouped residual structure ({cov.structure}(visit | group / "
+                         f"subject)) is not supported with random effects")
+    return LMMFormula(formula, fixed, tuple(random), cov)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,9 +431,61 @@ class DesignInfo:
         return [":".join(t) for t in self.terms]
 
 
-def factor_levels(series: pd.Series, reference: str | None, column: str) -> tuple:
-    """Levels of a factor: categorical order or sorted distinct values; ``reference`` first."""
+def natural_key(value) -> tuple:
+    """Sort key of the natural (human) order: digit runs compare as numbers, other text as text.
+
+    >>> sorted(["week12", "week26", "week4", "week8"], key=natural_key)
+    ['week4', 'week8', 'week12', 'week26']
+    >>> sorted(["VIS10", "VIS2", "VIS1"], key=natural_key)
+    ['VIS1', 'VIS2', 'VIS10']
+    """
+    text = str(value)
+    parts = tuple((1, int(c), "") if c.isdigit() else (0, 0, c.lower()) for c in re.split(r"(\d+)", text) if c)
+    return parts + ((-1, 0, text),)  # ties ("W02" and "W2", case) broken by the label; "W2" before "W2a"
+
+
+def visit_levels(series: pd.Series, column: str, order=None) -> tuple[tuple, str]:
+    """The order of the visits of a covariance structure, and where it came from.
+
+    ``order`` (every visit label, as values or their strings) first; else the categories of a pandas
+    Categorical (ordered or not; :meth:`painstudy.Cohort.analysis_data` gives the study schedule's
+    order); else numbers in numeric order and labels in natural order (``week4 < week8 < week12``,
+    ``VIS2 < VIS10``), never alphabetical.
+
+    Returns
+    -------
+    (levels, source)
+        ``source`` says which rule gave the order, for the fit's notes.
+    """
+    if order is not None:
+        if isinstance(order, str) or not hasattr(order, "__iter__"):
+            raise ModelError(f"visit_order must be a list of the visit labels of column {column!r}, got {order!r}")
+        order = list(order)
+        names = [str(v) for v in order]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModelError(f"visit_order lists the visit(s) {dup} more than once")
+        present = list(pd.unique(series.dropna()))
+        by_name = {str(v): v for v in present}
+        missing = [str(v) for v in present if str(v) not in set(names)]
+        if missing:
+            raise ModelError(f"column {column!r}: visit(s) {missing} are not in visit_order {names}; list every visit")
+        return tuple(by_name.get(n, v) for n, v in zip(names, order)), "visit_order"
     if isinstance(series.dtype, pd.CategoricalDtype):
+        how = "ordered categorical" if series.cat.ordered else "categorical"
+        return tuple(series.cat.categories), f"categories of the {how} column"
+    vals = pd.unique(series.dropna())
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return tuple(sorted(vals)), "numeric order"
+    return tuple(sorted(vals, key=natural_key)), "natural order of the labels"
+
+
+def factor_levels(series: pd.Series, reference: str | None, column: str, order=None) -> tuple:
+    """Levels of a factor: ``order`` if given, else categorical order or sorted distinct values;
+    ``reference`` first."""
+    if order is not None:
+        levels = list(order)
+    elif isinstance(series.dtype, pd.CategoricalDtype):
         levels = [lv for lv in series.cat.categories]
     else:
         vals = pd.unique(series.dropna())
@@ -295,11 +504,16 @@ def factor_levels(series: pd.Series, reference: str | None, column: str) -> tupl
 
 
 def is_categorical(series: pd.Series) -> bool:
+    """A column is a factor unless it is numeric (booleans are factors)."""
     return not (pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype))
 
 
-def make_design_info(fixed: FixedSpec, data: pd.DataFrame, coding: str = "treatment") -> DesignInfo:
-    """Decide the coding of every term from the data (levels, numeric means)."""
+def make_design_info(fixed: FixedSpec, data: pd.DataFrame, orders: dict | None = None) -> DesignInfo:
+    """Decide the coding of every term from the data (levels, numeric means).
+
+    ``orders`` maps a column to the order of its levels (the visit factor of the covariance structure)
+    when it is used as a factor; other factors follow :func:`factor_levels`."""
+    orders = orders or {}
     factors, numerics = {}, []
     for col in dict.fromkeys(c for t in fixed.terms for c in t):
         if col not in data.columns:
@@ -308,7 +522,7 @@ def make_design_info(fixed: FixedSpec, data: pd.DataFrame, coding: str = "treatm
         s = data[col]
         cat = var.categorical if var is not None and var.categorical is not None else is_categorical(s)
         if cat:
-            factors[col] = factor_levels(s, var.reference if var else None, col)
+            factors[col] = factor_levels(s, var.reference if var else None, col, orders.get(col))
             if len(factors[col]) < 1:
                 raise ModelError(f"column {col!r}: has no non-missing values")
         else:

@@ -45,6 +45,37 @@ def _inv_from_chol(L):
     return np.swapaxes(Li, 1, 2) @ Li
 
 
+def profiled_criterion(Q: np.ndarray, logdet: float, n: int, p: int, reml: bool, profiled: bool = True):
+    """-2 log L (REML or ML, full constant) from ``Q = [X y]' V^-1 [X y]`` and ``log|V|``.
+
+    ``profiled``: ``V`` is relative to ``sigma^2``, which is profiled out (``sigma^2 = rss / (n - p)`` for REML,
+    ``rss / n`` for ML; lme4's criterion); otherwise ``V`` is the actual covariance.  Returns the evaluation
+    (``value, beta, C0 = (X'V^-1X)^-1, sigma2, rss, H = X'V^-1X``) or None when it is not defined (``X'V^-1X``
+    not positive definite, a non-finite determinant, a residual sum of squares <= 0).
+    """
+    H = Q[:p, :p]
+    try:
+        cH = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    z = np.linalg.solve(cH, Q[:p, p])
+    beta = np.linalg.solve(cH.T, z)
+    rss = float(Q[p, p] - z @ z)
+    ldH = 2.0 * np.log(np.diag(cH)).sum()
+    if profiled:
+        dfn = n - p if reml else n
+        s2 = rss / dfn
+        if not np.isfinite(logdet) or s2 <= 0:
+            return None
+        val = logdet + (ldH if reml else 0.0) + dfn * (1.0 + np.log(2 * np.pi * s2))
+    else:
+        s2 = 1.0
+        val = logdet + rss + (ldH + (n - p) * np.log(2 * np.pi) if reml else n * np.log(2 * np.pi))
+    cHi = np.linalg.inv(cH)
+    C0 = cHi.T @ cHi
+    return {"value": float(val), "beta": beta, "C0": C0, "sigma2": s2, "rss": rss, "H": H}
+
+
 class _Block:
     """Components of one size, stacked."""
 
@@ -181,28 +212,11 @@ class Engine:
             keepL.append(L)
         if not np.all(np.isfinite(Q)) or not np.isfinite(logdet):
             return {"value": np.inf}
-        H = Q[:p, :p]
-        try:
-            cH = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
+        out = profiled_criterion(Q, logdet, self.n_obs, p, reml, profiled)
+        if out is None:
             return {"value": np.inf}
-        z = np.linalg.solve(cH, Q[:p, p])
-        beta = np.linalg.solve(cH.T, z)
-        rss = float(Q[p, p] - z @ z)
+        beta, C0, s2 = out["beta"], out["C0"], out["sigma2"]
         n = self.n_obs
-        ldH = 2.0 * np.log(np.diag(cH)).sum()
-        if profiled:
-            dfn = n - p if reml else n
-            s2 = rss / dfn
-            if s2 <= 0:
-                return {"value": np.inf}
-            val = logdet + (ldH if reml else 0.0) + dfn * (1.0 + np.log(2 * np.pi * s2))
-        else:
-            s2 = 1.0
-            val = logdet + rss + (ldH + (n - p) * np.log(2 * np.pi) if reml else n * np.log(2 * np.pi))
-        cHi = np.linalg.inv(cH)
-        C0 = cHi.T @ cHi
-        out = {"value": float(val), "beta": beta, "C0": C0, "sigma2": s2, "rss": rss, "H": H}
         if not grad and not keep:
             return out
         c = np.concatenate([-beta, [1.0]])
@@ -292,7 +306,6 @@ class Engine:
             Gs = [self.gmat(b, sp, struct_jac) for sp in specs]
             VG = [Vi @ G for G in Gs]
             Ge = [G @ e[:, :, None] for G in Gs]  # (K, n, 1)
-            VXt = np.swapaxes(VX, 1, 2)
             for i in range(m):
                 P[i] += np.einsum("kna,knm,kmb->ab", VX, Gs[i], VX, optimize=True)
                 s[i] += np.einsum("kna,kn->a", VX, Ge[i][:, :, 0])
@@ -441,26 +454,12 @@ class FastEngine:
         Q = self.WW.copy()
         for a in range(q):
             Q -= c[a].T @ c[a]
-        H = Q[:p, :p]
-        try:
-            cH = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
+        out = profiled_criterion(Q, logdet, self.n_obs, p, reml)
+        if out is None:
             return {"value": np.inf}
-        z = np.linalg.solve(cH, Q[:p, p])
-        beta = np.linalg.solve(cH.T, z)
-        rss = float(Q[p, p] - z @ z)
-        n = self.n_obs
-        dfn = n - p if reml else n
-        s2 = rss / dfn
-        if not np.isfinite(logdet) or s2 <= 0:
-            return {"value": np.inf}
-        ldH = 2.0 * np.log(np.diag(cH)).sum()
-        val = logdet + (ldH if reml else 0.0) + dfn * (1.0 + np.log(2 * np.pi * s2))
-        cHi = np.linalg.inv(cH)
-        C0 = cHi.T @ cHi
-        out = {"value": float(val), "beta": beta, "C0": C0, "sigma2": s2, "rss": rss, "H": H}
         if not grad:
             return out
+        beta, C0, s2 = out["beta"], out["C0"], out["sigma2"]
         # K = Z'W - ZZL M^-1 Lam'Z'W = Z'W - ZZL L^-T c ;  sum_j B_j = sum ZZ - ZZL M^-1 ZZL'
         dW = self._bwd(L, c, q)
         K = ZW.copy()
@@ -512,7 +511,7 @@ class SchurEngine:
         self.N = N
         small = [t for t in range(len(terms)) if t != big]
         self.small = small
-        cols, offs, self.nlev = [], [0], {}
+        offs, self.nlev = [0], {}
         for t in small:
             codes, Z = terms[t]
             L = int(codes.max()) + 1
@@ -561,7 +560,6 @@ class SchurEngine:
 
     def evaluate(self, Ds_unused, resid_unused, reml=True, profiled=True, grad=True, lams=None, keep=False):
         p = self.p
-        p1 = p + 1
         L1 = lams[self.big]
         L2 = self._lam2(lams)
         ZZL = self.ZZ @ L1  # u1 (N, q, q)
@@ -587,26 +585,12 @@ class SchurEngine:
         Q = self.WW - np.einsum("nqa,nqb->ab", r1, x1, optimize=True) - r2.T @ x2
         Q = 0.5 * (Q + Q.T)
         logdet = 2.0 * np.log(np.diagonal(cA, axis1=1, axis2=2)).sum() + 2.0 * np.log(np.diag(cS)).sum()
-        H = Q[:p, :p]
-        try:
-            cH = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
+        out = profiled_criterion(Q, logdet, self.n_obs, p, reml)
+        if out is None:
             return {"value": np.inf}
-        z = np.linalg.solve(cH, Q[:p, p])
-        beta = np.linalg.solve(cH.T, z)
-        rss = float(Q[p, p] - z @ z)
-        n = self.n_obs
-        dfn = n - p if reml else n
-        s2 = rss / dfn
-        if not np.isfinite(logdet) or s2 <= 0:
-            return {"value": np.inf}
-        ldH = 2.0 * np.log(np.diag(cH)).sum()
-        val = logdet + (ldH if reml else 0.0) + dfn * (1.0 + np.log(2 * np.pi * s2))
-        cHi = np.linalg.inv(cH)
-        C0 = cHi.T @ cHi
-        out = {"value": float(val), "beta": beta, "C0": C0, "sigma2": s2, "rss": rss, "H": H}
         if not grad:
             return out
+        beta, C0, s2 = out["beta"], out["C0"], out["sigma2"]
         cvec = np.concatenate([-beta, [1.0]])
         Mm = np.outer(cvec, cvec) / s2
         if reml:

@@ -1,128 +1,110 @@
-"""Immutable result object of an MMRM fit: tables, type III tests, LS means, contrasts, predictions."""
+"""Results of the mixed models: :class:`MixedModelResult`, the shared base, and :class:`MMRMResult`.
+
+The base holds what every mixed model answers the same way, from its design (:class:`DesignInfo`) and
+its :class:`~painstudy.models.mixed.inference.Inference`: the coefficient table, LS means (``at=`` fixes
+numeric covariates), contrasts of LS means with multiplicity adjustment, LS trends and their contrasts,
+SAS type III hypotheses and tests, population predictions, and the rendering (``tidy()``; ``summary()``
+stays the plain-text report).  :class:`MMRMResult` adds the covariance matrix of the visits and
+conditional predictions; :class:`painstudy.models.mixed.lmm_results.LMMResult` adds variance components
+and BLUPs.
+"""
 
 from __future__ import annotations
 
-import html
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from painstudy.errors import ModelError
-from painstudy.models.mixed.formula import DesignInfo, build_design
+from painstudy.io import to_jsonable
+from painstudy.models.contrasts import (TABLE_COLUMNS, adjust_family, check_contrast_args, contrast_family,
+                                        estimate_row, t_quantile)
+from painstudy.models.mixed.formula import DesignInfo, ParsedFormula, build_design
+from painstudy.models.mixed.inference import Inference
+from painstudy.rendering import Rendered, Tidy
 
-__all__ = ["MMRMResult"]
+if TYPE_CHECKING:  # pragma: no cover
+    from painstudy.models.mixed.mmrm import MMRMData
+    from painstudy.models.mixed.mmrm_optim import CovarianceFit
 
-TABLE_COLUMNS = ["estimate", "std_error", "df", "statistic", "p_value", "ci_lower", "ci_upper"]
+__all__ = ["MixedModelResult", "MMRMResult", "TABLE_COLUMNS", "coefficient_table", "numerical_notes"]
 
-
-def _tq(level: float, df: float) -> float:
-    a = 1 - (1 - level) / 2
-    return float(stats.t.ppf(a, df)) if np.isfinite(df) else float(stats.norm.ppf(a))
-
-
-def _tp(t: float, df: float) -> float:
-    return float(2 * (stats.t.sf(abs(t), df) if np.isfinite(df) else stats.norm.sf(abs(t))))
-
-
-def _row(est, se, df, level):
-    t = est / se if se > 0 else np.nan
-    q = _tq(level, df)
-    return {"estimate": est, "std_error": se, "df": df, "statistic": t,
-            "p_value": _tp(t, df) if np.isfinite(t) else np.nan, "ci_lower": est - q * se, "ci_upper": est + q * se}
+NOT_CONVERGED = "NOT CONVERGED"
 
 
-@dataclass(frozen=True)
-class MMRMResult:
-    """Result of :func:`painstudy.models.mixed.mmrm.mmrm` (immutable).
+def coefficient_table(inference: Inference, level: float = 0.95) -> pd.DataFrame:
+    """One row per column of the design: estimate, standard error, df, t, p-value, confidence interval."""
+    names = list(inference.column_names)
+    rows = []
+    for j in range(len(names)):
+        l = np.zeros(len(names))
+        l[j] = 1.0
+        rows.append(estimate_row(*inference.contrast(l), level))
+    return pd.DataFrame(rows, index=pd.Index(names, name="term"))[TABLE_COLUMNS]
+
+
+def numerical_notes(coefficients: pd.DataFrame) -> tuple[str, ...]:
+    """Notes for coefficients whose standard error or df could not be computed (non-finite)."""
+    notes = []
+    for col, what in (("std_error", "standard error"), ("df", "degrees of freedom")):
+        bad = coefficients.index[~np.isfinite(coefficients[col].to_numpy(float))]
+        if len(bad):
+            notes.append(f"the {what} of {', '.join(map(str, bad))} could not be computed (not finite)")
+    return tuple(notes)
+
+
+def _mean_table(est: np.ndarray, se: np.ndarray, level: float, index) -> pd.DataFrame:
+    q = t_quantile(level, np.inf)
+    return pd.DataFrame({"estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se},
+                        index=index)
+
+
+def _as_list(x) -> list:
+    return [] if x is None else ([x] if isinstance(x, str) else list(x))
+
+
+@dataclass(frozen=True, repr=False)
+class MixedModelResult(Rendered):
+    """Base of the mixed-model results (immutable): what every mixed model answers the same way.
 
     Attributes
     ----------
+    formula : str
+    reml : bool
+    df_method : str
     coefficients : DataFrame
-        Indexed by term; columns ``estimate, std_error, df, statistic, p_value, ci_lower, ci_upper``.
-    covariance : DataFrame
-        Estimated visit x visit covariance matrix (rows indexed by (group, visit) for grouped structures).
-    covariance_parameters : DataFrame
-        Natural (SAS-style) covariance parameters with asymptotic standard errors.
-    neg2_log_lik, log_lik, aic, bic : float
-        -2 x REML (or ML) log-likelihood with full constant; SAS conventions: REML AIC/BIC count the
-        covariance parameters only, ML adds the fixed effects; BIC uses the number of subjects.
-    n_subjects, n_obs, n_rows_dropped, n_subjects_dropped : int
-    converged, positive_definite : bool
+        Indexed by term; ``estimate, std_error, df, statistic, p_value, ci_lower, ci_upper``.
+    neg2_log_lik, aic, bic : float
+    n_obs, n_rows_dropped : int
+    converged : bool
     optimizer : dict
-        Optimizer chain diagnostics (methods tried, iterations, final max |gradient|, timings).
+        Optimiser diagnostics (methods tried, iterations, final max |gradient|, timings).
+    notes : tuple of str
+        Everything worth knowing about the fit (non-convergence, boundary estimates, ...).
+    design : DesignInfo
+        Levels, coding and numeric means of the fixed effects.
+    inference : Inference
+        Estimates, covariances and the degrees-of-freedom machinery.
     """
 
     formula: str
-    structure: str
     reml: bool
     df_method: str
-    vcov_method: str
     coefficients: pd.DataFrame
-    covariance: pd.DataFrame
-    covariance_parameters: pd.DataFrame
     neg2_log_lik: float
     aic: float
     bic: float
-    n_subjects: int
     n_obs: int
     n_rows_dropped: int
-    n_subjects_dropped: int
     converged: bool
-    positive_definite: bool
     optimizer: dict
     notes: tuple
-    _inf: object = field(repr=False, compare=False)
-    _info: DesignInfo = field(repr=False, compare=False)
-    _visit_levels: tuple = field(repr=False, compare=False)
-    _group_levels: tuple = field(repr=False, compare=False)
-    _covariance_by_group: dict = field(repr=False, compare=False)
-    _parsed: object = field(default=None, repr=False, compare=False)
-
-    # -------------------------------------------------------------------------------------------
-    @classmethod
-    def _create(cls, *, formula, parsed, prep, structs, phi, sigmas, hess, inference, neg2, reml, df_method,
-                vcov_method, k_aic, n_subj, converged, pd_ok, optim, notes):
-        inf = inference
-        names = list(prep.info.column_names)
-        rows = []
-        for j, nm in enumerate(names):
-            l = np.zeros(len(names))
-            l[j] = 1.0
-            est, se, df = inf.contrast(l)
-            rows.append(_row(est, se, df, 0.95))
-        coefs = pd.DataFrame(rows, index=pd.Index(names, name="term"))[TABLE_COLUMNS]
-        vis = [str(v) for v in prep.visit_levels]
-        cov_by_group = {}
-        for g, S in zip(prep.group_levels, sigmas):
-            cov_by_group[g] = pd.DataFrame(S, index=pd.Index(vis, name="visit"), columns=vis)
-        if len(sigmas) == 1:
-            covdf = cov_by_group[prep.group_levels[0]]
-        else:
-            covdf = pd.concat({str(g): d for g, d in cov_by_group.items()}, names=["group", "visit"])
-        pn, pg = [], []
-        for g, s in zip(prep.group_levels, structs):
-            for n in s.natural_names():
-                pn.append(n)
-                pg.append(g)
-        se = np.sqrt(np.clip(np.diag(inf.W), 0, None))
-        cp = pd.DataFrame({"parameter": pn, "estimate": phi, "std_error": se})
-        if len(sigmas) > 1:
-            cp.insert(0, "group", [str(g) for g in pg])
-        n_obs = prep.engine.n_obs
-        aic = neg2 + 2 * k_aic
-        bic = neg2 + k_aic * np.log(n_subj)
-        return cls(
-            formula=formula, structure=parsed.covariance.structure, reml=reml, df_method=df_method,
-            vcov_method=vcov_method, coefficients=coefs, covariance=covdf, covariance_parameters=cp,
-            neg2_log_lik=neg2, aic=float(aic), bic=float(bic), n_subjects=int(n_subj), n_obs=int(n_obs),
-            n_rows_dropped=prep.n_rows_dropped, n_subjects_dropped=prep.n_subjects_dropped,
-            converged=converged, positive_definite=pd_ok, optimizer=optim, notes=tuple(notes), _inf=inf,
-            _info=prep.info, _visit_levels=tuple(prep.visit_levels), _group_levels=tuple(prep.group_levels),
-            _covariance_by_group=cov_by_group, _parsed=parsed,
-        )
+    design: DesignInfo = field(compare=False)
+    inference: Inference = field(compare=False)
 
     # -------------------------------------------------------------------------------------------
     @property
@@ -133,26 +115,31 @@ class MMRMResult:
     @property
     def vcov(self) -> pd.DataFrame:
         """Covariance matrix of the coefficient estimates (as used for the standard errors)."""
-        n = list(self._info.column_names)
-        return pd.DataFrame(self._inf.C, index=n, columns=n)
+        n = list(self.design.column_names)
+        return pd.DataFrame(self.inference.C, index=n, columns=n)
+
+    # the attribute names of earlier versions (tests and notebooks read them)
+    @property
+    def _info(self) -> DesignInfo:
+        return self.design
 
     @property
-    def covariance_by_group(self) -> dict:
-        """Group level -> visit x visit covariance DataFrame (a single key ``None`` if ungrouped)."""
-        return dict(self._covariance_by_group)
-
-    @property
-    def correlation(self) -> pd.DataFrame:
-        """Correlation matrix implied by :attr:`covariance`."""
-        c = self.covariance
-        s = np.sqrt(np.diag(c.to_numpy())) if c.shape[0] == c.shape[1] else None
-        if s is None:
-            raise ModelError("correlation is defined per group; use covariance_by_group")
-        return c / np.outer(s, s)
+    def _inf(self) -> Inference:
+        return self.inference
 
     # -------------------------------------------------------------------------------------------
-    def _grid(self, needed: list[str]) -> pd.DataFrame:
-        info = self._info
+    def _design_at(self, at: dict | None) -> DesignInfo:
+        """The design with numeric covariates at ``at`` (others at their means)."""
+        if not at:
+            return self.design
+        bad = [k for k in at if k not in self.design.numerics]
+        if bad:
+            raise ModelError(f"at={at!r}: {bad} are not numeric covariates of the model {list(self.design.numerics)}")
+        means = {**self.design.numeric_means, **{k: float(v) for k, v in at.items()}}
+        return dataclasses.replace(self.design, numeric_means=means)
+
+    @staticmethod
+    def _grid(info: DesignInfo, needed: list[str]) -> pd.DataFrame:
         for c in needed:
             if c not in info.factors:
                 raise ModelError(
@@ -166,14 +153,13 @@ class MMRMResult:
             grid[c] = info.numeric_means[c]
         return grid
 
-    def _lsmean_rows(self, specs, by):
-        specs = [specs] if isinstance(specs, str) else list(specs)
-        by = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    def _lsmean_rows(self, specs, by, info: DesignInfo):
+        specs, by = _as_list(specs), _as_list(by)
         keys = specs + [b for b in by if b not in specs]
-        grid = self._grid(keys)
-        X = build_design(self._info, grid)
+        grid = self._grid(info, keys)
+        X = build_design(info, grid)
         Xd = pd.DataFrame(X)
-        lv = [list(self._info.factors[k]) for k in keys]
+        lv = [list(info.factors[k]) for k in keys]
         rows = []
         for combo in itertools.product(*lv):
             sel = np.ones(len(grid), bool)
@@ -182,9 +168,9 @@ class MMRMResult:
             rows.append((combo, Xd[sel].to_numpy().mean(axis=0)))
         return specs, by, keys, rows
 
-    def lsmeans(self, specs, by=None, level: float = 0.95) -> pd.DataFrame:
+    def lsmeans(self, specs, by=None, level: float = 0.95, *, at: dict | None = None) -> pd.DataFrame:
         """Least-squares means (SAS LSMEANS / emmeans): other factors averaged with equal weights,
-        numeric covariates at their mean.
+        numeric covariates at their mean unless given in ``at``.
 
         Parameters
         ----------
@@ -194,23 +180,25 @@ class MMRMResult:
             Further factor(s) crossed with ``specs`` (e.g. ``by="AVISIT"``).
         level : float
             Confidence level.
+        at : dict, optional
+            Values of numeric covariates, e.g. ``at={"week": 12}`` (default: their means).
 
         Returns
         -------
         DataFrame with the factor columns and ``estimate, std_error, df, statistic, p_value, ci_lower,
         ci_upper`` (t test of estimate = 0).
         """
-        specs, by, keys, rows = self._lsmean_rows(specs, by)
+        specs, by, keys, rows = self._lsmean_rows(specs, by, self._design_at(at))
         out = []
         for combo, l in rows:
-            est, se, df = self._inf.contrast(l)
-            out.append({**dict(zip(keys, combo)), **_row(est, se, df, level)})
+            est, se, df = self.inference.contrast(l)
+            out.append({**dict(zip(keys, combo)), **estimate_row(est, se, df, level)})
         cols = by + [s for s in specs if s not in by]
         return pd.DataFrame(out)[cols + TABLE_COLUMNS].sort_values(by, kind="stable").reset_index(drop=True) \
             if by else pd.DataFrame(out)[keys + TABLE_COLUMNS]
 
     def contrasts(self, specs, by=None, method: str = "pairwise", ref=None, adjust: str = "none",
-                  level: float = 0.95, levels=None) -> pd.DataFrame:
+                  level: float = 0.95, levels=None, *, at: dict | None = None) -> pd.DataFrame:
         """Differences of LS means within each level of ``by``.
 
         Parameters
@@ -224,25 +212,24 @@ class MMRMResult:
         ref : str, optional
             Control level for ``trt.vs.ctrl`` (default: the first level).
         adjust : {"none", "holm", "bonferroni", "dunnett"}
-            Multiplicity adjustment within each ``by`` family.  ``dunnett`` is the single-step max-|t|
-            adjustment (Dunnett's test with ``trt.vs.ctrl``; with ``pairwise`` it equals emmeans'
-            ``"mvt"``); it uses the multivariate t distribution of the contrasts' t statistics
-            (correlation from their covariance; p-values with each row's own df) via
-            ``scipy.stats.multivariate_t.cdf`` (randomised quasi-Monte Carlo, fixed seed, absolute error
-            about 1e-6); Bonferroni and Holm use Bonferroni intervals; Dunnett intervals use one
-            multivariate-t critical value per family, at the family's smallest df.
+            Multiplicity adjustment within each ``by`` family (see
+            :func:`painstudy.models.contrasts.adjust_family`): Holm and Bonferroni with Bonferroni
+            intervals; ``dunnett`` the single-step max-|t| adjustment (Dunnett's test with
+            ``trt.vs.ctrl``, emmeans' ``"mvt"`` with ``pairwise``).
         level : float
             Confidence level.
         levels : list, optional
             Compare only these levels (with ``trt.vs.ctrl``: these against ``ref``); the family
             adjusted for multiplicity is then just these comparisons.
+        at : dict, optional
+            Values of numeric covariates (default: their means).
 
         Returns
         -------
         DataFrame with ``contrast``, the ``by`` columns, and the usual estimate columns.
         """
         check_contrast_args(method, adjust)
-        specs_l, by_l, keys, rows = self._lsmean_rows(specs, by)
+        specs_l, by_l, keys, rows = self._lsmean_rows(specs, by, self._design_at(at))
         ns = len(specs_l)
         fams: dict = {}
         for combo, l in rows:
@@ -251,20 +238,62 @@ class MMRMResult:
         out = []
         for bykey, items in fams.items():
             names, Ls = contrast_family(items, method, ref, levels, specs_l)
-            res = [self._inf.contrast(l) for l in Ls]
             fam = []
-            for nm, (est, se, df) in zip(names, res):
-                fam.append({"contrast": nm, **dict(zip(by_l, bykey)), **_row(est, se, df, level)})
-            _adjust(fam, np.array(Ls), self._inf.C, adjust, level)
+            for nm, l in zip(names, Ls):
+                fam.append({"contrast": nm, **dict(zip(by_l, bykey)), **estimate_row(*self.inference.contrast(l), level)})
+            adjust_family(fam, np.array(Ls), self.inference.C, adjust, level)
             out.extend(fam)
         return pd.DataFrame(out)[["contrast"] + by_l + TABLE_COLUMNS]
 
+    def _trend_rows(self, var: str, by, at):
+        info = self.design
+        if var not in info.numerics:
+            raise ModelError(f"{var!r} is not a numeric covariate of the model {list(info.numerics)}")
+        by = _as_list(by)
+        view = self._design_at(at)
+        grid = self._grid(view, by)
+        g1 = grid.copy()
+        g1[var] = g1[var] + 1.0
+        dX = build_design(view, g1) - build_design(view, grid)  # exact: linear in var
+        rows = []
+        for combo in itertools.product(*[list(info.factors[k]) for k in by]):
+            sel = np.ones(len(grid), bool)
+            for k, v in zip(by, combo):
+                sel &= (grid[k] == v).to_numpy()
+            rows.append((combo, dX[sel].mean(axis=0)))
+        return by, rows
+
+    def trends(self, var: str, by=None, at: dict | None = None, level: float = 0.95) -> pd.DataFrame:
+        """LS trends (emmeans ``emtrends``): the slope of ``var`` (e.g. ``"week"``) within each level of
+        ``by`` (e.g. ``"arm"``), other factors averaged with equal weights.
+
+        Returns a DataFrame with the ``by`` columns and the usual estimate columns (``estimate`` = slope).
+        """
+        by, rows = self._trend_rows(var, by, at)
+        out = [{**dict(zip(by, combo)), **estimate_row(*self.inference.contrast(l), level)} for combo, l in rows]
+        return pd.DataFrame(out)[by + TABLE_COLUMNS]
+
+    def trend_contrasts(self, var: str, by, method: str = "pairwise", ref=None, adjust: str = "none",
+                        at: dict | None = None, level: float = 0.95, levels=None) -> pd.DataFrame:
+        """Differences of slopes of ``var`` between the levels of ``by`` (e.g. each arm minus the reference
+        arm): ``method`` ``"pairwise"`` or ``"trt.vs.ctrl"`` (with ``ref``), ``adjust`` none, holm,
+        bonferroni or dunnett; ``levels`` restricts the family (as :meth:`contrasts`)."""
+        check_contrast_args(method, adjust)
+        by_l, rows = self._trend_rows(var, by, at)
+        items = [(" ".join(str(c) for c in combo), l) for combo, l in rows]
+        names, Ls = contrast_family(items, method, ref, levels, by_l)
+        fam = [{"contrast": nm, **estimate_row(*self.inference.contrast(l), level)} for nm, l in zip(names, Ls)]
+        if fam:
+            adjust_family(fam, np.array(Ls), self.inference.C, adjust, level)
+        return pd.DataFrame(fam, columns=["contrast"] + TABLE_COLUMNS)
+
+    # -------------------------------------------------------------------------------------------
     def type3_hypothesis(self, term: str) -> np.ndarray:
         """The L matrix of the SAS type III hypothesis for ``term`` (rows: treatment contrasts of the
         term's factors against their reference levels -- interaction contrasts for interactions -- and
         unit differences of its numeric variables, averaged with equal weights over the levels of the
         other factors, other numeric variables at 0)."""
-        info = self._info
+        info = self.design
         tl = {":".join(t): t for t in info.terms}
         if term not in tl:
             raise ModelError(f"term {term!r} is not in the model (terms: {list(tl)})")
@@ -300,14 +329,145 @@ class MMRMResult:
 
         Returns
         -------
-        DataFrame indexed by term with ``num_df, den_df, statistic, p_value``.
+        DataFrame indexed by term with ``num_df, den_df, statistic, p_value`` (no rows when the fixed
+        part is the intercept alone).
         """
+        cols = ["num_df", "den_df", "statistic", "p_value"]
         out = []
-        for t in self._info.terms:
+        for t in self.design.terms:
             lab = ":".join(t)
-            r = self._inf.ftest(self.type3_hypothesis(lab))
-            out.append({"term": lab, **r})
-        return pd.DataFrame(out).set_index("term")[["num_df", "den_df", "statistic", "p_value"]]
+            out.append({"term": lab, **self.inference.ftest(self.type3_hypothesis(lab))})
+        if not out:  # an intercept-only fixed part has no terms to test (lmerTest: an empty table)
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols}, index=pd.Index([], name="term"))
+        return pd.DataFrame(out).set_index("term")[cols]
+
+    def _population_design(self, newdata: pd.DataFrame, extra: Sequence[str] = ()):
+        """Rows of ``newdata`` with every covariate present, and their design matrix."""
+        if not isinstance(newdata, pd.DataFrame):
+            raise ModelError("newdata must be a pandas DataFrame")
+        info = self.design
+        needed = list(dict.fromkeys(list(info.factors) + list(info.numerics) + list(extra)))
+        for c in needed:
+            if c not in newdata.columns:
+                raise ModelError(f"newdata lacks column {c!r} used by the model")
+        ok = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
+        return ok, build_design(info, newdata.loc[ok])
+
+    def predict_population(self, newdata: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+        """Population-level means ``x' beta`` for new rows, with standard errors and confidence intervals
+        (normal quantiles); rows with a missing covariate get NaN.
+
+        Returns
+        -------
+        DataFrame indexed like ``newdata`` with ``estimate, std_error, ci_lower, ci_upper``.
+        """
+        _, X = self._population_X(newdata)
+        est = X @ self.inference.beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.inference.C, X))
+        return _mean_table(est, se, level, newdata.index)
+
+    def _population_X(self, newdata: pd.DataFrame):
+        """The design matrix of ``newdata`` (NaN rows where a covariate is missing) and the complete rows."""
+        ok, Xok = self._population_design(newdata)
+        X = np.full((len(newdata), len(self.design.column_names)), np.nan)
+        X[ok] = Xok
+        return ok, X
+
+    # -------------------------------------------------------------------------------------------
+    def _status(self) -> str:
+        """Prefix of titles and headings: says loudly when the fit did not converge."""
+        return f"{NOT_CONVERGED}: " if not self.converged else ""
+
+
+@dataclass(frozen=True, repr=False)
+class MMRMResult(MixedModelResult):
+    """Result of :func:`painstudy.models.mixed.mmrm.mmrm` (immutable).
+
+    Attributes
+    ----------
+    coefficients : DataFrame
+        Indexed by term; columns ``estimate, std_error, df, statistic, p_value, ci_lower, ci_upper``.
+    covariance : DataFrame
+        Estimated visit x visit covariance matrix (rows indexed by (group, visit) for grouped structures).
+    covariance_parameters : DataFrame
+        Natural (SAS-style) covariance parameters with asymptotic standard errors.
+    neg2_log_lik, log_lik, aic, bic : float
+        -2 x REML (or ML) log-likelihood with full constant; SAS conventions: REML AIC/BIC count the
+        covariance parameters only, ML adds the fixed effects; BIC uses the number of subjects.
+    n_subjects, n_obs, n_rows_dropped, n_subjects_dropped : int
+    converged, positive_definite : bool
+    visit_levels : tuple
+        The visits in the order used by the covariance structure (``visit_order_source`` says why).
+    optimizer : dict
+        Optimizer chain diagnostics (methods tried, iterations, final max |gradient|, timings).
+    """
+
+    structure: str
+    vcov_method: str
+    covariance: pd.DataFrame
+    covariance_parameters: pd.DataFrame
+    n_subjects: int
+    n_subjects_dropped: int
+    positive_definite: bool
+    visit_levels: tuple
+    visit_order_source: str
+    group_levels: tuple
+    parsed: ParsedFormula = field(compare=False)
+    _covariance_by_group: dict = field(compare=False)
+
+    # -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_fit(cls, prep: "MMRMData", fit: "CovarianceFit", inference: Inference,
+                 seconds: float = np.nan) -> "MMRMResult":
+        """Build the result from the prepared data, the fitted covariance and the inference object."""
+        coefs = coefficient_table(inference)
+        vis = [str(v) for v in prep.visit_levels]
+        cov_by_group = {}
+        for g, S in zip(prep.group_levels, fit.sigmas):
+            cov_by_group[g] = pd.DataFrame(S, index=pd.Index(vis, name="visit"), columns=vis)
+        if len(fit.sigmas) == 1:
+            covdf = cov_by_group[prep.group_levels[0]]
+        else:
+            covdf = pd.concat({str(g): d for g, d in cov_by_group.items()}, names=["group", "visit"])
+        pn, pg = [], []
+        for g, s in zip(prep.group_levels, fit.structures):
+            for n in s.natural_names():
+                pn.append(n)
+                pg.append(g)
+        se = np.sqrt(np.clip(np.diag(inference.W), 0, None))
+        cp = pd.DataFrame({"parameter": pn, "estimate": fit.phi, "std_error": se})
+        if len(fit.sigmas) > 1:
+            cp.insert(0, "group", [str(g) for g in pg])
+        neg2 = fit.neg2_log_lik
+        k_aic = len(fit.phi) if fit.reml else len(fit.phi) + prep.engine.p
+        return cls(
+            formula=prep.parsed.formula, reml=fit.reml, df_method=inference.df_method, coefficients=coefs,
+            neg2_log_lik=neg2, aic=float(neg2 + 2 * k_aic), bic=float(neg2 + k_aic * np.log(prep.n_subjects)),
+            n_obs=int(prep.engine.n_obs), n_rows_dropped=prep.n_rows_dropped, converged=fit.converged,
+            optimizer={**fit.optimizer, "seconds": seconds},
+            notes=tuple(fit.notes) + numerical_notes(coefs) + (prep.visit_order_note,), design=prep.design,
+            inference=inference, structure=prep.parsed.covariance.structure, vcov_method=inference.vcov_method,
+            covariance=covdf, covariance_parameters=cp, n_subjects=int(prep.n_subjects),
+            n_subjects_dropped=prep.n_subjects_dropped, positive_definite=fit.positive_definite,
+            visit_levels=tuple(prep.visit_levels), visit_order_source=prep.visit_order_source,
+            group_levels=tuple(prep.group_levels), parsed=prep.parsed,
+            _covariance_by_group=cov_by_group,
+        )
+
+    # -------------------------------------------------------------------------------------------
+    @property
+    def covariance_by_group(self) -> dict:
+        """Group level -> visit x visit covariance DataFrame (a single key ``None`` if ungrouped)."""
+        return dict(self._covariance_by_group)
+
+    @property
+    def correlation(self) -> pd.DataFrame:
+        """Correlation matrix implied by :attr:`covariance`."""
+        c = self.covariance
+        s = np.sqrt(np.diag(c.to_numpy())) if c.shape[0] == c.shape[1] else None
+        if s is None:
+            raise ModelError("correlation is defined per group; use covariance_by_group")
+        return c / np.outer(s, s)
 
     def predict(self, newdata: pd.DataFrame, level: float = 0.95, conditional: bool = False) -> pd.DataFrame:
         """Predictions for new rows, with standard errors and confidence intervals (normal quantiles).
@@ -330,214 +490,103 @@ class MMRMResult:
         -------
         DataFrame indexed like ``newdata`` with ``estimate, std_error, ci_lower, ci_upper``.
         """
-        if not isinstance(newdata, pd.DataFrame):
-            raise ModelError("newdata must be a pandas DataFrame")
-        info = self._info
-        needed = list(info.factors) + list(info.numerics)
-        for c in needed:
-            if c not in newdata.columns:
-                raise ModelError(f"newdata lacks column {c!r} used by the model")
-        ok = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
-        X = np.full((len(newdata), len(info.column_names)), np.nan)
-        X[ok] = build_design(info, newdata.loc[ok])
-        beta, C = self._inf.beta, self._inf.C
+        if not conditional:
+            return self.predict_population(newdata, level)
+        ok, X = self._population_X(newdata)
+        beta, C = self.inference.beta, self.inference.C
         est = X @ beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, C, X))
-        if conditional:
-            cov = self._parsed.covariance
-            outcome = self._parsed.fixed.outcome
-            for c in [cov.subject, cov.visit, outcome] + ([cov.group] if cov.group else []):
-                if c not in newdata.columns:
-                    raise ModelError(f"conditional predictions need column {c!r} in newdata")
-            vmap = {str(v): i for i, v in enumerate(self._visit_levels)}
-            vis = newdata[cov.visit].astype(str).map(vmap)
-            if vis.isna().any():
-                bad = newdata[cov.visit][vis.isna()].iloc[0]
-                raise ModelError(f"column {cov.visit!r}: visit {bad!r} is not one of the fitted visits")
-            vis = vis.to_numpy().astype(int)
-            y = pd.to_numeric(newdata[outcome], errors="coerce").to_numpy(float)
-            groups = newdata[cov.group].to_numpy() if cov.group else None
-            subj_codes = pd.factorize(newdata[cov.subject])[0]
-            order = np.argsort(subj_codes, kind="stable")
-            bounds = np.flatnonzero(np.r_[True, np.diff(subj_codes[order]) != 0, True])
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                rows = order[a:b]
-                rows = rows[ok[rows]]
-                if len(rows) == 0:
-                    continue
-                if len(set(vis[rows])) < len(rows):
-                    raise ModelError(f"subject {newdata[cov.subject].iloc[rows[0]]!r} has two rows at one visit")
-                key = groups[rows[0]] if cov.group else None
-                match = [g for g in self._covariance_by_group if str(g) == str(key)]
-                if not match:
-                    raise ModelError(f"column {cov.group!r}: group {key!r} was not in the fitted data")
-                S = self._covariance_by_group[match[0]].to_numpy()
-                obs = rows[~np.isnan(y[rows])]
-                mis = rows[np.isnan(y[rows])]
-                est[obs], se[obs] = y[obs], 0.0
-                if len(obs) == 0 or len(mis) == 0:
-                    continue
-                K = np.linalg.solve(S[np.ix_(vis[obs], vis[obs])], S[np.ix_(vis[obs], vis[mis])]).T
-                est[mis] = X[mis] @ beta + K @ (y[obs] - X[obs] @ beta)
-                Xa = X[mis] - K @ X[obs]
-                se[mis] = np.sqrt(np.einsum("ij,jk,ik->i", Xa, C, Xa))
-        q = _tq(level, np.inf)
-        return pd.DataFrame({"estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se},
-                            index=newdata.index)
+        cov = self.parsed.covariance
+        outcome = self.parsed.fixed.outcome
+        for c in [cov.subject, cov.visit, outcome] + ([cov.group] if cov.group else []):
+            if c not in newdata.columns:
+                raise ModelError(f"conditional predictions need column {c!r} in newdata")
+        vmap = {str(v): i for i, v in enumerate(self.visit_levels)}
+        vis = newdata[cov.visit].astype(str).map(vmap)
+        if vis.isna().any():
+            bad = newdata[cov.visit][vis.isna()].iloc[0]
+            raise ModelError(f"column {cov.visit!r}: visit {bad!r} is not one of the fitted visits")
+        vis = vis.to_numpy().astype(int)
+        y = pd.to_numeric(newdata[outcome], errors="coerce").to_numpy(float)
+        groups = newdata[cov.group].to_numpy() if cov.group else None
+        subj_codes = pd.factorize(newdata[cov.subject])[0]
+        order = np.argsort(subj_codes, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(subj_codes[order]) != 0, True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            rows = order[a:b]
+            rows = rows[ok[rows]]
+            if len(rows) == 0:
+                continue
+            if len(set(vis[rows])) < len(rows):
+                raise ModelError(f"subject {newdata[cov.subject].iloc[rows[0]]!r} has two rows at one visit")
+            key = groups[rows[0]] if cov.group else None
+            match = [g for g in self._covariance_by_group if str(g) == str(key)]
+            if not match:
+                raise ModelError(f"column {cov.group!r}: group {key!r} was not in the fitted data")
+            S = self._covariance_by_group[match[0]].to_numpy()
+            obs = rows[~np.isnan(y[rows])]
+            mis = rows[np.isnan(y[rows])]
+            est[obs], se[obs] = y[obs], 0.0
+            if len(obs) == 0 or len(mis) == 0:
+                continue
+            K = np.linalg.solve(S[np.ix_(vis[obs], vis[obs])], S[np.ix_(vis[obs], vis[mis])]).T
+            est[mis] = X[mis] @ beta + K @ (y[obs] - X[obs] @ beta)
+            Xa = X[mis] - K @ X[obs]
+            se[mis] = np.sqrt(np.einsum("ij,jk,ik->i", Xa, C, Xa))
+        return _mean_table(est, se, level, newdata.index)
 
     # -------------------------------------------------------------------------------------------
+    def _method_line(self) -> str:
+        return (f"{'REML' if self.reml else 'ML'}, covariance {self.structure}, df {self.df_method}, "
+                f"vcov {self.vcov_method}")
+
+    def tidy(self) -> Tidy:
+        """Title, facts, the coefficient, covariance and covariance-parameter tables, and the notes."""
+        facts = (("fit", "REML" if self.reml else "ML"), ("covariance", self.structure),
+                 ("subjects", self.n_subjects), ("observations", self.n_obs), ("-2 log-lik", self.neg2_log_lik),
+                 ("converged", self.converged), ("df", self.df_method), ("vcov", self.vcov_method),
+                 ("AIC", self.aic), ("BIC", self.bic))
+        st = self._status()
+        tables = ((f"{st}Coefficients", self.coefficients), (f"{st}Covariance", self.covariance),
+                  (f"{st}Covariance parameters", self.covariance_parameters))
+        return Tidy(f"{st}MMRM: {self.formula}", facts, tables, tuple(self.notes))
+
     def to_dict(self) -> dict:
         """A JSON-serialisable summary (used by the command line)."""
-        def tbl(df):
-            return json_safe(df.reset_index().to_dict(orient="records"))
-
-        return {
+        return to_jsonable({
             "formula": self.formula, "structure": self.structure, "reml": self.reml,
             "df_method": self.df_method, "vcov_method": self.vcov_method,
             "neg2_log_lik": self.neg2_log_lik, "aic": self.aic, "bic": self.bic,
             "n_subjects": self.n_subjects, "n_obs": self.n_obs, "n_rows_dropped": self.n_rows_dropped,
             "n_subjects_dropped": self.n_subjects_dropped, "converged": self.converged,
             "positive_definite": self.positive_definite,
-            "coefficients": tbl(self.coefficients),
-            "covariance": {"visits": [str(v) for v in self._visit_levels],
+            "coefficients": self.coefficients.reset_index().to_dict(orient="records"),
+            "covariance": {"visits": [str(v) for v in self.visit_levels],
                            "groups": {str(g): d.to_numpy().tolist() for g, d in self._covariance_by_group.items()}},
-            "covariance_parameters": json_safe(self.covariance_parameters.to_dict(orient="records")),
-            "anova": tbl(self.anova()),
-            "optimizer": json_safe(self.optimizer),
-        }
+            "covariance_parameters": self.covariance_parameters.to_dict(orient="records"),
+            "anova": self.anova().reset_index().to_dict(orient="records"),
+            "optimizer": self.optimizer,
+            "notes": list(self.notes),
+        })
 
     def summary(self) -> str:
         """Plain-text summary."""
+        st = self._status()
         lines = [
-            f"MMRM  {self.formula}",
-            f"{'REML' if self.reml else 'ML'}, covariance {self.structure}, df {self.df_method}, vcov {self.vcov_method}",
+            f"{st}MMRM  {self.formula}",
+            self._method_line(),
             f"subjects {self.n_subjects}, observations {self.n_obs} (rows dropped {self.n_rows_dropped}, "
             f"subjects dropped {self.n_subjects_dropped})",
             f"-2 log-lik {self.neg2_log_lik:.8f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}   "
             f"converged {self.converged}",
+            f"visits ({self.visit_order_source}): {' < '.join(str(v) for v in self.visit_levels)}",
             "",
-            "Coefficients:",
+            f"{st}Coefficients:",
             self.coefficients.to_string(float_format=lambda x: f"{x:.4f}"),
             "",
-            "Covariance:",
+            f"{st}Covariance:",
             self.covariance.to_string(float_format=lambda x: f"{x:.4f}"),
         ]
         if self.notes:
             lines += ["", "Notes: " + "; ".join(self.notes)]
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return (f"MMRMResult({self.formula!r}, {'REML' if self.reml else 'ML'}, -2LL={self.neg2_log_lik:.4f}, "
-                f"n_subjects={self.n_subjects}, n_obs={self.n_obs}, converged={self.converged})")
-
-    def _repr_html_(self) -> str:
-        head = (f"<h4>MMRM: {html.escape(self.formula)}</h4><p>{'REML' if self.reml else 'ML'}, covariance "
-                f"<b>{self.structure}</b>, df {self.df_method}, vcov {self.vcov_method}; "
-                f"{self.n_subjects} subjects, {self.n_obs} observations; -2 log-lik {self.neg2_log_lik:.4f}, "
-                f"AIC {self.aic:.2f}, BIC {self.bic:.2f}; converged: {self.converged}</p>")
-        return (head + "<h5>Coefficients</h5>" + self.coefficients.to_html(float_format=lambda x: f"{x:.4f}")
-                + "<h5>Covariance</h5>" + self.covariance.to_html(float_format=lambda x: f"{x:.4f}"))
-
-
-def json_safe(obj):
-    """Convert numpy scalars / non-finite floats for JSON."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def check_contrast_args(method: str, adjust: str) -> None:
-    """Reject an unknown contrast method or multiplicity adjustment."""
-    if method not in ("pairwise", "trt.vs.ctrl"):
-        raise ModelError(f"method={method!r}: use 'pairwise' or 'trt.vs.ctrl'")
-    if adjust not in ("none", "holm", "bonferroni", "dunnett"):
-        raise ModelError(f"adjust={adjust!r}: use one of none, holm, bonferroni, dunnett")
-
-
-def contrast_family(items: list, method: str, ref, levels, what) -> tuple[list, list]:
-    """Names and L vectors of one family of contrasts between labelled L vectors ``items``.
-
-    ``pairwise``: every pair ``a - b`` (earlier first); ``trt.vs.ctrl``: each level minus ``ref``
-    (default the first). ``levels`` keeps only the comparisons involving those (non-reference) levels.
-    """
-    labels = [lab for lab, _ in items]
-    keep = None if levels is None else {str(x) for x in levels}
-    if keep is not None and not keep <= set(labels):
-        raise ModelError(f"levels {sorted(keep - set(labels))} are not levels of {what} (levels: {labels})")
-    names, Ls = [], []
-    if method == "pairwise":
-        for i in range(len(items)):
-            for j in range(i + 1, len(items)):
-                if keep is None or (labels[i] in keep and labels[j] in keep):
-                    names.append(f"{labels[i]} - {labels[j]}")
-                    Ls.append(items[i][1] - items[j][1])
-        return names, Ls
-    r = labels[0] if ref is None else str(ref)
-    if r not in labels:
-        raise ModelError(f"ref={ref!r} is not a level of {what} (levels: {labels})")
-    lr = items[labels.index(r)][1]
-    for lab, l in items:
-        if lab != r and (keep is None or lab in keep):
-            names.append(f"{lab} - {r}")
-            Ls.append(l - lr)
-    return names, Ls
-
-
-def _adjust(fam: list, L: np.ndarray, C: np.ndarray, adjust: str, level: float) -> None:
-    m = len(fam)
-    if adjust == "none" or m <= 1:
-        return
-    p = np.array([r["p_value"] for r in fam])
-    if adjust == "bonferroni":
-        padj = np.minimum(1.0, p * m)
-    elif adjust == "holm":
-        order = np.argsort(p)
-        padj = np.empty(m)
-        run = 0.0
-        for rank, i in enumerate(order):
-            run = max(run, min(1.0, (m - rank) * p[i]))
-            padj[i] = run
-    if adjust in ("bonferroni", "holm"):
-        a = (1 - level) / m
-        for r, pa in zip(fam, padj):
-            q = _tq(1 - a, r["df"])
-            r["p_value"] = float(pa)
-            r["ci_lower"], r["ci_upper"] = r["estimate"] - q * r["std_error"], r["estimate"] + q * r["std_error"]
-        return
-    # Dunnett: multivariate t
-    V = L @ C @ L.T
-    s = np.sqrt(np.diag(V))
-    R = V / np.outer(s, s)
-    mvt = stats.multivariate_t
-
-    def prob_within(c, df):
-        dfv = df if np.isfinite(df) else np.inf
-        if not np.isfinite(dfv):
-            return float(stats.multivariate_normal.cdf(np.full(m, c), mean=np.zeros(m), cov=R,
-                                                       lower_limit=np.full(m, -c)))
-        return float(mvt.cdf(np.full(m, c), loc=np.zeros(m), shape=R, df=dfv, lower_limit=np.full(m, -c),
-                             maxpts=25000 * m, random_state=20240101))
-
-    from scipy.optimize import brentq
-
-    for r in fam:
-        t = abs(r["statistic"])
-        r["p_value"] = float(min(1.0, max(0.0, 1 - prob_within(t, r["df"]))))
-    # one critical value per family, at the smallest df of the family (conservative when df differ)
-    df_min = min(r["df"] for r in fam)
-    lo, hi = _tq(level, df_min), _tq(1 - (1 - level) / m, df_min) + 1e-6  # Dunnett lies between
-    try:
-        q = brentq(lambda c: prob_within(c, df_min) - level, lo * 0.999, hi * 1.001, xtol=1e-5)
-    except ValueError:
-        q = hi
-    for r in fam:
-        r["ci_lower"], r["ci_upper"] = r["estimate"] - q * r["std_error"], r["estimate"] + q * r["std_error"]
