@@ -148,7 +148,7 @@ def adjust_family(rows: list[dict], L: np.ndarray, C: np.ndarray, adjust: str, l
         (Dunnett's test for ``trt.vs.ctrl``; emmeans' ``"mvt"`` for ``pairwise``) from the
         multivariate t distribution of the t statistics (correlation from ``L C L'``; p-values with
         each row's own df) by :mod:`painstudy.models.mvt`: deterministic quadrature, accurate to
-        about 1e-12, for families of up to four comparisons and for any family whose correlation
+        about 1e-10, for families of up to five comparisons and for any family whose correlation
         has the product form of comparisons with one control; otherwise a randomised lattice rule
         with a fixed seed and an absolute error bound of 1e-6; one critical value per family at its
         smallest df.
