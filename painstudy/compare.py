@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelError
+from .rendering import Rendered, Tidy, format_p
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort
@@ -39,8 +40,8 @@ TABLE_COLUMNS = ["outcome", "role", "visit", "family", "comparison", "arm", "ref
                  "adjustment", "effect_size", "favours", "direction"]
 
 
-@dataclass(frozen=True)
-class ArmComparison:
+@dataclass(frozen=True, repr=False)
+class ArmComparison(Rendered):
     """Result of :func:`compare_arms` (immutable).
 
     Attributes
@@ -84,14 +85,30 @@ class ArmComparison:
 
         return plot_forest(self, visit=visit, ax=ax)
 
-    def _repr_html_(self) -> str:
-        from .rendering import format_p
+    def display_table(self) -> pd.DataFrame:
+        """The comparisons as a reader sees them: one row per outcome, visit and comparison, with
+        ``estimate (95% CI)``, ``p``, the family's adjusted interval and p, the effect size and the
+        direction in words (the full-precision numbers are in :attr:`table`)."""
+        t = self.table
 
-        shown = self.table.drop(columns=["arm", "reference"]).copy()
-        for c in ("p_value", "p_adjusted"):
-            shown[c] = [format_p(v) for v in shown[c]]
-        return (f"<b>Comparison of arms</b> ({self.model}); {self.multiplicity}<br>"
-                + shown.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
+        def ci(e, lo, hi):
+            return f"{e:.2f} ({lo:.2f} to {hi:.2f})"
+
+        return pd.DataFrame({
+            "outcome": t["outcome"], "visit": t["visit"], "family": t["family"], "comparison": t["comparison"],
+            "estimate (95% CI)": [ci(*v) for v in zip(t["estimate"], t["ci_lower"], t["ci_upper"])],
+            "p": [format_p(v) for v in t["p_value"]],
+            "adjusted CI": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["ci_lower_adjusted"], t["ci_upper_adjusted"])],
+            "adjusted p": [format_p(v) for v in t["p_adjusted"]],
+            "effect size": [f"{v:.2f}" for v in t["effect_size"]],
+            "direction": t["direction"]})
+
+    def tidy(self) -> Tidy:
+        facts = (("model", self.model), ("outcomes", ", ".join(dict.fromkeys(self.table["outcome"]))),
+                 ("comparisons", len(self.table)))
+        formulas = tuple(f"{o}: {f}" for o, f in self.formulas.items())
+        return Tidy("Comparison of arms", facts, (("comparisons", self.table), ("lsmeans", self.lsmeans)),
+                    (self.multiplicity,) + formulas, shown=(("comparisons", self.display_table()),))
 
 
 def _adjust_names(cohort: "Cohort", outcome: str, adjust_for: Sequence[str]) -> list[str]:

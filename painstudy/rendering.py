@@ -46,12 +46,17 @@ __all__ = ["Tidy", "Rendered", "format_p", "format_number"]
 
 @dataclass(frozen=True)
 class Tidy:
-    """What a result shows: title, facts (label, value), named tables and notes."""
+    """What a result shows: title, facts (label, value), named tables and notes.
+
+    ``tables`` hold the numbers at full precision (``to_frame``, ``to_dict``); ``shown``, when given,
+    is what a reader sees instead in text and HTML (e.g. ``estimate (95% CI)`` in one cell).
+    """
 
     title: str
     facts: tuple[tuple[str, Any], ...] = ()
     tables: tuple[tuple[str, pd.DataFrame], ...] = ()
     notes: tuple[str, ...] = ()
+    shown: tuple[tuple[str, pd.DataFrame], ...] = ()
 
 
 def format_p(p: float, digits: int = 3) -> str:
@@ -108,7 +113,7 @@ class Rendered:
         lines = [t.title]
         lines += [f"  {k}: {format_number(v)}" for k, v in t.facts]
         with pd.option_context("display.width", 160, "display.max_columns", 40, "display.max_rows", 200):
-            for name, df in t.tables:
+            for name, df in t.shown or t.tables:
                 index = not isinstance(df.index, pd.RangeIndex)
                 lines += ["", f"{name}:", _display(df).to_string(index=index, max_rows=200)]
         if t.notes:
@@ -129,7 +134,7 @@ class Rendered:
         if t.facts:
             parts.append("<p>" + "; ".join(f"{html.escape(str(k))}: <b>{html.escape(format_number(v))}</b>"
                                            for k, v in t.facts) + "</p>")
-        for name, df in t.tables:
+        for name, df in t.shown or t.tables:
             index = not isinstance(df.index, pd.RangeIndex)
             parts.append(f"<p><b>{html.escape(name)}</b></p>")
             parts.append(_display(df).to_html(index=index, max_rows=60, na_rep=""))

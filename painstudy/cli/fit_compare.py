@@ -33,20 +33,11 @@ def run(args) -> int:
                        adjust_for=args.adjust_for, reference=args.reference, visits=args.visits,
                        multiplicity=args.multiplicity)
     from ..io import write_json
-    from ..rendering import format_p
 
     print(f"{cohort.spec.name}: {res.model}; {res.multiplicity}")
     for outcome, formula in res.formulas.items():
         print(f"  {outcome}: {formula}")
-    t = res.table
-    shown = pd.DataFrame({
-        "outcome": t["outcome"], "visit": t["visit"], "family": t["family"], "comparison": t["comparison"],
-        "estimate (95% CI)": [f"{e:.3g} ({lo:.3g} to {hi:.3g})" for e, lo, hi in
-                              zip(t["estimate"], t["ci_lower"], t["ci_upper"])],
-        "p": [format_p(p) for p in t["p_value"]],
-        "adjusted CI": [f"{lo:.3g} to {hi:.3g}" for lo, hi in zip(t["ci_lower_adjusted"], t["ci_upper_adjusted"])],
-        "p adjusted": [format_p(p) for p in t["p_adjusted"]],
-        "effect size": [f"{x:.2f}" for x in t["effect_size"]], "direction": t["direction"]})
+    shown = res.display_table()
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
         print(shown.to_string(index=False))
     if args.json:
