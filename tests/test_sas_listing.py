@@ -96,6 +96,7 @@ def made_up():
 
 def test_tables_pages_and_messages(made_up):
     assert made_up.procedure == "The Mixed Procedure"
+    assert made_up.run_at == "Thursday, June 23, 2022 10:11:00 PM"
     assert made_up.titles == ("Class Level Information", "Iteration History", "Estimated R Matrix for USUBJID PT1",
                               "Covariance Parameter Estimates", "Fit Statistics", "Solution for Fixed Effects")
     assert made_up.messages == ("Convergence criteria met.",) and made_up.converged

@@ -231,12 +231,15 @@ class SasListing:
         The procedure named under each page header (``"The Mixed Procedure"``).
     tables : tuple of ListingTable
     messages : tuple of str
+    run_at : str
+        When SAS ran, as the first page header prints it (``"Thursday, June 23, 2022 10:11:00 PM"``).
     """
 
     source: str
     procedure: str
     tables: tuple
     messages: tuple
+    run_at: str = ""
 
     @property
     def titles(self) -> tuple:
@@ -333,12 +336,14 @@ def _runs(line: str) -> list[str]:
 
 
 def _paragraphs(lines: list[str], source: str):
-    """Paragraphs (runs of non-blank lines) as (first line number, lines, after a page header), and the procedure."""
-    paras, cur, start, page_break, procedure = [], [], 0, False, ""
+    """Paragraphs (runs of non-blank lines) as (first line number, lines, after a page header), the procedure and
+    the time of the run."""
+    paras, cur, start, page_break, procedure, run_at = [], [], 0, False, "", ""
     skip_procedure = False
     for no, raw in enumerate(lines, 1):
         line = raw.replace("\f", "").rstrip()
         if _PAGE_HEADER.match(line):
+            run_at = run_at or re.sub(r"\s+\d+$", "", _PAGE_HEADER.sub("", line)).strip()
             if cur:
                 paras.append((start, cur, page_break))
                 cur = []
@@ -359,7 +364,7 @@ def _paragraphs(lines: list[str], source: str):
         paras.append((start, cur, page_break))
     if not procedure:
         raise ListingError(f"{source}: no page header ('The SAS System' followed by the procedure): not a SAS listing")
-    return paras, procedure
+    return paras, procedure, run_at
 
 
 def _columns(header: list[str], data: list[str]) -> list[tuple[int, int]]:
@@ -414,7 +419,7 @@ def _table(title: str, line: int, body: list[tuple[int, list[str]]], source: str
 def parse_listing(text: str, source: str = "<text>") -> SasListing:
     """Parse the text of a SAS listing (see :func:`read_listing`)."""
     lines = [x.rstrip("\r") for x in text.split("\n")]  # not splitlines(): a form feed starts a page, not a line
-    paras, procedure = _paragraphs(lines, source)
+    paras, procedure, run_at = _paragraphs(lines, source)
     plain = [all(len(_runs(x)) == 1 for x in ls) for _, ls, _ in paras]
     tables: list[ListingTable] = []
     messages: list[str] = []
@@ -439,4 +444,5 @@ def parse_listing(text: str, source: str = "<text>") -> SasListing:
             tables[-1] = ListingTable(title=title, columns=prev.columns, rows=prev.rows + table.rows, line=prev.line)
         else:
             tables.append(table)
-    return SasListing(source=source, procedure=procedure, tables=tuple(tables), messages=tuple(messages))
+    return SasListing(source=source, procedure=procedure, tables=tuple(tables), messages=tuple(messages),
+                      run_at=run_at)
