@@ -575,7 +575,7 @@ def test_at_sas_covariance(case, fev):
         k = order.index(f"UN({a + 1},{b + 1})")
         label = f"{name} ({where[name][0]}, {where[name][1]})"
         allowance[f"{label} Lower"], allowance[f"{label} Upper"] = effect[1 + 2 * k], effect[2 + 2 * k]
-    rounding = ("+ the first-order effect of the print rounding of SAS's covariance estimates "
+    rounding = ("allowance: the first-order effect of the print rounding of SAS's covariance estimates "
                 "(sum over UN(i,j) of the change over half a unit of its last printed digit)")
     tag = f"{case} at SAS's covariance"
     with ledger.Batch() as b:
@@ -587,7 +587,7 @@ def test_at_sas_covariance(case, fev):
                 continue  # SAS's covariance itself: the input here
             if table == "Covariance Parameter Estimates":
                 b.check_printed(q, ours, printed(text), source=source(case), allowance=allowance[what],
-                                note="limits from painstudy's standard errors at SAS's estimates " + rounding)
+                                note="limits from painstudy's standard errors at SAS's estimates; " + rounding)
             elif table == "Iteration History":
                 b.check_printed(q, ours, printed(text), source=source(case), allowance=effect[0], note=rounding)
             else:
