@@ -4,8 +4,9 @@ Reference values: tests/reference/negbin_reference.R (R 4.2, MASS 7.3-58) on MAS
 written by that script to tests/reference/data/quine.csv, results in
 tests/reference/negbin_ref_quine.json: MASS::glm.nb's standard errors (alpha treated as known)
 and the inverse observed information of the joint likelihood of (coefficients, alpha), computed
-in the script with numDeriv. The ANCOVA numbers of Vickers 2004 are checked by the reproduction
-(tests/test_reports.py).
+in the script with numDeriv; tests/reference/negbin_ref_vickers.json: the same for Vickers 2004's Table 4.
+Every compared number goes through ``ledger`` with its JSON file as the source.  The ANCOVA numbers of
+Vickers 2004 are checked by the reproduction (tests/test_reports.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,13 +43,18 @@ def test_rate_ratio_matches_r_both_conventions(quine, se, key):
     ref = pd.DataFrame(QUINE_REF[key]["coefficients"]).set_index("term")
     res = rate_ratio(quine, "Days", "Eth", reference="A", covariates=["Sex", "Age", "Lrn"], se=se)
     c = res.coefficients.assign(term=lambda d: d["term"].map(r_term)).set_index("term").loc[ref.index]
+    src, q = "tests/reference/negbin_ref_quine.json", f"quine negative binomial ({se} SE)"
     for col in ("estimate", "std_error", "statistic", "p_value"):
-        np.testing.assert_allclose(c[col], ref[col], rtol=1e-6)
-    np.testing.assert_allclose(res.alpha, QUINE_REF[key]["alpha"], rtol=1e-6)
+        ledger.check(f"{q} {col}", c[col], ref[col], rtol=1e-6, labels=list(ref.index), source=src)
+    ledger.check(f"{q} alpha", res.alpha, QUINE_REF[key]["alpha"], rtol=1e-6, source=src)
     row = res.table.iloc[0]
     assert row["comparison"] == "N vs A" and row["se"] == se
-    assert round(row["std_error"], 4) == {"joint": 0.1576, "fixed-alpha": 0.1533}[se]
-    np.testing.assert_allclose(row["rate_ratio"], np.exp(ref.loc["EthN", "estimate"]), rtol=1e-6)
+    # the numbers quoted in issue 9 (from the same R computations)
+    ledger.check_printed(f"{q} EthN std_error as quoted", row["std_error"],
+                         {"joint": "0.1576", "fixed-alpha": "0.1533"}[se],
+                         source="issue 9 (quoting negbin_reference.R)")
+    ledger.check(f"{q} rate ratio N vs A", row["rate_ratio"], np.exp(ref.loc["EthN", "estimate"]), rtol=1e-6,
+                 source=src, note="exp(estimate of EthN)")
     # the output says which convention it used
     assert ("MASS::glm.nb" if se == "fixed-alpha" else "statsmodels") in str(res)
 
@@ -93,8 +100,9 @@ def test_vickers_table4_rate_ratios_match_r(vickers_cohort, col, se, key):
     ref = pd.DataFrame(fit["coefficients"]).set_index("term").loc["groupacupuncture"]
     res = rate_ratio(vickers_cohort.subjects, TABLE4[col], "arm", reference="usual_care", se=se)
     row = res.table.iloc[0]
-    np.testing.assert_allclose(row["log_rr"], ref["estimate"], rtol=1e-7)
-    np.testing.assert_allclose(row["std_error"], ref["std_error"], rtol=1e-6)
-    np.testing.assert_allclose(row["p_value"], ref["p_value"], rtol=1e-5)
-    np.testing.assert_allclose(res.alpha, fit["alpha"], rtol=1e-6)
-    assert res.n_obs == VICKERS_REF["fits"][col]["n"]
+    src, q = "tests/reference/negbin_ref_vickers.json", f"Vickers 2004 Table 4 {col} ({se} SE)"
+    ledger.check(f"{q} log rate ratio", row["log_rr"], ref["estimate"], rtol=1e-7, source=src)
+    ledger.check(f"{q} std_error", row["std_error"], ref["std_error"], rtol=1e-6, source=src)
+    ledger.check(f"{q} p-value", row["p_value"], ref["p_value"], rtol=1e-5, source=src)
+    ledger.check(f"{q} alpha", res.alpha, fit["alpha"], rtol=1e-6, source=src)
+    ledger.check_equal(f"{q} n", res.n_obs, VICKERS_REF["fits"][col]["n"], source=src)

@@ -122,6 +122,7 @@ def test_vickers_headache_days_not_assessed_are_missing_not_zero(vickers_cohort)
 
 def test_chow_long_file_with_numeric_codes():
     c = painstudy.load_cohort("chow2006")
+    # Chow et al. Pain 2006;124:201-210: 90 patients randomised 45 active laser, 45 sham
     assert c.subjects["arm"].value_counts().to_dict() == {"sham": 45, "laser": 45}
     assert c.visits["vas"].notna().sum() == 264  # six missing at week 7, no row in the file
     assert c.subjects["arm_class"].astype(str).value_counts().to_dict() == {"control": 45, "single-modality": 45}
@@ -130,6 +131,7 @@ def test_chow_long_file_with_numeric_codes():
 def test_fev_baseline_from_a_column():
     c = painstudy.load_cohort("fev")
     assert c.spec.baseline_visit is None
+    # SAS Number of Observations: 800 read, 263 not used (../shared/references/mmrm_sas/sas_log_reml.txt)
     assert c.visits["FEV1"].notna().sum() == 800 - 263
     assert c.subjects["FEV1_baseline"].notna().all()
 
@@ -184,6 +186,7 @@ def test_vickers_completer_flags_written_as_words(tmp_path, shared):
         path = tmp_path / f"vickers_{yes}.csv"
         raw2.to_csv(path, index=False)
         c = painstudy.load_cohort("vickers2004", data=path)
+        # Vickers et al. BMJ 2004;328:744, Figure 1: 301 of 401 completed the 12-month follow-up
         assert int(c.subjects["completer"].sum()) == 301 and int(c.subjects["withdrawn"].sum()) == 100
 
 

@@ -15,6 +15,8 @@ def test_registry_covers_the_field():
 
 
 def test_immpact_thresholds_for_pain():
+    # Dworkin et al. J Pain 2008;9:105-121 (IMMPACT): >= 30 % moderately, >= 50 % substantially important
+    # reductions in pain intensity; about 2 points on the 0-10 NRS
     nrs = get_instrument("nrs")
     assert nrs.threshold("moderate") == 0.30
     assert nrs.threshold("substantial") == 0.50

@@ -8,7 +8,8 @@ coefficient df from ``summary(fit, ddf = "Satterthwaite")``; Kenward-Roger SE an
 ``pbkrtest::vcovAdj(fit)`` and ``pbkrtest:::Lb_ddf``; ``varcorr`` from ``VarCorr(fit)``; ``blups`` from
 ``ranef(fit)``; ``neg2_log_lik`` = ``-2 * logLik(fit)`` (the REML criterion for REML fits).
 
-Tolerance: 4 significant digits (relative 5e-5) unless stated; -2 log-likelihood to 1e-6 absolute.
+Tolerance: 4 significant digits (relative 5e-5) unless stated; -2 log-likelihood to 1e-6 absolute.  Every
+compared number goes through ``ledger`` with its JSON file as the source (the validation report lists them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,7 +39,7 @@ def _fits():
     out = []
     for name in ("lmm_ref_sim.json", "lmm_ref_chow.json", "lmm_ref_vickers.json"):
         for fit in json.loads((REF / name).read_text())["fits"]:
-            out.append(fit)
+            out.append({**fit, "source": f"tests/reference/{name}"})
     return {f["id"]: f for f in out}
 
 
@@ -98,11 +100,14 @@ def test_neg2_log_lik_aic_bic(fit_id):
     # R: -2 * logLik(fit), AIC(fit), BIC(fit)
     fit = FITS[fit_id]
     res = _fit(fit_id, "satterthwaite")
-    assert res.n_obs == fit["n_obs"]
+    src = fit["source"]
+    ledger.check_equal(f"{fit_id} n_obs", res.n_obs, fit["n_obs"], source=src)
+    for g, n in fit["n_groups"].items():
+        ledger.check_equal(f"{fit_id} number of groups {g}", res.n_groups.get(g), n, source=src)
     assert res.n_groups == fit["n_groups"]
-    assert res.neg2_log_lik == pytest.approx(fit["neg2_log_lik"], abs=1e-6)
-    assert res.aic == pytest.approx(fit["aic"], abs=1e-6)
-    assert res.bic == pytest.approx(fit["bic"], abs=1e-6)
+    ledger.check(f"{fit_id} -2 log-likelihood", res.neg2_log_lik, fit["neg2_log_lik"], atol=1e-6, source=src)
+    ledger.check(f"{fit_id} AIC", res.aic, fit["aic"], atol=1e-6, source=src)
+    ledger.check(f"{fit_id} BIC", res.bic, fit["bic"], atol=1e-6, source=src)
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -111,10 +116,15 @@ def test_fixed_effects_satterthwaite(fit_id):
     fit = FITS[fit_id]
     res = _fit(fit_id, "satterthwaite")
     ref = _coef_table(fit["coefficients"])
-    mine = res.coefficients.loc[ref.index]
-    np.testing.assert_allclose(mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9)
-    np.testing.assert_allclose(mine["std_error"], ref["std_error"], rtol=RTOL)
-    np.testing.assert_allclose(mine["df"], ref["df"], rtol=RTOL)
+    _check_coefficients(f"{fit_id} coefficient", res.coefficients.loc[ref.index], ref, fit["source"])
+
+
+def _check_coefficients(what: str, mine: pd.DataFrame, ref: pd.DataFrame, source: str) -> None:
+    terms = list(ref.index)
+    ledger.check(f"{what} estimate", mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9, labels=terms,
+                 source=source)
+    ledger.check(f"{what} std_error", mine["std_error"], ref["std_error"], rtol=RTOL, labels=terms, source=source)
+    ledger.check(f"{what} df", mine["df"], ref["df"], rtol=RTOL, labels=terms, source=source)
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -125,7 +135,8 @@ def test_vcov_beta(fit_id):
     terms = fit["vcov_beta"]["terms"]
     ref = np.array(fit["vcov_beta"]["matrix"])
     mine = res.vcov.loc[terms, terms].to_numpy()
-    np.testing.assert_allclose(mine, ref, rtol=RTOL, atol=RTOL * np.abs(ref).max())
+    ledger.check(f"{fit_id} vcov(beta)", mine, ref, rtol=RTOL, atol=RTOL * np.abs(ref).max(), source=fit["source"],
+                 labels=[f"{a}, {b}" for a in terms for b in terms])
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -134,18 +145,21 @@ def test_variance_components(fit_id):
     fit = FITS[fit_id]
     res = _fit(fit_id, "satterthwaite")
     vc = res.varcorr
+    src = fit["source"]
     for g in fit["varcorr"]:
         if g["group"] == "Residual":
-            assert res.sigma == pytest.approx(g["sd"], rel=RTOL)
+            ledger.check(f"{fit_id} residual SD", res.sigma, g["sd"], rtol=RTOL, source=src)
             continue
         terms = [g["terms"]] if isinstance(g["terms"], str) else g["terms"]  # jsonlite unboxes length-1
         rows = vc[(vc.group == g["group"]) & vc.term2.isna()].set_index("term1")
-        np.testing.assert_allclose(rows.loc[terms, "sd"], np.atleast_1d(g["sd"]), rtol=RTOL)
+        ledger.check(f"{fit_id} {g['group']} SD", rows.loc[terms, "sd"], np.atleast_1d(g["sd"]), rtol=RTOL,
+                     labels=terms, source=src)
         corr = np.atleast_2d(np.array(g["corr"], float))
         for i in range(len(terms)):
             for j in range(i):
                 row = vc[(vc.group == g["group"]) & (vc.term1 == terms[j]) & (vc.term2 == terms[i])]
-                assert float(row["corr"].iloc[0]) == pytest.approx(corr[i, j], rel=RTOL, abs=1e-6)
+                ledger.check(f"{fit_id} {g['group']} correlation {terms[j]}, {terms[i]}", float(row["corr"].iloc[0]),
+                             corr[i, j], rtol=RTOL, atol=1e-6, combine="max", source=src)
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -159,7 +173,7 @@ def test_theta(fit_id):
         mine = np.concatenate([res.theta[1:], res.theta[:1]])
     else:
         mine = res.theta
-    np.testing.assert_allclose(mine, ref, rtol=RTOL, atol=1e-6)
+    ledger.check(f"{fit_id} theta", mine, ref, rtol=RTOL, atol=1e-6, source=fit["source"])
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -173,7 +187,8 @@ def test_blups(fit_id):
         for term, val in row.items():
             if term in ("group", "level"):
                 continue
-            assert re.loc[str(row["level"]), term] == pytest.approx(val, rel=RTOL, abs=1e-7)
+            ledger.check(f"{fit_id} BLUP {row['level']} {term}", re.loc[str(row["level"]), term], val, rtol=RTOL,
+                         atol=1e-7, combine="max", source=fit["source"])
 
 
 @pytest.mark.parametrize("fit_id", REML)
@@ -182,10 +197,8 @@ def test_kenward_roger(fit_id):
     fit = FITS[fit_id]
     res = _fit(fit_id, "kenward-roger")
     ref = _coef_table(fit["kenward_roger"]["coefficients"])
-    mine = res.coefficients.loc[ref.index]
-    np.testing.assert_allclose(mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9)
-    np.testing.assert_allclose(mine["std_error"], ref["std_error"], rtol=RTOL)
-    np.testing.assert_allclose(mine["df"], ref["df"], rtol=RTOL)
+    _check_coefficients(f"{fit_id} Kenward-Roger (pbkrtest) coefficient", res.coefficients.loc[ref.index], ref,
+                        fit["source"])
 
 
 # --- RANDOM + REPEATED: nlme::lme with corAR1 (tests/reference/lmm_ref_nlme.json) -----------------------
@@ -203,7 +216,8 @@ def test_random_slope_with_ar1_residual_matches_nlme(fit_id):
     d["visit"] = pd.Categorical("W" + d.week.astype(int).astype(str).str.zfill(2))
     assert len(d) == ref["n_obs"]
     res = lmm(ref["formula"], d, reml=ref["reml"])
-    assert res.neg2_log_lik == pytest.approx(ref["neg2_log_lik"], abs=1e-5)
+    src = "tests/reference/lmm_ref_nlme.json"
+    ledger.check(f"{fit_id} -2 log-likelihood", res.neg2_log_lik, ref["neg2_log_lik"], atol=1e-5, source=src)
     coef = res.coefficients
     p = len(ref["coefficients"])
     # nlme scales the fixed-effect covariance of an ML fit by N / (N - p) (as nlme::gls does); SAS, lme4
@@ -211,5 +225,7 @@ def test_random_slope_with_ar1_residual_matches_nlme(fit_id):
     scale = 1.0 if ref["reml"] else np.sqrt(ref["n_obs"] / (ref["n_obs"] - p))
     for row in ref["coefficients"]:
         term = row["term"]
-        assert coef.loc[term, "estimate"] == pytest.approx(row["estimate"], rel=RTOL, abs=1e-8), term
-        assert coef.loc[term, "std_error"] == pytest.approx(row["std_error"] / scale, rel=RTOL), term
+        ledger.check(f"{fit_id} coefficient {term} estimate", coef.loc[term, "estimate"], row["estimate"], rtol=RTOL,
+                     atol=1e-8, combine="max", source=src)
+        ledger.check(f"{fit_id} coefficient {term} std_error", coef.loc[term, "std_error"], row["std_error"] / scale,
+                     rtol=RTOL, source=src)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,8 @@ from painstudy.models.mixed.mmrm import mmrm
 REF = {f["id"]: f for f in json.loads((Path(__file__).parent / "reference" / "mmrm_ref_bodyweight.json")
                                       .read_text())["fits"]}
 STRUCTURES = ["us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh"]
+SOURCE = "tests/reference/mmrm_ref_bodyweight.json"
+EXACT = "exact: 16 rats - 3 diets = 13 (complete balanced data, saturated mean; module docstring)"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,8 @@ def fits(bodyweight) -> dict:
 @pytest.mark.parametrize("structure", ["us", "adh"])
 def test_exact_between_subject_df(fits, structure):
     df = fits[structure].coefficients.loc[["diet2", "diet3"], "df"]
-    np.testing.assert_allclose(df, 13.0, rtol=1e-6)
+    ledger.check(f"bodyweight {structure} REML Satterthwaite df", df, [13.0, 13.0], rtol=1e-6,
+                 labels=["diet2", "diet3"], source=EXACT)
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
@@ -54,13 +58,15 @@ def test_df_against_r_handwritten_likelihood(fits, structure):
     # every coefficient's df and SE to 2e-5 relative (R's own optimum is off by up to ~1e-6 relative in
     # these flat directions: its adh df for diet2 is 13.0000122 where the exact value is 13)
     ref = REF[f"bodyweight_{structure}_reml_handwritten"]
+    fid = ref["id"]
     fit = fits[structure]
     assert fit.converged and fit.visit_levels == tuple(ref["covariance"]["visits"])
-    assert fit.neg2_log_lik == pytest.approx(ref["neg2_log_lik"], rel=1e-9)
+    ledger.check(f"{fid} -2 log-likelihood", fit.neg2_log_lik, ref["neg2_log_lik"], rtol=1e-9, source=SOURCE)
     terms = [c["term"] for c in ref["coefficients"]]
-    np.testing.assert_allclose(fit.coefficients.loc[terms, "df"], [c["df"] for c in ref["coefficients"]], rtol=2e-5)
-    np.testing.assert_allclose(fit.coefficients.loc[terms, "std_error"],
-                               [c["std_error"] for c in ref["coefficients"]], rtol=2e-5)
+    ledger.check(f"{fid} coefficient df", fit.coefficients.loc[terms, "df"], [c["df"] for c in ref["coefficients"]],
+                 rtol=2e-5, labels=terms, source=SOURCE)
+    ledger.check(f"{fid} coefficient std_error", fit.coefficients.loc[terms, "std_error"],
+                 [c["std_error"] for c in ref["coefficients"]], rtol=2e-5, labels=terms, source=SOURCE)
 
 
 def test_kenward_roger_us_equals_the_model_covariance(bodyweight, fits):

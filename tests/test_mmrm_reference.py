@@ -2,7 +2,8 @@
 
 Each fit in those files says which R call produced it (``r_call``: nlme::gls with corSymm/varIdent etc.,
 glmmTMB, or the script's handwritten dense REML/ML likelihood + optim; Satterthwaite df from that
-handwritten likelihood at its optimum; Kenward-Roger from pbkrtest internals).  Required agreement:
+handwritten likelihood at its optimum; Kenward-Roger from pbkrtest internals).  Every compared number goes
+through ``ledger`` with the JSON file as its source (the validation report lists them).  Required agreement:
 at least 4 significant digits (relative 1e-4) for -2 log-likelihood, covariance, coefficients, SEs, df,
 LS means and contrasts.  glmmTMB fits fix the residual variance at a tiny value (``dispformula = ~0``), so
 only their -2LL and covariance are compared, to 1e-4 relative as well.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +31,7 @@ def _load_fits():
     for fn in sorted(REFDIR.glob("mmrm_ref_*.json")):
         doc = json.loads(fn.read_text())
         for f in doc["fits"]:
-            out.append(pytest.param(f, id=f["id"]))
+            out.append(pytest.param({**f, "source": f"tests/reference/{fn.name}"}, id=f["id"]))
     return out
 
 
@@ -61,9 +63,16 @@ def _data(fit, shared: Path) -> pd.DataFrame:
     return d
 
 
-def _close(ours, ref, rtol=RTOL, scale=None):
-    scale = abs(ref) if scale is None else scale
-    return abs(ours - ref) <= rtol * max(scale, 1e-12)
+SCALED = f"{RTOL:g} x max(|estimate|, SE)"
+
+
+def _close(quantity, ours, ref, source, rtol=RTOL, scale=None):
+    """``|ours - ref| <= rtol * max(scale, 1e-12)`` (scale ``|ref|`` by default), recorded in the ledger."""
+    if scale is None:  # rtol * max(|ref|, 1e-12)
+        ledger.check(quantity, ours, ref, rtol=rtol if abs(ref) >= 1e-12 else 0.0,
+                     atol=0.0 if abs(ref) >= 1e-12 else rtol * 1e-12, source=source)
+    else:
+        ledger.check(quantity, ours, ref, atol=rtol * max(scale, 1e-12), source=source, note=SCALED)
 
 
 _FIT_CACHE: dict = {}
@@ -75,17 +84,21 @@ def test_against_r(ref, shared):
     if key not in _FIT_CACHE:  # several R engines share one painstudy fit
         _FIT_CACHE[key] = mmrm(ref["formula"], _data(ref, shared), reml=ref["reml"], df="satterthwaite")
     fit = _FIT_CACHE[key]
-    assert fit.n_obs == ref["n_obs"] and fit.n_subjects == ref["n_subjects"]
+    src, fid = ref["source"], ref["id"]
+    ledger.check_equal(f"{fid} n_obs", fit.n_obs, ref["n_obs"], source=src)
+    ledger.check_equal(f"{fid} n_subjects", fit.n_subjects, ref["n_subjects"], source=src)
     # -2 log-likelihood (R logLik convention, full constant)
-    assert _close(fit.neg2_log_lik, ref["neg2_log_lik"], rtol=1e-6), (fit.neg2_log_lik, ref["neg2_log_lik"])
+    _close(f"{fid} -2 log-likelihood", fit.neg2_log_lik, ref["neg2_log_lik"], src, rtol=1e-6)
     if not ref["converged"]:
         # R reports non-convergence (glmmTMB "false convergence" on bcva, sima, simb us): its estimates
         # are not a reference; only its -2LL (checked above) is compared.
         return
     # covariance matrix (relative to its largest element)
+    vis = ref["covariance"]["visits"]
     cov = np.array(ref["covariance"]["matrix"], float)
-    ours = fit.covariance.loc[ref["covariance"]["visits"], ref["covariance"]["visits"]].to_numpy()
-    np.testing.assert_allclose(ours, cov, rtol=0, atol=RTOL * np.abs(cov).max())
+    ours = fit.covariance.loc[vis, vis].to_numpy()
+    ledger.check(f"{fid} covariance", ours, cov, atol=RTOL * np.abs(cov).max(), source=src,
+                 labels=[f"{a}, {b}" for a in vis for b in vis], note=f"{RTOL:g} x the largest element")
     if ref["engine"] == "glmmTMB":
         return
     coefs = fit.coefficients
@@ -96,10 +109,11 @@ def test_against_r(ref, shared):
         se_scale = np.sqrt((fit.n_obs - len(fit.coefficients)) / fit.n_obs)
     for c in ref["coefficients"]:
         r = coefs.loc[c["term"]]
-        assert _close(r["estimate"], c["estimate"], scale=max(abs(c["estimate"]), c["std_error"])), c
-        assert _close(r["std_error"], c["std_error"] * se_scale), (c, r["std_error"])
+        q = f"{fid} coefficient {c['term']}"
+        _close(f"{q} estimate", r["estimate"], c["estimate"], src, scale=max(abs(c["estimate"]), c["std_error"]))
+        _close(f"{q} std_error", r["std_error"], c["std_error"] * se_scale, src)
         if ref["df_method"] == "satterthwaite" and c.get("df") is not None:
-            assert _close(r["df"], c["df"]), (c, r["df"])
+            _close(f"{q} df", r["df"], c["df"], src)
     if ref.get("lsmeans"):
         keys = [k for k in ref["lsmeans"][0] if k not in ("estimate", "std_error", "df", "emmeans_df")]
         ls = fit.lsmeans(keys[0], by=keys[1:] or None)
@@ -108,15 +122,17 @@ def test_against_r(ref, shared):
             for k in keys:
                 sel &= ls[k].astype(str).to_numpy() == str(row[k])
             r = ls[sel].iloc[0]
-            assert _close(r["estimate"], row["estimate"], scale=max(abs(row["estimate"]), row["std_error"])), row
-            assert _close(r["std_error"], row["std_error"] * se_scale), row
+            q = f"{fid} LS mean " + " ".join(str(row[k]) for k in keys)
+            _close(f"{q} estimate", r["estimate"], row["estimate"], src,
+                   scale=max(abs(row["estimate"]), row["std_error"]))
+            _close(f"{q} std_error", r["std_error"], row["std_error"] * se_scale, src)
             if row.get("df") is not None:
-                assert _close(r["df"], row["df"]), (row, r["df"])
+                _close(f"{q} df", r["df"], row["df"], src)
     if ref.get("contrasts"):
-        _check_contrasts(fit, ref["contrasts"], check_df=True, se_scale=se_scale)
+        _check_contrasts(fit, ref["contrasts"], check_df=True, se_scale=se_scale, what=fid, source=src)
 
 
-def _check_contrasts(fit, rows, check_df, se_scale=1.0):
+def _check_contrasts(fit, rows, check_df, se_scale=1.0, *, what, source):
     by = list(rows[0]["by"].keys())
     lv = rows[0]["contrast"].split(" - ")
     spec, prefix = None, ""
@@ -135,10 +151,12 @@ def _check_contrasts(fit, rows, check_df, se_scale=1.0):
         for k, v in row["by"].items():
             sel &= con[k].astype(str).to_numpy() == str(v)
         r = con[sel].iloc[0]
-        assert _close(r["estimate"], row["estimate"], scale=max(abs(row["estimate"]), row["std_error"])), row
-        assert _close(r["std_error"], row["std_error"] * se_scale), (row, r["std_error"])
+        q = f"{what} contrast {row['contrast']} at " + ", ".join(f"{k} {v}" for k, v in row["by"].items())
+        _close(f"{q} estimate", r["estimate"], row["estimate"], source,
+               scale=max(abs(row["estimate"]), row["std_error"]))
+        _close(f"{q} std_error", r["std_error"], row["std_error"] * se_scale, source)
         if check_df and row.get("df") is not None:
-            assert _close(r["df"], row["df"]), (row, r["df"])
+            _close(f"{q} df", r["df"], row["df"], source)
 
 
 KR_FITS = [p for p in FITS if p.values[0].get("kenward_roger")]
@@ -153,12 +171,13 @@ def test_kenward_roger_against_pbkrtest(ref, shared):
     d = _data(ref, shared)
     fit = mmrm(ref["formula"], d, reml=ref["reml"], df="kenward-roger-linear", control={"information": "expected"})
     kr = ref["kenward_roger"]
+    what = f"{ref['id']} Kenward-Roger (pbkrtest)"
     for c in kr["coefficients"]:
         r = fit.coefficients.loc[c["term"]]
-        assert _close(r["std_error"], c["std_error"]), (c, r["std_error"])
-        assert _close(r["df"], c["df"]), (c, r["df"])
+        _close(f"{what} coefficient {c['term']} std_error", r["std_error"], c["std_error"], ref["source"])
+        _close(f"{what} coefficient {c['term']} df", r["df"], c["df"], ref["source"])
     if kr.get("contrasts"):
-        _check_contrasts(fit, kr["contrasts"], check_df=True)
+        _check_contrasts(fit, kr["contrasts"], check_df=True, what=what, source=ref["source"])
 
 
 SANDWICH = REFDIR / "mmrm_sandwich_fev.json"
@@ -174,6 +193,8 @@ def test_sandwich_against_clubsandwich(shared):
         fit = mmrm(ref["formula"], d, vcov=f["painstudy_vcov"], df="satterthwaite")
         for c in f["coefficients"]:
             r = fit.coefficients.loc[c["term"]]
-            assert _close(r["estimate"], c["estimate"], scale=max(abs(c["estimate"]), c["std_error"])), c
-            assert _close(r["std_error"], c["std_error"]), (f["vcov"], c, r["std_error"])
-            assert _close(r["df"], c["df"]), (f["vcov"], c, r["df"])
+            q = f"fev us REML clubSandwich {f['vcov']} coefficient {c['term']}"
+            src = "tests/reference/mmrm_sandwich_fev.json"
+            _close(f"{q} estimate", r["estimate"], c["estimate"], src, scale=max(abs(c["estimate"]), c["std_error"]))
+            _close(f"{q} std_error", r["std_error"], c["std_error"], src)
+            _close(f"{q} df", r["df"], c["df"], src)

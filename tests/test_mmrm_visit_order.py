@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ REF = {f["order"]: f for f in json.loads((Path(__file__).parent / "reference" / 
                                          .read_text())["fits"]}
 WEEKS = {"VIS1": "week4", "VIS2": "week8", "VIS3": "week12", "VIS4": "week26"}
 FORMULA = "FEV1 ~ ARMCD * AVISIT + ar1(AVISIT | USUBJID)"
+SOURCE = "tests/reference/mmrm_visit_order_fev.json"
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +36,19 @@ def fev_weeks(shared) -> pd.DataFrame:
     return fev.assign(AVISIT=fev["AVISIT"].map(WEEKS))  # plain strings
 
 
-def _check_against_gls(fit, ref):
-    assert fit.n_obs == ref["n_obs"]
-    assert fit.neg2_log_lik == pytest.approx(ref["neg2_log_lik"], rel=1e-6)
+def _check_against_gls(fit, ref, how: str):
+    q = f"fev weeks ar1 REML (visits in {ref['order']} order, {how})"
+    ledger.check_equal(f"{q} n_obs", fit.n_obs, ref["n_obs"], source=SOURCE)
+    ledger.check(f"{q} -2 log-likelihood", fit.neg2_log_lik, ref["neg2_log_lik"], rtol=1e-6, source=SOURCE)
     cp = fit.covariance_parameters.set_index("parameter")["estimate"]
-    assert cp["Variance"] == pytest.approx(ref["cov_params"]["sigma2"], rel=1e-4)
-    assert cp["AR(1)"] == pytest.approx(ref["cov_params"]["rho"], rel=1e-4)
+    ledger.check(f"{q} variance", cp["Variance"], ref["cov_params"]["sigma2"], rtol=1e-4, source=SOURCE)
+    ledger.check(f"{q} AR(1) correlation", cp["AR(1)"], ref["cov_params"]["rho"], rtol=1e-4, source=SOURCE)
     for c in ref["coefficients"]:
         row = fit.coefficients.loc[c["term"]]
-        assert row["estimate"] == pytest.approx(c["estimate"], rel=1e-4, abs=1e-4 * c["std_error"])
-        assert row["std_error"] == pytest.approx(c["std_error"], rel=1e-4)
+        ledger.check(f"{q} coefficient {c['term']} estimate", row["estimate"], c["estimate"], rtol=1e-4,
+                     atol=1e-4 * c["std_error"], combine="max", source=SOURCE)
+        ledger.check(f"{q} coefficient {c['term']} std_error", row["std_error"], c["std_error"], rtol=1e-4,
+                     source=SOURCE)
 
 
 def test_string_visits_are_in_natural_order(fev_weeks):
@@ -51,8 +56,10 @@ def test_string_visits_are_in_natural_order(fev_weeks):
     fit = mmrm(FORMULA, fev_weeks)
     assert fit.visit_levels == ("week4", "week8", "week12", "week26")
     assert fit.visit_order_source == "natural order of the labels"
-    _check_against_gls(fit, REF["time"])
-    assert fit.neg2_log_lik == pytest.approx(3572.26, abs=0.005)  # the issue's number, from the same R fit
+    _check_against_gls(fit, REF["time"], "natural order of the labels")
+    # the number quoted in issue 9, from the same R fit
+    ledger.check("fev weeks ar1 REML (visits in time order) -2 log-likelihood as quoted", fit.neg2_log_lik, 3572.26,
+                 atol=0.005, source="issue 9 (quoting the R fit of mmrm_visit_order_fev.json)")
     # the order is stated in the notes and the summary; the visit factor's reference is the first visit
     assert "visits in order week4 < week8 < week12 < week26 (natural order of the labels)" in fit.notes
     assert "visits (natural order of the labels): week4 < week8 < week12 < week26" in fit.summary()
@@ -64,7 +71,7 @@ def test_visit_order_argument_and_alphabetical_order(fev_weeks):
     # the alphabetical order, asked for explicitly, reproduces R's factor() default (order "alphabetical")
     alpha = mmrm(FORMULA, fev_weeks, visit_order=["week12", "week26", "week4", "week8"])
     assert alpha.visit_order_source == "visit_order"
-    _check_against_gls(alpha, REF["alphabetical"])
+    _check_against_gls(alpha, REF["alphabetical"], "visit_order=")
     assert alpha.neg2_log_lik > REF["time"]["neg2_log_lik"] + 4  # 3577.10 against 3572.26: a different model
 
 
@@ -74,7 +81,7 @@ def test_categorical_order_is_kept(fev_weeks):
                                                ordered=True))
     fit = mmrm(FORMULA, d)
     assert fit.visit_order_source == "categories of the ordered categorical column"
-    _check_against_gls(fit, REF["time"])
+    _check_against_gls(fit, REF["time"], "ordered categorical")
 
 
 @pytest.mark.parametrize("order, match", [
@@ -125,7 +132,8 @@ def test_lmm_residual_structure_visit_order():
     f = "y ~ arm * week + baseline + (1 + week | subject) + ar1(visit | subject)"
     nat = lmm(f, d)
     assert nat.visit_levels == ("week0", "week2", "week4", "week8", "week12")
-    assert nat.neg2_log_lik == pytest.approx(ref["neg2_log_lik"], abs=1e-5)
+    ledger.check("lmm_nlme_ar1_reml, visits week0..week12 in natural order: -2 log-likelihood", nat.neg2_log_lik,
+                 ref["neg2_log_lik"], atol=1e-5, source="tests/reference/lmm_ref_nlme.json")
     assert "visits in order week0 < week2 < week4 < week8 < week12 (natural order of the labels)" in nat.notes
     alpha = lmm(f, d, visit_order=sorted(d["visit"].unique()))
     assert alpha.visit_levels[:3] == ("week0", "week12", "week2")

@@ -4,7 +4,9 @@ Published (BMJ 2004;328:744, Table 2 and text; completers): >= 35 % improvement 
 score at 12 months 87 (54 %) vs 45 (32 %), difference 22 % (11 % to 33 %), P = 0.0001,
 NNT 4.6 (3.0 to 9.1); at 3 months 65 (41 %) vs 37 (27 %), 14 % (3 % to 24 %), P = 0.014.
 R values: tests/reference/survival_reference.R (prop.test, glm) ->
-tests/reference/survival_ref_vickers_responders.json, computed from the raw file.
+tests/reference/survival_ref_vickers_responders.json, computed from the raw file.  Every compared number
+goes through ``ledger`` with its source (the paper, the JSON file) for the validation report; published
+numbers to their printed precision (half a unit of the last printed digit).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +35,14 @@ from painstudy.models.responders import (
 
 REF = json.loads((Path(__file__).parent / "reference" /
                   "survival_ref_vickers_responders.json").read_text())
+R_SOURCE = "tests/reference/survival_ref_vickers_responders.json"
+PAPER = "Vickers et al. BMJ 2004;328:744 (Table 2 and text)"
+FIGURE1 = "Vickers et al. BMJ 2004;328:744 (Figure 1)"
+
+
+def published(quantity: str, ours: float, text: str, source: str = PAPER, scale: float = 1.0) -> None:
+    """``ours`` (times ``scale``, e.g. 100 for a percentage) against a number as printed in a paper."""
+    ledger.check_printed(quantity, float(ours) * scale, text, source=source)
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +55,32 @@ def test_vickers_published_12_month_numbers(vickers_cohort):
     res = responder_analysis(vickers_cohort, "headache_score", threshold=0.35,
                              visit="month12", population="completers")
     d = res.differences.table.set_index("visit").loc["month12"]
-    assert (d["responders"], d["n"]) == (87, 161)                      # 87/161 (54 %)
-    assert (d["responders_reference"], d["n_reference"]) == (45, 140)  # 45/140 (32 %)
-    assert round(d["rate"] * 100) == 54 and round(d["rate_reference"] * 100) == 32
-    assert round(d["estimate"] * 100) == 22                            # 22 %
-    assert (round(d["ci_lower"] * 100), round(d["ci_upper"] * 100)) == (11, 33)
-    assert round(d["nnt"], 1) == 4.6                                   # NNT 4.6
-    assert (round(d["nnt_ci_lower"], 1), round(d["nnt_ci_upper"], 1)) == (3.0, 9.1)
-    assert round(d["p_value"], 4) == 0.0001                            # P = 0.0001
+    q = "Vickers 2004 responders (>= 35 %), 12 months"
+    for col, n in (("responders", 87), ("n", 161), ("responders_reference", 45), ("n_reference", 140)):
+        ledger.check_equal(f"{q}: {col}", int(d[col]), n, source=PAPER)     # 87/161 (54 %), 45/140 (32 %)
+    published(f"{q}: rate acupuncture (%)", d["rate"], "54", scale=100)
+    published(f"{q}: rate usual care (%)", d["rate_reference"], "32", scale=100)
+    published(f"{q}: difference (%)", d["estimate"], "22", scale=100)    # 22 % (11 % to 33 %)
+    published(f"{q}: difference CI lower (%)", d["ci_lower"], "11", scale=100)
+    published(f"{q}: difference CI upper (%)", d["ci_upper"], "33", scale=100)
+    published(f"{q}: NNT", d["nnt"], "4.6")                             # NNT 4.6 (3.0 to 9.1)
+    published(f"{q}: NNT CI lower", d["nnt_ci_lower"], "3.0")
+    published(f"{q}: NNT CI upper", d["nnt_ci_upper"], "9.1")
+    published(f"{q}: P", d["p_value"], "0.0001")                         # P = 0.0001
     assert d["nnt_note"] == "NNT (benefit) 4.6 (3.0 to 9.1)"
 
 
 def test_vickers_published_3_month_numbers(vickers_data):
     d = risk_difference(vickers_data, visit="month3").table.iloc[0]
-    assert (d["responders"], d["n"], d["responders_reference"], d["n_reference"]) == (65, 159, 37, 136)
-    assert (round(d["rate"] * 100), round(d["rate_reference"] * 100)) == (41, 27)
-    assert round(d["estimate"] * 100) == 14
-    assert (round(d["ci_lower"] * 100), round(d["ci_upper"] * 100)) == (3, 24)
-    assert round(d["p_value"], 3) == 0.014
+    q = "Vickers 2004 responders (>= 35 %), 3 months"
+    for col, n in (("responders", 65), ("n", 159), ("responders_reference", 37), ("n_reference", 136)):
+        ledger.check_equal(f"{q}: {col}", int(d[col]), n, source=PAPER)
+    published(f"{q}: rate acupuncture (%)", d["rate"], "41", scale=100)
+    published(f"{q}: rate usual care (%)", d["rate_reference"], "27", scale=100)
+    published(f"{q}: difference (%)", d["estimate"], "14", scale=100)
+    published(f"{q}: difference CI lower (%)", d["ci_lower"], "3", scale=100)
+    published(f"{q}: difference CI upper (%)", d["ci_upper"], "24", scale=100)
+    published(f"{q}: P", d["p_value"], "0.014")
 
 
 @pytest.mark.parametrize("visit, key", [("month3", "pk2"), ("month12", "pk5")])
@@ -69,10 +88,12 @@ def test_risk_difference_matches_r(vickers_data, visit, key):
     # R: prop.test(c(x1, x0), c(n1, n0), correct = FALSE) and the Wald interval by formula
     ref = REF[key]
     d = risk_difference(vickers_data, visit=visit).table.iloc[0]
-    np.testing.assert_allclose(d["statistic"], ref["chisq"], rtol=1e-6)
-    np.testing.assert_allclose(d["p_value"], ref["p_value"], rtol=1e-6)
-    np.testing.assert_allclose(d["estimate"], ref["difference"], rtol=1e-10)
-    np.testing.assert_allclose([d["ci_lower"], d["ci_upper"]], ref["wald_ci"], rtol=1e-8)
+    q = f"Vickers 2004 responders {key} ({visit}) risk difference"
+    ledger.check(f"{q} chi-square", d["statistic"], ref["chisq"], rtol=1e-6, source=R_SOURCE)
+    ledger.check(f"{q} p-value", d["p_value"], ref["p_value"], rtol=1e-6, source=R_SOURCE)
+    ledger.check(f"{q} estimate", d["estimate"], ref["difference"], rtol=1e-10, source=R_SOURCE)
+    ledger.check(f"{q} Wald CI", [d["ci_lower"], d["ci_upper"]], ref["wald_ci"], rtol=1e-8, labels=["lower", "upper"],
+                 source=R_SOURCE)
 
 
 @pytest.mark.parametrize("visit, key", [("month3", "pk2"), ("month12", "pk5")])
@@ -82,11 +103,13 @@ def test_wilson_rates_match_r_prop_test(vickers_data, visit, key):
     r = responder_rates(vickers_data).table
     r = r.loc[r["visit"].astype(str) == visit].set_index(r.loc[r["visit"].astype(str) == visit,
                                                               "arm"].astype(str))
+    q = f"Vickers 2004 responders {key} ({visit})"
     for arm in ("acupuncture", "usual_care"):
-        np.testing.assert_allclose(r.loc[arm, ["ci_lower", "ci_upper"]].to_numpy(float),
-                                   ref["wilson"][arm], rtol=1e-8)
-    assert list(r.loc[["acupuncture", "usual_care"], "n"]) == ref["n"]
-    assert list(r.loc[["acupuncture", "usual_care"], "responders"]) == ref["responders"]
+        ledger.check(f"{q} Wilson interval {arm}", r.loc[arm, ["ci_lower", "ci_upper"]].to_numpy(float),
+                     ref["wilson"][arm], rtol=1e-8, labels=["lower", "upper"], source=R_SOURCE)
+    for col in ("n", "responders"):
+        for arm, n in zip(("acupuncture", "usual_care"), ref[col]):
+            ledger.check_equal(f"{q} {col} {arm}", int(r.loc[arm, col]), n, source=R_SOURCE)
 
 
 @pytest.mark.parametrize("visit, key", [("month3", "pk2"), ("month12", "pk5")])
@@ -99,12 +122,13 @@ def test_adjusted_odds_ratio_matches_r_glm(vickers_data, visit, key):
     t = fit.table.set_index("term")
     pairs = {"arm[acupuncture]": "factor(group)1", "baseline": "pk1", "age": "age",
              "migraine": "migraine", "chronicity": "chronicity"}
+    q = f"Vickers 2004 responders {key} ({visit}) adjusted logistic regression"
     for ours, theirs in pairs.items():
         for col in ("estimate", "std_error", "ci_lower", "ci_upper"):
-            np.testing.assert_allclose(t.loc[ours, col], ref.loc[theirs, col], rtol=1e-5)
-    np.testing.assert_allclose(t.loc["sex[male]", "estimate"], -ref.loc["sex", "estimate"],
-                               rtol=1e-5)
-    assert fit.n == sum(REF[key]["n"])
+            ledger.check(f"{q} {ours} {col}", t.loc[ours, col], ref.loc[theirs, col], rtol=1e-5, source=R_SOURCE)
+    ledger.check(f"{q} sex[male] estimate (R: -sex, coded 1 = female)", t.loc["sex[male]", "estimate"],
+                 -ref.loc["sex", "estimate"], rtol=1e-5, source=R_SOURCE)
+    ledger.check_equal(f"{q} n", fit.n, sum(REF[key]["n"]), source=R_SOURCE)
 
 
 def test_wilson_and_newcombe_by_formula():
@@ -112,7 +136,9 @@ def test_wilson_and_newcombe_by_formula():
     assert lo[0] == 0 and hi[1] == pytest.approx(1.0)
     # Newcombe (1998) example, method 10: 56/70 vs 48/80 -> 0.0524 to 0.3339
     nl, nh = newcombe_interval(56, 70, 48, 80)
-    assert (round(float(nl), 4), round(float(nh), 4)) == (0.0524, 0.3339)
+    newcombe = "Newcombe RG. Stat Med 1998;17:873-890 (Table II, method 10: 56/70 vs 48/80)"
+    published("Newcombe interval, 56/70 vs 48/80: lower", nl, "0.0524", source=newcombe)
+    published("Newcombe interval, 56/70 vs 48/80: upper", nh, "0.3339", source=newcombe)
 
 
 def test_newcombe_option_and_nnt_through_infinity(vickers_data):
@@ -132,7 +158,9 @@ def test_newcombe_option_and_nnt_through_infinity(vickers_data):
 def test_cpra_is_consistent_with_responder_counts(vickers_data):
     c = cpra(vickers_data, visit="month12").table
     at35 = c.loc[c["threshold"] == 35].set_index(c.loc[c["threshold"] == 35, "arm"].astype(str))
-    assert at35.loc["acupuncture", "responders"] == 87 and at35.loc["usual_care", "responders"] == 45
+    for arm, n in (("acupuncture", 87), ("usual_care", 45)):
+        ledger.check_equal(f"Vickers 2004 CPRA at 35 %, 12 months: responders {arm}", int(at35.loc[arm, "responders"]),
+                           n, source=PAPER)
     for _, g in c.groupby("arm", observed=True):
         assert (np.diff(g["proportion"].to_numpy()) <= 0).all()
 
@@ -141,8 +169,11 @@ def test_populations(vickers_cohort):
     nri = responders(vickers_cohort, "headache_score", threshold=0.35, population="nri")
     r = responder_rates(nri).table
     r12 = r.loc[r["visit"] == "month12"].set_index(r.loc[r["visit"] == "month12", "arm"].astype(str))
-    assert r12.loc["acupuncture", "n"] == 205 and r12.loc["usual_care", "n"] == 196
-    assert r12.loc["acupuncture", "responders"] == 87
+    for arm, n in (("acupuncture", 205), ("usual_care", 196)):  # randomised
+        ledger.check_equal(f"Vickers 2004 non-responder imputation: n {arm}", int(r12.loc[arm, "n"]), n,
+                           source=FIGURE1)
+    ledger.check_equal("Vickers 2004 non-responder imputation, 12 months: responders acupuncture",
+                       int(r12.loc["acupuncture", "responders"]), 87, source=PAPER)
     with pytest.raises(ModelError, match="population must be one of"):
         responders(vickers_cohort, "headache_score", population="itt")
     with pytest.raises(ModelError, match="visit 'month6' is not a post-baseline visit"):
@@ -193,7 +224,8 @@ def test_firth_matches_independent_r_implementation(name):
     t = fit.table.set_index("term").loc[ref.index]
     for ours, theirs in (("estimate", "estimate"), ("std_error", "std_error"), ("ci_lower", "ci_lower"),
                          ("ci_upper", "ci_upper"), ("statistic", "chi2"), ("p_value", "p_value")):
-        np.testing.assert_allclose(t[ours], ref[theirs], rtol=1e-7)
+        ledger.check(f"Firth logistic regression ({name} data) {ours}", t[ours], ref[theirs], rtol=1e-7,
+                     labels=list(ref.index), source="tests/reference/firth_reference.json")
     assert fit.method == "firth"
 
 
@@ -213,7 +245,9 @@ def test_separation_uses_firth_automatically_and_says_why():
     reg = responder_odds_ratio(firth_data("regular"), covariates=["baseline"])
     glm = pd.DataFrame(FIRTH["regular"]["glm"]).assign(term=lambda r: r["term"].map(R_TERMS)).set_index("term")
     assert reg.method == "ml" and not reg.notes
-    np.testing.assert_allclose(reg.table.set_index("term").loc[glm.index, "estimate"], glm["estimate"], rtol=1e-6)
+    ledger.check("logistic regression (regular data) by maximum likelihood: estimate",
+                 reg.table.set_index("term").loc[glm.index, "estimate"], glm["estimate"], rtol=1e-6,
+                 labels=list(glm.index), source="tests/reference/firth_reference.json")
     with pytest.raises(ModelError, match="method must be one of 'auto', 'ml', 'firth'"):
         responder_odds_ratio(data, method="exact")
 

@@ -9,7 +9,8 @@ tests/reference/data/surv_*.csv, written to tests/reference/survival_ref_*.json:
   painstudy.time_to_improvement and exported by ``python tests/test_survival_reference.py``;
 - surv_demo.csv: the bundled demo study (pain, 30 % "moderate" improvement), same route.
 
-Agreement is required to 4 significant digits (rtol 1e-4 on every compared number).
+Agreement is required to 4 significant digits (rtol 1e-4 on every compared number); every compared number
+goes through ``ledger`` with its JSON file as the source (the validation report lists them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,11 +53,18 @@ def load_case(name: str) -> tuple[dict, ImprovementData]:
     return ref, data
 
 
-def close(a, b, rtol=RTOL, atol=0.0):
+def close(quantity, ref, a, b, rtol=RTOL, atol=0.0, labels=None):
+    """``a`` (ours) against ``b`` (R, from ``ref``'s JSON file) as ``assert_allclose(equal_nan=True)``, recorded."""
     a = np.asarray(a, float)
     b = np.asarray(b, float)
     assert a.shape == b.shape
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+    ledger.check(f"{ref['name']}: {quantity}", a, b, rtol=rtol, atol=atol, labels=labels,
+                 source=f"tests/reference/survival_ref_{ref['name']}.json")
+
+
+def at(*columns) -> list[str]:
+    """Row labels for the report, e.g. ``at(arms, times)`` -> ``["sham, t=2", ...]``."""
+    return [", ".join(str(v) for v in row) for row in zip(*columns)]
 
 
 def r_term(term: str) -> str:
@@ -79,10 +88,11 @@ def test_kaplan_meier_curve_matches_survfit(case):
     m = r.merge(km.survival.assign(arm=km.survival["arm"].astype(str)), on=["arm", "time"],
                 suffixes=("_r", ""))
     assert len(m) == len(r)
-    close(m["n_risk"], m["n_risk_r"])
-    close(m["n_event"], m["n_event_r"])
+    rows = at(m["arm"], "t=" + m["time"].astype(str))
+    close("KM n_risk", ref, m["n_risk"], m["n_risk_r"], labels=rows)
+    close("KM n_event", ref, m["n_event"], m["n_event_r"], labels=rows)
     for col in ("estimate", "std_error", "ci_lower", "ci_upper"):
-        close(m[col], m[f"{col}_r"].astype(float), atol=1e-12)
+        close(f"KM {col}", ref, m[col], m[f"{col}_r"].astype(float), atol=1e-12, labels=rows)
 
 
 def test_medians_match_survfit(case):
@@ -90,10 +100,11 @@ def test_medians_match_survfit(case):
     ref, data = case
     med = sv.kaplan_meier(data).medians.assign(arm=lambda x: x["arm"].astype(str))
     r = pd.DataFrame(ref["medians"]).set_index("arm").loc[med["arm"]]
-    close(med["median"], r["median"].astype(float))
-    close(med["ci_lower"], r["ci_lower"].astype(float))
-    close(med["ci_upper"], r["ci_upper"].astype(float))
-    close(med["events"], r["events"])
+    arms = list(med["arm"])
+    close("median", ref, med["median"], r["median"].astype(float), labels=arms)
+    close("median CI lower", ref, med["ci_lower"], r["ci_lower"].astype(float), labels=arms)
+    close("median CI upper", ref, med["ci_upper"], r["ci_upper"].astype(float), labels=arms)
+    close("events", ref, med["events"], r["events"], labels=arms)
 
 
 def test_median_ci_log_log_matches_survfit(case):
@@ -102,29 +113,29 @@ def test_median_ci_log_log_matches_survfit(case):
     med = sv.kaplan_meier(data, conf_type="log-log").medians.assign(
         arm=lambda x: x["arm"].astype(str))
     r = pd.DataFrame(ref["medians_loglog"]).set_index("arm").loc[med["arm"]]
-    close(med["ci_lower"], r["ci_lower"].astype(float))
-    close(med["ci_upper"], r["ci_upper"].astype(float))
+    close("median CI lower (log-log)", ref, med["ci_lower"], r["ci_lower"].astype(float), labels=list(med["arm"]))
+    close("median CI upper (log-log)", ref, med["ci_upper"], r["ci_upper"].astype(float), labels=list(med["arm"]))
 
 
 def test_logrank_matches_survdiff(case):
     # R: survdiff(Surv(time, event) ~ arm)$chisq, overall and on each pair of arms
     ref, data = case
     lr = sv.logrank(data, pairs="all")
-    close(lr.overall["statistic"].iloc[0], ref["logrank"]["statistic"])
+    close("log-rank chi-square", ref, lr.overall["statistic"].iloc[0], ref["logrank"]["statistic"])
     assert lr.overall["df"].iloc[0] == ref["logrank"]["df"]
     r = pd.DataFrame(ref["logrank_pairs"])
     for _, row in r.iterrows():
         hit = lr.pairwise.loc[((lr.pairwise["arm"] == row["a"]) & (lr.pairwise["reference"] == row["b"]))
                               | ((lr.pairwise["arm"] == row["b"]) & (lr.pairwise["reference"] == row["a"]))]
         assert len(hit) == 1
-        close(hit["statistic"].iloc[0], row["statistic"])
+        close(f"log-rank chi-square {row['a']} vs {row['b']}", ref, hit["statistic"].iloc[0], row["statistic"])
 
 
-def _cox_compare(table: pd.DataFrame, r: pd.DataFrame):
+def _cox_compare(what: str, ref: dict, table: pd.DataFrame, r: pd.DataFrame):
     r = r.set_index("term")
     ours = table.assign(rterm=table["term"].map(r_term)).set_index("rterm").loc[r.index]
     for col in ("estimate", "std_error", "hazard_ratio", "hr_ci_lower", "hr_ci_upper"):
-        close(ours[col], r[col])
+        close(f"{what} {col}", ref, ours[col], r[col], labels=list(r.index))
 
 
 def test_cox_unadjusted_matches_coxph_efron(case):
@@ -133,15 +144,15 @@ def test_cox_unadjusted_matches_coxph_efron(case):
     fit = sv.cox_ph(data)
     r = pd.DataFrame(ref["cox_unadjusted"])
     r["term"] = "arm" + r["term"]
-    _cox_compare(fit.table, r)
+    _cox_compare("Cox (unadjusted)", ref, fit.table, r)
 
 
 def test_cox_adjusted_matches_coxph_efron(case):
     # R: coxph(Surv(time, event) ~ arm + baseline [+ age + site], ties = "efron")
     ref, data = case
     fit = sv.cox_ph(data, covariates=ref["cox_adjusted_covariates"])
-    _cox_compare(fit.table, pd.DataFrame(ref["cox_adjusted"]))
-    close(fit.log_likelihood, ref["cox_loglik"])
+    _cox_compare("Cox (adjusted)", ref, fit.table, pd.DataFrame(ref["cox_adjusted"]))
+    close("Cox (adjusted) log-likelihood", ref, fit.log_likelihood, ref["cox_loglik"])
     # the PH check is part of the result, one row per term plus GLOBAL
     assert list(fit.ph_test["term"]) == list(fit.table["term"]) + ["GLOBAL"]
 
@@ -152,8 +163,8 @@ def test_ph_check_matches_cox_zph(case):
     ph = sv.cox_ph(data, covariates=ref["cox_adjusted_covariates"]).ph_test
     r = pd.DataFrame(ref["cox_zph"]).set_index("term")
     ours = ph.assign(rterm=ph["term"].map(r_term)).set_index("rterm").loc[r.index]
-    close(ours["statistic"], r["statistic"])
-    close(ours["p_value"], r["p_value"])
+    close("cox.zph statistic", ref, ours["statistic"], r["statistic"], labels=list(r.index))
+    close("cox.zph p_value", ref, ours["p_value"], r["p_value"], labels=list(r.index))
 
 
 def test_turnbull_matches_survfit_interval2(case):
@@ -169,7 +180,7 @@ def test_turnbull_matches_survfit_interval2(case):
         hit = tb.loc[(tb["arm"].astype(str) == row["arm"]) & (tb["left"] < row["time"])
                      & (tb["right"] > row["time"])]
         assert len(hit) == 1, row
-        close(hit["estimate"].iloc[0], row["estimate"], atol=1e-12)
+        close(f"Turnbull {row['arm']} at {row['time']:g}", ref, hit["estimate"].iloc[0], row["estimate"], atol=1e-12)
 
 
 def test_turnbull_is_self_consistent_npmle(case):
@@ -191,9 +202,9 @@ def test_discrete_time_matches_glm_cloglog(case):
     ours.index = [i if not i.startswith("period") else "period" + format(float(i[6:]), "g")
                   for i in ours.index]
     ours = ours.loc[r.index]
-    close(ours["estimate"], r["estimate"])
-    close(ours["std_error"], r["std_error"])
-    close(fit.deviance, ref["discrete_deviance"])
+    close("discrete-time cloglog estimate", ref, ours["estimate"], r["estimate"], labels=list(r.index))
+    close("discrete-time cloglog std_error", ref, ours["std_error"], r["std_error"], labels=list(r.index))
+    close("discrete-time cloglog deviance", ref, fit.deviance, ref["discrete_deviance"])
 
 
 def test_rmst_matches_print_survfit_rmean(case):
@@ -201,11 +212,13 @@ def test_rmst_matches_print_survfit_rmean(case):
     ref, data = case
     res = sv.rmst(data, horizon=ref["horizon"])
     r = pd.DataFrame(ref["medians"]).set_index("arm").loc[res.table["arm"].astype(str)]
-    close(res.table["estimate"], r["rmean"])
-    close(res.table["std_error"], r["rmean_se"])
+    arms = list(r.index)
+    close("RMST", ref, res.table["estimate"], r["rmean"], labels=arms)
+    close("RMST std_error", ref, res.table["std_error"], r["rmean_se"], labels=arms)
     d = res.differences.set_index("arm")
     for arm in d.index:
-        close(d.loc[arm, "estimate"], r.loc[arm, "rmean"] - r.loc[ref["reference"], "rmean"])
+        close(f"RMST difference {arm}", ref, d.loc[arm, "estimate"],
+              r.loc[arm, "rmean"] - r.loc[ref["reference"], "rmean"])
 
 
 def test_aalen_johansen_matches_survfit_multistate(case):
@@ -218,12 +231,14 @@ def test_aalen_johansen_matches_survfit_multistate(case):
     # R lists every distinct time (censoring-only ones too); we list the event times
     assert set(zip(aj.loc[aj["time"] > 0, "arm"], aj.loc[aj["time"] > 0, "time"])) <= set(
         zip(m["arm"], m["time"]))
+    rows = at(m["arm"], "t=" + m["time"].astype(str))
     for col in ("estimate", "std_error"):
-        close(m[col], m[f"{col}_r"].astype(float), atol=1e-12)
-    close(m["competing_estimate"], m["competing"], atol=1e-12)
+        close(f"Aalen-Johansen {col}", ref, m[col], m[f"{col}_r"].astype(float), atol=1e-12, labels=rows)
+    close("Aalen-Johansen competing", ref, m["competing_estimate"], m["competing"], atol=1e-12, labels=rows)
     ok = m["estimate"] > 0
-    close(m.loc[ok, "ci_lower"], m.loc[ok, "ci_lower_r"].astype(float))
-    close(m.loc[ok, "ci_upper"], m.loc[ok, "ci_upper_r"].astype(float))
+    rows = [x for x, keep in zip(rows, ok) if keep]
+    close("Aalen-Johansen ci_lower", ref, m.loc[ok, "ci_lower"], m.loc[ok, "ci_lower_r"].astype(float), labels=rows)
+    close("Aalen-Johansen ci_upper", ref, m.loc[ok, "ci_upper"], m.loc[ok, "ci_upper_r"].astype(float), labels=rows)
 
 
 # ------------------------------------------------------------------ real cohorts: derivation
