@@ -46,9 +46,11 @@ def arms_present(data: ImprovementData) -> list[str]:
     return [a for a, c in zip(data.arms, counts) if c > 0]
 
 
-def empty_arm_notes(data: ImprovementData) -> tuple[str, ...]:
-    """A note naming the arms of the study without subjects (left out of every table)."""
-    empty = [a for a in data.arms if a not in arms_present(data)]
+def empty_arm_notes(data: ImprovementData, present: list[str] | None = None) -> tuple[str, ...]:
+    """A note naming the arms of the study without subjects (left out of every table);
+    ``present`` is :func:`arms_present` when the caller has it."""
+    present = arms_present(data) if present is None else present
+    empty = [a for a in data.arms if a not in present]
     return (f"arm(s) without subjects, left out: {', '.join(empty)}",) if empty else ()
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["RiskTable", "risk_table", "km_table", "step_quantile", "logrank_chisq",
+__all__ = ["RiskTable", "risk_table", "grouped_risk_tables", "km_table", "km_from_risk", "step_quantile", "logrank_chisq",
            "concordance_counts", "aalen_johansen", "innermost_intervals", "turnbull_em",
            "factorize_sorted", "stable_order"]
 
@@ -91,6 +91,35 @@ def risk_table(time: np.ndarray, event: np.ndarray) -> RiskTable:
     return RiskTable(ut, n_risk.astype(np.int64), events, exits - events)
 
 
+def grouped_risk_tables(time: np.ndarray, event: np.ndarray, group: np.ndarray, k: int,
+                        ) -> list[RiskTable | None]:
+    """:func:`risk_table` of each group ``0 .. k-1`` (None for a group without subjects).
+
+    One factorisation of the times and two counts over all rows, instead of a pass per group.
+    Rows with a group outside ``0 .. k-1`` are ignored.
+    """
+    time = np.asarray(time, float)
+    group = np.asarray(group, np.int64)
+    keep = (group >= 0) & (group < k)
+    if not keep.all():
+        time, event, group = time[keep], np.asarray(event)[keep], group[keep]
+    ut, inv = factorize_sorted(time)
+    cell = group * len(ut) + inv
+    exits = np.bincount(cell, minlength=k * len(ut)).reshape(k, len(ut))
+    events = np.bincount(cell, weights=np.asarray(event, float), minlength=k * len(ut)).reshape(k, len(ut))
+    out: list[RiskTable | None] = []
+    for g in range(k):
+        present = exits[g] > 0
+        if not present.any():
+            out.append(None)
+            continue
+        e = exits[g][present]
+        n_risk = e.sum() - np.concatenate([[0], np.cumsum(e)[:-1]])
+        d = events[g][present].astype(np.int64)
+        out.append(RiskTable(ut[present], n_risk.astype(np.int64), d, e - d))
+    return out
+
+
 def km_table(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
     """Kaplan-Meier curve of one group: one row per distinct time, and time 0.
 
@@ -99,7 +128,11 @@ def km_table(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
     once S reaches 0, as R's ``survfit``). A row for time 0 (all at risk, S = 1) comes first unless
     the data have a time 0.
     """
-    rt = risk_table(time, event)
+    return km_from_risk(risk_table(time, event))
+
+
+def km_from_risk(rt: RiskTable) -> pd.DataFrame:
+    """:func:`km_table` from the group's :class:`RiskTable`."""
     n = rt.n_risk.astype(float)
     d = rt.n_event.astype(float)
     s = np.cumprod(1.0 - d / n)
@@ -107,13 +140,13 @@ def km_table(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
         term = np.where(d > 0, d / (n * (n - d)), 0.0)
     var = np.cumsum(term)
     var[~np.isfinite(var)] = np.nan  # S reached 0: undefined, as R's survfit (NaN)
-    out = pd.DataFrame({"time": rt.time, "n_risk": rt.n_risk, "n_event": rt.n_event,
-                        "n_censor": rt.n_censor, "estimate": s, "std_error": np.sqrt(var)})
-    if out.empty or out["time"].iloc[0] > 0:
-        first = pd.DataFrame({"time": [0.0], "n_risk": [len(np.asarray(time))], "n_event": [0],
-                              "n_censor": [0], "estimate": [1.0], "std_error": [0.0]})
-        out = pd.concat([first, out], ignore_index=True)
-    return out
+    if len(rt.time) == 0 or rt.time[0] > 0:  # time 0 first: everyone at risk, S = 1
+        total = int(rt.n_risk[0]) if len(rt.time) else 0
+        return pd.DataFrame({"time": np.r_[0.0, rt.time], "n_risk": np.r_[total, rt.n_risk],
+                             "n_event": np.r_[0, rt.n_event], "n_censor": np.r_[0, rt.n_censor],
+                             "estimate": np.r_[1.0, s], "std_error": np.r_[0.0, np.sqrt(var)]})
+    return pd.DataFrame({"time": rt.time, "n_risk": rt.n_risk, "n_event": rt.n_event,
+                         "n_censor": rt.n_censor, "estimate": s, "std_error": np.sqrt(var)})
 
 
 def step_quantile(x: np.ndarray, y: np.ndarray, p: float,

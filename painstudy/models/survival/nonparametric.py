@@ -28,9 +28,13 @@ from .common import (
     km_curve,
 )
 from .core import (
+    RiskTable,
     aalen_johansen,
+    grouped_risk_tables,
     innermost_intervals,
+    km_from_risk,
     logrank_chisq,
+    risk_table,
     step_quantile,
     turnbull_em,
 )
@@ -129,10 +133,13 @@ def kaplan_meier(
         raise ModelError(f"at_risk_times must be numbers of weeks, got {at_risk_times!r}") from None
     if not np.all(np.isfinite(at_risk_times) & (at_risk_times >= 0)):
         raise ModelError(f"at_risk_times must be finite and >= 0, got {list(at_risk_times)}")
-    for arm, (time, ev) in arm_arrays(data, "time", "event").items():
-        time = time.astype(float)
-        ev = ev.astype(int)
-        cur = km_curve(time, ev)
+    tab = data.table
+    tables = grouped_risk_tables(tab["time"].to_numpy(float), tab["event"].to_numpy(int),
+                                 arm_codes(data), len(data.arms))
+    for arm, rt in zip(data.arms, tables):
+        if rt is None:  # no subjects: named in the notes
+            continue
+        cur = km_from_risk(rt)
         lo, hi = _bands(cur["estimate"].to_numpy(), cur["std_error"].to_numpy(), z, conf_type)
         cur["ci_lower"], cur["ci_upper"] = lo, hi
         cur.insert(0, "arm", arm)
@@ -144,30 +151,31 @@ def kaplan_meier(
         med = step_quantile(xs, np.concatenate([[0.0], 1 - cur["estimate"].to_numpy()]), 0.5)
         mlo = step_quantile(xs, np.concatenate([[0.0], 1 - lo]), 0.5)
         mhi = step_quantile(xs, np.concatenate([[0.0], 1 - hi]), 0.5)
-        meds.append({"arm": arm, "n": len(time), "events": int(ev.sum()), "median": med,
+        meds.append({"arm": arm, "n": int(rt.n_risk[0]), "events": int(rt.n_event.sum()), "median": med,
                      "ci_lower": mlo, "ci_upper": mhi})
-        risk.append(_at_risk(arm, time, ev, at_risk_times))
+        risk.append(_at_risk(arm, rt, at_risk_times))
     surv = pd.concat(curves, ignore_index=True)
     surv["arm"] = pd.Categorical(surv["arm"], categories=list(data.arms))
     medians = pd.DataFrame(meds)
     medians["arm"] = pd.Categorical(medians["arm"], categories=list(data.arms))
     at_risk = pd.concat(risk, ignore_index=True)
     at_risk["arm"] = pd.Categorical(at_risk["arm"], categories=list(data.arms))
-    return KaplanMeierResult(survival=surv, medians=medians, at_risk=at_risk,
-                             conf_level=conf_level, conf_type=conf_type, notes=empty_arm_notes(data))
+    present = [a for a, t in zip(data.arms, tables) if t is not None]
+    return KaplanMeierResult(survival=surv, medians=medians, at_risk=at_risk, conf_level=conf_level,
+                             conf_type=conf_type, notes=empty_arm_notes(data, present))
 
 
-
-def _at_risk(arm: str, time: np.ndarray, event: np.ndarray, at: np.ndarray) -> pd.DataFrame:
+def _at_risk(arm: str, rt: RiskTable, at: np.ndarray) -> pd.DataFrame:
     """At risk (time >= t; everyone at t = 0), improved and censored up to t, at each ``t``."""
-    st = np.sort(time)
-    se = np.sort(time[event == 1])
-    n_risk = len(time) - np.searchsorted(st, at, side="left")
-    n_risk = np.where(at > 0, n_risk, len(time))
-    improved = np.searchsorted(se, at, side="right")
-    exited = np.searchsorted(st, at, side="right")
+    n = int(rt.n_risk[0])
+    upto = np.searchsorted(rt.time, at, side="right")        # distinct times <= t
+    before = np.searchsorted(rt.time, at, side="left")       # distinct times < t
+    exits = np.concatenate([[0], np.cumsum(rt.n_event + rt.n_censor)])
+    improved = np.concatenate([[0], np.cumsum(rt.n_event)])[upto]
+    n_risk = np.where(at > 0, n - exits[before], n)
     return pd.DataFrame({"arm": arm, "time": at, "n_risk": n_risk.astype(int),
-                         "n_improved": improved.astype(int), "n_censored": (exited - improved).astype(int)})
+                         "n_improved": improved.astype(int),
+                         "n_censored": (exits[upto] - improved).astype(int)})
 
 
 # =============================================================================== log-rank
@@ -332,34 +340,36 @@ def _turnbull_one(left: np.ndarray, right: np.ndarray, tol: float, max_iter: int
     When every improvement time is exact (and censoring is to the right) the NPMLE is the
     Kaplan-Meier estimate: its masses are returned directly, without iterating (0 iterations).
     """
-    q = innermost_intervals(left, right)
-    if len(q) == 0:
-        return pd.DataFrame(columns=["left", "right", "probability", "estimate"]), 0, True
     if np.all((left == right) | ~np.isfinite(right)):
-        p = _km_masses(left, right, q)
+        q, p = _km_masses(left, left == right)
         it, converged = 0, True
     else:
+        q = innermost_intervals(left, right)
         p, it, converged = turnbull_em(left, right, q, tol, max_iter)
+    if len(q) == 0:
+        return pd.DataFrame(columns=["left", "right", "probability", "estimate"]), 0, True
     est = 1.0 - np.cumsum(p)
     est[est < 0] = 0.0
     return pd.DataFrame({"left": q[:, 0], "right": q[:, 1], "probability": p,
                          "estimate": est}), it, converged
 
 
-def _km_masses(left: np.ndarray, right: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Masses of the innermost intervals from the Kaplan-Meier estimate (exact and right-censored
-    times only): each exact time gets the KM jump, the last open interval the remaining mass."""
-    exact = left == right
-    cur = km_curve(left, exact.astype(int))
-    t, s = cur["time"].to_numpy(), cur["estimate"].to_numpy()
+def _km_masses(time: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Innermost intervals and their masses when every improvement time is exact and censoring is
+    to the right: a point at each improvement time carrying the Kaplan-Meier jump, and, when a
+    subject is censored at or after the last improvement, ``(last censoring, inf)`` carrying the
+    rest (the innermost intervals of :func:`~painstudy.models.survival.core.innermost_intervals`)."""
+    rt = risk_table(time, exact.astype(int))
+    s = np.cumprod(1.0 - rt.n_event / rt.n_risk)
     jump = np.concatenate([[1.0], s[:-1]]) - s
-    point = q[:, 0] == q[:, 1]
-    p = np.zeros(len(q))
-    p[point] = jump[np.searchsorted(t, q[point, 0])]
-    rest = 1.0 - p.sum()
-    if rest > 0 and not np.isfinite(q[-1, 1]):
-        p[-1] += rest
-    return p
+    ev = rt.n_event > 0
+    q = np.column_stack([rt.time[ev], rt.time[ev]])
+    p = jump[ev]
+    censored = time[~exact]
+    if censored.size and (not ev.any() or censored.max() >= rt.time[ev].max()):
+        q = np.vstack([q, [censored.max(), np.inf]])
+        p = np.append(p, max(1.0 - p.sum(), 0.0))
+    return q, p
 
 
 def turnbull(data: ImprovementData, *, tol: float = 1e-12, max_iter: int = 100_000) -> TurnbullResult:
