@@ -142,9 +142,12 @@ def naive_concordance(time, event, score):
     return correct, tied, pairs
 
 
-@pytest.mark.parametrize("cells", [core.HISTOGRAM_CELLS, 0])  # histogram path, then bit path
-def test_concordance_counts_equal_the_pairwise_definition(cells, monkeypatch):
+@pytest.mark.parametrize("cells, slab", [(core.HISTOGRAM_CELLS, core.HISTOGRAM_SLAB),  # histogram,
+                                         (core.HISTOGRAM_CELLS, 1),                     # a block a slab,
+                                         (0, 1)])                                       # bit count
+def test_concordance_counts_equal_the_pairwise_definition(cells, slab, monkeypatch):
     monkeypatch.setattr(core, "HISTOGRAM_CELLS", cells)
+    monkeypatch.setattr(core, "HISTOGRAM_SLAB", slab)
     rng = np.random.default_rng(11)
     for trial in range(120):
         n = int(rng.integers(2, 70))

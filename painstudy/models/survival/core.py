@@ -32,9 +32,10 @@ __all__ = ["RiskTable", "risk_table", "grouped_risk_tables", "km_table", "km_fro
 def factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values in increasing order and each value's position among them.
 
-    Many ties (a million rows on a grid of visit days): a hash factorisation, O(n), then a sort
-    of the few distinct values. Mostly distinct values: one sort, O(n log n), which is then the
-    faster of the two. A sample of the values decides.
+    Many ties (a million rows on a grid of visit days, or few distinct linear predictors): a hash
+    factorisation, O(n), then a sort of the distinct values. Mostly distinct values: one sort,
+    O(n log n), which is then the faster of the two. The repeats in a sample of the values
+    decide.
 
     Examples
     --------
@@ -43,10 +44,13 @@ def factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     values = np.asarray(values)
     n = len(values)
-    sample = values[:: max(n // 4096, 1)]
-    if n > 50_000 and len(pd.unique(sample)) < len(sample) // 4:
-        codes, uniques = pd.factorize(values, sort=True)
-        return np.asarray(uniques), codes.astype(np.int64)
+    if n > 50_000:
+        sample = values[:: n // 4096]
+        m, repeats = len(sample), len(sample) - len(pd.unique(sample))
+        # birthday estimate of the number of distinct values: m^2 / (2 * repeats in the sample)
+        if repeats and m * m / (2 * repeats) < n / 8:
+            codes, uniques = pd.factorize(values, sort=True)
+            return np.asarray(uniques), codes.astype(np.int64)
     order = np.argsort(values)  # ties may come in any order: their code is the same
     ordered = values[order]
     new = np.empty(n, bool)
@@ -285,33 +289,57 @@ def concordance_counts(time: np.ndarray, event: np.ndarray, score: np.ndarray, *
     if n < 2 or not ev.any():
         return 0, 0, 0
     _, t_code = factorize_sorted(time) if time_codes is None else time_codes
-    block = 2 * t_code + (~ev)
-    size = np.bincount(block)
-    later = n - np.cumsum(size)  # subjects in blocks after block b
-    pairs = int(later[block[ev]].sum())
+    n_times = int(t_code.max()) + 1
+    exits = np.bincount(t_code, minlength=n_times)
+    events = np.bincount(t_code, weights=ev, minlength=n_times)
+    later = n - np.cumsum(exits) + (exits - events)  # after the events at t: censored at t, later times
+    pairs = int(events @ later)
     _, rank = factorize_sorted(np.asarray(score, float))
-    n_blocks, n_ranks = len(size), int(rank.max()) + 1
-    if n_blocks * n_ranks <= HISTOGRAM_CELLS:
-        correct, tied = _dominance_histogram(block, rank, ev, n_blocks, n_ranks)
+    n_ranks = int(rank.max()) + 1
+    if n_times * n_ranks <= HISTOGRAM_CELLS:
+        correct, tied = _dominance_histogram(t_code, rank, ev, n_times, n_ranks)
     else:
-        correct, tied = _dominance_bits(block, rank, ev)
+        correct, tied = _dominance_bits(2 * t_code + (~ev), rank, ev)
     return correct, tied, pairs
 
 
-#: Up to this many (block, score rank) cells the concordance counts come from a 2-d histogram.
-HISTOGRAM_CELLS = 4_000_000
+#: Up to this many (time, score rank) cells the concordance counts come from a 2-d histogram
+#: (built a slab of times at a time, at most HISTOGRAM_SLAB cells a slab), beyond from the bits.
+HISTOGRAM_CELLS = 30_000_000
+HISTOGRAM_SLAB = 4_000_000
 
 
-def _dominance_histogram(block: np.ndarray, rank: np.ndarray, ev: np.ndarray, n_blocks: int,
+def _dominance_histogram(t_code: np.ndarray, rank: np.ndarray, ev: np.ndarray, n_times: int,
                          n_ranks: int) -> tuple[int, int]:
-    """Events' later subjects with a lower / the same score rank, from block x rank counts."""
-    cell = block * n_ranks + rank
-    counts = np.bincount(cell, minlength=n_blocks * n_ranks).reshape(n_blocks, n_ranks)
-    later = np.zeros_like(counts)
-    later[:-1] = np.cumsum(counts[:0:-1], axis=0)[::-1]  # subjects in blocks after b, by rank
-    below = np.cumsum(later, axis=1) - later               # ... with a lower rank
-    events = np.bincount(cell[ev], minlength=n_blocks * n_ranks).reshape(n_blocks, n_ranks)
-    return int((events * below).sum()), int((events * later).sum())
+    """Events' later subjects with a lower / the same score rank, from time x rank counts.
+
+    The subjects later than the events at time t are those censored at t and all of later times.
+    The times are taken from the last to the first, a slab at a time; ``after`` carries the counts
+    by rank of the subjects of the times after the slab.
+    """
+    step = max(1, HISTOGRAM_SLAB // n_ranks)
+    if step >= n_times:  # one slab: no need to sort the rows
+        t, r, e = t_code, rank, ev
+        slabs = [(0, n_times, slice(None))]
+    else:
+        order = stable_order(t_code, n_times)
+        t, r, e = t_code[order], rank[order], ev[order]
+        bounds = np.searchsorted(t, np.arange(n_times + 1))  # rows of each time
+        slabs = [(max(0, hi - step), hi, slice(bounds[max(0, hi - step)], bounds[hi]))
+                 for hi in range(n_times, 0, -step)]
+    after = np.zeros(n_ranks, np.int64)
+    correct = tied = 0
+    for lo, hi, rows in slabs:
+        cell = (t[rows] - lo) * n_ranks + r[rows]
+        size = (hi - lo) * n_ranks
+        total = np.bincount(cell, minlength=size).reshape(hi - lo, n_ranks)
+        events = np.bincount(cell[e[rows]], minlength=size).reshape(hi - lo, n_ranks)
+        later = np.cumsum(total[::-1], axis=0)[::-1] - events + after  # censored at t, later times
+        below = np.cumsum(later, axis=1) - later                       # ... with a lower rank
+        correct += int((events * below).sum())
+        tied += int((events * later).sum())
+        after += total.sum(axis=0)
+    return correct, tied
 
 
 def _dominance_bits(block: np.ndarray, rank: np.ndarray, ev: np.ndarray) -> tuple[int, int]:

@@ -62,8 +62,8 @@ class Terms:
 class CoxFit:
     """Maximum partial likelihood estimate: coefficients, covariance, log-likelihood.
 
-    ``terms`` are those of the last Newton iterate (whose step to ``beta`` was below the
-    tolerance), from which ``cov`` comes; :func:`zph_test` can reuse them.
+    ``terms``, ``score`` and ``information`` are those of the last Newton iterate (whose step to
+    ``beta`` was below the tolerance), from which ``cov`` comes; :func:`zph_test` reuses them.
     """
 
     beta: np.ndarray
@@ -73,6 +73,8 @@ class CoxFit:
     iterations: int
     converged: bool
     terms: Terms
+    score: np.ndarray
+    information: np.ndarray
 
 
 class PartialLikelihood:
@@ -140,8 +142,14 @@ class PartialLikelihood:
 
     def _risk_sums(self, per_row: np.ndarray) -> np.ndarray:
         """Sum over the risk set (time >= t) at each event time t: a reverse cumulative sum over
-        the rows (in time order) read at the first row of each event time."""
-        return np.cumsum(per_row[::-1], axis=0)[::-1][self.risk_start]
+        the rows (in time order) read at the first row of each event time (column by column)."""
+        at = len(per_row) - 1 - self.risk_start
+        if per_row.ndim == 1:
+            return np.cumsum(per_row[::-1])[at]
+        out = np.empty((len(at), per_row.shape[1]), order="F")
+        for j in range(per_row.shape[1]):
+            out[:, j] = np.cumsum(per_row[::-1, j])[at]
+        return out
 
     def _event_sums(self, per_event: np.ndarray) -> np.ndarray:
         """Sum over the events of each event time (event rows in time order)."""
@@ -239,14 +247,14 @@ def fit_cox(pl: PartialLikelihood, *, max_iter: int = 100, tol: float = 1e-10) -
         t = new_t
         if abs(gain) <= 1e-15 * max(1.0, abs(t.loglik)):
             converged = True  # no further increase possible (optimum or monotone likelihood)
-            _, info = pl.weighted(t)
+            score, info = pl.weighted(t)
             break
     try:
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         cov = np.full((p, p), np.inf)
     return CoxFit(beta=beta, cov=cov, loglik=t.loglik, loglik_null=ll0, iterations=it,
-                  converged=converged, terms=t)
+                  converged=converged, terms=t, score=score, information=info)
 
 
 def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -256,16 +264,18 @@ def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
         return np.linalg.lstsq(info, score, rcond=None)[0]
 
 
-def zph_test(pl: PartialLikelihood, t: Terms, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def zph_test(pl: PartialLikelihood, t: Terms, g: np.ndarray, *,
+             score_info: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Score and information of the model extended by ``x * g(t)``, at ``(t.beta, 0)``.
 
     ``t`` is :meth:`PartialLikelihood.terms` at the fitted coefficients (or
     :attr:`CoxFit.terms`); ``g`` holds the (centred, transformed) time of each event time of
-    ``pl`` (``pl.event_times``). Returns the 2p score vector and the 2p x 2p information, as
-    R ``cox.zph`` (survival >= 3.0).
+    ``pl`` (``pl.event_times``); ``score_info`` is ``pl.weighted(t)`` when known (as
+    :attr:`CoxFit.score`, :attr:`CoxFit.information`). Returns the 2p score vector and the
+    2p x 2p information, as R ``cox.zph`` (survival >= 3.0).
     """
     p = pl.X.shape[1]
-    u1, i11 = pl.weighted(t)
+    u1, i11 = pl.weighted(t) if score_info is None else score_info
     ug, i12 = pl.weighted(t, g)
     _, i22 = pl.weighted(t, g * g)
     score = np.concatenate([u1, ug])

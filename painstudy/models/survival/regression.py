@@ -207,7 +207,7 @@ def cox_ph(
     _check_diverged(names, est, se, "Cox model", "monotone likelihood")
     table = _coef_table(est, se, names, z)
     try:
-        ph_table = _zph_table(pl, fit.terms, names, ph_transform)
+        ph_table = _zph_table(pl, fit.terms, names, ph_transform, (fit.score, fit.information))
     except (np.linalg.LinAlgError, ValueError) as exc:  # report instead of failing the fit
         ph_table = pd.DataFrame({"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1,
                                  "p_value": np.nan, "transform": ph_transform})
@@ -247,11 +247,12 @@ def _transformed_times(pl: PartialLikelihood, transform: str) -> np.ndarray:
     raise ModelError(f"ph_transform must be one of {', '.join(map(repr, PH_TRANSFORMS))}, got {transform!r}")
 
 
-def _zph_table(pl: PartialLikelihood, terms: Terms, names: Sequence[str], transform: str) -> pd.DataFrame:
+def _zph_table(pl: PartialLikelihood, terms: Terms, names: Sequence[str], transform: str,
+               score_info: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """The PH test of every term and GLOBAL at the fitted coefficients (see :func:`cox_zph`)."""
     tt = _transformed_times(pl, transform)[pl.event_times]
     g = tt - (pl.d @ tt) / pl.d.sum()  # centred on the mean over events
-    U, info = zph_test(pl, terms, g)
+    U, info = zph_test(pl, terms, g, score_info=score_info)
     p = len(names)
     rows = []
     for j in range(p):
