@@ -5,12 +5,15 @@ no Python loop runs over subjects, times or tied events. The functions know noth
 studies or tables; :mod:`~painstudy.models.survival.nonparametric` and
 :mod:`~painstudy.models.survival.regression` build the results from them.
 
-- :func:`risk_table` -- numbers at risk, events and censorings at each distinct time;
-- :func:`km_table` -- Kaplan-Meier estimate with Greenwood's standard error of log S (R ``survfit``);
+- :func:`factorize_sorted`, :func:`stable_order` -- the distinct times and each row's position;
+- :func:`risk_table`, :func:`grouped_risk_tables` -- numbers at risk, events and censorings at
+  each distinct time (of every group in one pass);
+- :func:`km_table`, :func:`km_from_risk` -- Kaplan-Meier estimate with Greenwood's standard error
+  of log S (R ``survfit``);
 - :func:`step_quantile` -- a quantile of a step curve by R's ``quantile.survfit`` rule;
 - :func:`logrank_chisq` -- k-sample log-rank statistic, optionally stratified (R ``survdiff``);
-- :func:`concordance_counts` -- Harrell's concordance by counting pairs through the bits of the
-  score ranks (a vectorised merge count);
+- :func:`concordance_counts` -- Harrell's concordance, the pairs counted from a time x score-rank
+  histogram when it is small, else one bit of the time order at a time (a vectorised merge count);
 - :func:`aalen_johansen` -- cumulative incidence of one cause with a competing one and its
   infinitesimal-jackknife standard error, from cumulative sums instead of a subjects x times matrix;
 - :func:`innermost_intervals`, :func:`turnbull_em` -- Turnbull's NPMLE for interval-censored times,
@@ -24,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["RiskTable", "risk_table", "grouped_risk_tables", "km_table", "km_from_risk", "step_quantile", "logrank_chisq",
-           "concordance_counts", "aalen_johansen", "innermost_intervals", "turnbull_em",
-           "factorize_sorted", "stable_order"]
+__all__ = ["RiskTable", "factorize_sorted", "stable_order", "risk_table", "grouped_risk_tables",
+           "km_table", "km_from_risk", "step_quantile", "logrank_chisq", "concordance_counts",
+           "aalen_johansen", "innermost_intervals", "turnbull_em"]
 
 
 def factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +174,8 @@ def step_quantile(x: np.ndarray, y: np.ndarray, p: float,
     if np.all(np.isnan(y)) or np.nanmax(y) < p:
         return float("nan")
     xmax = x[-1]
-    keep = ~pd.Series(y).duplicated(keep="first").to_numpy()
+    keep = np.zeros(len(y), bool)
+    keep[np.unique(y, return_index=True, equal_nan=True)[1]] = True  # first of each value
     x, y = x[keep], y[keep]
     last_y = y[-1]
     ok = ~np.isnan(y)
@@ -268,15 +272,18 @@ def concordance_counts(time: np.ndarray, event: np.ndarray, score: np.ndarray, *
 
     Notes
     -----
-    Subjects fall into blocks in time order: at each time its events, then its censorings. An
-    event is compared with every subject of a later block. Counting, for each event, the later
-    subjects with a lower (or equal) score is a dominance count, done one bit of the block number
-    at a time, most significant first: among the subjects that share the higher bits (a group),
-    those whose current bit is 1 are later than those whose bit is 0, and, kept in score order,
-    each bit-0 event finds its lower-scored bit-1 partners by a cumulative count. Each group is
-    then split, stably, into its bit-0 and bit-1 subjects for the next bit. Every bit costs a few
-    vectorised passes over the subjects, so the whole is O(n log n). One int64 key per subject
-    (score rank, block, event) is all that moves.
+    An event at time t is compared with the subjects censored at t and with every subject of a
+    later time; the counts wanted are, for each event, those of its partners with a lower (or the
+    same) score. When times x distinct scores is small (visit-based times, few distinct linear
+    predictors) they come from a 2-d histogram of counts by time and score rank, with cumulative
+    sums over later times and lower ranks: O(n + times x ranks). Otherwise the subjects fall into
+    blocks in time order (at each time its events, then its censorings) and the dominance count is
+    done one bit of the block number at a time, most significant first: among the subjects that
+    share the higher bits (a group), those whose current bit is 1 are later than those whose bit
+    is 0, and, kept in score order, each bit-0 event finds its lower-scored bit-1 partners by a
+    cumulative count; each group is then split, stably, into its bit-0 and bit-1 subjects for the
+    next bit. Every bit costs a few vectorised passes over the subjects: O(n log n). One int64 key
+    per subject (score rank, block, event) is all that moves.
 
     Examples
     --------
