@@ -2,13 +2,14 @@
 
     python benchmarks/bench_mmrm.py     # writes RESULTS_mmrm.md
     python benchmarks/bench_lmm.py      # writes RESULTS_lmm.md
-    python benchmarks/make_results.py   # writes RESULTS.md (both, in one file)
+    python benchmarks/bench_survival.py # writes RESULTS_survival.md
+    python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one file)
 """
 
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["RESULTS_mmrm.md", "RESULTS_lmm.md"]
+PARTS = ["RESULTS_mmrm.md", "RESULTS_lmm.md", "RESULTS_survival.md"]
 
 HEADER = """# painstudy benchmarks
 

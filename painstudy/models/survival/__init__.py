@@ -10,7 +10,7 @@ Nonparametric (:mod:`~painstudy.models.survival.nonparametric`):
   R's default ``log`` transform (``conf_type="log-log"`` and ``"plain"`` also available), medians
   with confidence intervals by R's ``quantile.survfit`` rule, and the at-risk table;
 - :func:`logrank` -- overall k-sample log-rank test and pairwise tests with Holm or Bonferroni
-  adjustment;
+  adjustment, optionally stratified (``strata=``);
 - :func:`turnbull` -- the nonparametric maximum likelihood estimate for interval-censored times
   (self-consistency EM on Turnbull's innermost intervals);
 - :func:`rmst` -- restricted mean time without improvement per arm up to a horizon within
@@ -20,14 +20,19 @@ Nonparametric (:mod:`~painstudy.models.survival.nonparametric`):
 
 Regression (:mod:`~painstudy.models.survival.regression`):
 
-- :func:`cox_ph` -- Cox proportional hazards (Efron ties, as R's ``coxph``), hazard ratios of each
-  arm against the reference, adjusted for covariates, with the scaled-Schoenfeld test of
-  proportional hazards (:func:`cox_zph`) reported in the result;
+- :func:`cox_ph` -- Cox proportional hazards (Efron ties, as R's ``coxph``, or Breslow), hazard
+  ratios of each arm against the reference, adjusted for covariates, with the scaled-Schoenfeld
+  test of proportional hazards (:func:`cox_zph`) and the concordance reported in the result;
 - :func:`discrete_time_ph` -- grouped-time proportional hazards (Prentice-Gloeckler):
   complementary log-log binomial GLM on person-period data (:func:`person_period`), one
   intercept per visit interval.
 
 :func:`analyze_improvement` runs all of them (used by ``painstudy fit improvement``).
+
+The numerical work is in :mod:`~painstudy.models.survival.core` (risk tables, Kaplan-Meier,
+log-rank, concordance, Aalen-Johansen, Turnbull) and
+:mod:`~painstudy.models.survival.partial_likelihood` (the Cox partial likelihood): O(n log n),
+vectorised, on plain arrays; a million subjects take seconds (``benchmarks/bench_survival.py``).
 
 Times are in weeks. For time *to improvement* the "survival" function is the probability of not
 yet having improved; a shorter median and a hazard ratio above 1 mean faster improvement.

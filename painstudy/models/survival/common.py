@@ -8,7 +8,9 @@ import pandas as pd
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
 
-__all__ = ["check_data", "arms_present", "arm_rows", "empty_arm_notes", "km_curve"]
+from .core import km_table
+
+__all__ = ["check_data", "arms_present", "arm_rows", "arm_codes", "arm_arrays", "empty_arm_notes", "km_curve"]
 
 
 def check_data(data: object) -> ImprovementData:
@@ -22,49 +24,63 @@ def check_data(data: object) -> ImprovementData:
     return data
 
 
+def arm_codes(data: ImprovementData) -> np.ndarray:
+    """Each row's position in ``data.arms`` (-1 for a value that is not an arm).
+
+    Read from the categorical codes when the arm column is categorical (as
+    :meth:`ImprovementData.from_table` makes it), so a million rows cost no string comparison.
+    """
+    col = data.table["arm"]
+    arms = list(data.arms)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in col.cat.categories]
+        lookup = np.array([arms.index(c) if c in arms else -1 for c in cats] + [-1], np.int64)
+        return lookup[col.cat.codes.to_numpy()]
+    return pd.Categorical(col.astype(str), categories=arms).codes.astype(np.int64)
+
+
 def arms_present(data: ImprovementData) -> list[str]:
     """The arms with at least one subject, in study order."""
-    present = set(data.table["arm"].dropna().astype(str))
-    return [a for a in data.arms if a in present]
+    codes = arm_codes(data)
+    counts = np.bincount(codes[codes >= 0], minlength=len(data.arms))
+    return [a for a, c in zip(data.arms, counts) if c > 0]
 
 
-def empty_arm_notes(data: ImprovementData) -> tuple[str, ...]:
-    """A note naming the arms of the study without subjects (left out of every table)."""
-    empty = [a for a in data.arms if a not in arms_present(data)]
+def empty_arm_notes(data: ImprovementData, present: list[str] | None = None) -> tuple[str, ...]:
+    """A note naming the arms of the study without subjects (left out of every table);
+    ``present`` is :func:`arms_present` when the caller has it."""
+    present = arms_present(data) if present is None else present
+    empty = [a for a in data.arms if a not in present]
     return (f"arm(s) without subjects, left out: {', '.join(empty)}",) if empty else ()
 
 
 def arm_rows(data: ImprovementData, arm: str) -> pd.DataFrame:
     """The rows of ``data.table`` of one arm."""
-    tab = data.table
-    return tab.loc[tab["arm"].astype(str) == arm]
+    arms = list(data.arms)
+    k = arms.index(arm) if arm in arms else -2
+    return data.table.loc[arm_codes(data) == k]
+
+
+def arm_arrays(data: ImprovementData, *columns: str) -> dict[str, tuple[np.ndarray, ...]]:
+    """Arm (with subjects, study order) -> the given columns of its rows as arrays.
+
+    ``arm_arrays(data, "time", "event")["a"]`` is ``(time, event)`` of arm ``a``.
+    """
+    codes = arm_codes(data)
+    cols = [data.table[c].to_numpy() for c in columns]
+    out = {}
+    for k, arm in enumerate(data.arms):
+        rows = codes == k
+        if rows.any():
+            out[arm] = tuple(c[rows] for c in cols)
+    return out
 
 
 def km_curve(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
-    """Kaplan-Meier curve of one group (lifelines): one row per distinct time and time 0.
+    """Kaplan-Meier curve of one group: one row per distinct time and time 0.
 
     Columns ``time, n_risk, n_event, n_censor, estimate, std_error``; ``std_error`` is the
-    Greenwood standard error of log S (NaN once S reaches 0, as R's ``survfit``).
+    Greenwood standard error of log S (NaN once S reaches 0, as R's ``survfit``). See
+    :func:`painstudy.models.survival.core.km_table`.
     """
-    from lifelines import KaplanMeierFitter
-
-    kmf = KaplanMeierFitter().fit(time, event_observed=event)
-    et = kmf.event_table
-    n = et["at_risk"].to_numpy(float)
-    d = et["observed"].to_numpy(float)
-    c = et["censored"].to_numpy(float)
-    t = et.index.to_numpy(float)
-    s = kmf.survival_function_.reindex(et.index).iloc[:, 0].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(d > 0, d / (n * (n - d)), 0.0)
-    var = np.cumsum(term)
-    var[~np.isfinite(var)] = np.nan  # S reached 0: undefined, as R's survfit (NaN)
-    keep = (t > 0) | (d > 0) | (c > 0)
-    out = pd.DataFrame({"time": t, "n_risk": n.astype(int), "n_event": d.astype(int),
-                        "n_censor": c.astype(int), "estimate": s, "std_error": np.sqrt(var)})
-    out = out.loc[keep].reset_index(drop=True)
-    if out.empty or out["time"].iloc[0] > 0:
-        first = pd.DataFrame({"time": [0.0], "n_risk": [len(time)], "n_event": [0],
-                              "n_censor": [0], "estimate": [1.0], "std_error": [0.0]})
-        out = pd.concat([first, out], ignore_index=True)
-    return out
+    return km_table(np.asarray(time, float), np.asarray(event, int))

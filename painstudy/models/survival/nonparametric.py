@@ -17,10 +17,34 @@ from scipy import stats
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
-from painstudy.models.design import normal_quantile, warnings_as_notes
+from painstudy.models.design import check_columns, normal_quantile
 
-from .common import arm_rows, arms_present, check_data, empty_arm_notes, km_curve
-from .results import CumulativeIncidenceResult, KaplanMeierResult, LogRankResult, RMSTResult, TurnbullResult
+from .common import (
+    arm_arrays,
+    arm_codes,
+    arms_present,
+    check_data,
+    empty_arm_notes,
+    km_curve,
+)
+from .core import (
+    RiskTable,
+    aalen_johansen,
+    grouped_risk_tables,
+    innermost_intervals,
+    km_from_risk,
+    logrank_chisq,
+    risk_table,
+    step_quantile,
+    turnbull_em,
+)
+from .results import (
+    CumulativeIncidenceResult,
+    KaplanMeierResult,
+    LogRankResult,
+    RMSTResult,
+    TurnbullResult,
+)
 
 __all__ = ["kaplan_meier", "logrank", "turnbull", "rmst", "cumulative_incidence"]
 
@@ -52,40 +76,6 @@ def _bands(est: np.ndarray, se: np.ndarray, z: float, conf_type: str) -> tuple[n
         lo = np.where(zero & (est > 0), est, lo)
         hi = np.where(zero & (est > 0), est, hi)
     return lo, hi
-
-
-def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = np.sqrt(np.finfo(float).eps)) -> float:
-    """Quantile of a step curve, R ``survival:::findq`` rule (x times, y = 1 - S)."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    if np.all(np.isnan(y)) or np.nanmax(y) < p:
-        return float("nan")
-    xmax = x[-1]
-    # drop duplicated y (keep first occurrence; NaN counts as a value), then NaN pairs
-    seen: list = []
-    keep = np.zeros(len(y), bool)
-    for i, v in enumerate(y):
-        key = "nan" if np.isnan(v) else v
-        if key not in seen:
-            seen.append(key)
-            keep[i] = True
-    x, y = x[keep], y[keep]
-    last_y = y[-1]
-    ok = ~np.isnan(y)
-    x, y = x[ok], y[ok]
-
-    def first_at_least(yy):
-        idx = np.flatnonzero(yy >= p)
-        return idx[0] if idx.size else None
-
-    i1 = first_at_least(y + tol)
-    i2 = first_at_least(y - tol)
-    q = (x[i1] + x[i2]) / 2 if (i1 is not None and i2 is not None) else float("nan")
-    if p == 0:
-        q = x[0]
-    if not np.isnan(last_y) and abs(p - last_y) < tol and i1 is not None:
-        q = (x[i1] + xmax) / 2
-    return float(q)
 
 
 # =============================================================================== Kaplan-Meier
@@ -143,11 +133,13 @@ def kaplan_meier(
         raise ModelError(f"at_risk_times must be numbers of weeks, got {at_risk_times!r}") from None
     if not np.all(np.isfinite(at_risk_times) & (at_risk_times >= 0)):
         raise ModelError(f"at_risk_times must be finite and >= 0, got {list(at_risk_times)}")
-    for arm in arms_present(data):
-        sub = arm_rows(data, arm)
-        time = sub["time"].to_numpy(float)
-        ev = sub["event"].to_numpy(int)
-        cur = km_curve(time, ev)
+    tab = data.table
+    tables = grouped_risk_tables(tab["time"].to_numpy(float), tab["event"].to_numpy(int),
+                                 arm_codes(data), len(data.arms))
+    for arm, rt in zip(data.arms, tables):
+        if rt is None:  # no subjects: named in the notes
+            continue
+        cur = km_from_risk(rt)
         lo, hi = _bands(cur["estimate"].to_numpy(), cur["std_error"].to_numpy(), z, conf_type)
         cur["ci_lower"], cur["ci_upper"] = lo, hi
         cur.insert(0, "arm", arm)
@@ -156,25 +148,34 @@ def kaplan_meier(
         # R prepends (firstx=0, y=0); our curve starts with time 0 (estimate 1) when no
         # event/censoring at 0, which gives the same result
         xs = np.concatenate([[0.0], x])
-        med = _findq(xs, np.concatenate([[0.0], 1 - cur["estimate"].to_numpy()]), 0.5)
-        mlo = _findq(xs, np.concatenate([[0.0], 1 - lo]), 0.5)
-        mhi = _findq(xs, np.concatenate([[0.0], 1 - hi]), 0.5)
-        meds.append({"arm": arm, "n": len(sub), "events": int(ev.sum()), "median": med,
+        med = step_quantile(xs, np.concatenate([[0.0], 1 - cur["estimate"].to_numpy()]), 0.5)
+        mlo = step_quantile(xs, np.concatenate([[0.0], 1 - lo]), 0.5)
+        mhi = step_quantile(xs, np.concatenate([[0.0], 1 - hi]), 0.5)
+        meds.append({"arm": arm, "n": int(rt.n_risk[0]), "events": int(rt.n_event.sum()), "median": med,
                      "ci_lower": mlo, "ci_upper": mhi})
-        for t0 in at_risk_times:
-            risk.append({"arm": arm, "time": t0, "n_risk": int((time >= t0).sum()) if t0 > 0
-                         else len(time),
-                         "n_improved": int(((time <= t0) & (ev == 1)).sum()),
-                         "n_censored": int(((time <= t0) & (ev == 0)).sum())})
+        risk.append(_at_risk(arm, rt, at_risk_times))
     surv = pd.concat(curves, ignore_index=True)
     surv["arm"] = pd.Categorical(surv["arm"], categories=list(data.arms))
     medians = pd.DataFrame(meds)
     medians["arm"] = pd.Categorical(medians["arm"], categories=list(data.arms))
-    at_risk = pd.DataFrame(risk)
+    at_risk = pd.concat(risk, ignore_index=True)
     at_risk["arm"] = pd.Categorical(at_risk["arm"], categories=list(data.arms))
-    return KaplanMeierResult(survival=surv, medians=medians, at_risk=at_risk,
-                             conf_level=conf_level, conf_type=conf_type, notes=empty_arm_notes(data))
+    present = [a for a, t in zip(data.arms, tables) if t is not None]
+    return KaplanMeierResult(survival=surv, medians=medians, at_risk=at_risk, conf_level=conf_level,
+                             conf_type=conf_type, notes=empty_arm_notes(data, present))
 
+
+def _at_risk(arm: str, rt: RiskTable, at: np.ndarray) -> pd.DataFrame:
+    """At risk (time >= t; everyone at t = 0), improved and censored up to t, at each ``t``."""
+    n = int(rt.n_risk[0])
+    upto = np.searchsorted(rt.time, at, side="right")        # distinct times <= t
+    before = np.searchsorted(rt.time, at, side="left")       # distinct times < t
+    exits = np.concatenate([[0], np.cumsum(rt.n_event + rt.n_censor)])
+    improved = np.concatenate([[0], np.cumsum(rt.n_event)])[upto]
+    n_risk = np.where(at > 0, n - exits[before], n)
+    return pd.DataFrame({"arm": arm, "time": at, "n_risk": n_risk.astype(int),
+                         "n_improved": improved.astype(int),
+                         "n_censored": (exits[upto] - improved).astype(int)})
 
 
 # =============================================================================== log-rank
@@ -192,6 +193,7 @@ def logrank(
     *,
     pairs: str | Sequence[tuple[str, str]] = "auto",
     adjust: str = "holm",
+    strata: str | Sequence[str] | None = None,
 ) -> LogRankResult:
     """Log-rank tests: overall across arms, and pairwise with multiplicity adjustment.
 
@@ -203,10 +205,19 @@ def logrank(
         study has both classes, else each arm against the reference; ``"all"``: every pair;
         ``"reference"``: each arm against the reference.
     adjust : {"holm", "bonferroni", "none"}, default "holm"
+    strata : str or sequence of str, optional
+        Column(s) of ``data.table`` to stratify on (e.g. ``"site"``): observed minus expected
+        improvements and their variance are computed within each stratum (each combination of
+        values) and summed, as R ``survdiff(Surv(time, event) ~ arm + strata(site))``.
 
     Returns
     -------
     LogRankResult
+
+    Notes
+    -----
+    As R's ``survdiff``: an arm with no expected improvement (nobody at risk at any improvement
+    time) is left out of the test, and ``df`` counts the arms with expected improvements, minus 1.
 
     Examples
     --------
@@ -217,9 +228,6 @@ def logrank(
     >>> round(float(logrank(ImprovementData.from_table(t)).overall["statistic"].iloc[0]), 4)  # R survdiff
     1.2079
     """
-    from lifelines.statistics import logrank_test, multivariate_logrank_test
-    from statsmodels.stats.multitest import multipletests
-
     data = check_data(data)
     if adjust not in ("holm", "bonferroni", "none"):
         raise ModelError(f"adjust must be 'holm', 'bonferroni' or 'none', got {adjust!r}")
@@ -227,15 +235,31 @@ def logrank(
     arms = arms_present(data)
     if len(arms) < 2:
         raise ModelError(f"log-rank needs at least two arms with subjects; found {arms}")
+    strata_cols = _strata_columns(data, strata)
     notes: list[str] = list(empty_arm_notes(data))
     if int(tab["event"].sum()) == 0:
         notes.append("no subject improved: the log-rank tests have nothing to compare")
-    sub = tab.loc[tab["arm"].astype(str).isin(arms)]
-    with warnings_as_notes(notes, "log-rank: "):
-        res = multivariate_logrank_test(sub["time"].to_numpy(float), sub["arm"].astype(str).to_numpy(),
-                                        sub["event"].to_numpy(int))
-    overall = pd.DataFrame({"statistic": [float(res.test_statistic)],
-                            "df": [int(res.degrees_of_freedom)], "p_value": [float(res.p_value)]})
+    codes = arm_codes(data)
+    pos = np.full(len(data.arms) + 1, -1, np.int64)
+    for k, a in enumerate(data.arms):
+        if a in arms:
+            pos[k] = arms.index(a)
+    group = pos[codes]  # position among the arms with subjects (-1: none)
+    time = tab["time"].to_numpy(float)
+    event = tab["event"].to_numpy(int)
+    stratum = _stratum_codes(tab, strata_cols)
+
+    def test(rows: np.ndarray, grp: np.ndarray, k: int, label: str) -> tuple[float, int, float]:
+        stat, df, _, _ = logrank_chisq(time[rows], event[rows], grp, k,
+                                       None if stratum is None else stratum[rows])
+        if df < k - 1 and int(event[rows].sum()):
+            notes.append(f"log-rank{label}: {k - 1 - df} arm(s) had nobody at risk at any improvement "
+                         f"time and were left out (as R survdiff)")
+        return stat, df, float(stats.chi2.sf(stat, df)) if df > 0 else 1.0
+
+    used = np.flatnonzero(group >= 0)
+    stat, df, p = test(used, group[used], len(arms), "")
+    overall = pd.DataFrame({"statistic": [stat], "df": [df], "p_value": [p]})
     if isinstance(pairs, str):
         if pairs == "auto":
             plist = _default_pairs(data, arms)
@@ -255,61 +279,97 @@ def logrank(
                 raise ModelError(f"arm {x!r} in pairs is not an arm with subjects: {arms}")
         if a == b:
             raise ModelError(f"pairs: ({a!r}, {b!r}) compares an arm with itself")
-        ta, tb = arm_rows(data, a), arm_rows(data, b)
-        with warnings_as_notes(notes, f"log-rank {a} vs {b}: "):
-            r = logrank_test(ta["time"].to_numpy(float), tb["time"].to_numpy(float),
-                             ta["event"].to_numpy(int), tb["event"].to_numpy(int))
-        rows.append({"arm": a, "reference": b, "statistic": float(r.test_statistic), "df": 1,
-                     "p_value": float(r.p_value)})
+        ia, ib = arms.index(a), arms.index(b)
+        sel = np.flatnonzero((group == ia) | (group == ib))
+        stat, df, p = test(sel, (group[sel] == ib).astype(np.int64), 2, f" {a} vs {b}")
+        rows.append({"arm": a, "reference": b, "statistic": stat, "df": df, "p_value": p})
     pw = pd.DataFrame(rows, columns=["arm", "reference", "statistic", "df", "p_value"])
-    if len(pw):
-        if adjust == "none":
-            pw["p_adjusted"] = pw["p_value"]
-        else:
-            pw["p_adjusted"] = multipletests(pw["p_value"].to_numpy(), method=adjust)[1]
-    else:
-        pw["p_adjusted"] = []
+    pw["p_adjusted"] = adjust_p(pw["p_value"].to_numpy(float), adjust)
     pw["adjust"] = adjust
+    if strata_cols:
+        notes.append(f"log-rank tests stratified by {', '.join(strata_cols)} "
+                     f"({int(stratum.max()) + 1} strata)")
     return LogRankResult(overall=overall, pairwise=pw, adjust=adjust, notes=tuple(notes))
+
+
+def adjust_p(p: np.ndarray, method: str) -> np.ndarray:
+    """Holm or Bonferroni adjusted p values (as statsmodels' ``multipletests``; ``"none"``: as given).
+
+    >>> adjust_p(np.array([0.01, 0.04, 0.03]), "holm").round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p, float)
+    m = len(p)
+    if method == "none" or m == 0:
+        return p.copy()
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p)
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(np.maximum.accumulate(p[order] * np.arange(m, 0, -1)), 1.0)
+    return adjusted
+
+
+def _strata_columns(data: ImprovementData, strata: str | Sequence[str] | None) -> list[str]:
+    """The strata columns, checked: known columns of the improvement table without missing values."""
+    if strata is None:
+        return []
+    cols = [strata] if isinstance(strata, str) else list(strata)
+    tab = data.table
+    check_columns(tab, cols, what="strata column", where="the improvement table")
+    for c in cols:
+        miss = tab[c].isna().to_numpy()
+        if miss.any():
+            raise ModelError(f"strata column {c!r} is missing for {int(miss.sum())} subject(s) (first: "
+                             f"{tab['subject'].iloc[int(np.flatnonzero(miss)[0])]!r}); every subject needs a "
+                             f"stratum")
+    return cols
+
+
+def _stratum_codes(tab: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
+    """One integer per distinct combination of the strata columns (None without strata)."""
+    if not cols:
+        return None
+    return tab.groupby(cols, sort=True, observed=True).ngroup().to_numpy(np.int64)
 
 
 # =============================================================================== Turnbull
 def _turnbull_one(left: np.ndarray, right: np.ndarray, tol: float, max_iter: int):
-    """Self-consistency EM. Intervals (left, right]; left == right is an exact time."""
-    exact = left == right
-    pts = []  # (value, order, kind): order exact-left -1 < right 0 < open-left 1
-    for lo, hi, ex in zip(left, right, exact):
-        pts.append((lo, -1 if ex else 1, "L"))
-        pts.append((hi, 0, "R"))
-    pts.sort(key=lambda p: (p[0], p[1]))
-    inner = []
-    for a, b in zip(pts[:-1], pts[1:]):
-        if a[2] == "L" and b[2] == "R":
-            inner.append((a[0], b[0]))
-    if not inner:
+    """Turnbull NPMLE of one arm. Intervals (left, right]; left == right is an exact time.
+
+    When every improvement time is exact (and censoring is to the right) the NPMLE is the
+    Kaplan-Meier estimate: its masses are returned directly, without iterating (0 iterations).
+    """
+    if np.all((left == right) | ~np.isfinite(right)):
+        q, p = _km_masses(left, left == right)
+        it, converged = 0, True
+    else:
+        q = innermost_intervals(left, right)
+        p, it, converged = turnbull_em(left, right, q, tol, max_iter)
+    if len(q) == 0:
         return pd.DataFrame(columns=["left", "right", "probability", "estimate"]), 0, True
-    q = np.array(inner, float)
-    # subject i covers innermost j iff left_i <= q_lo_j and q_hi_j <= right_i
-    # (for exact obs left_i == q_lo_j == q_hi_j == right_i)
-    A = ((left[:, None] <= q[None, :, 0]) & (q[None, :, 1] <= right[:, None])).astype(float)
-    A[~exact[:, None] & (left[:, None] == q[None, :, 1]) & (q[None, :, 0] == q[None, :, 1])] = 0.0
-    n = len(left)
-    p = np.full(len(q), 1.0 / len(q))
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
-        denom = A @ p
-        new = p * (A.T @ (1.0 / denom)) / n
-        new /= new.sum()
-        if np.max(np.abs(new - p)) < tol:
-            p = new
-            converged = True
-            break
-        p = new
     est = 1.0 - np.cumsum(p)
     est[est < 0] = 0.0
     return pd.DataFrame({"left": q[:, 0], "right": q[:, 1], "probability": p,
                          "estimate": est}), it, converged
+
+
+def _km_masses(time: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Innermost intervals and their masses when every improvement time is exact and censoring is
+    to the right: a point at each improvement time carrying the Kaplan-Meier jump, and, when a
+    subject is censored at or after the last improvement, ``(last censoring, inf)`` carrying the
+    rest (the innermost intervals of :func:`~painstudy.models.survival.core.innermost_intervals`)."""
+    rt = risk_table(time, exact.astype(int))
+    s = np.cumprod(1.0 - rt.n_event / rt.n_risk)
+    jump = np.concatenate([[1.0], s[:-1]]) - s
+    ev = rt.n_event > 0
+    q = np.column_stack([rt.time[ev], rt.time[ev]])
+    p = jump[ev]
+    censored = time[~exact]
+    if censored.size and (not ev.any() or censored.max() >= rt.time[ev].max()):
+        q = np.vstack([q, [censored.max(), np.inf]])
+        p = np.append(p, max(1.0 - p.sum(), 0.0))
+    return q, p
 
 
 def turnbull(data: ImprovementData, *, tol: float = 1e-12, max_iter: int = 100_000) -> TurnbullResult:
@@ -355,11 +415,11 @@ def turnbull(data: ImprovementData, *, tol: float = 1e-12, max_iter: int = 100_0
                          f"({r['time_lower']!r}, {r['time_upper']!r}] must have time_lower <= time_upper "
                          f"< inf for an improvement; {len(bad)} row(s) break this rule")
     parts, its, conv = [], 0, True
-    for arm in arms_present(data):
-        sub = arm_rows(data, arm)
-        ev = sub["event"].to_numpy(int) == 1
-        left = np.where(ev, sub["time_lower"].to_numpy(float), sub["time"].to_numpy(float))
-        right = np.where(ev, sub["time_upper"].to_numpy(float), np.inf)
+    for arm, (time, event, lower, upper) in arm_arrays(data, "time", "event", "time_lower",
+                                                       "time_upper").items():
+        ev = event.astype(int) == 1
+        left = np.where(ev, lower.astype(float), time.astype(float))
+        right = np.where(ev, upper.astype(float), np.inf)
         res, it, ok = _turnbull_one(left, right, tol, max_iter)
         res = res.loc[res["right"] < np.inf] if len(res) else res
         res.insert(0, "arm", arm)
@@ -405,10 +465,9 @@ def _follow_up(data: ImprovementData) -> pd.DataFrame:
     Beyond the last observed time the curve is known only if it has reached 0 there.
     """
     rows = []
-    for arm in arms_present(data):
-        sub = arm_rows(data, arm)
-        last = float(sub["time"].max())
-        cur = km_curve(sub["time"].to_numpy(float), sub["event"].to_numpy(int))
+    for arm, (time, event) in arm_arrays(data, "time", "event").items():
+        last = float(time.max())
+        cur = km_curve(time.astype(float), event.astype(int))
         rows.append({"arm": arm, "follow_up": last,
                      "known_to": np.inf if cur["estimate"].iloc[-1] <= 0 else last})
     return pd.DataFrame(rows)
@@ -496,9 +555,10 @@ def rmst(
                                                              for r in fu.loc[beyond].itertuples()))
     extrapolated = dict(zip(fu["arm"], beyond))
     rows = []
+    per_arm = arm_arrays(data, "time", "event")
     for arm in arms:
-        sub = arm_rows(data, arm)
-        est, se = _rmst_one(sub["time"].to_numpy(float), sub["event"].to_numpy(int), horizon)
+        time, event = per_arm[arm]
+        est, se = _rmst_one(time.astype(float), event.astype(int), horizon)
         rows.append({"arm": arm, "horizon": horizon,
                      "follow_up": float(fu.loc[fu["arm"] == arm, "follow_up"].iloc[0]),
                      "extrapolated": bool(extrapolated[arm]), "estimate": est, "std_error": se,
@@ -526,46 +586,6 @@ def rmst(
 
 
 # =============================================================================== Aalen-Johansen
-def _aalen_johansen(time: np.ndarray, status: np.ndarray, z: float) -> pd.DataFrame:
-    """AJ estimate for cause 1 with cause 2 competing; infinitesimal-jackknife SE."""
-    ut = np.unique(time[status > 0]) if np.any(status > 0) else np.array([])
-    n_subj = len(time)
-    if ut.size == 0:
-        return pd.DataFrame({"time": [0.0], "n_risk": [n_subj], "n_event": [0],
-                             "n_competing": [0], "n_censor": [0], "estimate": [0.0],
-                             "std_error": [0.0], "competing_estimate": [0.0]})
-    Y = (time[:, None] >= ut[None, :]).astype(float)         # at risk
-    N1 = ((time[:, None] == ut[None, :]) & (status[:, None] == 1)).astype(float)
-    N2 = ((time[:, None] == ut[None, :]) & (status[:, None] == 2)).astype(float)
-    n = Y.sum(0)
-    d1, d2 = N1.sum(0), N2.sum(0)
-    h1, h2 = d1 / n, d2 / n
-    h = h1 + h2
-    S = np.cumprod(1 - h)
-    S_prev = np.concatenate([[1.0], S[:-1]])
-    F1 = np.cumsum(S_prev * h1)
-    F2 = np.cumsum(S_prev * h2)
-    # influence of subject i's weight on h_k: (dN_ik - Y_ik h_k)/n_k
-    dh1 = (N1 - Y * h1) / n
-    dh = (N1 + N2 - Y * h) / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dlogS = np.where(1 - h > 0, -dh / (1 - h), 0.0)
-    dlogS_prev = np.concatenate([np.zeros((n_subj, 1)), np.cumsum(dlogS, axis=1)[:, :-1]], axis=1)
-    dS_prev = S_prev * dlogS_prev
-    dF1 = np.cumsum(dS_prev * h1 + S_prev * dh1, axis=1)
-    se = np.sqrt((dF1 ** 2).sum(0))
-    ncens = [int(((time == t) & (status == 0)).sum()) for t in ut]
-    out = pd.DataFrame({"time": ut, "n_risk": n.astype(int), "n_event": d1.astype(int),
-                        "n_competing": d2.astype(int), "n_censor": ncens, "estimate": F1,
-                        "std_error": se, "competing_estimate": F2})
-    first = pd.DataFrame({"time": [0.0], "n_risk": [n_subj], "n_event": [0], "n_competing": [0],
-                          "n_censor": [0], "estimate": [0.0], "std_error": [0.0],
-                          "competing_estimate": [0.0]})
-    if ut[0] > 0:
-        out = pd.concat([first, out], ignore_index=True)
-    return out
-
-
 def cumulative_incidence(data: ImprovementData, *, conf_level: float = 0.95) -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of improvement, dropout as a competing event.
 
@@ -605,9 +625,8 @@ def cumulative_incidence(data: ImprovementData, *, conf_level: float = 0.95) -> 
                          f"must be 1 (improved) exactly when event is 1, else 0 (censored) or 2 (dropout); "
                          f"{len(bad)} row(s) break this rule")
     parts = []
-    for arm in arms_present(data):
-        sub = arm_rows(data, arm)
-        cur = _aalen_johansen(sub["time"].to_numpy(float), sub["status"].to_numpy(int), z)
+    for arm, (time, st) in arm_arrays(data, "time", "status").items():
+        cur = aalen_johansen(time.astype(float), st.astype(int))
         est, se = cur["estimate"].to_numpy(), cur["std_error"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             lo = np.where(est > 0, est * np.exp(-z * se / est), np.nan)

@@ -76,7 +76,7 @@ class LogRankResult(Rendered):
 
 @dataclass(frozen=True, repr=False)
 class CoxResult(Rendered):
-    """Cox proportional hazards model (Efron ties).
+    """Cox proportional hazards model (Efron or Breslow ties: ``ties``).
 
     Attributes
     ----------
@@ -90,9 +90,12 @@ class CoxResult(Rendered):
         doubt on a constant hazard ratio.
     n, events : int
     log_likelihood : float
+        Log partial likelihood at the estimates.
     concordance : float
+        Harrell's C of the linear predictor (as R ``coxph``'s concordance).
     reference : str
     ties : str
+        ``"efron"`` or ``"breslow"``.
     notes : tuple of str
     """
 
