@@ -51,11 +51,17 @@ def simulate(n: int, seed: int = 20261126) -> pd.DataFrame:
     b = rng.standard_normal((n, 2)) @ np.linalg.cholesky(S).T
     s = np.repeat(np.arange(n), 5)
     w = np.tile(wk, n)
-    y = (1 + 0.8 * base[s] + 0.3 * arm[s] + b[s, 0] + (-0.1 - 0.08 * arm[s] + b[s, 1]) * w
-         + rng.normal(0, 0.8, len(s)))
+    y = 1 + 0.8 * base[s] + 0.3 * arm[s] + b[s, 0] + (-0.1 - 0.08 * arm[s] + b[s, 1]) * w + rng.normal(0, 0.8, len(s))
     keep = (w == 0) | (rng.random(len(s)) > 0.10)
-    d = pd.DataFrame({"subject": [f"S{i:06d}" for i in s], "arm": np.where(arm[s] == 1, "INT", "CTL"),
-                      "baseline": base[s], "week": w, "y": np.round(y, 4)})
+    d = pd.DataFrame(
+        {
+            "subject": [f"S{i:06d}" for i in s],
+            "arm": np.where(arm[s] == 1, "INT", "CTL"),
+            "baseline": base[s],
+            "week": w,
+            "y": np.round(y, 4),
+        }
+    )
     return d.loc[keep].reset_index(drop=True)
 
 
@@ -68,9 +74,11 @@ def time_painstudy(d: pd.DataFrame, reps: int, df: str) -> tuple[float, dict]:
         t = time.perf_counter()
         res = lmm(FORMULA, d, df=df)
         times.append(time.perf_counter() - t)
-    return float(np.median(times)), {"neg2_log_lik": res.neg2_log_lik,
-                                     "beta_armINT_week": float(res.coefficients.loc["armINT:week", "estimate"]),
-                                     "df_armINT_week": float(res.coefficients.loc["armINT:week", "df"])}
+    return float(np.median(times)), {
+        "neg2_log_lik": res.neg2_log_lik,
+        "beta_armINT_week": float(res.coefficients.loc["armINT:week", "estimate"]),
+        "df_armINT_week": float(res.coefficients.loc["armINT:week", "df"]),
+    }
 
 
 def time_statsmodels(d: pd.DataFrame, reps: int) -> tuple[float, dict]:
@@ -140,8 +148,10 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; Python "
-            f"{platform.python_version()}, numpy {np.__version__}; load average at start {load:.1f}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; Python "
+        f"{platform.python_version()}, numpy {np.__version__}; load average at start {load:.1f}"
+    )
 
 
 def main(argv=None):
@@ -167,16 +177,28 @@ def main(argv=None):
         rp = reps.get(n, 1)
         t_sat, info = time_painstudy(d, rp, "satterthwaite")
         t_res, _ = time_painstudy(d, rp, "residual")
-        row = {"subjects": n, "rows": len(d), "painstudy_satt": t_sat, "painstudy_fit": t_res,
-               "neg2_painstudy": info["neg2_log_lik"], "df_painstudy": info["df_armINT_week"]}
+        row = {
+            "subjects": n,
+            "rows": len(d),
+            "painstudy_satt": t_sat,
+            "painstudy_fit": t_res,
+            "neg2_painstudy": info["neg2_log_lik"],
+            "df_painstudy": info["df_armINT_week"],
+        }
         if n == min(args.sizes):
             t_sm, sm = time_statsmodels(d, 1)
             row.update(statsmodels=t_sm, neg2_statsmodels=sm["neg2_log_lik"])
         if r_res is not None:
             rr = r_res[k]
-            row.update(lme4=rr["lme4_seconds"], lmerTest=rr["lmerTest_seconds"], neg2_lme4=rr["neg2_log_lik"],
-                       lme4_noderiv=rr["lme4_noderiv_seconds"],
-                       df_lmerTest=rr["df_armINT_week"], r_version=rr["version"], lme4_messages=rr["lme4_messages"])
+            row.update(
+                lme4=rr["lme4_seconds"],
+                lmerTest=rr["lmerTest_seconds"],
+                neg2_lme4=rr["neg2_log_lik"],
+                lme4_noderiv=rr["lme4_noderiv_seconds"],
+                df_lmerTest=rr["df_armINT_week"],
+                r_version=rr["version"],
+                lme4_messages=rr["lme4_messages"],
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     write_results(rows, mach, Path(args.out))
@@ -208,24 +230,36 @@ def write_results(rows, mach, out: Path):
         ratio1 = r["lme4"] / r["painstudy_fit"] if "lme4" in r else None
         ratio2 = r["lmerTest"] / r["painstudy_satt"] if "lmerTest" in r else None
         ratio3 = r["lme4_noderiv"] / r["painstudy_fit"] if "lme4_noderiv" in r else None
-        lines.append(f"| {r['subjects']:,} | {r['rows']:,} | {f(r['painstudy_fit'])} | {f(r['painstudy_satt'])} | "
-                     f"{f(r.get('lme4'))} | {f(r.get('lme4_noderiv'))} | {f(r.get('lmerTest'))} | "
-                     f"{f(r.get('statsmodels'))} | {'' if ratio1 is None else f'{ratio1:.1f}x'} | "
-                     f"{'' if ratio3 is None else f'{ratio3:.1f}x'} | {'' if ratio2 is None else f'{ratio2:.1f}x'} |")
-    lines += ["", "Agreement in the same run (-2 REML log-likelihood; Satterthwaite df of `armINT:week`):", "",
-              "| subjects | painstudy -2LL | lme4 -2LL | statsmodels -2LL | painstudy df | lmerTest df | lme4 messages |",
-              "|---:|---:|---:|---:|---:|---:|---|"]
+        lines.append(
+            f"| {r['subjects']:,} | {r['rows']:,} | {f(r['painstudy_fit'])} | {f(r['painstudy_satt'])} | "
+            f"{f(r.get('lme4'))} | {f(r.get('lme4_noderiv'))} | {f(r.get('lmerTest'))} | "
+            f"{f(r.get('statsmodels'))} | {'' if ratio1 is None else f'{ratio1:.1f}x'} | "
+            f"{'' if ratio3 is None else f'{ratio3:.1f}x'} | {'' if ratio2 is None else f'{ratio2:.1f}x'} |"
+        )
+    lines += [
+        "",
+        "Agreement in the same run (-2 REML log-likelihood; Satterthwaite df of `armINT:week`):",
+        "",
+        "| subjects | painstudy -2LL | lme4 -2LL | statsmodels -2LL | painstudy df | lmerTest df | lme4 messages |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['subjects']:,} | {r['neg2_painstudy']:.6f} | "
-                     f"{'' if 'neg2_lme4' not in r else format(r['neg2_lme4'], '.6f')} | "
-                     f"{'' if 'neg2_statsmodels' not in r else format(r['neg2_statsmodels'], '.6f')} | "
-                     f"{r['df_painstudy']:.3f} | {'' if 'df_lmerTest' not in r else format(r['df_lmerTest'], '.3f')} | "
-                     f"{(r.get('lme4_messages', '') or '').replace(chr(10), ' ').replace('|', '/')} |")
+        lines.append(
+            f"| {r['subjects']:,} | {r['neg2_painstudy']:.6f} | "
+            f"{'' if 'neg2_lme4' not in r else format(r['neg2_lme4'], '.6f')} | "
+            f"{'' if 'neg2_statsmodels' not in r else format(r['neg2_statsmodels'], '.6f')} | "
+            f"{r['df_painstudy']:.3f} | {'' if 'df_lmerTest' not in r else format(r['df_lmerTest'], '.3f')} | "
+            f"{(r.get('lme4_messages', '') or '').replace(chr(10), ' ').replace('|', '/')} |"
+        )
     if rows and "r_version" in rows[0]:
         lines += ["", f"R: {rows[0]['r_version']}."]
-    lines += ["", "Ratios above 1 mean painstudy is faster. `lme4::lmer` by default also computes the Hessian "
-              "for its convergence checks (`calc.derivs = TRUE`), which dominates at large n; the "
-              "`calc.derivs = FALSE` column is the bare fit.", ""]
+    lines += [
+        "",
+        "Ratios above 1 mean painstudy is faster. `lme4::lmer` by default also computes the Hessian "
+        "for its convergence checks (`calc.derivs = TRUE`), which dominates at large n; the "
+        "`calc.derivs = FALSE` column is the bare fit.",
+        "",
+    ]
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
 

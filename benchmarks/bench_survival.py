@@ -74,31 +74,43 @@ def simulate(n: int, grid: bool, seed: int) -> pd.DataFrame:
         time[order] += np.arange(n) * 1e-6
         time = np.round(time, 7)
         assert np.diff(np.sort(time)).min() > 5e-7
-    return pd.DataFrame({"subject": np.arange(n), "arm": np.array(ARMS)[arm], "time": time,
-                         "event": event, "status": status, "baseline": baseline, "age": age})
+    return pd.DataFrame(
+        {
+            "subject": np.arange(n),
+            "arm": np.array(ARMS)[arm],
+            "time": time,
+            "event": event,
+            "status": status,
+            "baseline": baseline,
+            "age": age,
+        }
+    )
 
 
-DATASETS = {"30k distinct": dict(n=30_000, grid=False, seed=20261127),
-            "1M grid": dict(n=1_000_000, grid=True, seed=20261128)}
+DATASETS = {
+    "30k distinct": dict(n=30_000, grid=False, seed=20261127),
+    "1M grid": dict(n=1_000_000, grid=True, seed=20261128),
+}
 
 
 # ====================================================================================== painstudy
 def improvement_data(d: pd.DataFrame):
     from painstudy.improvement import ImprovementData
 
-    return ImprovementData.from_table(d, arms=ARMS, reference="control", covariates=["age"],
-                                      visit_weeks=[4, 8, 12, 26])
+    return ImprovementData.from_table(d, arms=ARMS, reference="control", covariates=["age"], visit_weeks=[4, 8, 12, 26])
 
 
 def painstudy_task(task: str, data):
     """A callable running one painstudy analysis; its result summarised by painstudy_summary."""
     from painstudy.models import survival as sv
 
-    return {"km": lambda: sv.kaplan_meier(data),
-            "logrank": lambda: sv.logrank(data, pairs="all"),
-            "cox_zph": lambda: sv.cox_ph(data, covariates=COVARIATES),
-            "cox": lambda: sv.cox_ph(data, covariates=COVARIATES),
-            "aj": lambda: sv.cumulative_incidence(data)}[task]
+    return {
+        "km": lambda: sv.kaplan_meier(data),
+        "logrank": lambda: sv.logrank(data, pairs="all"),
+        "cox_zph": lambda: sv.cox_ph(data, covariates=COVARIATES),
+        "cox": lambda: sv.cox_ph(data, covariates=COVARIATES),
+        "aj": lambda: sv.cumulative_incidence(data),
+    }[task]
 
 
 def painstudy_summary(task: str, res) -> dict:
@@ -106,11 +118,14 @@ def painstudy_summary(task: str, res) -> dict:
         m = res.medians
         return {"median": m["median"].tolist(), "lcl": m["ci_lower"].tolist(), "ucl": m["ci_upper"].tolist()}
     if task == "logrank":
-        return {"overall": float(res.overall["statistic"].iloc[0]),
-                "pairs": res.pairwise["statistic"].tolist()}
+        return {"overall": float(res.overall["statistic"].iloc[0]), "pairs": res.pairwise["statistic"].tolist()}
     if task in ("cox", "cox_zph"):
-        return {"coef": res.table["estimate"].tolist(), "loglik": res.log_likelihood,
-                "concordance": res.concordance, "zph": res.ph_test["statistic"].tolist()}
+        return {
+            "coef": res.table["estimate"].tolist(),
+            "loglik": res.log_likelihood,
+            "concordance": res.concordance,
+            "zph": res.ph_test["statistic"].tolist(),
+        }
     if task == "aj":
         last = res.table.groupby("arm", observed=True).tail(1)
         return {"estimate": last["estimate"].tolist(), "std_error": last["std_error"].tolist()}
@@ -182,8 +197,9 @@ class RServer:
     def __init__(self, folder: Path):
         script = folder / "bench_survival_server.R"
         script.write_text(R_SERVER)
-        self.proc = subprocess.Popen(["Rscript", str(script)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            ["Rscript", str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
 
     def ask(self, *parts: str) -> str:
         assert self.proc.stdin and self.proc.stdout
@@ -211,11 +227,15 @@ def peer_tasks(d: pd.DataFrame) -> dict:
     import statsmodels.api as sm
     from lifelines import CoxPHFitter, KaplanMeierFitter
 
-    groups = {a: (d.loc[d["arm"] == a, "time"].to_numpy(), d.loc[d["arm"] == a, "event"].to_numpy())
-              for a in ARMS}
-    X = pd.DataFrame({"armsingle": (d["arm"] == "single").astype(float),
-                      "armintegrative": (d["arm"] == "integrative").astype(float),
-                      "baseline": d["baseline"], "age": d["age"]})
+    groups = {a: (d.loc[d["arm"] == a, "time"].to_numpy(), d.loc[d["arm"] == a, "event"].to_numpy()) for a in ARMS}
+    X = pd.DataFrame(
+        {
+            "armsingle": (d["arm"] == "single").astype(float),
+            "armintegrative": (d["arm"] == "integrative").astype(float),
+            "baseline": d["baseline"],
+            "age": d["age"],
+        }
+    )
     cox_df = X.assign(time=d["time"].to_numpy(), event=d["event"].to_numpy())
 
     def lifelines_km():
@@ -227,8 +247,11 @@ def peer_tasks(d: pd.DataFrame) -> dict:
 
     def lifelines_cox():
         cph = CoxPHFitter().fit(cox_df, "time", "event")
-        return {"coef": cph.params_.tolist(), "loglik": float(cph.log_likelihood_),
-                "concordance": float(cph.concordance_index_)}
+        return {
+            "coef": cph.params_.tolist(),
+            "loglik": float(cph.log_likelihood_),
+            "concordance": float(cph.concordance_index_),
+        }
 
     def statsmodels_km():
         med = []
@@ -247,16 +270,20 @@ def peer_tasks(d: pd.DataFrame) -> dict:
         overall = survdiff(d["time"].to_numpy(), d["event"].to_numpy(), d["arm"].to_numpy())[0]
         pairs = []
         for i, a in enumerate(ARMS):
-            for b in ARMS[i + 1:]:
+            for b in ARMS[i + 1 :]:
                 s = d["arm"].isin([a, b]).to_numpy()
-                pairs.append(survdiff(d["time"].to_numpy()[s], d["event"].to_numpy()[s],
-                                      d["arm"].to_numpy()[s])[0])
+                pairs.append(survdiff(d["time"].to_numpy()[s], d["event"].to_numpy()[s], d["arm"].to_numpy()[s])[0])
         return {"overall": float(overall), "pairs": [float(p) for p in pairs]}
 
-    return {("lifelines", "km"): lifelines_km, ("lifelines", "cox"): lifelines_cox,
-            ("lifelines", "cox_zph"): lifelines_cox, ("statsmodels", "km"): statsmodels_km,
-            ("statsmodels", "cox"): statsmodels_cox, ("statsmodels", "cox_zph"): statsmodels_cox,
-            ("statsmodels", "logrank"): statsmodels_logrank}
+    return {
+        ("lifelines", "km"): lifelines_km,
+        ("lifelines", "cox"): lifelines_cox,
+        ("lifelines", "cox_zph"): lifelines_cox,
+        ("statsmodels", "km"): statsmodels_km,
+        ("statsmodels", "cox"): statsmodels_cox,
+        ("statsmodels", "cox_zph"): statsmodels_cox,
+        ("statsmodels", "logrank"): statsmodels_logrank,
+    }
 
 
 # ====================================================================================== comparisons
@@ -275,8 +302,10 @@ COMPARISONS = [
 #: a peer slower than this per repetition is run once more only (its median is then of 2)
 SLOW_PEER_S = 15.0
 PEER_NOTE = {
-    ("R", "km"): "survfit + summary()$table", ("R", "logrank"): "survdiff x 4",
-    ("R", "cox_zph"): "coxph + cox.zph", ("R", "cox"): "coxph (with its concordance)",
+    ("R", "km"): "survfit + summary()$table",
+    ("R", "logrank"): "survdiff x 4",
+    ("R", "cox_zph"): "coxph + cox.zph",
+    ("R", "cox"): "coxph (with its concordance)",
     ("R", "aj"): "survfit multi-state",
     ("lifelines", "km"): "KaplanMeierFitter per arm + median",
     ("lifelines", "cox"): "CoxPHFitter + concordance_index_",
@@ -290,9 +319,9 @@ PEER_NOTE = {
 
 WHY_SLOWER = {
     ("statsmodels", "km"): "`SurvfuncRight` computes the curve, its standard error and the median only; "
-                           "painstudy also computes R's log-transformed confidence band, the median's "
-                           "confidence interval by R's rule and the at-risk table, and builds the tidy "
-                           "result tables (a fixed cost of pandas work, a large part of painstudy's time on these data).",
+    "painstudy also computes R's log-transformed confidence band, the median's "
+    "confidence interval by R's rule and the at-risk table, and builds the tidy "
+    "result tables (a fixed cost of pandas work, a large part of painstudy's time on these data).",
 }
 NOTES = [
     "lifelines' Cox coefficients differ from R's and painstudy's by up to about 1e-6: its Newton "
@@ -324,11 +353,19 @@ def agreement(task: str, ours: dict, theirs: dict) -> str:
         return float(d.max()) if d.size else 0.0
 
     parts = []
-    for key, rel, label in (("median", False, "medians"), ("lcl", False, "CI"), ("ucl", False, "CI"),
-                            ("overall", True, "chi-square (rel.)"), ("pairs", True, "pairwise chi-square (rel.)"),
-                            ("coef", False, "coefficients"), ("loglik", False, "log-lik."),
-                            ("concordance", False, "concordance"), ("zph", True, "PH chi-square (rel.)"),
-                            ("estimate", False, "estimate"), ("std_error", True, "SE (rel.)")):
+    for key, rel, label in (
+        ("median", False, "medians"),
+        ("lcl", False, "CI"),
+        ("ucl", False, "CI"),
+        ("overall", True, "chi-square (rel.)"),
+        ("pairs", True, "pairwise chi-square (rel.)"),
+        ("coef", False, "coefficients"),
+        ("loglik", False, "log-lik."),
+        ("concordance", False, "concordance"),
+        ("zph", True, "PH chi-square (rel.)"),
+        ("estimate", False, "estimate"),
+        ("std_error", True, "SE (rel.)"),
+    ):
         if key in ours and key in theirs:
             parts.append((label, maxdiff(ours[key], theirs[key], rel)))
     merged: dict[str, float] = {}
@@ -347,7 +384,7 @@ def run_comparisons(frames: dict, r: RServer | None, quick: bool) -> list[dict]:
         print(f"{label} [{ds}] x{reps}: painstudy vs {', '.join(peers)}", flush=True)
         ps_fn = painstudy_task(task, datas[ds])
 
-        def run_peer(peer, first):
+        def run_peer(peer, first, task=task, ds=ds):
             if peer == "R":
                 return r.run(task, ds, first)
             fn = peers_by_data[ds][(peer, task)]
@@ -373,40 +410,69 @@ def run_comparisons(frames: dict, r: RServer | None, quick: bool) -> list[dict]:
                 else:
                     times[prog].append(run_peer(prog, False)[0])
             load.append(os.getloadavg()[0])
-        row = {"label": label, "dataset": ds, "task": task, "reps": reps, "times": times,
-               "load": [min(load), float(np.median(load)), max(load)], "peers": {}}
+        row = {
+            "label": label,
+            "dataset": ds,
+            "task": task,
+            "reps": reps,
+            "times": times,
+            "load": [min(load), float(np.median(load)), max(load)],
+            "peers": {},
+        }
         ps = np.array(times["painstudy"])
         for p in peers:
             pt = np.array(times[p])
             k = len(pt)
-            row["peers"][p] = {"median_s": float(np.median(pt)), "ratio": float(np.median(ps[:k] / pt)),
-                               "agreement": agreement(task, ours, theirs[p]), "note": PEER_NOTE[(p, task)]}
+            row["peers"][p] = {
+                "median_s": float(np.median(pt)),
+                "ratio": float(np.median(ps[:k] / pt)),
+                "agreement": agreement(task, ours, theirs[p]),
+                "note": PEER_NOTE[(p, task)],
+            }
         row["painstudy_median_s"] = float(np.median(ps))
-        print("   painstudy", _fmt_s(row["painstudy_median_s"]),
-              *(f"| {p} {_fmt_s(v['median_s'])} ratio {v['ratio']:.2f} [{v['agreement']}]"
-                for p, v in row["peers"].items()), flush=True)
+        print(
+            "   painstudy",
+            _fmt_s(row["painstudy_median_s"]),
+            *(
+                f"| {p} {_fmt_s(v['median_s'])} ratio {v['ratio']:.2f} [{v['agreement']}]"
+                for p, v in row["peers"].items()
+            ),
+            flush=True,
+        )
         results.append(row)
     return results
 
 
 # ====================================================================================== before
-BEFORE_TASKS = [("30k distinct", "km", 3), ("30k distinct", "logrank", 3), ("30k distinct", "cox_zph", 2),
-                ("1M grid", "km", 3), ("1M grid", "logrank", 2), ("1M grid", "cox", 1)]
+BEFORE_TASKS = [
+    ("30k distinct", "km", 3),
+    ("30k distinct", "logrank", 3),
+    ("30k distinct", "cox_zph", 2),
+    ("1M grid", "km", 3),
+    ("1M grid", "logrank", 2),
+    ("1M grid", "cox", 1),
+]
 
 
 def run_before(ref: str, csvs: dict, quick: bool) -> dict:
     """Time painstudy at commit ``ref`` (git archive into a temporary folder, fresh subprocess)."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "painstudy"], check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", ref, "painstudy"], check=True, capture_output=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         env = {**os.environ, "PYTHONPATH": tmp}
         for ds, task, reps in BEFORE_TASKS:
             reps = 1 if quick else reps
             print(f"before ({ref}): {task} [{ds}] x{reps}", flush=True)
-            p = subprocess.run([sys.executable, str(Path(__file__)), "--worker", task, str(csvs[ds]),
-                                str(reps)], env=env, capture_output=True, text=True, timeout=3600)
+            p = subprocess.run(
+                [sys.executable, str(Path(__file__)), "--worker", task, str(csvs[ds]), str(reps)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
             lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
             out[f"{ds}|{task}"] = json.loads(lines[-1]) if lines else {"error": p.stderr[-400:]}
             print("  ", out[f"{ds}|{task}"].get("median_s", out[f"{ds}|{task}"].get("error")), flush=True)
@@ -436,21 +502,37 @@ def machine_info(r_info: dict) -> dict:
 
     cpu = platform.processor()
     try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                   if ln.startswith("model name"))
+        cpu = next(
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     try:
         mem = f"{int(Path('/proc/meminfo').read_text().split()[1]) / 2**20:.1f} GiB RAM"
     except (OSError, ValueError, IndexError):
         mem = ""
-    blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads, "
-                     f"{Path(i.get('filepath', '')).parent.name})"
-                     for i in threadpool_info() if i.get("user_api") == "blas")
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem,
-            "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "pandas": pd.__version__, "lifelines": lifelines.__version__,
-            "statsmodels": statsmodels.__version__, "python_blas": blas, **{f"r_{k}": v for k, v in r_info.items()}}
+    blas = "; ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads, "
+        f"{Path(i.get('filepath', '')).parent.name})"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "lifelines": lifelines.__version__,
+        "statsmodels": statsmodels.__version__,
+        "python_blas": blas,
+        **{f"r_{k}": v for k, v in r_info.items()},
+    }
 
 
 def _fmt_s(x: float | None) -> str:
@@ -459,36 +541,53 @@ def _fmt_s(x: float | None) -> str:
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
 
 
-def write_results(rows: list[dict], before: dict, info: dict, data_facts: dict, before_ref: str | None,
-                  out: Path) -> None:
-    L = ["# Survival benchmark (painstudy vs R survival, lifelines, statsmodels)", "",
-         f"Generated by `benchmarks/bench_survival.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
-         f"Machine: {info['platform']}; {info['cpu']}; {info['cores']} cores; {info['memory']}; Python "
-         f"{info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, pandas {info['pandas']}, "
-         f"lifelines {info['lifelines']}, statsmodels {info['statsmodels']}; "
-         f"{info.get('r_R', 'R not run')}, survival {info.get('r_survival', '-')}.", "",
-         f"BLAS: Python {info['python_blas'] or 'unknown'}; R {info.get('r_blas', '-')} "
-         f"(LAPACK {info.get('r_lapack', '-')}).", "",
-         "Load (1-minute load average, min / median / max over each comparison) is in the last column: "
-         "this machine has 2 cores shared with other work, so absolute times move from run to run; "
-         "the paired ratios (each repetition of painstudy against the peer's repetition next to it) "
-         "are the robust figure.", "",
-         "Data: " + "; ".join(f"**{k}**: {v}" for k, v in data_facts.items()) + ".", "",
-         "How: " + __doc__.split("How it is measured: ", 1)[1].split("\n\n")[0].replace("\n", " "), "",
-         "| comparison | data | reps | painstudy | peer | peer time | ratio painstudy / peer | agreement | load |",
-         "|---|---|---|---|---|---|---|---|---|"]
+def write_results(
+    rows: list[dict], before: dict, info: dict, data_facts: dict, before_ref: str | None, out: Path
+) -> None:
+    L = [
+        "# Survival benchmark (painstudy vs R survival, lifelines, statsmodels)",
+        "",
+        f"Generated by `benchmarks/bench_survival.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        f"Machine: {info['platform']}; {info['cpu']}; {info['cores']} cores; {info['memory']}; Python "
+        f"{info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, pandas {info['pandas']}, "
+        f"lifelines {info['lifelines']}, statsmodels {info['statsmodels']}; "
+        f"{info.get('r_R', 'R not run')}, survival {info.get('r_survival', '-')}.",
+        "",
+        f"BLAS: Python {info['python_blas'] or 'unknown'}; R {info.get('r_blas', '-')} "
+        f"(LAPACK {info.get('r_lapack', '-')}).",
+        "",
+        "Load (1-minute load average, min / median / max over each comparison) is in the last column: "
+        "this machine has 2 cores shared with other work, so absolute times move from run to run; "
+        "the paired ratios (each repetition of painstudy against the peer's repetition next to it) "
+        "are the robust figure.",
+        "",
+        "Data: " + "; ".join(f"**{k}**: {v}" for k, v in data_facts.items()) + ".",
+        "",
+        "How: " + __doc__.split("How it is measured: ", 1)[1].split("\n\n")[0].replace("\n", " "),
+        "",
+        "| comparison | data | reps | painstudy | peer | peer time | ratio painstudy / peer | agreement | load |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         first = True
         for p, v in row["peers"].items():
             faster = "faster" if v["ratio"] < 1 else "slower"
-            L.append(f"| {row['label'] if first else ''} | {row['dataset'] if first else ''} | "
-                     f"{row['reps'] if first else ''} | {_fmt_s(row['painstudy_median_s']) if first else ''} | "
-                     f"{p}: {v['note']} | {_fmt_s(v['median_s'])} | **{v['ratio']:.2f}** ({faster}) | "
-                     f"{v['agreement']} | {'/'.join(f'{x:.1f}' for x in row['load']) if first else ''} |")
+            L.append(
+                f"| {row['label'] if first else ''} | {row['dataset'] if first else ''} | "
+                f"{row['reps'] if first else ''} | {_fmt_s(row['painstudy_median_s']) if first else ''} | "
+                f"{p}: {v['note']} | {_fmt_s(v['median_s'])} | **{v['ratio']:.2f}** ({faster}) | "
+                f"{v['agreement']} | {'/'.join(f'{x:.1f}' for x in row['load']) if first else ''} |"
+            )
             first = False
     if before:
-        L += ["", f"## Before and after (painstudy at {before_ref} vs this commit, same data, same run)", "",
-              "| analysis | data | before | after | speed-up |", "|---|---|---|---|---|"]
+        L += [
+            "",
+            f"## Before and after (painstudy at {before_ref} vs this commit, same data, same run)",
+            "",
+            "| analysis | data | before | after | speed-up |",
+            "|---|---|---|---|---|",
+        ]
         after = {(r["dataset"], r["task"]): r["painstudy_median_s"] for r in rows}
         for key, b in before.items():
             ds, task = key.split("|")
@@ -497,8 +596,14 @@ def write_results(rows: list[dict], before: dict, info: dict, data_facts: dict, 
             sp = f"{bt / a:.0f}x" if (a and bt) else b.get("error", "n/a")[:80]
             L.append(f"| {task} | {ds} | {_fmt_s(bt)} | {_fmt_s(a)} | {sp} |")
     L += ["", "## Goals (issue 16)", ""]
-    goals = [("30k distinct", "km", "R"), ("30k distinct", "cox_zph", "R"), ("1M grid", "cox", "R"),
-             ("1M grid", "cox", "lifelines"), ("1M grid", "km", "lifelines"), ("1M grid", "km", "R")]
+    goals = [
+        ("30k distinct", "km", "R"),
+        ("30k distinct", "cox_zph", "R"),
+        ("1M grid", "cox", "R"),
+        ("1M grid", "cox", "lifelines"),
+        ("1M grid", "km", "lifelines"),
+        ("1M grid", "km", "R"),
+    ]
     for ds, task, peer in goals:
         row = next((r for r in rows if r["dataset"] == ds and r["task"] == task and peer in r["peers"]), None)
         if row is None:
@@ -506,18 +611,29 @@ def write_results(rows: list[dict], before: dict, info: dict, data_facts: dict, 
             continue
         v = row["peers"][peer]
         verdict = "met" if v["ratio"] <= 1 else "NOT met"
-        L.append(f"- {row['label']} [{ds}] at least as fast as {peer} ({v['note']}): painstudy "
-                 f"{_fmt_s(row['painstudy_median_s'])} vs {_fmt_s(v['median_s'])}, median paired ratio "
-                 f"{v['ratio']:.2f} -> {verdict}")
+        L.append(
+            f"- {row['label']} [{ds}] at least as fast as {peer} ({v['note']}): painstudy "
+            f"{_fmt_s(row['painstudy_median_s'])} vs {_fmt_s(v['median_s'])}, median paired ratio "
+            f"{v['ratio']:.2f} -> {verdict}"
+        )
     slower = [(row, p, v) for row in rows for p, v in row["peers"].items() if v["ratio"] > 1]
     L += ["", "## Notes", ""]
     for row, p, v in slower:
-        L.append(f"- painstudy is slower than {p} for {row['label']} [{row['dataset']}] "
-                 f"({_fmt_s(row['painstudy_median_s'])} vs {_fmt_s(v['median_s'])}): "
-                 f"{WHY_SLOWER.get((p, row['task']), 'not explained yet.')}")
+        L.append(
+            f"- painstudy is slower than {p} for {row['label']} [{row['dataset']}] "
+            f"({_fmt_s(row['painstudy_median_s'])} vs {_fmt_s(v['median_s'])}): "
+            f"{WHY_SLOWER.get((p, row['task']), 'not explained yet.')}"
+        )
     L += [f"- {text}" for text in NOTES]
-    L += ["", "Raw results (JSON):", "", "```json",
-          json.dumps({"rows": rows, "before": before, "machine": info}, indent=1, default=str), "```", ""]
+    L += [
+        "",
+        "Raw results (JSON):",
+        "",
+        "```json",
+        json.dumps({"rows": rows, "before": before, "machine": info}, indent=1, default=str),
+        "```",
+        "",
+    ]
     out.write_text("\n".join(L))
 
 
@@ -542,8 +658,10 @@ def main(argv=None) -> int:
             frames[name] = d
             csvs[name] = folder / f"{name.replace(' ', '_')}.csv"
             d.to_csv(csvs[name], index=False)
-            facts[name] = (f"{len(d):,} subjects, {d['time'].nunique():,} distinct times, "
-                           f"{d['event'].mean():.0%} improved, {(d['status'] == 2).mean():.0%} dropped out")
+            facts[name] = (
+                f"{len(d):,} subjects, {d['time'].nunique():,} distinct times, "
+                f"{d['event'].mean():.0%} improved, {(d['status'] == 2).mean():.0%} dropped out"
+            )
         r = None
         r_info: dict = {}
         if not args.no_r and shutil.which("Rscript"):

@@ -1,9 +1,9 @@
 """Rebuild benchmarks/RESULTS.md from the parts written by each benchmark script.
 
-    python benchmarks/bench_mmrm.py     # writes RESULTS_mmrm.md
-    python benchmarks/bench_lmm.py      # writes RESULTS_lmm.md
-    python benchmarks/bench_survival.py # writes RESULTS_survival.md
-    python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one file)
+python benchmarks/bench_mmrm.py     # writes RESULTS_mmrm.md
+python benchmarks/bench_lmm.py      # writes RESULTS_lmm.md
+python benchmarks/bench_survival.py # writes RESULTS_survival.md
+python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one file)
 """
 
 from pathlib import Path

@@ -12,15 +12,13 @@ first use, so ``import painstudy`` stays fast.
 from importlib import import_module
 
 from .cohort import Cohort, load_cohort, validate
-from .errors import (CohortError, DataFileError, DatasetError, ModelError, PainstudyError, ReportError,
-                     StudySpecError)
+from .errors import CohortError, DataFileError, DatasetError, ModelError, PainstudyError, ReportError, StudySpecError
 from .instruments import Instrument, get_instrument, list_instruments
 from .outcomes import cpra, responder_flags
 from .simulate import SimulatedTrial, simulate
 from .study import StudySpec, read_study
 from .tables import disposition, table1
-
-from .version import __version__
+from .version import __version__ as __version__
 
 # name -> module holding it; resolved lazily on first attribute access
 _LAZY = {
@@ -63,8 +61,26 @@ def __dir__():
 
 
 __all__ = [
-    "Cohort", "load_cohort", "validate", "StudySpec", "read_study", "Instrument", "get_instrument",
-    "list_instruments", "cpra", "responder_flags", "simulate", "SimulatedTrial", "table1", "disposition",
-    "PainstudyError", "CohortError", "DataFileError", "DatasetError", "ModelError", "ReportError",
-    "StudySpecError", *_LAZY,
+    "Cohort",
+    "load_cohort",
+    "validate",
+    "StudySpec",
+    "read_study",
+    "Instrument",
+    "get_instrument",
+    "list_instruments",
+    "cpra",
+    "responder_flags",
+    "simulate",
+    "SimulatedTrial",
+    "table1",
+    "disposition",
+    "PainstudyError",
+    "CohortError",
+    "DataFileError",
+    "DatasetError",
+    "ModelError",
+    "ReportError",
+    "StudySpecError",
+    *_LAZY,
 ]

@@ -29,9 +29,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -49,6 +49,7 @@ __all__ = ["Cohort", "load_cohort", "validate", "resolve_study", "required_colum
 # -------------------------------------------------------------------------------------------
 # the Cohort
 # -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, repr=False)
 class Cohort(Rendered):
@@ -79,8 +80,9 @@ class Cohort(Rendered):
         """The instrument of an outcome of this study."""
         return self.spec.outcome(outcome).instrument
 
-    def analysis_data(self, outcome: str | None = None, *, post_baseline: bool = True,
-                      covariates: bool = True) -> pd.DataFrame:
+    def analysis_data(
+        self, outcome: str | None = None, *, post_baseline: bool = True, covariates: bool = True
+    ) -> pd.DataFrame:
         """Long data for models: visits joined with subject covariates.
 
         With ``outcome``, rows where that outcome is missing are left out (models need observed
@@ -98,18 +100,22 @@ class Cohort(Rendered):
             v = v[v[outcome].notna()]
         return v.reset_index(drop=True)
 
-    def subset(self, subjects: Iterable[str] | pd.Series, reason: str = "subset") -> "Cohort":
+    def subset(self, subjects: Iterable[str] | pd.Series, reason: str = "subset") -> Cohort:
         """A cohort restricted to some subjects (e.g. completers); the exclusion is recorded."""
         keep = set(pd.Series(list(subjects), dtype=object).astype(str))
         subj = self.subjects[self.subjects["subject"].isin(keep)].reset_index(drop=True)
         vis = self.visits[self.visits["subject"].isin(keep)].reset_index(drop=True)
         dropped = len(self.subjects) - len(subj)
-        exc = pd.concat([self.exclusions, pd.DataFrame([{"rule": reason, "n": dropped,
-                                                         "detail": f"{dropped} subjects outside the {reason}"}])],
-                        ignore_index=True)
+        exc = pd.concat(
+            [
+                self.exclusions,
+                pd.DataFrame([{"rule": reason, "n": dropped, "detail": f"{dropped} subjects outside the {reason}"}]),
+            ],
+            ignore_index=True,
+        )
         return replace(self, subjects=subj, visits=vis, exclusions=exc)
 
-    def completers(self) -> "Cohort":
+    def completers(self) -> Cohort:
         """The subjects assessed at the last scheduled visit."""
         return self.subset(self.subjects.loc[self.subjects["completer"], "subject"], reason="completers")
 
@@ -131,24 +137,55 @@ class Cohort(Rendered):
         s, subj, vis = self.spec, self.subjects, self.visits
         names = list(s.outcomes)
         assessed = vis[names].notna().any(axis=1) if names else pd.Series(False, index=vis.index)
-        arms = pd.DataFrame([{
-            "arm": a.name, "label": a.label, "class": a.arm_class, "modalities": ", ".join(a.modalities),
-            "n": int((subj["arm"] == a.name).sum()),
-            "completed": int(((subj["arm"] == a.name) & subj["completer"]).sum()),
-            "withdrawn": int(((subj["arm"] == a.name) & subj["withdrawn"]).sum())} for a in s.arms])
-        visits = pd.DataFrame([{
-            "visit": v.name, "week": v.week, "window": f"[{v.window[0]:g}, {v.window[1]:g}]",
-            "baseline": "yes" if v.baseline else "",
-            "assessed": int(vis.loc[(vis["visit"] == v.name) & assessed, "subject"].nunique())} for v in s.visits])
-        outcomes = pd.DataFrame([{
-            "outcome": o.name, "label": o.label, "instrument": o.instrument.name,
-            "range": f"[{o.instrument.min:g}, {o.instrument.max:g}]", "better": o.instrument.direction,
-            "observed": int(vis[o.name].notna().sum())} for o in s.outcomes.values()])
-        facts = (("subjects", len(subj)), ("arms", len(s.arms)), ("visits", len(s.visits)),
-                 ("outcomes", len(names)), ("validation", "valid: every rule holds"),
-                 ("completed", int(subj["completer"].sum())),
-                 ("source", display_path(self.source, s.root) if Path(self.source).is_absolute() else self.source),
-                 ("SHA-256", self.sha256[:16]))
+        arms = pd.DataFrame(
+            [
+                {
+                    "arm": a.name,
+                    "label": a.label,
+                    "class": a.arm_class,
+                    "modalities": ", ".join(a.modalities),
+                    "n": int((subj["arm"] == a.name).sum()),
+                    "completed": int(((subj["arm"] == a.name) & subj["completer"]).sum()),
+                    "withdrawn": int(((subj["arm"] == a.name) & subj["withdrawn"]).sum()),
+                }
+                for a in s.arms
+            ]
+        )
+        visits = pd.DataFrame(
+            [
+                {
+                    "visit": v.name,
+                    "week": v.week,
+                    "window": f"[{v.window[0]:g}, {v.window[1]:g}]",
+                    "baseline": "yes" if v.baseline else "",
+                    "assessed": int(vis.loc[(vis["visit"] == v.name) & assessed, "subject"].nunique()),
+                }
+                for v in s.visits
+            ]
+        )
+        outcomes = pd.DataFrame(
+            [
+                {
+                    "outcome": o.name,
+                    "label": o.label,
+                    "instrument": o.instrument.name,
+                    "range": f"[{o.instrument.min:g}, {o.instrument.max:g}]",
+                    "better": o.instrument.direction,
+                    "observed": int(vis[o.name].notna().sum()),
+                }
+                for o in s.outcomes.values()
+            ]
+        )
+        facts = (
+            ("subjects", len(subj)),
+            ("arms", len(s.arms)),
+            ("visits", len(s.visits)),
+            ("outcomes", len(names)),
+            ("validation", "valid: every rule holds"),
+            ("completed", int(subj["completer"].sum())),
+            ("source", display_path(self.source, s.root) if Path(self.source).is_absolute() else self.source),
+            ("SHA-256", self.sha256[:16]),
+        )
         tables = [("arms", arms), ("visits", visits), ("outcomes", outcomes)]
         exc = self.exclusions[self.exclusions["n"].astype(float) > 0] if len(self.exclusions) else self.exclusions
         if len(exc):
@@ -160,11 +197,24 @@ class Cohort(Rendered):
 # loading
 # -------------------------------------------------------------------------------------------
 
-_DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".xlsx", ".xls", ".sas7bdat", ".xpt", ".dta",
-                  ".sav", ".zsav")
+_DATA_SUFFIXES = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".gz",
+    ".parquet",
+    ".pq",
+    ".xlsx",
+    ".xls",
+    ".sas7bdat",
+    ".xpt",
+    ".dta",
+    ".sav",
+    ".zsav",
+)
 
 
-def resolve_study(study: "str | Path | StudySpec") -> StudySpec:
+def resolve_study(study: str | Path | StudySpec) -> StudySpec:
     """A StudySpec from a spec, a path to a study.yml (or its folder) or a registered study name."""
     if isinstance(study, StudySpec):
         return study
@@ -175,16 +225,18 @@ def resolve_study(study: "str | Path | StudySpec") -> StudySpec:
         elif p.suffix.lower() in _DATA_SUFFIXES:
             from .errors import StudySpecError
 
-            raise StudySpecError(f"{p}: this is a data file, not a study definition: give the study (a study.yml, "
-                                 "its folder or a registered name) and the file with --data (data=...)",
-                                 code="file_not_found")
+            raise StudySpecError(
+                f"{p}: this is a data file, not a study definition: give the study (a study.yml, "
+                "its folder or a registered name) and the file with --data (data=...)",
+                code="file_not_found",
+            )
         return read_study(p)
     from .datasets import study_path
 
     return read_study(study_path(str(study)))
 
 
-def read_data(spec: StudySpec, data: "str | Path | pd.DataFrame | None" = None) -> tuple[RawTable, str]:
+def read_data(spec: StudySpec, data: str | Path | pd.DataFrame | None = None) -> tuple[RawTable, str]:
     """The raw table of a study (its own data file, or ``data``) and its SHA-256 (empty for a frame)."""
     if isinstance(data, pd.DataFrame):
         return RawTable.from_frame(data), ""
@@ -192,8 +244,9 @@ def read_data(spec: StudySpec, data: "str | Path | pd.DataFrame | None" = None) 
     if data is None:
         data = spec.data_file()
         if data is None:
-            raise PainstudyError(f"study {spec.name!r} names no data file; pass data=... (--data FILE)",
-                                 code="file_not_found")
+            raise PainstudyError(
+                f"study {spec.name!r} names no data file; pass data=... (--data FILE)", code="file_not_found"
+            )
         if data.startswith("registry:"):
             from .datasets import fetch
 
@@ -224,7 +277,7 @@ def validate(study, *, data=None) -> pd.DataFrame:
     return pd.DataFrame(columns=FAILURE_COLUMNS)
 
 
-def load_cohort(study: "str | Path | StudySpec", *, data: "str | Path | pd.DataFrame | None" = None) -> Cohort:
+def load_cohort(study: str | Path | StudySpec, *, data: str | Path | pd.DataFrame | None = None) -> Cohort:
     """Load, validate and canonicalise a study's data.
 
     Parameters
@@ -308,8 +361,13 @@ def build_cohort(spec: StudySpec, checked: CheckedData, sha: str = "") -> Cohort
         baselines[f"{name}_baseline"] = baselines["subject"].map(bl).astype(float)
         n_nobase = int(baselines[f"{name}_baseline"].isna().sum())
         if n_nobase:
-            exclusions.append({"rule": f"no baseline value of {name}", "n": n_nobase,
-                               "detail": f"{n_nobase} subjects: change from baseline of {name} is not defined"})
+            exclusions.append(
+                {
+                    "rule": f"no baseline value of {name}",
+                    "n": n_nobase,
+                    "detail": f"{n_nobase} subjects: change from baseline of {name} is not defined",
+                }
+            )
     visits = add_change_scores(visits, spec, baselines)
     subjects = subjects.merge(baselines, on="subject", how="left")
 
@@ -334,11 +392,17 @@ def build_cohort(spec: StudySpec, checked: CheckedData, sha: str = "") -> Cohort
         subjects["withdrawn"] = ~subjects["completer"]
         subjects["withdrawal_reason"] = pd.Series(pd.NA, index=subjects.index, dtype="string")
     subjects["withdrawal_reason"] = subjects["withdrawal_reason"].where(
-        ~subjects["withdrawn"] | subjects["withdrawal_reason"].notna(), "not recorded")
+        ~subjects["withdrawn"] | subjects["withdrawal_reason"].notna(), "not recorded"
+    )
 
     n_unassessed = int((~assessed).sum())
-    exclusions.append({"rule": "scheduled visits with no outcome assessed", "n": n_unassessed,
-                       "detail": "kept in Cohort.visits with missing outcomes (not imputed)"})
+    exclusions.append(
+        {
+            "rule": "scheduled visits with no outcome assessed",
+            "n": n_unassessed,
+            "detail": "kept in Cohort.visits with missing outcomes (not imputed)",
+        }
+    )
     exc = pd.DataFrame(exclusions, columns=["rule", "n", "detail"])
     subjects, visits = subjects.reset_index(drop=True), visits.reset_index(drop=True)
     check_cohort_tables(spec, subjects, visits, checked.raw.label)

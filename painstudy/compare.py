@@ -23,8 +23,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,9 +36,28 @@ from .rendering import Rendered, Tidy, format_p
 if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort
 
-TABLE_COLUMNS = ["outcome", "role", "visit", "family", "comparison", "arm", "reference", "estimate", "std_error",
-                 "df", "ci_lower", "ci_upper", "p_value", "ci_lower_adjusted", "ci_upper_adjusted", "p_adjusted",
-                 "adjustment", "effect_size", "favours", "direction"]
+TABLE_COLUMNS = [
+    "outcome",
+    "role",
+    "visit",
+    "family",
+    "comparison",
+    "arm",
+    "reference",
+    "estimate",
+    "std_error",
+    "df",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "ci_lower_adjusted",
+    "ci_upper_adjusted",
+    "p_adjusted",
+    "adjustment",
+    "effect_size",
+    "favours",
+    "direction",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -94,24 +114,40 @@ class ArmComparison(Rendered):
         def ci(e, lo, hi):
             return f"{e:.2f} ({lo:.2f} to {hi:.2f})"
 
-        return pd.DataFrame({
-            "outcome": t["outcome"], "visit": t["visit"], "family": t["family"], "comparison": t["comparison"],
-            "estimate (95% CI)": [ci(*v) for v in zip(t["estimate"], t["ci_lower"], t["ci_upper"])],
-            "p": [format_p(v) for v in t["p_value"]],
-            "adjusted CI": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["ci_lower_adjusted"], t["ci_upper_adjusted"])],
-            "adjusted p": [format_p(v) for v in t["p_adjusted"]],
-            "effect size": [f"{v:.2f}" for v in t["effect_size"]],
-            "direction": t["direction"]})
+        return pd.DataFrame(
+            {
+                "outcome": t["outcome"],
+                "visit": t["visit"],
+                "family": t["family"],
+                "comparison": t["comparison"],
+                "estimate (95% CI)": [ci(*v) for v in zip(t["estimate"], t["ci_lower"], t["ci_upper"])],
+                "p": [format_p(v) for v in t["p_value"]],
+                "adjusted CI": [
+                    f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(t["ci_lower_adjusted"], t["ci_upper_adjusted"])
+                ],
+                "adjusted p": [format_p(v) for v in t["p_adjusted"]],
+                "effect size": [f"{v:.2f}" for v in t["effect_size"]],
+                "direction": t["direction"],
+            }
+        )
 
     def tidy(self) -> Tidy:
-        facts = (("model", self.model), ("outcomes", ", ".join(dict.fromkeys(self.table["outcome"]))),
-                 ("comparisons", len(self.table)))
+        facts = (
+            ("model", self.model),
+            ("outcomes", ", ".join(dict.fromkeys(self.table["outcome"]))),
+            ("comparisons", len(self.table)),
+        )
         formulas = tuple(f"{o}: {f}" for o, f in self.formulas.items())
-        return Tidy("Comparison of arms", facts, (("comparisons", self.table), ("lsmeans", self.lsmeans)),
-                    (self.multiplicity,) + formulas, shown=(("comparisons", self.display_table()),))
+        return Tidy(
+            "Comparison of arms",
+            facts,
+            (("comparisons", self.table), ("lsmeans", self.lsmeans)),
+            (self.multiplicity,) + formulas,
+            shown=(("comparisons", self.display_table()),),
+        )
 
 
-def _adjust_names(cohort: "Cohort", outcome: str, adjust_for: Sequence[str]) -> list[str]:
+def _adjust_names(cohort: Cohort, outcome: str, adjust_for: Sequence[str]) -> list[str]:
     cols = []
     for a in adjust_for:
         if a == "baseline":
@@ -119,8 +155,10 @@ def _adjust_names(cohort: "Cohort", outcome: str, adjust_for: Sequence[str]) -> 
         elif a in ("site", "condition") or a in cohort.subjects.columns:
             cols.append(a)
         else:
-            raise ModelError(f"adjust_for: {a!r} is neither 'baseline' nor a column of the cohort's subjects "
-                             f"({', '.join(cohort.subjects.columns)})")
+            raise ModelError(
+                f"adjust_for: {a!r} is neither 'baseline' nor a column of the cohort's subjects "
+                f"({', '.join(cohort.subjects.columns)})"
+            )
     return cols
 
 
@@ -133,10 +171,19 @@ def _direction(estimate: float, lower_is_better: bool, arm: str, ref: str, lo: f
     return favours, words
 
 
-def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, model: str = "mmrm",
-                 covariance: str = "us", adjust_for: Sequence[str] = ("baseline",), reference: str | None = None,
-                 visits: Sequence[str] | None = None, multiplicity: str = "dunnett", df: str = "satterthwaite",
-                 level: float = 0.95) -> ArmComparison:
+def compare_arms(
+    cohort: Cohort,
+    outcomes: Sequence[str] | None = None,
+    *,
+    model: str = "mmrm",
+    covariance: str = "us",
+    adjust_for: Sequence[str] = ("baseline",),
+    reference: str | None = None,
+    visits: Sequence[str] | None = None,
+    multiplicity: str = "dunnett",
+    df: str = "satterthwaite",
+    level: float = 0.95,
+) -> ArmComparison:
     """Compare arms on each outcome with the pre-specified mixed model.
 
     Parameters
@@ -202,8 +249,9 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
             sds = {v: float(np.sqrt(fit.covariance.loc[v, v])) for v in fit.covariance.index}
 
             def contrasts(ref, levels, adjust, fit=fit):
-                return fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=ref, levels=levels, adjust=adjust,
-                                     level=level)
+                return fit.contrasts(
+                    "arm", by="visit", method="trt.vs.ctrl", ref=ref, levels=levels, adjust=adjust, level=level
+                )
 
             def scale(visit, sds=sds):  # the model-based SD of the outcome at the visit
                 return sds[visit]
@@ -217,23 +265,31 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
             span = max(v.week for v in spec.visits)
 
             def contrasts(ref, levels, adjust, fit=fit):
-                c = fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=ref, levels=levels,
-                                        adjust=adjust, level=level)
+                c = fit.trend_contrasts(
+                    "week", by="arm", method="trt.vs.ctrl", ref=ref, levels=levels, adjust=adjust, level=level
+                )
                 return c.assign(visit="slope per week")
 
             def scale(visit, sd=sd, span=span):  # slope difference over the follow-up, in baseline SDs
                 return sd / span
 
             # model-based means per arm at each scheduled post-baseline week, for the trajectory plot
-            m = pd.concat([fit.lsmeans("arm", at={"week": v.week}, level=level).assign(visit=v.name, week=v.week)
-                           for v in spec.post_baseline_visits], ignore_index=True).assign(outcome=outcome)
+            m = pd.concat(
+                [
+                    fit.lsmeans("arm", at={"week": v.week}, level=level).assign(visit=v.name, week=v.week)
+                    for v in spec.post_baseline_visits
+                ],
+                ignore_index=True,
+            ).assign(outcome=outcome)
         lsm.append(m)
         # each arm vs the reference; each integrative arm vs each single-modality arm
-        families = [(reference, [a for a in present if a != reference], 1.0, f"vs {reference}")] \
-            if len(present) > 1 else []
+        families = (
+            [(reference, [a for a in present if a != reference], 1.0, f"vs {reference}")] if len(present) > 1 else []
+        )
         others = [a for a in singles if a in present]
-        families += [(integ, others, -1.0, f"{integ} vs single-modality") for integ in integrative
-                     if integ in present and others]
+        families += [
+            (integ, others, -1.0, f"{integ} vs single-modality") for integ in integrative if integ in present and others
+        ]
         for ref, levels, sign, family in families:
             c = contrasts(ref, levels, "none")
             a = c if multiplicity == "none" else contrasts(ref, levels, multiplicity)
@@ -247,17 +303,37 @@ def compare_arms(cohort: "Cohort", outcomes: Sequence[str] | None = None, *, mod
                 est, (lo, hi) = sign * r.estimate, sorted([sign * r.ci_lower, sign * r.ci_upper])
                 alo, ahi = sorted([sign * r.ci_lower_adjusted, sign * r.ci_upper_adjusted])
                 fav, words = _direction(est, inst.lower_is_better, arm, vs, alo, ahi)
-                rows.append({"outcome": outcome, "role": role, "visit": r.visit, "family": family,
-                             "comparison": f"{arm} vs {vs}", "arm": arm, "reference": vs, "estimate": est,
-                             "std_error": r.std_error, "df": r.df, "ci_lower": lo, "ci_upper": hi,
-                             "p_value": r.p_value, "ci_lower_adjusted": alo, "ci_upper_adjusted": ahi,
-                             "p_adjusted": r.p_adjusted, "adjustment": multiplicity,
-                             "effect_size": est / scale(r.visit), "favours": fav, "direction": words})
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "role": role,
+                        "visit": r.visit,
+                        "family": family,
+                        "comparison": f"{arm} vs {vs}",
+                        "arm": arm,
+                        "reference": vs,
+                        "estimate": est,
+                        "std_error": r.std_error,
+                        "df": r.df,
+                        "ci_lower": lo,
+                        "ci_upper": hi,
+                        "p_value": r.p_value,
+                        "ci_lower_adjusted": alo,
+                        "ci_upper_adjusted": ahi,
+                        "p_adjusted": r.p_adjusted,
+                        "adjustment": multiplicity,
+                        "effect_size": est / scale(r.visit),
+                        "favours": fav,
+                        "direction": words,
+                    }
+                )
         fits[outcome], formulas[outcome] = fit, formula
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     # an adjusted p-value is never below the unadjusted one; Dunnett's multivariate-t integral is
     # computed to about 1e-6 absolute, so very small adjusted values are floored at the unadjusted p
     table["p_adjusted"] = np.maximum(table["p_adjusted"].astype(float), table["p_value"].astype(float))
-    note = (f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
-            f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})")
+    note = (
+        f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
+        f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})"
+    )
     return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort)

@@ -36,8 +36,9 @@ study.yml: 1 problem
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -52,7 +53,7 @@ class PainstudyError(Exception):
     problem when there are several (each a :class:`Problem` printed on its own line).
     """
 
-    def __init__(self, message: str = "", *, code: str | None = None, problems: Iterable["Problem"] = ()):
+    def __init__(self, message: str = "", *, code: str | None = None, problems: Iterable[Problem] = ()):
         super().__init__(message)
         self.problems = tuple(problems)
         if code is None and len(self.problems) == 1:

@@ -34,13 +34,23 @@ from painstudy.instruments import Instrument
 from painstudy.outcomes import TOLERANCE, reaches
 from painstudy.rendering import Rendered, Tidy
 
-__all__ = ["ImprovementData", "time_to_improvement", "resolve_threshold", "improvement_scores",
-           "describe_threshold"]
+__all__ = ["ImprovementData", "time_to_improvement", "resolve_threshold", "improvement_scores", "describe_threshold"]
 
 #: Columns every improvement table has, in this order (covariates follow).
 TABLE_COLUMNS = [
-    "subject", "arm", "arm_class", "time", "event", "time_lower", "time_upper", "status",
-    "dropout", "event_visit", "last_visit", "withdrawal_reason", "baseline",
+    "subject",
+    "arm",
+    "arm_class",
+    "time",
+    "event",
+    "time_lower",
+    "time_upper",
+    "status",
+    "dropout",
+    "event_visit",
+    "last_visit",
+    "withdrawal_reason",
+    "baseline",
 ]
 
 
@@ -131,8 +141,9 @@ class ImprovementData(Rendered):
         time = pd.to_numeric(t["time"], errors="coerce")
         bad = t.index[~(time >= 0)]
         if len(bad):
-            raise ModelError(f"column time must be >= 0 and not missing; row {bad[0]} has "
-                             f"{t['time'].astype(object)[bad[0]]!r}")
+            raise ModelError(
+                f"column time must be >= 0 and not missing; row {bad[0]} has {t['time'].astype(object)[bad[0]]!r}"
+            )
         t["time"], t["event"] = time.astype(float), event.astype(int)
         if t["arm"].isna().any():
             raise ModelError(f"column arm is missing in row {t.index[t['arm'].isna()][0]}")
@@ -147,8 +158,7 @@ class ImprovementData(Rendered):
             raise ModelError(f"column arm has value(s) {other} that are not among the arms {list(arms)}")
         missing = [c for c in covariates if c not in t.columns]
         if missing:
-            raise ModelError(f"covariate(s) {missing} are not columns of the event table; columns: "
-                             f"{list(t.columns)}")
+            raise ModelError(f"covariate(s) {missing} are not columns of the event table; columns: {list(t.columns)}")
         t["arm"] = pd.Categorical(t["arm"].astype(str), categories=list(arms))
         if "time_upper" not in t.columns:
             t["time_upper"] = np.where(t["event"] == 1, t["time"], np.inf)
@@ -166,12 +176,20 @@ class ImprovementData(Rendered):
         if reference not in arms:
             raise ModelError(f"reference arm {reference!r} is not one of the arms {list(arms)}")
         if visit_weeks is None:
-            visit_weeks = sorted(set(t.loc[t["time"] > 0, "time"]) | set(
-                t.loc[np.isfinite(t["time_upper"]) & (t["time_upper"] > 0), "time_upper"]))
-        return cls(table=t.reset_index(drop=True), outcome=outcome, arms=arms,
-                   reference=reference, arm_classes=arm_classes,
-                   covariates=tuple(covariates), visit_weeks=tuple(float(w) for w in visit_weeks),
-                   study=study)
+            visit_weeks = sorted(
+                set(t.loc[t["time"] > 0, "time"])
+                | set(t.loc[np.isfinite(t["time_upper"]) & (t["time_upper"] > 0), "time_upper"])
+            )
+        return cls(
+            table=t.reset_index(drop=True),
+            outcome=outcome,
+            arms=arms,
+            reference=reference,
+            arm_classes=arm_classes,
+            covariates=tuple(covariates),
+            visit_weeks=tuple(float(w) for w in visit_weeks),
+            study=study,
+        )
 
     # ------------------------------------------------------------------ helpers
     def replace(self, **changes: Any) -> ImprovementData:
@@ -187,21 +205,30 @@ class ImprovementData(Rendered):
         """Per arm: subjects, improved, censored at the end of follow-up, dropouts."""
         t = self.table
         g = t.groupby("arm", observed=False)
-        out = pd.DataFrame({
-            "n": g.size(),
-            "improved": g["event"].sum(),
-            "censored": g["status"].apply(lambda s: int((s == 0).sum())),
-            "dropout": g["status"].apply(lambda s: int((s == 2).sum())),
-        }).reset_index()
+        out = pd.DataFrame(
+            {
+                "n": g.size(),
+                "improved": g["event"].sum(),
+                "censored": g["status"].apply(lambda s: int((s == 0).sum())),
+                "dropout": g["status"].apply(lambda s: int((s == 2).sum())),
+            }
+        ).reset_index()
         out["arm"] = out["arm"].astype(str)
         return out
 
     def tidy(self) -> Tidy:
-        return Tidy(f"Time to improvement in {self.outcome}",
-                    (("study", self.study), ("outcome", self.outcome),
-                     ("threshold", describe_threshold(self.threshold, self.relative)),
-                     ("sustained", self.sustained), ("reference", self.reference), ("subjects", self.n)),
-                    (("events", self.event_counts()),))
+        return Tidy(
+            f"Time to improvement in {self.outcome}",
+            (
+                ("study", self.study),
+                ("outcome", self.outcome),
+                ("threshold", describe_threshold(self.threshold, self.relative)),
+                ("sustained", self.sustained),
+                ("reference", self.reference),
+                ("subjects", self.n),
+            ),
+            (("events", self.event_counts()),),
+        )
 
 
 def describe_threshold(threshold: float, relative: bool) -> str:
@@ -236,8 +263,8 @@ def resolve_threshold(instrument: Instrument, threshold: str | float, relative: 
                 f"threshold {threshold!r} is not {'a' if relative else 'an'} {kind} threshold of "
                 f"instrument "
                 f"{instrument.name!r}; known {kind} thresholds: "
-                f"{sorted(table) or 'none'}; or pass a number"
-                + ("" if relative else " of points"))
+                f"{sorted(table) or 'none'}; or pass a number" + ("" if relative else " of points")
+            )
         value = float(table[threshold])
     else:
         try:
@@ -250,7 +277,8 @@ def resolve_threshold(instrument: Instrument, threshold: str | float, relative: 
         raise ModelError(
             f"relative threshold {threshold!r} is above 1; relative thresholds are fractions of "
             f"baseline (use 0.30 for 30 %), or use relative=False (command line: --absolute) for "
-            f"points")
+            f"points"
+        )
     return value
 
 
@@ -366,8 +394,7 @@ def time_to_improvement(
         hit = np.flatnonzero(ok)
         if hit.size:
             k = hit[0]
-            rows[subj] = (weeks[k], 1, weeks[k - 1] if k > 0 else 0.0, weeks[k], names[k],
-                          names[-1], weeks[-1])
+            rows[subj] = (weeks[k], 1, weeks[k - 1] if k > 0 else 0.0, weeks[k], names[k], names[-1], weeks[-1])
         else:
             rows[subj] = (weeks[-1], 0, weeks[-1], np.inf, None, names[-1], weeks[-1])
 
@@ -381,8 +408,9 @@ def time_to_improvement(
     out["arm"] = pd.Categorical(subj["arm"].astype(str).to_numpy(), categories=list(arms))
     out["arm_class"] = out["arm"].astype(str).map(arm_classes).to_numpy()
     derived = [rows.get(s, (0.0, 0, 0.0, np.inf, None, None, 0.0)) for s in out["subject"]]
-    d = pd.DataFrame(derived, columns=["time", "event", "time_lower", "time_upper",
-                                       "event_visit", "last_visit", "_last_week"])
+    d = pd.DataFrame(
+        derived, columns=["time", "event", "time_lower", "time_upper", "event_visit", "last_visit", "_last_week"]
+    )
     for c in d.columns:
         out[c] = d[c].to_numpy()
     out["time"] = out["time"].astype(float)
@@ -393,17 +421,24 @@ def time_to_improvement(
     out["dropout"] = (out["event"] == 0) & ~reached_end
     out["status"] = np.where(out["event"] == 1, 1, np.where(out["dropout"], 2, 0)).astype(int)
     out = out.drop(columns="_last_week")
-    out["withdrawal_reason"] = (subj["withdrawal_reason"].to_numpy()
-                                if "withdrawal_reason" in subj.columns else np.nan)
+    out["withdrawal_reason"] = subj["withdrawal_reason"].to_numpy() if "withdrawal_reason" in subj.columns else np.nan
     bcol = f"{outcome}_baseline"
     out["baseline"] = subj[bcol].astype(float).to_numpy() if bcol in subj.columns else np.nan
     covariates = []
     for c in ["site", "condition", *(v.name for v in spec.covariates)]:
-        if (c in subj.columns and c not in out.columns and c not in covariates
-                and subj[c].notna().any()):
+        if c in subj.columns and c not in out.columns and c not in covariates and subj[c].notna().any():
             out[c] = subj[c].to_numpy()
             covariates.append(c)
     return ImprovementData(
-        table=out, outcome=outcome, threshold=thr, relative=relative, sustained=sustained,
-        arms=arms, reference=reference, arm_classes=arm_classes, covariates=tuple(covariates),
-        visit_weeks=tuple(sorted(sched_weeks.values())), study=spec.name)
+        table=out,
+        outcome=outcome,
+        threshold=thr,
+        relative=relative,
+        sustained=sustained,
+        arms=arms,
+        reference=reference,
+        arm_classes=arm_classes,
+        covariates=tuple(covariates),
+        visit_weeks=tuple(sorted(sched_weeks.values())),
+        study=spec.name,
+    )

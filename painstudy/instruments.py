@@ -17,9 +17,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 
@@ -89,8 +89,8 @@ class Instrument:
         if threshold not in table:
             kind = "relative" if relative else "absolute"
             raise StudySpecError(
-                f"instrument {self.name!r} has no {kind} threshold {threshold!r}; "
-                f"known: {sorted(table) or 'none'}")
+                f"instrument {self.name!r} has no {kind} threshold {threshold!r}; known: {sorted(table) or 'none'}"
+            )
         return float(table[threshold])
 
     def responder_definitions(self, requested=("moderate", "substantial")) -> list[tuple[str, float, bool]]:
@@ -115,15 +115,17 @@ class Instrument:
             out = [(k, float(v), False) for k, v in self.absolute.items()]
         return out
 
-    def with_overrides(self, **changes) -> "Instrument":
+    def with_overrides(self, **changes) -> Instrument:
         """A copy with some fields replaced (thresholds are merged, not replaced)."""
         rel = dict(self.relative) | dict(changes.pop("relative", {}) or {})
         ab = dict(self.absolute) | dict(changes.pop("absolute", {}) or {})
         return replace(self, relative=rel, absolute=ab, **changes)
 
     def _repr_html_(self) -> str:
-        return (f"<b>{self.label}</b> ({self.name}): {self.min:g} to {self.max:g}, "
-                f"{self.direction} is better; relative {dict(self.relative)}, absolute {dict(self.absolute)}")
+        return (
+            f"<b>{self.label}</b> ({self.name}): {self.min:g} to {self.max:g}, "
+            f"{self.direction} is better; relative {dict(self.relative)}, absolute {dict(self.absolute)}"
+        )
 
 
 _IMMPACT = {"moderate": 0.30, "substantial": 0.50}
@@ -136,23 +138,50 @@ _REGISTRY: dict[str, Instrument] = {
         Instrument("vas_unit", "Pain visual analogue scale (0-1)", 0, 1, True, _IMMPACT, {"mcid": 0.2}),
         Instrument("vas_mm", "Pain visual analogue scale (0-100 mm)", 0, 100, True, _IMMPACT, {"mcid": 20.0}, "mm"),
         Instrument("bpi_severity", "Brief Pain Inventory, severity (0-10)", 0, 10, True, _IMMPACT, {"mcid": 2.0}),
-        Instrument("bpi_interference", "Brief Pain Inventory, interference (0-10)", 0, 10, True, _IMMPACT, {"mcid": 1.0}),
+        Instrument(
+            "bpi_interference", "Brief Pain Inventory, interference (0-10)", 0, 10, True, _IMMPACT, {"mcid": 1.0}
+        ),
         Instrument("odi", "Oswestry Disability Index (0-100)", 0, 100, True, _IMMPACT, {"mcid": 10.0}),
         Instrument("rmdq", "Roland-Morris Disability Questionnaire (0-24)", 0, 24, True, _IMMPACT, {"mcid": 5.0}),
         Instrument("promis_pf", "PROMIS physical function (T-score)", 10, 90, False, {}, {"mcid": 5.0}, "T-score"),
         Instrument("promis_pi", "PROMIS pain interference (T-score)", 10, 90, True, {}, {"mcid": 5.0}, "T-score"),
         Instrument("sf36", "SF-36 scale (0-100)", 0, 100, False, {}, {"mcid": 5.0}),
         Instrument("pgic", "Patient Global Impression of Change (1-7)", 1, 7, True, {}, {"much_improved": 2.0}),
-        Instrument("headache_score", "Weekly headache diary score (Vickers 2004)", 0, 140, True,
-                   {"moderate": 0.30, "response": 0.35, "substantial": 0.50}, {}),
-        Instrument("headache_days", "Days with headache in 28 days", 0, 28, True,
-                   {"moderate": 0.30, "substantial": 0.50}, {}, "days"),
-        Instrument("mme", "Opioid dose (morphine milligram equivalents per day)", 0, float("inf"), True,
-                   {"moderate": 0.30, "substantial": 0.50}, {}, "MME/day"),
+        Instrument(
+            "headache_score",
+            "Weekly headache diary score (Vickers 2004)",
+            0,
+            140,
+            True,
+            {"moderate": 0.30, "response": 0.35, "substantial": 0.50},
+            {},
+        ),
+        Instrument(
+            "headache_days",
+            "Days with headache in 28 days",
+            0,
+            28,
+            True,
+            {"moderate": 0.30, "substantial": 0.50},
+            {},
+            "days",
+        ),
+        Instrument(
+            "mme",
+            "Opioid dose (morphine milligram equivalents per day)",
+            0,
+            float("inf"),
+            True,
+            {"moderate": 0.30, "substantial": 0.50},
+            {},
+            "MME/day",
+        ),
         Instrument("mqs", "Medication quantification scale", 0, float("inf"), True, {}, {}),
         Instrument("fev1", "Forced expiratory volume in 1 s (mmrm benchmark)", 0, float("inf"), False, {}, {}),
         Instrument("score", "Generic score (no range)", -float("inf"), float("inf"), False, {}, {}),
-        Instrument("score_lower", "Generic score, lower is better (no range)", -float("inf"), float("inf"), True, {}, {}),
+        Instrument(
+            "score_lower", "Generic score, lower is better (no range)", -float("inf"), float("inf"), True, {}, {}
+        ),
     ]
 }
 
@@ -163,7 +192,8 @@ def get_instrument(name: str) -> Instrument:
         return _REGISTRY[name]
     except KeyError:
         raise StudySpecError(
-            f"unknown instrument {name!r}; known instruments: {', '.join(sorted(_REGISTRY))}") from None
+            f"unknown instrument {name!r}; known instruments: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def list_instruments():
@@ -171,6 +201,16 @@ def list_instruments():
     import pandas as pd
 
     return pd.DataFrame(
-        [{"name": i.name, "label": i.label, "min": i.min, "max": i.max, "better": i.direction,
-          "relative": dict(i.relative), "absolute": dict(i.absolute)} for i in _REGISTRY.values()]
+        [
+            {
+                "name": i.name,
+                "label": i.label,
+                "min": i.min,
+                "max": i.max,
+                "better": i.direction,
+                "relative": dict(i.relative),
+                "absolute": dict(i.absolute),
+            }
+            for i in _REGISTRY.values()
+        ]
     ).set_index("name")

@@ -49,39 +49,60 @@ from .errors import DataFileError
 MISSING_STRINGS = ["", "NA", "N/A", "NaN", "nan", ".", "NULL", "null"]
 
 _FORMATS = {
-    ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".csv.gz": "csv", ".tsv.gz": "csv", ".txt.gz": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".xlsx": "excel", ".xls": "excel",
-    ".sas7bdat": "sas", ".xpt": "xpt",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".csv.gz": "csv",
+    ".tsv.gz": "csv",
+    ".txt.gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xls": "excel",
+    ".sas7bdat": "sas",
+    ".xpt": "xpt",
     ".dta": "stata",
-    ".sav": "spss", ".zsav": "spss",
+    ".sav": "spss",
+    ".zsav": "spss",
 }
 
 #: The readers of :func:`read_table` (the values a study may declare as ``data.format``).
 FORMATS = ("csv", "parquet", "excel", "sas", "xpt", "stata", "spss")
 
 # signatures of binary formats, to tell a user that a ".csv" file is not text
-_SIGNATURES = ((b"PK\x03\x04", "zip archive (an .xlsx workbook?)"), (b"PAR1", "Parquet"),
-               (b"\xd0\xcf\x11\xe0", "Excel 97-2003 (.xls) or other OLE2"), (b"$FL2", "SPSS"),
-               (b"$FL3", "SPSS"), (b"<stata_dta>", "Stata"), (b"%PDF", "PDF"))
-_BOMS = ((b"\xef\xbb\xbf", "utf-8", "UTF-8"), (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"),
-         (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"), (b"\xff\xfe", "utf-16-le", "UTF-16"),
-         (b"\xfe\xff", "utf-16-be", "UTF-16"))
+_SIGNATURES = (
+    (b"PK\x03\x04", "zip archive (an .xlsx workbook?)"),
+    (b"PAR1", "Parquet"),
+    (b"\xd0\xcf\x11\xe0", "Excel 97-2003 (.xls) or other OLE2"),
+    (b"$FL2", "SPSS"),
+    (b"$FL3", "SPSS"),
+    (b"<stata_dta>", "Stata"),
+    (b"%PDF", "PDF"),
+)
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8", "UTF-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16"),
+)
 
 
 def file_format(path: str | Path, declared: str | None = None) -> str:
     """The reader to use for ``path`` (from its extension, or the declared format)."""
     if declared:
         if declared not in FORMATS:
-            raise DataFileError(f"{path}: unknown format {declared!r}; formats: {', '.join(FORMATS)}",
-                                code="unknown_format")
+            raise DataFileError(
+                f"{path}: unknown format {declared!r}; formats: {', '.join(FORMATS)}", code="unknown_format"
+            )
         return declared
     name = Path(path).name.lower()
     for ext in sorted(_FORMATS, key=len, reverse=True):
         if name.endswith(ext):
             return _FORMATS[ext]
-    raise DataFileError(f"{path}: unknown file format (extension); supported: {', '.join(sorted(_FORMATS))}",
-                        code="unknown_format")
+    raise DataFileError(
+        f"{path}: unknown file format (extension); supported: {', '.join(sorted(_FORMATS))}", code="unknown_format"
+    )
 
 
 @dataclass(frozen=True)
@@ -116,8 +137,9 @@ class RawTable:
     notes: tuple[str, ...] = ()
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, label: str = "<DataFrame>", fmt: str = "frame",
-                   notes: tuple[str, ...] = ()) -> "RawTable":
+    def from_frame(
+        cls, df: pd.DataFrame, label: str = "<DataFrame>", fmt: str = "frame", notes: tuple[str, ...] = ()
+    ) -> RawTable:
         """A data frame given directly (rows numbered from 1)."""
         df = df.reset_index(drop=True)
         names = [str(c).strip() for c in df.columns]
@@ -138,8 +160,11 @@ def _check_unique_names(names: list[str], label: str, where: str, line: int | No
     if dups:
         at = f" line {line}" if line is not None else ""
         detail = "; ".join(f"{n!r} is columns {', '.join(map(str, pos))}" for n, pos in dups.items())
-        raise DataFileError(f"{label}{at}: the same column name appears more than once ({detail}); "
-                            "rename the columns so that each name is used once", code="duplicate_column")
+        raise DataFileError(
+            f"{label}{at}: the same column name appears more than once ({detail}); "
+            "rename the columns so that each name is used once",
+            code="duplicate_column",
+        )
 
 
 def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
@@ -147,23 +172,33 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
     for bom, codec, name in _BOMS:
         if raw.startswith(bom):
             try:
-                text = raw[len(bom):].decode(codec)
+                text = raw[len(bom) :].decode(codec)
             except UnicodeDecodeError as e:
-                raise DataFileError(f"{path}: starts with a {name} byte-order mark but is not valid {name} "
-                                    f"(byte {e.start + len(bom)}); the file is corrupt or not text",
-                                    code="encoding") from None
+                raise DataFileError(
+                    f"{path}: starts with a {name} byte-order mark but is not valid {name} "
+                    f"(byte {e.start + len(bom)}); the file is corrupt or not text",
+                    code="encoding",
+                ) from None
             if "\x00" in text:
                 break
             return text, None if name == "UTF-8" else f"read as {name} text"
     for sig, kind in _SIGNATURES:
         if raw.startswith(sig):
-            raise DataFileError(f"{path}: this is a {kind} file, not text; give it the right extension or "
-                                "declare its format (data: {{format: ...}})", code="not_text")
+            raise DataFileError(
+                f"{path}: this is a {kind} file, not text; give it the right extension or "
+                "declare its format (data: {{format: ...}})",
+                code="not_text",
+            )
     sample = raw[:4096]
     if b"\x00" in sample:
         even, odd = sample[0::2], sample[1::2]
-        codec = ("utf-16-le" if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even) else
-                 "utf-16-be" if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd) else None)
+        codec = (
+            "utf-16-le"
+            if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even)
+            else "utf-16-be"
+            if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd)
+            else None
+        )
         if codec and len(raw) % 2 == 0:
             try:
                 text = raw.decode(codec)
@@ -172,17 +207,22 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str | None]:
             if "\x00" not in text:
                 return text, "read as UTF-16 text (no byte-order mark)"
     if b"\x00" in raw:
-        raise DataFileError(f"{path}: the file contains NUL bytes: not a text file (a binary file with a "
-                            "text extension?)", code="not_text")
+        raise DataFileError(
+            f"{path}: the file contains NUL bytes: not a text file (a binary file with a text extension?)",
+            code="not_text",
+        )
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as e:
         try:
             return raw.decode("cp1252"), "read as Windows-1252 text (it is not valid UTF-8)"
         except UnicodeDecodeError:
-            line = raw[:e.start].count(b"\n") + 1
-            raise DataFileError(f"{path} line {line}: cannot decode the file as UTF-8, UTF-16 or Windows-1252 "
-                                f"text (byte {e.start}); save it as UTF-8 text", code="encoding") from None
+            line = raw[: e.start].count(b"\n") + 1
+            raise DataFileError(
+                f"{path} line {line}: cannot decode the file as UTF-8, UTF-16 or Windows-1252 "
+                f"text (byte {e.start}); save it as UTF-8 text",
+                code="encoding",
+            ) from None
 
 
 def _delimiter(header: str, path: Path) -> str:
@@ -210,10 +250,10 @@ class _Split:
 
     header: list[str]
     head_line: int
-    lines: list[int]        # the line where each data record starts
-    lengths: np.ndarray     # fields of each data record
-    filled: np.ndarray      # whether a record has any non-blank field
-    table: pd.DataFrame     # the fields, one row per data record (short records padded with "")
+    lines: list[int]  # the line where each data record starts
+    lengths: np.ndarray  # fields of each data record
+    filled: np.ndarray  # whether a record has any non-blank field
+    table: pd.DataFrame  # the fields, one row per data record (short records padded with "")
 
 
 def _split(text: str, sep: str, path: Path) -> _Split:
@@ -231,14 +271,24 @@ def _split(text: str, sep: str, path: Path) -> _Split:
         data = nonblank[1:]
         lengths = np.array([physical[i].count(sep) + 1 for i in data], dtype=int)
         width = physical[nonblank[0]].count(sep) + 1
-        table = pd.read_csv(_io.StringIO(text), sep=sep, header=None, dtype=object, na_filter=False,
-                            names=range(max(width, lengths.max(initial=0))), skip_blank_lines=False,
-                            quoting=csv.QUOTE_NONE, skipinitialspace=True, engine="c")
+        table = pd.read_csv(
+            _io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=object,
+            na_filter=False,
+            names=range(max(width, lengths.max(initial=0))),
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            skipinitialspace=True,
+            engine="c",
+        )
         if len(table) == len(physical):
             header = next(csv.reader([physical[nonblank[0]]], delimiter=sep, skipinitialspace=True))
             filled = np.array([bool(physical[i].replace(sep, "").strip()) for i in data], dtype=bool)
-            return _Split(header, nonblank[0] + 1, [i + 1 for i in data], lengths, filled,
-                          table.iloc[data].reset_index(drop=True))
+            return _Split(
+                header, nonblank[0] + 1, [i + 1 for i in data], lengths, filled, table.iloc[data].reset_index(drop=True)
+            )
     records, starts = _records(text, sep, path)
     data = records[1:]
     lengths = np.fromiter(map(len, data), dtype=int, count=len(data))
@@ -261,13 +311,20 @@ def _records(text: str, sep: str, path: Path) -> tuple[list[list[str]], list[int
     except csv.Error as e:
         line, msg = prev + 1, str(e)
         if "unexpected end of data" in msg:
-            raise DataFileError(f"{path} line {line}: the file ends inside a quoted field that starts on this "
-                                "line: it is truncated, or a quote is not closed", code="truncated_file") from None
+            raise DataFileError(
+                f"{path} line {line}: the file ends inside a quoted field that starts on this "
+                "line: it is truncated, or a quote is not closed",
+                code="truncated_file",
+            ) from None
         if "field limit" in msg:
-            raise DataFileError(f"{path} line {line}: a field longer than {csv.field_size_limit()} characters "
-                                "(a quote that is not closed?)", code="malformed_line") from None
-        raise DataFileError(f"{path} line {line}: cannot split the line into fields ({msg})",
-                            code="malformed_line") from None
+            raise DataFileError(
+                f"{path} line {line}: a field longer than {csv.field_size_limit()} characters "
+                "(a quote that is not closed?)",
+                code="malformed_line",
+            ) from None
+        raise DataFileError(
+            f"{path} line {line}: cannot split the line into fields ({msg})", code="malformed_line"
+        ) from None
     return records, starts
 
 
@@ -286,7 +343,7 @@ def _read_text(path: Path) -> RawTable:
     text, encoding_note = _decode(raw, path)
     if not text.strip():
         raise DataFileError(f"{path}: the file is empty", code="empty_file")
-    first = next((ln for ln in text[:1 << 16].splitlines() if ln.strip()), text.strip())
+    first = next((ln for ln in text[: 1 << 16].splitlines() if ln.strip()), text.strip())
     sep = _delimiter(first, path)
     sp = _split(text, sep, path)
     names = [h.strip() or f"Unnamed: {i}" for i, h in enumerate(sp.header)]
@@ -301,8 +358,11 @@ def _read_text(path: Path) -> RawTable:
         lengths[longer[~extra]] = width
     wrong = np.flatnonzero(lengths != width)
     if len(wrong) and wrong[-1] == n - 1 and lengths[-1] < width and ends_open:
-        raise DataFileError(f"{path} line {sp.lines[-1]}: truncated file: the last line has {lengths[-1]} of "
-                            f"{width} fields and no line break at its end", code="truncated_file")
+        raise DataFileError(
+            f"{path} line {sp.lines[-1]}: truncated file: the last line has {lengths[-1]} of "
+            f"{width} fields and no line break at its end",
+            code="truncated_file",
+        )
     bad = [(sp.lines[i], int(lengths[i])) for i in wrong]
     keep = np.flatnonzero((lengths == width) & filled)
     empty = [sp.lines[i] for i in np.flatnonzero((lengths == width) & ~filled)]
@@ -310,9 +370,12 @@ def _read_text(path: Path) -> RawTable:
     if bad:
         shown = "; ".join(f"line {ln}: {n} fields" for ln, n in bad[:10])
         more = f" (and {len(bad) - 10} more lines)" if len(bad) > 10 else ""
-        raise DataFileError(f"{path}: {len(bad)} line(s) with a different number of fields than the header "
-                            f"(line {sp.head_line}: {width} fields): {shown}{more}; a field is missing or a "
-                            "delimiter is unquoted", code="field_count")
+        raise DataFileError(
+            f"{path}: {len(bad)} line(s) with a different number of fields than the header "
+            f"(line {sp.head_line}: {width} fields): {shown}{more}; a field is missing or a "
+            "delimiter is unquoted",
+            code="field_count",
+        )
     if not len(keep):
         raise DataFileError(f"{path}: the file has a header but no data rows", code="empty_file")
     frame = sp.table.iloc[keep, :width].reset_index(drop=True)
@@ -330,8 +393,10 @@ def _read_text(path: Path) -> RawTable:
     if ends_open:
         last = frame.iloc[-1, -1] if lines[-1] == sp.lines[-1] else None
         shown = f" (column {names[-1]}: {last!r})" if last is not None else ""
-        notes.append(f"the file does not end with a line break: if it was cut off, the last value on line "
-                     f"{sp.lines[-1]}{shown} may be incomplete")
+        notes.append(
+            f"the file does not end with a line break: if it was cut off, the last value on line "
+            f"{sp.lines[-1]}{shown} may be incomplete"
+        )
     return RawTable(frame, str(path), "line", np.asarray(lines, dtype=int), "csv", notes=tuple(notes))
 
 
@@ -359,8 +424,9 @@ def _read_excel(path: Path, sheet: str | None) -> RawTable:
     elif str(sheet) in sheets:
         name = str(sheet)
     else:
-        raise DataFileError(f"{path}: the workbook has no sheet {sheet!r}; its sheets: {', '.join(sheets)}",
-                            code="unknown_sheet")
+        raise DataFileError(
+            f"{path}: the workbook has no sheet {sheet!r}; its sheets: {', '.join(sheets)}", code="unknown_sheet"
+        )
     cells = book.parse(sheet_name=name, header=None, dtype=object)
     cells = cells.dropna(how="all").reset_index(drop=True)
     if cells.empty:
@@ -403,8 +469,9 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
     if path.stat().st_size == 0:
         raise DataFileError(f"{path}: the file is empty (0 bytes)", code="empty_file")
     if sheet is not None and kind != "excel":
-        raise DataFileError(f"{path}: a sheet ({sheet!r}) is given but this is a {kind} file, not Excel",
-                            code="unknown_sheet")
+        raise DataFileError(
+            f"{path}: a sheet ({sheet!r}) is given but this is a {kind} file, not Excel", code="unknown_sheet"
+        )
     try:
         if kind == "csv":
             return _read_text(path)
@@ -426,20 +493,24 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
     except DataFileError:
         raise
     except Exception as e:  # every reader has its own exception types
-        raise DataFileError(f"{path}: cannot read as {kind} ({type(e).__name__}); the file may be truncated, "
-                            "corrupt or of another format", code="unreadable_file") from None
+        raise DataFileError(
+            f"{path}: cannot read as {kind} ({type(e).__name__}); the file may be truncated, "
+            "corrupt or of another format",
+            code="unreadable_file",
+        ) from None
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise DataFileError(f"{path}: the file has no data rows", code="empty_file")
     # blank strings mean "missing" in every format, as they do in text files
-    for col in df.columns[df.dtypes == object]:
+    for col in df.select_dtypes(include="object").columns:
         blank = df[col].map(lambda v: isinstance(v, str) and not v.strip())
         if blank.any():
             df.loc[blank, col] = None
     return RawTable.from_frame(df, str(path), kind)
 
 
-def read_table(path: str | Path, fmt: str | None = None, *, sheet: str | None = None,
-               infer_types: bool = False) -> pd.DataFrame:
+def read_table(
+    path: str | Path, fmt: str | None = None, *, sheet: str | None = None, infer_types: bool = False
+) -> pd.DataFrame:
     """Read a data file into a DataFrame of raw values (the one reader of painstudy).
 
     Parameters
@@ -470,7 +541,7 @@ def read_table(path: str | Path, fmt: str | None = None, *, sheet: str | None = 
     """
     df = read_raw(path, fmt, sheet=sheet).frame
     if infer_types:
-        for col in df.columns[df.dtypes == object]:
+        for col in df.select_dtypes(include="object").columns:
             try:
                 df[col] = pd.to_numeric(df[col])
             except (ValueError, TypeError):
@@ -611,8 +682,10 @@ def output_file(path: str | Path, *, what: str = "output file", replace_ok=None)
     if p.exists() and p.is_dir():
         raise DataFileError(f"{path}: is a folder; give a file name for the {what}")
     if p.exists() and not (replace_ok is not None and replace_ok(p)):
-        raise DataFileError(f"{path}: the file exists and was not written by painstudy; refusing to overwrite "
-                            f"it (choose another name or remove it)")
+        raise DataFileError(
+            f"{path}: the file exists and was not written by painstudy; refusing to overwrite "
+            f"it (choose another name or remove it)"
+        )
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -70,7 +70,9 @@ def responder_flags(cohort: Cohort, outcome: str) -> pd.DataFrame:
     v = v.copy()
     for name, frac in inst.relative.items():
         pct = v[f"{outcome}_pct_improvement"]
-        v[f"{outcome}_resp_{name}"] = pd.Series(reaches(pct, 100 * frac)[0], index=v.index).astype(float).where(pct.notna())
+        v[f"{outcome}_resp_{name}"] = (
+            pd.Series(reaches(pct, 100 * frac)[0], index=v.index).astype(float).where(pct.notna())
+        )
     for name, pts in inst.absolute.items():
         imp = v[f"{outcome}_improvement"]
         v[f"{outcome}_resp_{name}"] = pd.Series(reaches(imp, pts)[0], index=v.index).astype(float).where(imp.notna())
@@ -116,8 +118,7 @@ def cumulative_proportions(values, arm, thresholds, *, arms=None) -> pd.DataFram
         if v.size == 0:
             continue
         for x, k in zip(thresholds, reaches(v, thresholds).sum(axis=1)):
-            rows.append({"arm": a, "threshold": x, "n": int(v.size), "responders": int(k),
-                         "proportion": k / v.size})
+            rows.append({"arm": a, "threshold": x, "n": int(v.size), "responders": int(k), "proportion": k / v.size})
     return pd.DataFrame(rows, columns=["arm", "threshold", "n", "responders", "proportion"])
 
 

@@ -37,25 +37,34 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import PainstudyError
 from .io import JSON_MARK, current_umask, to_jsonable
 
-__all__ = ["OutputError", "OutputFolder", "ownership", "check_replaceable", "current_umask", "MANIFEST",
-           "write_manifest", "default_output_dir"]
+__all__ = [
+    "OutputError",
+    "OutputFolder",
+    "ownership",
+    "check_replaceable",
+    "current_umask",
+    "MANIFEST",
+    "write_manifest",
+    "default_output_dir",
+]
 
 #: The file that marks a folder as painstudy's own and lists what it holds.
 MANIFEST = "manifest.json"
-_RULE = ("painstudy replaces only an empty folder or one it wrote itself (recognised by its "
-         f"{MANIFEST}); choose another --out or move the content away")
+_RULE = (
+    "painstudy replaces only an empty folder or one it wrote itself (recognised by its "
+    f"{MANIFEST}); choose another --out or move the content away"
+)
 
 
 class OutputError(PainstudyError):
     """An output folder cannot be written: refused by the ownership rule, locked, or an I/O error."""
-
-
 
 
 def default_output_dir(name: str) -> Path:
@@ -66,6 +75,7 @@ def default_output_dir(name: str) -> Path:
 # -------------------------------------------------------------------------------------------
 # the ownership rule
 # -------------------------------------------------------------------------------------------
+
 
 def _files(folder: Path) -> list[str]:
     """Every file and symbolic link below ``folder``, as sorted POSIX paths relative to it."""
@@ -91,15 +101,22 @@ def _read_manifest(folder: Path) -> dict | None:
 
 def _legacy_report(doc: dict, files: list[str]) -> bool:
     """A report written by painstudy before manifests listed their files (version 0.1)."""
-    if not (isinstance(doc.get("packages"), dict) and "painstudy" in doc["packages"]
-            and isinstance(doc.get("notebooks"), list) and "study" in doc):
+    if not (
+        isinstance(doc.get("packages"), dict)
+        and "painstudy" in doc["packages"]
+        and isinstance(doc.get("notebooks"), list)
+        and "study" in doc
+    ):
         return False
     names = {n.get("name") for n in doc["notebooks"] if isinstance(n, dict)}
     allowed = {MANIFEST} | {f"{n}.ipynb" for n in names} | {f"{n}.html" for n in names}
     for f in files:
         top, _, rest = f.partition("/")
-        if f in allowed or (top == "figures" and rest.endswith(".png") and "/" not in rest) or (
-                top == "tables" and rest.endswith(".csv") and "/" not in rest):
+        if (
+            f in allowed
+            or (top == "figures" and rest.endswith(".png") and "/" not in rest)
+            or (top == "tables" and rest.endswith(".csv") and "/" not in rest)
+        ):
             continue
         return False
     return True
@@ -160,15 +177,18 @@ def check_replaceable(path: str | Path, *, what: str = "output folder") -> Path:
         raise OutputError(f"{path}: refusing to use the root folder as the {what}")
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents:
-        raise OutputError(f"{path}: refusing to replace the current folder (or one of its parents) with the "
-                          f"{what}; {_RULE}")
+        raise OutputError(
+            f"{path}: refusing to replace the current folder (or one of its parents) with the {what}; {_RULE}"
+        )
     home = Path.home().resolve()
     if target == home or target in home.parents:
         raise OutputError(f"{path}: refusing to use the home folder (or one of its parents) as the {what}")
     pkg = _package_dir()
     if target == pkg or pkg in target.parents:
-        raise OutputError(f"{path}: refusing to write the {what} inside the painstudy package ({pkg.name}/); "
-                          "outputs go to ./reports/ or --out")
+        raise OutputError(
+            f"{path}: refusing to write the {what} inside the painstudy package ({pkg.name}/); "
+            "outputs go to ./reports/ or --out"
+        )
     reason = ownership(target)
     if reason:
         raise OutputError(f"{path}: refusing to replace it: it {reason}. {_RULE}")
@@ -194,6 +214,7 @@ def write_manifest(folder: str | Path, manifest: Mapping[str, Any], *, files: li
 # the lock
 # -------------------------------------------------------------------------------------------
 
+
 class _Lock:
     """An exclusive, non-blocking lock on a file; released by the system if the process dies."""
 
@@ -211,8 +232,9 @@ class _Lock:
             except FileExistsError:  # pragma: no cover - Windows
                 raise OutputError(self._busy("")) from None
             except OSError as e:
-                raise OutputError(f"{self.label}: cannot write in {self.path.parent} ({e.strerror or e}); "
-                                  "nothing was changed") from None
+                raise OutputError(
+                    f"{self.label}: cannot write in {self.path.parent} ({e.strerror or e}); nothing was changed"
+                ) from None
             if fcntl is None:  # pragma: no cover
                 break
             try:
@@ -237,8 +259,10 @@ class _Lock:
 
     def _busy(self, holder: str) -> str:
         who = f" (process {holder})" if holder.isdigit() else ""
-        return (f"{self.label}: another painstudy run is writing this folder{who}; wait until it has "
-                f"finished and run again (lock file {self.path.name})")
+        return (
+            f"{self.label}: another painstudy run is writing this folder{who}; wait until it has "
+            f"finished and run again (lock file {self.path.name})"
+        )
 
     def release(self) -> None:
         if self.fd is None:
@@ -254,6 +278,7 @@ class _Lock:
 # -------------------------------------------------------------------------------------------
 # staging and replacement
 # -------------------------------------------------------------------------------------------
+
 
 class OutputFolder:
     """Context manager writing a folder that painstudy owns (see the module notes).
@@ -289,7 +314,7 @@ class OutputFolder:
         """The staging folder to write into."""
         return self.staging
 
-    def __enter__(self) -> "OutputFolder":
+    def __enter__(self) -> OutputFolder:
         parent = self.target.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -306,8 +331,9 @@ class OutputFolder:
             try:
                 os.mkdir(self.staging)  # mode 0o777 minus the umask
             except OSError as e:
-                raise OutputError(f"{self.given}: cannot write in {parent} ({e.strerror or e}); "
-                                  "nothing was changed") from None
+                raise OutputError(
+                    f"{self.given}: cannot write in {parent} ({e.strerror or e}); nothing was changed"
+                ) from None
         except BaseException:
             self._lock.release()
             raise
@@ -342,8 +368,7 @@ class OutputFolder:
             self.cleaned.append(f"removed {entry.name}")
 
     def _io_error(self, action: str, e: OSError) -> OutputError:
-        return OutputError(f"{self.given}: cannot {action} ({e.strerror or e}); the previous "
-                           f"{self.what} is unchanged")
+        return OutputError(f"{self.given}: cannot {action} ({e.strerror or e}); the previous {self.what} is unchanged")
 
     def publish(self, manifest: Mapping[str, Any]) -> Path:
         """Write the manifest into the staging folder and swap it in place of the target."""
@@ -378,7 +403,8 @@ class OutputFolder:
                 shutil.rmtree(self.failed)
             os.rename(self.staging, self.failed)
         except OSError as e:
-            raise OutputError(f"{self.given}: the run failed, and keeping it in {self.failed} failed too "
-                              f"({e.strerror or e}); the previous {self.what} is unchanged") from None
+            raise OutputError(
+                f"{self.given}: the run failed, and keeping it in {self.failed} failed too "
+                f"({e.strerror or e}); the previous {self.what} is unchanged"
+            ) from None
         return self.failed
-

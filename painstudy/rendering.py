@@ -132,8 +132,11 @@ class Rendered:
         t = self.tidy()
         parts = [f"<h4>{html.escape(t.title)}</h4>"]
         if t.facts:
-            parts.append("<p>" + "; ".join(f"{html.escape(str(k))}: <b>{html.escape(format_number(v))}</b>"
-                                           for k, v in t.facts) + "</p>")
+            parts.append(
+                "<p>"
+                + "; ".join(f"{html.escape(str(k))}: <b>{html.escape(format_number(v))}</b>" for k, v in t.facts)
+                + "</p>"
+            )
         for name, df in t.shown or t.tables:
             index = not isinstance(df.index, pd.RangeIndex)
             parts.append(f"<p><b>{html.escape(name)}</b></p>")
@@ -162,5 +165,4 @@ class Rendered:
         for name, df in t.tables:
             frame = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
             tables[name] = to_jsonable(frame.to_dict(orient="records"))
-        return {"title": t.title, "facts": to_jsonable(dict(t.facts)), "tables": tables,
-                "notes": list(t.notes)}
+        return {"title": t.title, "facts": to_jsonable(dict(t.facts)), "tables": tables, "notes": list(t.notes)}

@@ -36,46 +36,101 @@ from .study import MODALITY_DOMAINS
 
 __all__ = ["Draft", "draft_study", "init_study"]
 
-_ID = re.compile(r"^(usubjid|subjid|subject(_?id)?|patient(_?id)?|participant(_?id)?|pid|id|record_?id|"
-                 r"study_?id|case_?id)$", re.I)
-_ARM = re.compile(r"^(arm|armcd|arm_?code|group|grp|treatment|trt|trt01p|trtp|therapy|allocation|"
-                  r"randomi[sz]ation|randomi[sz]ed_?(arm|group)?|intervention|treatment_?group)$", re.I)
-_VISIT = re.compile(r"^(visit|avisit|visitnum|visitn|visit_?name|timepoint|time_?point|tp|time|period|"
-                    r"assessment)$", re.I)
+_ID = re.compile(
+    r"^(usubjid|subjid|subject(_?id)?|patient(_?id)?|participant(_?id)?|pid|id|record_?id|"
+    r"study_?id|case_?id)$",
+    re.I,
+)
+_ARM = re.compile(
+    r"^(arm|armcd|arm_?code|group|grp|treatment|trt|trt01p|trtp|therapy|allocation|"
+    r"randomi[sz]ation|randomi[sz]ed_?(arm|group)?|intervention|treatment_?group)$",
+    re.I,
+)
+_VISIT = re.compile(
+    r"^(visit|avisit|visitnum|visitn|visit_?name|timepoint|time_?point|tp|time|period|"
+    r"assessment)$",
+    re.I,
+)
 _WEEK = re.compile(r"^(week|weeks|wk|study_?week|week_?actual|actual_?week|ady|study_?day|day|days)$", re.I)
 _SITE = re.compile(r"^(site|site_?id|centre|center|clinic|practice(_?id)?|siteid)$", re.I)
 _CONDITION = re.compile(r"^(condition|diagnosis|dx|pain_?type|pain_?condition|indication|disease)$", re.I)
 _COMPLETER = re.compile(r"^(completer|completed|complete|compl|completion)$", re.I)
-_REASON = re.compile(r"^(withdrawal_?reason|reason|dropout_?reason|dcreas|discontinuation_?reason|"
-                     r"withdrawal)$", re.I)
-_BASELINE_LABEL = re.compile(r"^(baseline|base|bl|screening|pre|week_?0|wk_?0|w0|day_?0|0|v0|visit_?0|t0|month_?0)$",
-                             re.I)
-_WIDE = re.compile(r"^(?P<stem>[A-Za-z][A-Za-z0-9_]*?)[_.]?(?P<v>bl|baseline|base|pre|post|fu\d*|"
-                   r"w(?:ee)?k?\d+|m(?:onth)?\d+|\d+(?:w|wk|m|mo)|t\d+|v(?:isit)?\d+|\d+)$", re.I)
+_REASON = re.compile(
+    r"^(withdrawal_?reason|reason|dropout_?reason|dcreas|discontinuation_?reason|"
+    r"withdrawal)$",
+    re.I,
+)
+_BASELINE_LABEL = re.compile(
+    r"^(baseline|base|bl|screening|pre|week_?0|wk_?0|w0|day_?0|0|v0|visit_?0|t0|month_?0)$", re.I
+)
+_WIDE = re.compile(
+    r"^(?P<stem>[A-Za-z][A-Za-z0-9_]*?)[_.]?(?P<v>bl|baseline|base|pre|post|fu\d*|"
+    r"w(?:ee)?k?\d+|m(?:onth)?\d+|\d+(?:w|wk|m|mo)|t\d+|v(?:isit)?\d+|\d+)$",
+    re.I,
+)
 #: name fragments -> instrument (checked in order; the range of the values decides between scales)
 _INSTRUMENT_NAMES = [
-    (r"odi|oswestry", "odi"), (r"rmdq|roland", "rmdq"), (r"promis.*(pf|phys)|physical_?function", "promis_pf"),
-    (r"promis.*(pi|interf)", "promis_pi"), (r"bpi.*(int)|interference", "bpi_interference"),
-    (r"bpi", "bpi_severity"), (r"pgic|global_?impression", "pgic"), (r"mme|opioid|morphine", "mme"),
-    (r"headache_?days|days_?with", "headache_days"), (r"headache", "headache_score"),
-    (r"sf_?36|sf36|^pf\d*$|^rp\d*$|pcs|mcs", "sf36"), (r"funct", "function"), (r"vas", "vas"), (r"pain|nrs|intensity|severity", "nrs"),
+    (r"odi|oswestry", "odi"),
+    (r"rmdq|roland", "rmdq"),
+    (r"promis.*(pf|phys)|physical_?function", "promis_pf"),
+    (r"promis.*(pi|interf)", "promis_pi"),
+    (r"bpi.*(int)|interference", "bpi_interference"),
+    (r"bpi", "bpi_severity"),
+    (r"pgic|global_?impression", "pgic"),
+    (r"mme|opioid|morphine", "mme"),
+    (r"headache_?days|days_?with", "headache_days"),
+    (r"headache", "headache_score"),
+    (r"sf_?36|sf36|^pf\d*$|^rp\d*$|pcs|mcs", "sf36"),
+    (r"funct", "function"),
+    (r"vas", "vas"),
+    (r"pain|nrs|intensity|severity", "nrs"),
 ]
 _MODALITY_WORDS = {
-    "usual care": "usual_care", "usual_care": "usual_care", "standard care": "usual_care", "uc": "usual_care",
-    "tau": "usual_care", "control": "usual_care", "physio": "physiotherapy", "physical therapy": "physiotherapy",
-    "exercise": "exercise", "yoga": "yoga", "tai chi": "tai_chi", "taichi": "tai_chi", "massage": "massage",
-    "occupational": "occupational_therapy", "cbt": "cbt", "cognitive": "cbt", "mindful": "mbsr", "mbsr": "mbsr",
-    "biofeedback": "biofeedback", "relax": "relaxation", "diet": "anti_inflammatory_diet",
-    "sleep": "sleep_hygiene", "smoking": "smoking_cessation", "acupunct": "acupuncture", "chiro": "chiropractic",
-    "app": "app", "digital": "digital_therapeutic", "laser": "low_level_laser", "placebo": "placebo",
-    "sham": "sham", "waitlist": "waitlist", "wait list": "waitlist", "opioid": "opioids", "nsaid": "nsaids",
-    "drug": "pharmacological", "medication": "pharmacological",
+    "usual care": "usual_care",
+    "usual_care": "usual_care",
+    "standard care": "usual_care",
+    "uc": "usual_care",
+    "tau": "usual_care",
+    "control": "usual_care",
+    "physio": "physiotherapy",
+    "physical therapy": "physiotherapy",
+    "exercise": "exercise",
+    "yoga": "yoga",
+    "tai chi": "tai_chi",
+    "taichi": "tai_chi",
+    "massage": "massage",
+    "occupational": "occupational_therapy",
+    "cbt": "cbt",
+    "cognitive": "cbt",
+    "mindful": "mbsr",
+    "mbsr": "mbsr",
+    "biofeedback": "biofeedback",
+    "relax": "relaxation",
+    "diet": "anti_inflammatory_diet",
+    "sleep": "sleep_hygiene",
+    "smoking": "smoking_cessation",
+    "acupunct": "acupuncture",
+    "chiro": "chiropractic",
+    "app": "app",
+    "digital": "digital_therapeutic",
+    "laser": "low_level_laser",
+    "placebo": "placebo",
+    "sham": "sham",
+    "waitlist": "waitlist",
+    "wait list": "waitlist",
+    "opioid": "opioids",
+    "nsaid": "nsaids",
+    "drug": "pharmacological",
+    "medication": "pharmacological",
 }
 _CONTROL_WORDS = ("usual_care", "placebo", "sham", "waitlist")
 #: subject-level columns proposed as covariates (others are listed in a comment)
-_COVARIATE = re.compile(r"^(age|sex|gender|bmi|weight|height|race|ethnicity|education|employment|smok\w*|"
-                        r"duration\w*|chronicity|pain_?duration|years_?(with|of)_?pain|comorbid\w*|depress\w*|"
-                        r"anxiety\w*|baseline_?\w*|\w*_bl|\w*_baseline)$", re.I)
+_COVARIATE = re.compile(
+    r"^(age|sex|gender|bmi|weight|height|race|ethnicity|education|employment|smok\w*|"
+    r"duration\w*|chronicity|pain_?duration|years_?(with|of)_?pain|comorbid\w*|depress\w*|"
+    r"anxiety\w*|baseline_?\w*|\w*_bl|\w*_baseline)$",
+    re.I,
+)
 
 
 @dataclass
@@ -85,7 +140,7 @@ class Draft:
     name: str
     layout: str
     roles: dict[str, str | None]
-    outcomes: dict[str, str]                     # outcome name -> instrument
+    outcomes: dict[str, str]  # outcome name -> instrument
     yaml: str = ""
     to_confirm: list[str] = field(default_factory=list)
 
@@ -93,6 +148,7 @@ class Draft:
 # -------------------------------------------------------------------------------------------
 # helpers
 # -------------------------------------------------------------------------------------------
+
 
 def _numeric(col: pd.Series) -> pd.Series:
     return pd.to_numeric(col.astype("string").str.strip(), errors="coerce")
@@ -113,8 +169,18 @@ def _slug(text: str) -> str:
 def _q(value) -> str:
     """A YAML scalar, quoted when needed."""
     s = str(value)
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\- ]*", s) and s.lower() not in ("yes", "no", "true", "false", "null",
-                                                                           "on", "off", "y", "n", "~"):
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\- ]*", s) and s.lower() not in (
+        "yes",
+        "no",
+        "true",
+        "false",
+        "null",
+        "on",
+        "off",
+        "y",
+        "n",
+        "~",
+    ):
         return s
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -189,8 +255,8 @@ def _modalities(label: str) -> tuple[list[str], bool]:
 # drafting
 # -------------------------------------------------------------------------------------------
 
-def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", data_file: str | None = None
-                ) -> Draft:
+
+def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_file: str | None = None) -> Draft:
     """Draft a study definition from a data file (or a DataFrame of raw values).
 
     Parameters
@@ -214,25 +280,32 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
     long = bool(raw[subject].duplicated().any())
     arm = _first(cols, _ARM, exclude=(subject,))
     if arm is None:
-        cand = [c for c in cols if c != subject and 2 <= raw[c].nunique() <= 6
-                and (not long or _constant_within(raw, subject, c))]
+        cand = [
+            c
+            for c in cols
+            if c != subject and 2 <= raw[c].nunique() <= 6 and (not long or _constant_within(raw, subject, c))
+        ]
         if not cand:
-            raise PainstudyError(f"{data_file or 'data'}: no column looks like the arm (2 to 6 distinct values, "
-                                 f"constant within a subject); name it in study.yml yourself")
+            raise PainstudyError(
+                f"{data_file or 'data'}: no column looks like the arm (2 to 6 distinct values, "
+                f"constant within a subject); name it in study.yml yourself"
+            )
         arm = cand[0]
         confirm.append(f"arm: column {arm!r} was taken as the arm")
     used = {subject, arm}
     roles: dict[str, str | None] = {"subject": subject, "arm": arm, "visit": None, "week": None}
     lines: list[str] = []
-    visits: list[tuple[str, float | None, bool, list]] = []   # name, week, baseline, codes
+    visits: list[tuple[str, float | None, bool, list]] = []  # name, week, baseline, codes
     wide_outcomes: dict[str, dict[str, str]] = {}
     if long:
         visit = _first(cols, _VISIT, exclude=used)
         if visit is None:
             visit = _first(cols, _WEEK, exclude=used)
         if visit is None:
-            raise PainstudyError(f"{data_file or 'data'}: subjects have several rows but no column looks like the "
-                                 f"visit (visit, avisit, timepoint, week, ...); name it in study.yml yourself")
+            raise PainstudyError(
+                f"{data_file or 'data'}: subjects have several rows but no column looks like the "
+                f"visit (visit, avisit, timepoint, week, ...); name it in study.yml yourself"
+            )
         roles["visit"] = visit
         used.add(visit)
         week = _first(cols, _WEEK, exclude=used)
@@ -251,8 +324,9 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
             if m and c not in used and _is_numeric(raw[c]):
                 stems.setdefault(m.group("stem").rstrip("_."), {})[m.group("v").lower()] = c
         stems = {s: v for s, v in stems.items() if len(v) >= 2}
-        tokens = sorted({t for v in stems.values() for t in v}, key=lambda t: (_week_of(t)[0] is None,
-                                                                              _week_of(t)[0] or 0, t))
+        tokens = sorted(
+            {t for v in stems.values() for t in v}, key=lambda t: (_week_of(t)[0] is None, _week_of(t)[0] or 0, t)
+        )
         for t in tokens:
             wk, base = _week_of(t)
             visits.append((_slug(t) if not t.isdigit() else f"visit{t}", wk, base, []))
@@ -265,8 +339,10 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
     if not visits:
         raise PainstudyError(f"{data_file or 'data'}: no visits could be recognised; write the visits in study.yml")
     if not any(b for _, _, b, _ in visits):
-        confirm.append("visits: no baseline visit was recognised; mark one with `baseline: true` or give each "
-                       "outcome a `baseline_column`")
+        confirm.append(
+            "visits: no baseline visit was recognised; mark one with `baseline: true` or give each "
+            "outcome a `baseline_column`"
+        )
     site = _first(cols, _SITE, exclude=used)
     condition = _first(cols, _CONDITION, exclude=used)
     completer = _first(cols, _COMPLETER, exclude=used)
@@ -287,8 +363,11 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
                 outcomes[_slug(c)] = inst
                 outcome_lines.append(f"  {_q(_slug(c))}: {{instrument: {inst}, column: {_q(c)}}}  # CHECK: {why}")
                 confirm.append(f"outcomes.{c}: instrument {inst} ({why})")
-            elif _COVARIATE.match(c) and _constant_within(raw, subject, c) and (
-                    _is_numeric(raw[c]) or raw[c].nunique() <= 12):
+            elif (
+                _COVARIATE.match(c)
+                and _constant_within(raw, subject, c)
+                and (_is_numeric(raw[c]) or raw[c].nunique() <= 12)
+            ):
                 kind = "numeric" if _is_numeric(raw[c]) else "categorical"
                 covariate_lines.append(f"  {_q(_slug(c))}: {{column: {_q(c)}, type: {kind}}}")
             else:
@@ -310,25 +389,40 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
             else:
                 unused.append(c)
     if not outcomes:
-        raise PainstudyError(f"{data_file or 'data'}: no numeric column changes between visits, so no outcome "
-                             f"was recognised; declare the outcomes in study.yml yourself")
+        raise PainstudyError(
+            f"{data_file or 'data'}: no numeric column changes between visits, so no outcome "
+            f"was recognised; declare the outcomes in study.yml yourself"
+        )
     # --- the YAML text -----------------------------------------------------------------------
-    lines += [f"# Drafted by `painstudy init` from {data_file or 'the data'}: every line marked CHECK is a guess",
-              "# that a person must confirm. Then run `painstudy validate` on this folder.",
-              f"name: {_q(name)}", f"title: {_q(name)}  # CHECK: a descriptive title",
-              "data:", f"  file: {_q(data_file or 'data.csv')}", f"  layout: {'long' if long else 'wide'}",
-              f"subject: {_q(subject)}", f"arm: {{column: {_q(arm)}}}", "arms:"]
+    lines += [
+        f"# Drafted by `painstudy init` from {data_file or 'the data'}: every line marked CHECK is a guess",
+        "# that a person must confirm. Then run `painstudy validate` on this folder.",
+        f"name: {_q(name)}",
+        f"title: {_q(name)}  # CHECK: a descriptive title",
+        "data:",
+        f"  file: {_q(data_file or 'data.csv')}",
+        f"  layout: {'long' if long else 'wide'}",
+        f"subject: {_q(subject)}",
+        f"arm: {{column: {_q(arm)}}}",
+        "arms:",
+    ]
     for value in sorted(raw[arm].dropna().unique(), key=_natural_key):
         mods, control = _modalities(value)
         label = str(value)
-        note = ("  # CHECK: modalities and control guessed from the label" if mods else
-                "  # CHECK: name this arm's modalities (see `painstudy.study.MODALITY_DOMAINS`)")
-        lines.append(f"  - {{name: {_q(_slug(value))}, label: {_q(label)}, codes: [{_q(value)}], "
-                     f"modalities: [{', '.join(mods)}]{', control: true' if control else ''}}}{note}")
+        note = (
+            "  # CHECK: modalities and control guessed from the label"
+            if mods
+            else "  # CHECK: name this arm's modalities (see `painstudy.study.MODALITY_DOMAINS`)"
+        )
+        lines.append(
+            f"  - {{name: {_q(_slug(value))}, label: {_q(label)}, codes: [{_q(value)}], "
+            f"modalities: [{', '.join(mods)}]{', control: true' if control else ''}}}{note}"
+        )
         confirm.append(f"arms: {label!r}: modalities [{', '.join(mods)}]{' (control)' if control else ''}")
     if long:
-        lines.append(f"visit: {{column: {_q(roles['visit'])}" + (f", week: {_q(roles['week'])}}}"
-                                                                 if roles["week"] else "}"))
+        lines.append(
+            f"visit: {{column: {_q(roles['visit'])}" + (f", week: {_q(roles['week'])}}}" if roles["week"] else "}")
+        )
     lines.append("visits:")
     last = -math.inf
     for vname, wk, base, codes in visits:
@@ -345,8 +439,9 @@ def draft_study(data: "str | Path | pd.DataFrame", *, name: str = "mystudy", dat
             lo, hi = min(lo, week), max(hi, week)
             window = f", window: [{lo:g}, {hi:g}]"
             confirm.append(f"visits.{vname}: window [{lo:g}, {hi:g}] weeks is the range observed in the data")
-        lines.append(f"  - {{name: {_q(vname)}, week: {week:g}{window}{', baseline: true' if base else ''}"
-                     f"{code}}}{guess}")
+        lines.append(
+            f"  - {{name: {_q(vname)}, week: {week:g}{window}{', baseline: true' if base else ''}{code}}}{guess}"
+        )
     if site:
         lines.append(f"site: {{column: {_q(site)}, type: categorical}}")
     if condition:
@@ -415,8 +510,10 @@ def init_study(folder: str | Path, *, data: str | Path | None = None, name: str 
     targets = [folder / "study.yml", folder / "README.md", folder / "notebooks"]
     clash = [str(t) for t in targets if t.exists()]
     if clash:
-        raise DataFileError(f"{folder}: {', '.join(clash)} already exist; painstudy init never overwrites: "
-                            f"choose an empty or new folder")
+        raise DataFileError(
+            f"{folder}: {', '.join(clash)} already exist; painstudy init never overwrites: "
+            f"choose an empty or new folder"
+        )
     name = name or _slug(folder.resolve().name)
     studies = resources.files("painstudy.datasets") / "studies"
     if data is None:
@@ -436,8 +533,9 @@ def init_study(folder: str | Path, *, data: str | Path | None = None, name: str 
             data_ref, outside = str(data.resolve()), True
         draft = draft_study(data, name=name, data_file=data_ref)
         if outside:
-            draft.yaml = draft.yaml.replace("  layout:", "  outside_study_folder: true  # the file is not in this "
-                                            "folder\n  layout:", 1)
+            draft.yaml = draft.yaml.replace(
+                "  layout:", "  outside_study_folder: true  # the file is not in this folder\n  layout:", 1
+            )
         extra = {}
         source = f" from {data}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ import pandera.pandas as pa
 from .errors import FAILURE_COLUMNS, CohortError
 from .study import ARM_CLASSES, StudySpec
 
-
 #: Numbers in the canonical tables are finite (missing values are NaN, never an infinity).
 FINITE = pa.Check(lambda s: ~np.isinf(s.astype(float)), name="finite", error="finite (no infinities)")
 
@@ -70,12 +69,21 @@ def check_cohort_tables(spec: StudySpec, subjects: pd.DataFrame, visits: pd.Data
         except pa.errors.SchemaErrors as e:
             for f in e.failure_cases.itertuples():
                 index = f.index if isinstance(f.index, (int, np.integer)) and not pd.isna(f.index) else None
-                rows.append({"code": "table_contract", "file": f"{source} ({schema.name})", "line": None,
-                             "row": None if index is None else int(index) + 1, "column": f.column,
-                             "subject": None, "value": f.failure_case,
-                             "rule": f"canonical table contract ({schema.name}): {f.check}"})
+                rows.append(
+                    {
+                        "code": "table_contract",
+                        "file": f"{source} ({schema.name})",
+                        "line": None,
+                        "row": None if index is None else int(index) + 1,
+                        "column": f.column,
+                        "subject": None,
+                        "value": f.failure_case,
+                        "rule": f"canonical table contract ({schema.name}): {f.check}",
+                    }
+                )
     if rows:
         table = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
         table[["line", "row"]] = table[["line", "row"]].astype("Int64")
-        raise CohortError(f"{source}: the canonical tables break their contract (a bug in painstudy, please report)",
-                          table)
+        raise CohortError(
+            f"{source}: the canonical tables break their contract (a bug in painstudy, please report)", table
+        )

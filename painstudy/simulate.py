@@ -22,9 +22,9 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,14 @@ import yaml
 
 from .errors import PainstudyError
 
-VISITS = (("baseline", 0, (-2, 0)), ("week4", 4, (3, 5)), ("week8", 8, (7, 9)), ("week12", 12, (11, 13)),
-          ("week26", 26, (24, 28)), ("week52", 52, (48, 56)))
+VISITS = (
+    ("baseline", 0, (-2, 0)),
+    ("week4", 4, (3, 5)),
+    ("week8", 8, (7, 9)),
+    ("week12", 12, (11, 13)),
+    ("week26", 26, (24, 28)),
+    ("week52", 52, (48, 56)),
+)
 
 CONDITIONS = ("chronic_low_back_pain", "fibromyalgia", "knee_osteoarthritis")
 
@@ -42,8 +48,11 @@ DEFAULT_ARMS: Mapping[str, tuple[str, tuple[str, ...], bool]] = {
     "usual_care": ("Usual care", ("usual_care",), True),
     "physiotherapy": ("Physiotherapy and exercise", ("physiotherapy", "exercise"), False),
     "mindfulness": ("Mindfulness-based stress reduction", ("mbsr",), False),
-    "integrative": ("Integrative programme", ("physiotherapy", "mbsr", "acupuncture",
-                                               "anti_inflammatory_diet", "sleep_hygiene"), False),
+    "integrative": (
+        "Integrative programme",
+        ("physiotherapy", "mbsr", "acupuncture", "anti_inflammatory_diet", "sleep_hygiene"),
+        False,
+    ),
 }
 
 #: Long-run effect on pain NRS (points, negative = less pain) and on PROMIS physical function
@@ -80,8 +89,10 @@ class SimulatedTrial:
         from .outputs import OutputError, OutputFolder
 
         if Path(data_file).name != data_file or data_file in ("truth.csv", "study.yml", "manifest.json"):
-            raise OutputError(f"data_file must be a plain file name other than truth.csv, study.yml and "
-                              f"manifest.json, got {data_file!r}")
+            raise OutputError(
+                f"data_file must be a plain file name other than truth.csv, study.yml and "
+                f"manifest.json, got {data_file!r}"
+            )
         with OutputFolder(folder, kind="simulation") as out:
             self.data.to_csv(out.path / data_file, index=False, float_format="%.4g")
             self.truth.to_csv(out.path / "truth.csv", index=False, float_format="%.6g")
@@ -89,8 +100,10 @@ class SimulatedTrial:
             study["name"] = name
             study["data"] = {"file": data_file, "layout": "long"}
             with open(out.path / "study.yml", "w", encoding="utf-8") as f:
-                f.write(f"# Simulated by painstudy.simulate (seed {self.params['seed']}, "
-                        f"{self.params['n_subjects']} subjects); true effects in truth.csv\n")
+                f.write(
+                    f"# Simulated by painstudy.simulate (seed {self.params['seed']}, "
+                    f"{self.params['n_subjects']} subjects); true effects in truth.csv\n"
+                )
                 yaml.safe_dump(study, f, sort_keys=False, allow_unicode=True)
             target = out.publish({"name": name, "parameters": dict(self.params)})
         return target / "study.yml"
@@ -108,13 +121,28 @@ def true_effects(effects=DEFAULT_EFFECTS, tau: float = 6.0) -> pd.DataFrame:
             if arm == "usual_care":
                 continue
             for vname, week, _ in VISITS[1:]:
-                rows.append({"outcome": outcome, "arm": arm, "reference": "usual_care", "visit": vname,
-                             "week": week, "effect": float(e * _ramp(week, tau))})
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "arm": arm,
+                        "reference": "usual_care",
+                        "visit": vname,
+                        "week": week,
+                        "effect": float(e * _ramp(week, tau)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def simulate(n_subjects: int = 400, *, seed: int = 20261126, n_sites: int = 8, dropout: float = 1.0,
-             effects=DEFAULT_EFFECTS, tau: float = 6.0) -> SimulatedTrial:
+def simulate(
+    n_subjects: int = 400,
+    *,
+    seed: int = 20261126,
+    n_sites: int = 8,
+    dropout: float = 1.0,
+    effects=DEFAULT_EFFECTS,
+    tau: float = 6.0,
+) -> SimulatedTrial:
     """Simulate an integrative pain-management trial.
 
     Parameters
@@ -187,8 +215,7 @@ def simulate(n_subjects: int = 400, *, seed: int = 20261126, n_sites: int = 8, d
     on_opioid = rng.random(n) < 0.4
     dose0 = np.where(on_opioid, np.round(np.exp(rng.normal(np.log(30), 0.6, n)), 0), 0.0)
     taper = np.array([0.10, 0.15, 0.12, 0.35])[arm_idx]
-    mme = np.round(dose0[:, None] * (1 - taper[:, None] * _ramp(weeks, 10.0))
-                   * np.exp(rng.normal(0, 0.1, (n, T))), 1)
+    mme = np.round(dose0[:, None] * (1 - taper[:, None] * _ramp(weeks, 10.0)) * np.exp(rng.normal(0, 0.1, (n, T))), 1)
 
     # monotone dropout depending on the last observed pain (MAR), plus 3 % intermittent misses
     observed = np.ones((n, T), bool)
@@ -208,44 +235,68 @@ def simulate(n_subjects: int = 400, *, seed: int = 20261126, n_sites: int = 8, d
     measured = observed & ~miss
 
     subj = np.array([f"S{i + 1:04d}" for i in range(n)])
-    data = pd.DataFrame({
-        "subject_id": np.repeat(subj, T),
-        "site": np.repeat(np.array([f"site{s + 1:02d}" for s in site]), T),
-        "condition": np.repeat(np.array(CONDITIONS)[cond], T),
-        "arm": np.repeat(np.array(arms)[arm_idx], T),
-        "age": np.repeat(age, T),
-        "sex": np.repeat(sex, T),
-        "visit": np.tile([v[0] for v in VISITS], n),
-        "week_actual": actual.ravel(),
-        "pain": np.where(measured, pain, np.nan).ravel(),
-        "function": np.where(measured, fun, np.nan).ravel(),
-        "mme": np.where(measured, mme, np.nan).ravel(),
-        "withdrawal_reason": np.repeat(np.where(reason == "", None, reason), T),
-    })
+    data = pd.DataFrame(
+        {
+            "subject_id": np.repeat(subj, T),
+            "site": np.repeat(np.array([f"site{s + 1:02d}" for s in site]), T),
+            "condition": np.repeat(np.array(CONDITIONS)[cond], T),
+            "arm": np.repeat(np.array(arms)[arm_idx], T),
+            "age": np.repeat(age, T),
+            "sex": np.repeat(sex, T),
+            "visit": np.tile([v[0] for v in VISITS], n),
+            "week_actual": actual.ravel(),
+            "pain": np.where(measured, pain, np.nan).ravel(),
+            "function": np.where(measured, fun, np.nan).ravel(),
+            "mme": np.where(measured, mme, np.nan).ravel(),
+            "withdrawal_reason": np.repeat(np.where(reason == "", None, reason), T),
+        }
+    )
     data.loc[~measured.ravel(), "week_actual"] = np.nan
     study = {
         "name": "simulated",
         "title": "Simulated integrative pain-management trial",
-        "description": (f"Synthetic trial from painstudy.simulate(n_subjects={n}, seed={seed}): usual care, "
-                        "two single-modality arms and an integrative arm; three chronic-pain conditions; "
-                        "dropout depending on observed pain (MAR)."),
+        "description": (
+            f"Synthetic trial from painstudy.simulate(n_subjects={n}, seed={seed}): usual care, "
+            "two single-modality arms and an integrative arm; three chronic-pain conditions; "
+            "dropout depending on observed pain (MAR)."
+        ),
         "subject": "subject_id",
         "arm": {"column": "arm"},
-        "arms": [{"name": a, "label": DEFAULT_ARMS[a][0], "modalities": list(DEFAULT_ARMS[a][1]),
-                  "control": DEFAULT_ARMS[a][2]} for a in arms],
+        "arms": [
+            {
+                "name": a,
+                "label": DEFAULT_ARMS[a][0],
+                "modalities": list(DEFAULT_ARMS[a][1]),
+                "control": DEFAULT_ARMS[a][2],
+            }
+            for a in arms
+        ],
         "visit": {"column": "visit", "week": "week_actual"},
         "visits": [{"name": v, "week": w, "window": list(win), "baseline": v == "baseline"} for v, w, win in VISITS],
         "site": {"column": "site", "type": "categorical"},
         "condition": {"column": "condition", "type": "categorical"},
-        "covariates": {"age": {"column": "age", "type": "numeric"},
-                       "sex": {"column": "sex", "type": "categorical", "values": {"female": "female", "male": "male"}}},
+        "covariates": {
+            "age": {"column": "age", "type": "numeric"},
+            "sex": {"column": "sex", "type": "categorical", "values": {"female": "female", "male": "male"}},
+        },
         "outcomes": {
             "pain": {"instrument": "nrs", "column": "pain", "label": "Pain intensity (NRS 0-10)"},
-            "function": {"instrument": "promis_pf", "column": "function", "label": "Physical function (PROMIS T-score)"},
+            "function": {
+                "instrument": "promis_pf",
+                "column": "function",
+                "label": "Physical function (PROMIS T-score)",
+            },
             "mme": {"instrument": "mme", "column": "mme", "label": "Opioid dose (MME/day)"},
         },
         "disposition": {"withdrawal_reason": "withdrawal_reason"},
     }
-    params = {"n_subjects": n, "seed": seed, "n_sites": n_sites, "dropout": dropout, "tau": tau,
-              "effects": {k: dict(v) for k, v in effects.items()}, "modifiers": DEFAULT_MODIFIERS}
+    params = {
+        "n_subjects": n,
+        "seed": seed,
+        "n_sites": n_sites,
+        "dropout": dropout,
+        "tau": tau,
+        "effects": {k: dict(v) for k, v in effects.items()},
+        "modifiers": DEFAULT_MODIFIERS,
+    }
     return SimulatedTrial(data, true_effects(effects, tau), params, study)

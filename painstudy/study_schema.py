@@ -29,7 +29,8 @@ import math
 import re
 import types
 import typing
-from typing import Annotated, Any, ClassVar, Literal, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -68,19 +69,29 @@ class StudyYamlLoader(yaml.SafeLoader):
 
 
 StudyYamlLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-StudyYamlLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-                                      list("-+0123456789"))
 StudyYamlLoader.add_implicit_resolver(
-    _FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+StudyYamlLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
 StudyYamlLoader.add_constructor(_INT, StudyYamlLoader.construct_yaml_int)
 
 
 def _yaml_problem(e: yaml.YAMLError, source: str) -> Problem:
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     words = "; ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
-    return Problem("yaml_syntax", f"not valid YAML: {words or type(e).__name__}",
-                   line=None if mark is None else mark.line + 1, file=source)
+    return Problem(
+        "yaml_syntax",
+        f"not valid YAML: {words or type(e).__name__}",
+        line=None if mark is None else mark.line + 1,
+        file=source,
+    )
 
 
 def load_yaml(text: str, source: str = "study.yml") -> tuple[Any, dict[str, int]]:
@@ -101,8 +112,10 @@ def load_yaml(text: str, source: str = "study.yml") -> tuple[Any, dict[str, int]
     except yaml.YAMLError as e:
         raise StudySpecError(f"{source}: not valid YAML", [_yaml_problem(e, source)]) from None
     except RecursionError:
-        raise StudySpecError(f"{source}: not a study definition", [Problem(
-            "yaml_syntax", "lists or mappings are nested too deeply", file=source)]) from None
+        raise StudySpecError(
+            f"{source}: not a study definition",
+            [Problem("yaml_syntax", "lists or mappings are nested too deeply", file=source)],
+        ) from None
     finally:
         loader.dispose()
     if problems:
@@ -115,14 +128,23 @@ def _construct(loader, node, path, lines, problems, source, active):
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node, deep=True)
     if id(node) in active:
-        problems.append(Problem("yaml_syntax", "an alias refers to itself (recursive YAML)",
-                                path or None, node.start_mark.line + 1, source))
+        problems.append(
+            Problem(
+                "yaml_syntax",
+                "an alias refers to itself (recursive YAML)",
+                path or None,
+                node.start_mark.line + 1,
+                source,
+            )
+        )
         return None
     active.add(id(node))
     try:
         if isinstance(node, yaml.SequenceNode):
-            return [_construct(loader, item, f"{path}[{i}]", lines, problems, source, active)
-                    for i, item in enumerate(node.value)]
+            return [
+                _construct(loader, item, f"{path}[{i}]", lines, problems, source, active)
+                for i, item in enumerate(node.value)
+            ]
         loader.flatten_mapping(node)
         out: dict = {}
         first_line: dict = {}
@@ -132,13 +154,22 @@ def _construct(loader, node, path, lines, problems, source, active):
             try:
                 hash(key)
             except TypeError:
-                problems.append(Problem("yaml_syntax", "a key must be a name, not a list or mapping",
-                                        path or None, line, source))
+                problems.append(
+                    Problem("yaml_syntax", "a key must be a name, not a list or mapping", path or None, line, source)
+                )
                 continue
             child = f"{path}.{key}" if path else str(key)
             if key in out:
-                problems.append(Problem("duplicate_key", f"key {key!r} is written twice (lines {first_line[key]} "
-                                        f"and {line}); YAML would keep only the second", child, line, source))
+                problems.append(
+                    Problem(
+                        "duplicate_key",
+                        f"key {key!r} is written twice (lines {first_line[key]} "
+                        f"and {line}); YAML would keep only the second",
+                        child,
+                        line,
+                        source,
+                    )
+                )
                 continue
             first_line[key] = line
             lines[child] = line
@@ -152,12 +183,16 @@ def _construct(loader, node, path, lines, problems, source, active):
 # field types
 # -------------------------------------------------------------------------------------------
 
+
 def _show(value: Any) -> str:
     kinds = {bool: "a boolean", list: "a list", dict: "a mapping", type(None): "empty (null)"}
     for t, word in kinds.items():
         if isinstance(value, t):
-            return f"{word} ({str(value).lower() if isinstance(value, bool) else _short(value)})" \
-                if t is not type(None) else word
+            return (
+                f"{word} ({str(value).lower() if isinstance(value, bool) else _short(value)})"
+                if t is not type(None)
+                else word
+            )
     if isinstance(value, str):
         return f"the text {_short(value)}"
     return f"{_short(value)}"
@@ -250,9 +285,16 @@ Window = Annotated[tuple[float, float], BeforeValidator(_window)]
 InstrumentName = Annotated[str, BeforeValidator(_instrument)]
 
 #: How each field type is described in the reference (by its validator).
-_TYPE_WORDS = {_name: "name", _text: "text", _number: "number", _positive: "positive number",
-               _boolean: "`true` / `false`", _code: "code (text or number)", _window: "[low, high] (weeks)",
-               _instrument: "instrument name"}
+_TYPE_WORDS = {
+    _name: "name",
+    _text: "text",
+    _number: "number",
+    _positive: "positive number",
+    _boolean: "`true` / `false`",
+    _code: "code (text or number)",
+    _window: "[low, high] (weeks)",
+    _instrument: "instrument name",
+}
 #: The codes our own validators raise (other error types come from pydantic itself).
 _OWN_CODES = {"wrong_type", "invalid_value", "unknown_instrument"}
 
@@ -275,19 +317,26 @@ class _Doc(BaseModel):
 # the study.yml schema
 # -------------------------------------------------------------------------------------------
 
+
 class DataDoc(_Doc):
     """``data:`` the raw data file (or ``data: FILE``)."""
 
-    file: Name | None = Field(None, description="The data file: a path relative to the study folder, or "
-                              "`registry:NAME` for a registered public dataset. It must stay inside the study "
-                              "folder unless `outside_study_folder: true`.")
-    layout: Literal["long", "wide"] = Field("long", description="`long`: a row per subject and visit; `wide`: "
-                                            "a row per subject with a column per visit.")
-    format: Literal[FORMATS] | None = Field(None, description="Reader to use when the extension does not say "
-                                            "(" + ", ".join(FORMATS) + ").")
+    file: Name | None = Field(
+        None,
+        description="The data file: a path relative to the study folder, or "
+        "`registry:NAME` for a registered public dataset. It must stay inside the study "
+        "folder unless `outside_study_folder: true`.",
+    )
+    layout: Literal["long", "wide"] = Field(
+        "long", description="`long`: a row per subject and visit; `wide`: a row per subject with a column per visit."
+    )
+    format: Literal[FORMATS] | None = Field(
+        None, description="Reader to use when the extension does not say (" + ", ".join(FORMATS) + ")."
+    )
     sheet: Name | None = Field(None, description="Excel: the sheet to read (default: the first).")
-    outside_study_folder: Bool = Field(False, description="Allow `file` to point outside the study folder "
-                                       "(an absolute path or `../`).")
+    outside_study_folder: Bool = Field(
+        False, description="Allow `file` to point outside the study folder (an absolute path or `../`)."
+    )
 
     shorthand = "file"
 
@@ -304,8 +353,9 @@ class VisitColumnDoc(_Doc):
     """``visit:`` the visit columns of a long file (or ``visit: COLUMN``)."""
 
     column: Name | None = Field(None, description="Column holding the visit (its codes or names).")
-    week: Name | None = Field(None, description="Column holding the actual time of the visit in weeks "
-                              "(checked against each visit's window).")
+    week: Name | None = Field(
+        None, description="Column holding the actual time of the visit in weeks (checked against each visit's window)."
+    )
 
     shorthand = "column"
 
@@ -315,11 +365,17 @@ class ArmDoc(_Doc):
 
     name: Name = Field(description="Name of the arm used in every table (e.g. `usual_care`).")
     label: Text | None = Field(None, description="Readable label (default: the name).")
-    modalities: list[Name] = Field(min_length=1, description="Modalities of the arm from the fixed taxonomy "
-                                   "(see `painstudy.study.MODALITY_DOMAINS`); the arm class is derived from them.")
+    modalities: list[Name] = Field(
+        min_length=1,
+        description="Modalities of the arm from the fixed taxonomy "
+        "(see `painstudy.study.MODALITY_DOMAINS`); the arm class is derived from them.",
+    )
     control: Bool = Field(False, description="`true` for the control / usual-care arm (at most one).")
-    codes: list[Code] = Field([], description="Values of the arm column that mean this arm (default: the "
-                              "name). Codes of different arms must not overlap.")
+    codes: list[Code] = Field(
+        [],
+        description="Values of the arm column that mean this arm (default: the "
+        "name). Codes of different arms must not overlap.",
+    )
 
 
 class VisitDoc(_Doc):
@@ -327,11 +383,15 @@ class VisitDoc(_Doc):
 
     name: Name = Field(description="Name of the visit (e.g. `week4`).")
     week: Number = Field(description="Nominal week of the visit; visits are listed in increasing week order.")
-    window: Window | None = Field(None, description="Allowed actual time [low, high] in weeks; it must contain "
-                                  "`week` (default: [week, week]).")
+    window: Window | None = Field(
+        None, description="Allowed actual time [low, high] in weeks; it must contain `week` (default: [week, week])."
+    )
     baseline: Bool = Field(False, description="`true` for the baseline visit (at most one, listed first).")
-    codes: list[Code] = Field([], description="Values of the visit column that mean this visit (default: the "
-                              "name). Codes of different visits must not overlap.")
+    codes: list[Code] = Field(
+        [],
+        description="Values of the visit column that mean this visit (default: the "
+        "name). Codes of different visits must not overlap.",
+    )
 
 
 class OutcomeDoc(_Doc):
@@ -339,22 +399,32 @@ class OutcomeDoc(_Doc):
 
     instrument: InstrumentName = Field(description="Instrument of the registry (`painstudy.list_instruments()`).")
     label: Text | None = Field(None, description="Readable label (default: the instrument's).")
-    column: Name | None = Field(None, description="Long files: the column holding the score (default: the "
-                                "outcome's name).")
+    column: Name | None = Field(
+        None, description="Long files: the column holding the score (default: the outcome's name)."
+    )
     columns: dict[Name, Name] | None = Field(None, description="Wide files: visit name -> column.")
-    baseline_column: Name | None = Field(None, description="A column holding the baseline value when the "
-                                         "schedule has no baseline visit (ADaM's BASE).")
-    missing_with: Name | None = Field(None, description="Another outcome: this one is set to missing where that "
-                                      "one was not assessed (files that code unassessed values as 0).")
+    baseline_column: Name | None = Field(
+        None, description="A column holding the baseline value when the schedule has no baseline visit (ADaM's BASE)."
+    )
+    missing_with: Name | None = Field(
+        None,
+        description="Another outcome: this one is set to missing where that "
+        "one was not assessed (files that code unassessed values as 0).",
+    )
     multiply: Positive = Field(1.0, description="Factor applied to the raw values (e.g. 0.25).")
     min: Number | None = Field(None, description="Overrides the instrument's lowest score.")
-    max: Number | None = Field(None, description="Overrides the instrument's highest score (for an open-ended "
-                               "scale, declares the highest plausible value).")
+    max: Number | None = Field(
+        None,
+        description="Overrides the instrument's highest score (for an open-ended "
+        "scale, declares the highest plausible value).",
+    )
     lower_is_better: Bool | None = Field(None, description="Overrides the instrument's direction.")
-    relative: dict[Name, Number] | None = Field(None, description="Overrides or adds relative improvement "
-                                                "thresholds (fractions of baseline).")
-    absolute: dict[Name, Number] | None = Field(None, description="Overrides or adds absolute improvement "
-                                                "thresholds (scale points).")
+    relative: dict[Name, Number] | None = Field(
+        None, description="Overrides or adds relative improvement thresholds (fractions of baseline)."
+    )
+    absolute: dict[Name, Number] | None = Field(
+        None, description="Overrides or adds absolute improvement thresholds (scale points)."
+    )
 
     shorthand = "instrument"
 
@@ -364,16 +434,21 @@ class VariableDoc(_Doc):
     (or ``NAME: COLUMN``)."""
 
     column: Name | None = Field(None, description="Column of the data file (give `column` or `value`).")
-    type: Literal["numeric", "categorical"] | None = Field(None, description="`numeric` or `categorical` "
-                                                            "(default: categorical for site, condition and "
-                                                            "variables with `values`, else numeric).")
-    values: dict[Code, Code] | None = Field(None, description="Recoding of the raw codes (raw -> value); "
-                                            "a raw value not listed is an error.")
+    type: Literal["numeric", "categorical"] | None = Field(
+        None,
+        description="`numeric` or `categorical` "
+        "(default: categorical for site, condition and "
+        "variables with `values`, else numeric).",
+    )
+    values: dict[Code, Code] | None = Field(
+        None, description="Recoding of the raw codes (raw -> value); a raw value not listed is an error."
+    )
     value: Code | None = Field(None, description="A constant value for every subject (instead of a column).")
     label: Text | None = Field(None, description="Readable label (default: the name).")
     min: Number | None = Field(None, description="Numeric variables: lowest allowed value.")
-    max: Number | None = Field(None, description="Numeric variables: highest allowed value (default: values "
-                               "must be below 1e9 in size).")
+    max: Number | None = Field(
+        None, description="Numeric variables: highest allowed value (default: values must be below 1e9 in size)."
+    )
 
     shorthand = "column"
 
@@ -381,10 +456,14 @@ class VariableDoc(_Doc):
 class DispositionDoc(_Doc):
     """``disposition:`` columns describing who completed and why others withdrew."""
 
-    withdrawal_reason: Name | None = Field(None, description="Column with the reason for withdrawal "
-                                           "(empty for subjects who did not withdraw).")
-    completer: Name | None = Field(None, description="Column flagging completers (true/false, yes/no, y/n, 1/0 "
-                                   "in any case); default: assessed at the last scheduled visit.")
+    withdrawal_reason: Name | None = Field(
+        None, description="Column with the reason for withdrawal (empty for subjects who did not withdraw)."
+    )
+    completer: Name | None = Field(
+        None,
+        description="Column flagging completers (true/false, yes/no, y/n, 1/0 "
+        "in any case); default: assessed at the last scheduled visit.",
+    )
 
 
 class StudyDoc(_Doc):
@@ -400,20 +479,24 @@ class StudyDoc(_Doc):
     arms: list[ArmDoc] = Field(min_length=1, description="The arms (see `arms[]`).")
     visit: VisitColumnDoc | None = Field(None, description="Long files: the visit columns (see `visit`).")
     visits: list[VisitDoc] = Field(min_length=1, description="The schedule, in week order (see `visits[]`).")
-    outcomes: dict[Name, OutcomeDoc] = Field(description="Outcome name -> definition (see `outcomes.NAME`). "
-                                             "Names cannot be subject, arm, arm_class, visit, week, site, "
-                                             "condition or clash with derived columns.")
+    outcomes: dict[Name, OutcomeDoc] = Field(
+        description="Outcome name -> definition (see `outcomes.NAME`). "
+        "Names cannot be subject, arm, arm_class, visit, week, site, "
+        "condition or clash with derived columns."
+    )
     site: VariableDoc | None = Field(None, description="The site (see `site / condition / covariates.NAME`).")
     condition: VariableDoc | None = Field(None, description="The condition treated.")
     covariates: dict[Name, VariableDoc] = Field({}, description="Baseline covariates: name -> definition.")
-    subject_outcomes: dict[Name, VariableDoc] = Field({}, description="Subject-level outcomes (e.g. resource "
-                                                      "use over follow-up): name -> definition.")
+    subject_outcomes: dict[Name, VariableDoc] = Field(
+        {}, description="Subject-level outcomes (e.g. resource use over follow-up): name -> definition."
+    )
     disposition: DispositionDoc | None = Field(None, description="Disposition columns (see `disposition`).")
 
 
 # -------------------------------------------------------------------------------------------
 # checking a document
 # -------------------------------------------------------------------------------------------
+
 
 def field_path(loc: tuple) -> str:
     """``("arms", 1, "control")`` -> ``"arms[1].control"``."""
@@ -479,11 +562,15 @@ _MESSAGES = {
     "dict_type": ("wrong_type", lambda e: f"must be a mapping (key: value), not {_show(e['input'])}"),
     "model_type": ("wrong_type", lambda e: f"must be a mapping (key: value), not {_show(e['input'])}"),
     "model_attributes_type": ("wrong_type", lambda e: f"must be a mapping (key: value), not {_show(e['input'])}"),
-    "list_type": ("wrong_type", lambda e: f"must be a list ([a, b] or lines starting with '- '), "
-                                          f"not {_show(e['input'])}"),
+    "list_type": (
+        "wrong_type",
+        lambda e: f"must be a list ([a, b] or lines starting with '- '), not {_show(e['input'])}",
+    ),
     "too_short": ("missing_key", lambda e: "must list at least one entry"),
-    "literal_error": ("invalid_value", lambda e: f"must be one of {e.get('ctx', {}).get('expected', '')}, "
-                                                 f"not {_show(e['input'])}"),
+    "literal_error": (
+        "invalid_value",
+        lambda e: f"must be one of {e.get('ctx', {}).get('expected', '')}, not {_show(e['input'])}",
+    ),
 }
 
 
@@ -502,8 +589,15 @@ def check_study_doc(doc: Any, lines: Mapping[str, int] | None = None, source: st
                 known = [f.alias or n for n, f in model.model_fields.items()] if model else []
                 close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(Problem("unknown_key", f"unknown key{hint} (known keys here: {', '.join(known)})",
-                                        path, line_of(path, lines), source))
+                problems.append(
+                    Problem(
+                        "unknown_key",
+                        f"unknown key{hint} (known keys here: {', '.join(known)})",
+                        path,
+                        line_of(path, lines),
+                        source,
+                    )
+                )
                 continue
             if kind in _OWN_CODES:
                 code, text = kind, e["msg"]
@@ -518,16 +612,19 @@ def check_study_doc(doc: Any, lines: Mapping[str, int] | None = None, source: st
             if not path:  # the whole file: say what it holds, never echo it (it may not be a study file at all)
                 kinds = {dict: "a mapping", list: "a list", str: "text", type(None): "nothing (it is empty)"}
                 held = next((w for t, w in kinds.items() if isinstance(e["input"], t)), "a single value")
-                text = f"the study definition must be a mapping of keys (name:, arms:, visits:, ...), but the file " \
-                       f"holds {held}"
+                text = (
+                    f"the study definition must be a mapping of keys (name:, arms:, visits:, ...), but the file "
+                    f"holds {held}"
+                )
             problems.append(Problem(code, text, path or None, line_of(path, lines), source))
-        return sorted(problems, key=lambda p: (p.line or 0))
+        return sorted(problems, key=lambda p: p.line or 0)
     return []
 
 
 # -------------------------------------------------------------------------------------------
 # the reference, generated from the schema
 # -------------------------------------------------------------------------------------------
+
 
 def _type_words(tp, metadata=()) -> str:
     for m in metadata:
@@ -551,23 +648,34 @@ def _type_words(tp, metadata=()) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-_SECTIONS = (("study.yml (top level)", StudyDoc), ("data", DataDoc), ("arm", ColumnDoc), ("arms[]", ArmDoc),
-             ("visit", VisitColumnDoc), ("visits[]", VisitDoc), ("outcomes.NAME", OutcomeDoc),
-             ("site / condition / covariates.NAME / subject_outcomes.NAME", VariableDoc),
-             ("disposition", DispositionDoc))
+_SECTIONS = (
+    ("study.yml (top level)", StudyDoc),
+    ("data", DataDoc),
+    ("arm", ColumnDoc),
+    ("arms[]", ArmDoc),
+    ("visit", VisitColumnDoc),
+    ("visits[]", VisitDoc),
+    ("outcomes.NAME", OutcomeDoc),
+    ("site / condition / covariates.NAME / subject_outcomes.NAME", VariableDoc),
+    ("disposition", DispositionDoc),
+)
 
 
 def study_yml_reference() -> str:
     """The study.yml reference in Markdown, generated from the schema (one table per section)."""
-    out = ["# study.yml reference", "",
-           "Generated from `painstudy.study_schema` (`painstudy.study_schema.study_yml_reference()`); "
-           "every key is checked against it, unknown keys are errors.", "",
-           "YAML is read with the YAML 1.2 core rules: `true`/`false` are booleans, `yes`/`no` stay text; "
-           "booleans must not be quoted.", ""]
+    out = [
+        "# study.yml reference",
+        "",
+        "Generated from `painstudy.study_schema` (`painstudy.study_schema.study_yml_reference()`); "
+        "every key is checked against it, unknown keys are errors.",
+        "",
+        "YAML is read with the YAML 1.2 core rules: `true`/`false` are booleans, `yes`/`no` stay text; "
+        "booleans must not be quoted.",
+        "",
+    ]
     for title, model in _SECTIONS:
         doc = " ".join((model.__doc__ or "").split()).replace("``", "`")
-        out += [f"## `{title}`", "", doc, "", "| key | type | required / default | meaning |",
-                "|---|---|---|---|"]
+        out += [f"## `{title}`", "", doc, "", "| key | type | required / default | meaning |", "|---|---|---|---|"]
         for name, f in model.model_fields.items():
             key = f.alias or name
             need = "required" if f.is_required() else (f"default `{_default_words(f.default)}`")

@@ -28,10 +28,10 @@ _MAX_LEVELS = 12
 
 def _is_binary(x: pd.Series) -> bool:
     vals = set(pd.unique(x.dropna()))
-    return bool(vals) and vals <= {0, 1, 0.0, 1.0}
+    return bool(vals) and vals <= {0, 1}
 
 
-def _table1_variables(cohort: "Cohort") -> list[tuple[str, str, str]]:
+def _table1_variables(cohort: Cohort) -> list[tuple[str, str, str]]:
     """(column, label, kind) for each row group of Table 1."""
     spec = cohort.spec
     out = []
@@ -54,14 +54,25 @@ def _numeric_rows(x: pd.Series) -> dict:
     x = x.astype(float)
     n = int(x.notna().sum())
     if n == 0:  # nothing to summarise (numpy would warn about empty slices)
-        return {"n": 0, **{k: np.nan for k in ("mean", "sd", "median", "q1", "q3", "min", "max")},
-                "missing": int(x.isna().sum())}
-    return {"n": n, "mean": x.mean(), "sd": x.std(ddof=1), "median": x.median(), "q1": x.quantile(0.25),
-            "q3": x.quantile(0.75), "min": x.min(), "max": x.max(), "missing": int(x.isna().sum())}
+        return {
+            "n": 0,
+            **{k: np.nan for k in ("mean", "sd", "median", "q1", "q3", "min", "max")},
+            "missing": int(x.isna().sum()),
+        }
+    return {
+        "n": n,
+        "mean": x.mean(),
+        "sd": x.std(ddof=1),
+        "median": x.median(),
+        "q1": x.quantile(0.25),
+        "q3": x.quantile(0.75),
+        "min": x.min(),
+        "max": x.max(),
+        "missing": int(x.isna().sum()),
+    }
 
 
-def table1(cohort: "Cohort", *, by: str = "arm", total: bool = True, tidy: bool = False,
-           digits: int = 1) -> pd.DataFrame:
+def table1(cohort: Cohort, *, by: str = "arm", total: bool = True, tidy: bool = False, digits: int = 1) -> pd.DataFrame:
     """Baseline characteristics by arm.
 
     Numeric variables: n, mean (SD), median [IQR], missing. Categorical variables (and 0/1
@@ -107,10 +118,18 @@ def table1(cohort: "Cohort", *, by: str = "arm", total: bool = True, tidy: bool 
                     levels = sorted(pd.unique(subj[col].dropna()), key=str)
                 for lev in levels:
                     k = int((nonmiss == lev).sum())
-                    rows.append({"variable": col, "label": label, "level": "yes" if kind == "binary" else str(lev),
-                                 "group": g, "n": len(nonmiss), "count": k,
-                                 "percent": 100 * k / len(nonmiss) if len(nonmiss) else np.nan,
-                                 "missing": int(x.isna().sum())})
+                    rows.append(
+                        {
+                            "variable": col,
+                            "label": label,
+                            "level": "yes" if kind == "binary" else str(lev),
+                            "group": g,
+                            "n": len(nonmiss),
+                            "count": k,
+                            "percent": 100 * k / len(nonmiss) if len(nonmiss) else np.nan,
+                            "missing": int(x.isna().sum()),
+                        }
+                    )
     long = pd.DataFrame(rows)
     if tidy:
         return long
@@ -127,7 +146,7 @@ def _fmt(f: str, x: float) -> str:
 
 def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: int) -> pd.DataFrame:
     out: dict[tuple[str, str], dict[str, str]] = {}
-    for (var, label), block in long.groupby(["variable", "label"], sort=False):
+    for (_var, label), block in long.groupby(["variable", "label"], sort=False):
         if block["level"].eq("").all():
             # one more decimal for variables on a 0-1 scale (e.g. a VAS in units)
             spread = np.abs(block[["q3", "max"]].to_numpy(float))
@@ -140,14 +159,14 @@ def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: i
                 else:
                     out.setdefault((label, "mean (SD)"), {})[g] = f"{_fmt(f, r['mean'])} ({_fmt(f, r['sd'])})"
                     out.setdefault((label, "median [IQR]"), {})[g] = (
-                        f"{_fmt(f, r['median'])} [{_fmt(f, r['q1'])}, {_fmt(f, r['q3'])}]")
+                        f"{_fmt(f, r['median'])} [{_fmt(f, r['q1'])}, {_fmt(f, r['q3'])}]"
+                    )
                 if block["missing"].sum() > 0:
                     out.setdefault((label, "missing"), {})[g] = str(int(r["missing"]))
         else:
             for (lev, g), r in block.set_index(["level", "group"]).iterrows():
                 name = label if lev == "yes" else f"{label}: {lev}"
-                out.setdefault((name, "n (%)"), {})[g] = (
-                    f"{int(r['count'])} ({r['percent']:.0f}%)" if r["n"] else EMPTY)
+                out.setdefault((name, "n (%)"), {})[g] = f"{int(r['count'])} ({r['percent']:.0f}%)" if r["n"] else EMPTY
             if block["missing"].sum() > 0:
                 for g, r in block.drop_duplicates("group").set_index("group").iterrows():
                     out.setdefault((label, "missing"), {})[g] = str(int(r["missing"]))
@@ -157,7 +176,7 @@ def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: i
     return table.fillna("")
 
 
-def disposition(cohort: "Cohort") -> pd.DataFrame:
+def disposition(cohort: Cohort) -> pd.DataFrame:
     """The numbers of a CONSORT flow diagram, per arm and in total.
 
     Rows: ``randomised``; ``assessed at <visit>`` for each scheduled visit (any outcome

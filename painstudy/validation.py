@@ -24,187 +24,40 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import FAILURE_COLUMNS, CohortError
 from .io import RawTable
-from .study import StudySpec, Variable, normalise_code
+from .study import StudySpec, Variable
+from .study_rules import normalise_code
+from .validation_rules import MAX_MAGNITUDE, RULES, Rule, rules_table, validation_rules_page
 
-#: Numbers larger than this (in absolute value) are refused where no maximum is declared:
-#: no measurement painstudy analyses comes near it, and values such as 1e308 (export sentinels,
-#: typing errors) make model matrices singular.
-MAX_MAGNITUDE = 1e9
+__all__ = [
+    "MAX_MAGNITUDE",
+    "RULES",
+    "Rule",
+    "rules_table",
+    "validation_rules_page",
+    "check_data",
+    "CheckedData",
+    "FailureLog",
+]
+
 
 #: Spellings of a boolean (after trimming, in any case); 1.0 and 0.0 count as 1 and 0.
 TRUE_WORDS = ("1", "true", "t", "yes", "y")
 FALSE_WORDS = ("0", "false", "f", "no", "n")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A validation rule: its stable code, what it checks, what a failure means and how to fix it."""
-
-    code: str
-    scope: str  # "study.yml", "file" or "data"
-    title: str
-    meaning: str
-    fix: str
-
-
-_RULES = [
-    # -- study.yml ------------------------------------------------------------------------------
-    Rule("yaml_syntax", "study.yml", "valid YAML", "The file is not valid YAML (an unclosed bracket or quote, "
-         "a bad indentation, a tab).", "Correct the YAML at the line given."),
-    Rule("duplicate_key", "study.yml", "each key once", "A key is written twice in the same mapping; YAML would "
-         "silently keep the second.", "Remove or rename one of them."),
-    Rule("unknown_key", "study.yml", "known keys only", "A key that the study.yml schema does not declare "
-         "(often a typo; the message suggests the closest key).", "Correct the key name (see the study.yml "
-         "reference)."),
-    Rule("missing_key", "study.yml", "required keys", "A required key is missing (or a list that must have "
-         "entries is empty).", "Add the key."),
-    Rule("wrong_type", "study.yml", "field types", "A value has the wrong type: text where a number is needed "
-         "(`week: four`), a quoted boolean (`control: \"false\"`), a list where a mapping is needed, ...",
-         "Write the value with the type the reference gives (numbers and true/false without quotes)."),
-    Rule("invalid_value", "study.yml", "allowed values", "A value of the right type that is not allowed here "
-         "(a layout other than long/wide, a non-positive `multiply`, `columns:` in a long file, ...).",
-         "Use one of the allowed values given in the message."),
-    Rule("unknown_instrument", "study.yml", "known instruments", "An outcome names an instrument that is not in "
-         "the registry.", "Use a name from `painstudy.list_instruments()` (e.g. nrs, vas_mm, odi)."),
-    Rule("unknown_modality", "study.yml", "known modalities", "An arm lists a modality outside the fixed "
-         "taxonomy.", "Use a modality of `painstudy.study.MODALITY_DOMAINS` (e.g. physiotherapy, cbt)."),
-    Rule("duplicate_name", "study.yml", "unique names", "Two arms (or two visits) have the same name.",
-         "Give each arm and visit its own name."),
-    Rule("overlapping_codes", "study.yml", "disjoint codes", "A code of one arm (or visit) also means another "
-         "one, so rows would be assigned to whichever comes first (codes default to the name).",
-         "Make the codes of different arms (visits) disjoint."),
-    Rule("multiple_controls", "study.yml", "one control arm", "More than one arm is marked `control: true`.",
-         "Mark only the control / usual-care arm."),
-    Rule("multiple_baselines", "study.yml", "one baseline visit", "More than one visit is marked `baseline: true`.",
-         "Mark only the baseline visit."),
-    Rule("visits_out_of_order", "study.yml", "visits in week order", "Visits are not listed in increasing week "
-         "order, or the baseline is not first; the order decides the last visit (completers) and models.",
-         "List the visits by week, baseline first."),
-    Rule("invalid_window", "study.yml", "window contains its week", "A visit's window [low, high] does not "
-         "contain its nominal week.", "Correct the window or the week."),
-    Rule("unknown_visit", "study.yml", "columns map known visits", "A wide outcome maps a visit that is not in "
-         "the schedule.", "Use the visit names of `visits:`."),
-    Rule("unknown_outcome", "study.yml", "missing_with names an outcome", "`missing_with` names no other "
-         "outcome of the study.", "Name another outcome."),
-    Rule("reserved_name", "study.yml", "reserved names", "An outcome, covariate or subject-level outcome uses a "
-         "name of the canonical tables (subject, arm, arm_class, visit, week, site, condition, week_actual, "
-         "completer, withdrawn, withdrawal_reason, last_visit, last_week), which it would overwrite.",
-         "Rename it (e.g. `pain_score`)."),
-    Rule("invalid_name", "study.yml", "usable names", "An outcome, covariate or subject-level outcome name that "
-         "is not usable as a column and in model formulas (spaces, operators, starting with a digit), or a study "
-         "name that cannot name a report folder (`/`, `..`).", "Use letters, digits and _ (and - . in a study "
-         "name)."),
-    Rule("name_clash", "study.yml", "names do not clash", "Two variables would get the same column: a "
-         "covariate named like an outcome, or like a derived column (`{outcome}_baseline`, `_change`, "
-         "`_improvement`, `_pct_improvement`).", "Rename one of them."),
-    Rule("data_outside_study_folder", "study.yml", "data inside the study folder", "`data.file` is an absolute "
-         "path or leaves the study folder (`../`).", "Move the file into the study folder, pass it with "
-         "`--data`, or declare `outside_study_folder: true` under `data:`."),
-    # -- files ----------------------------------------------------------------------------------
-    Rule("file_not_found", "file", "the file exists", "The study file or the data file does not exist (or is "
-         "a folder).", "Correct the path."),
-    Rule("empty_file", "file", "the file has data", "The file is empty, or has a header but no data rows.",
-         "Check that the file was exported completely."),
-    Rule("unknown_format", "file", "a known format", "The extension (or `data.format`) names no reader.",
-         "Use .csv, .tsv, .txt, .parquet, .xlsx, .xls, .sas7bdat, .xpt, .dta, .sav (or declare `format:`)."),
-    Rule("unreadable_file", "file", "the file can be read", "The reader for the format failed: the file is "
-         "truncated, corrupt or of another format.", "Export the file again, or declare its real format."),
-    Rule("not_text", "file", "text files are text", "A text file contains NUL bytes or is a binary file "
-         "(Excel, Parquet, ...) with a text extension.", "Give it the right extension or declare `format:`."),
-    Rule("encoding", "file", "a known encoding", "A text file is neither UTF-8, UTF-16/32 nor Windows-1252 "
-         "text.", "Save the file as UTF-8."),
-    Rule("duplicate_column", "file", "unique column names", "Two columns have the same name (after trimming "
-         "spaces); which one is meant is ambiguous.", "Rename or remove one of them."),
-    Rule("field_count", "file", "every line has the header's fields", "A line has more or fewer fields than the "
-         "header (a missing value or an unquoted delimiter); values would shift into the wrong columns.",
-         "Correct the line (quote fields that contain the delimiter)."),
-    Rule("truncated_file", "file", "the file is complete", "The file ends early: the last line has fewer "
-         "fields and no line break, the file ends inside a quoted field, or a gzip stream is cut.",
-         "Copy or export the file again."),
-    Rule("malformed_line", "file", "valid quoting", "A line cannot be split into fields (text after a closing "
-         "quote, a runaway quote).", "Correct the quoting on that line."),
-    Rule("unknown_sheet", "file", "the sheet exists", "`data.sheet` names no sheet of the workbook (or a sheet "
-         "is given for a file that is not Excel).", "Use one of the sheets listed in the message."),
-    # -- data -----------------------------------------------------------------------------------
-    Rule("missing_column", "data", "required columns", "A column that the study definition names is not in "
-         "the file (the message lists close names and, for Excel, the sheets).", "Correct the column name in "
-         "study.yml or the file, or choose the right sheet."),
-    Rule("missing_value", "data", "required values", "A required value is empty: the subject identifier, the "
-         "arm or the visit of a row, or a subject's completer flag.", "Fill it in, or remove the row."),
-    Rule("unknown_arm", "data", "known arms", "The arm column holds a value that is none of the arms' codes.",
-         "Correct the value, or add it to the arm's `codes:` in study.yml."),
-    Rule("subject_in_two_arms", "data", "one arm per subject", "A subject's rows give different arms.",
-         "Correct the arm of the rows named."),
-    Rule("visit_not_in_schedule", "data", "known visits", "The visit column holds a value that is none of the "
-         "visits' codes.", "Correct the value, or add the visit (or the code) to study.yml."),
-    Rule("outside_window", "data", "visits in their windows", "The actual week of a visit lies outside the "
-         "visit's window.", "Correct the week or the visit, or widen the window in study.yml."),
-    Rule("duplicate_visit", "data", "one row per subject and visit", "A long file has two rows for the same "
-         "subject and visit.", "Remove or correct one of them."),
-    Rule("duplicate_subject", "data", "one row per subject", "A wide file has two rows for the same subject.",
-         "Remove or correct one of them."),
-    Rule("not_numeric", "data", "numbers where numbers are needed", "A score, numeric covariate or week is not "
-         "a number (text, a decimal comma).", "Write a number (with a decimal point), or leave it empty."),
-    Rule("non_finite_number", "data", "finite numbers", "A number is infinite (inf, Infinity, 1e999).",
-         "Write the real value, or leave it empty if it is missing."),
-    Rule("implausible_number", "data", "plausible magnitudes", "A number without a declared maximum is "
-         f"larger than {MAX_MAGNITUDE:g} in size (e.g. 1e308 MME: an export sentinel or a typing error). "
-         "Outcomes on open-ended scales (MME, FEV1, generic scores) and numeric covariates are checked this "
-         "way.", "Correct the value, or declare the highest plausible value with `max:` on the outcome or "
-         "variable."),
-    Rule("score_out_of_range", "data", "scores within the instrument's range", "A score lies outside the "
-         "range of its instrument (or the range declared with `min:`/`max:`).", "Correct the score, or the "
-         "instrument of the outcome."),
-    Rule("value_out_of_range", "data", "values within declared ranges", "A numeric variable lies outside the "
-         "`min:`/`max:` declared for it.", "Correct the value or the declared range."),
-    Rule("unknown_code", "data", "declared codes", "A variable with `values:` holds a raw value that is not "
-         "one of the declared codes.", "Correct the value, or add the code to `values:`."),
-    Rule("invalid_boolean", "data", "booleans", "A completer flag is not a boolean: true/false, t/f, yes/no, "
-         "y/n, 1/0 (any case) are accepted.", "Write one of the accepted spellings."),
-    Rule("inconsistent_subject_value", "data", "one value per subject", "A subject-level value (site, "
-         "covariate, disposition) changes between the rows of one subject in a long file.", "Make the "
-         "subject's rows agree."),
-    Rule("no_baseline", "data", "a baseline per subject", "A subject has no outcome assessed at the baseline "
-         "visit, so no change from baseline can be computed.", "Add the baseline assessment, or remove the "
-         "subject."),
-    Rule("table_contract", "data", "canonical table contract", "The canonical tables broke their pandera "
-         "contract: a bug in painstudy.", "Please report it with the file that caused it."),
-]
-
-#: Every rule, by code.
-RULES: Mapping[str, Rule] = MappingProxyType({r.code: r for r in _RULES})
-
-
-def rules_table(fmt: str = "markdown") -> str:
-    """The list of rules for the documentation: ``"markdown"`` (a pipe table) or ``"rst"`` (a list-table)."""
-    cols = ("code", "applies to", "rule", "meaning", "fix")
-    rows = [(f"`{r.code}`", r.scope, r.title, r.meaning, r.fix) for r in RULES.values()]
-    if fmt == "markdown":
-        esc = lambda t: t.replace("|", "\\|")  # noqa: E731
-        out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
-        return "\n".join(out)
-    if fmt == "rst":
-        out = [".. list-table:: Validation rules", "   :header-rows: 1", ""]
-        for row in (cols, *rows):
-            out.append("   * - " + row[0].replace("`", "``"))
-            out += ["     - " + c.replace("`", "``") for c in row[1:]]
-        return "\n".join(out)
-    raise ValueError(f"fmt must be 'markdown' or 'rst', not {fmt!r}")
-
-
 # -------------------------------------------------------------------------------------------
 # collecting failures
 # -------------------------------------------------------------------------------------------
+
 
 class FailureLog:
     """Collects failures as rows of the failure table (:data:`~painstudy.errors.FAILURE_COLUMNS`)."""
@@ -213,19 +66,41 @@ class FailureLog:
         self.raw = raw
         self.rows: list[dict] = []
 
-    def add(self, code: str, rule: str, column: str | None = None, position: int | None = None,
-            subject: Any = None, value: Any = None) -> None:
+    def add(
+        self,
+        code: str,
+        rule: str,
+        column: str | None = None,
+        position: int | None = None,
+        subject: Any = None,
+        value: Any = None,
+    ) -> None:
         """One failure; ``position`` is the 0-based row of the raw table (numbered as in the file)."""
         if code not in RULES:  # pragma: no cover - a programming error
             raise KeyError(f"unregistered rule code {code!r}")
-        row = {"code": code, "file": self.raw.label, "line": None, "row": None, "column": column,
-               "subject": subject, "value": value, "rule": rule}
+        row = {
+            "code": code,
+            "file": self.raw.label,
+            "line": None,
+            "row": None,
+            "column": column,
+            "subject": subject,
+            "value": value,
+            "rule": rule,
+        }
         if position is not None:
             row.update(self.raw.where(position))
         self.rows.append(row)
 
-    def add_mask(self, code: str, rule: str, mask: pd.Series, column: str, subjects: pd.Series | None = None,
-                 values: Iterable | None = None) -> None:
+    def add_mask(
+        self,
+        code: str,
+        rule: str,
+        mask: pd.Series,
+        column: str,
+        subjects: pd.Series | None = None,
+        values: Iterable | None = None,
+    ) -> None:
         """A failure for every row where ``mask`` is true (values from ``column`` unless given)."""
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))
         if not len(idx):
@@ -321,6 +196,7 @@ def parse_booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 # the checked data handed to the cohort
 # -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CheckedData:
     """The raw data after every rule passed, parsed for building the canonical tables.
@@ -387,6 +263,7 @@ def check_data(spec: StudySpec, raw: RawTable) -> CheckedData:
 # the rules, one function each
 # -------------------------------------------------------------------------------------------
 
+
 def check_columns(spec: StudySpec, raw: RawTable, log: FailureLog) -> None:
     """``missing_column``: every column the study names is in the file (raises at once if not)."""
     present = list(raw.frame.columns)
@@ -396,11 +273,18 @@ def check_columns(spec: StudySpec, raw: RawTable, log: FailureLog) -> None:
         close = difflib.get_close_matches(col, present, n=3, cutoff=0.6)
         close += [c for c in present if c.lower() == col.lower() and c not in close]
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        sheets = (f"; the workbook has sheets {', '.join(raw.sheets)} (read: {raw.sheet}), choose one with "
-                  "data: {sheet: ...}" if len(raw.sheets) > 1 else "")
+        sheets = (
+            f"; the workbook has sheets {', '.join(raw.sheets)} (read: {raw.sheet}), choose one with "
+            "data: {sheet: ...}"
+            if len(raw.sheets) > 1
+            else ""
+        )
         shown = ", ".join(map(str, present[:30])) + (", ..." if len(present) > 30 else "")
-        log.add("missing_column", f"required column is missing (role: {role}){hint}{sheets}; columns present: "
-                f"{shown}", column=col)
+        log.add(
+            "missing_column",
+            f"required column is missing (role: {role}){hint}{sheets}; columns present: {shown}",
+            column=col,
+        )
     if log:
         raise CohortError(f"{raw.label}: {len(log)} required column(s) missing", log.table())
 
@@ -424,8 +308,9 @@ def _first_change(values: pd.Series, subj: pd.Series) -> pd.DataFrame:
     _, at = np.unique(s_codes[changed], return_index=True)
     pos = np.sort(changed[at])
     vals = values.to_numpy(dtype=object)
-    return pd.DataFrame({"s": subj.to_numpy(dtype=object)[pos], "v": vals[pos], "pos": pos,
-                         "first": vals[first[s_codes[pos]]]})
+    return pd.DataFrame(
+        {"s": subj.to_numpy(dtype=object)[pos], "v": vals[pos], "pos": pos, "first": vals[first[s_codes[pos]]]}
+    )
 
 
 def check_arms(spec: StudySpec, raw: RawTable, subj: pd.Series, log: FailureLog) -> pd.Series:
@@ -435,17 +320,38 @@ def check_arms(spec: StudySpec, raw: RawTable, subj: pd.Series, log: FailureLog)
     normed = normalise_series(col)
     arm = normed.map(codes)
     log.add_mask("missing_value", "missing arm", normed.isna(), spec.arm_column, subj)
-    log.add_mask("unknown_arm", f"unknown arm: not one of the study's arm codes ({', '.join(codes)})",
-                 normed.notna() & arm.isna(), spec.arm_column, subj)
+    log.add_mask(
+        "unknown_arm",
+        f"unknown arm: not one of the study's arm codes ({', '.join(codes)})",
+        normed.notna() & arm.isna(),
+        spec.arm_column,
+        subj,
+    )
     for r in _first_change(arm, subj).itertuples():
-        log.add("subject_in_two_arms", f"subject in two arms: {r.first} on its first row, {r.v} here",
-                spec.arm_column, int(r.pos), r.s, raw.frame[spec.arm_column].iloc[int(r.pos)])
+        log.add(
+            "subject_in_two_arms",
+            f"subject in two arms: {r.first} on its first row, {r.v} here",
+            spec.arm_column,
+            int(r.pos),
+            r.s,
+            raw.frame[spec.arm_column].iloc[int(r.pos)],
+        )
     return arm
 
 
-def check_numbers(raw: RawTable, column: str, what: str, subj: pd.Series, log: FailureLog,
-                  low: float | None = None, high: float | None = None, *, scale: float = 1.0,
-                  range_code: str = "value_out_of_range", range_text: str = "") -> pd.Series:
+def check_numbers(
+    raw: RawTable,
+    column: str,
+    what: str,
+    subj: pd.Series,
+    log: FailureLog,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    scale: float = 1.0,
+    range_code: str = "value_out_of_range",
+    range_text: str = "",
+) -> pd.Series:
     """The number rules for one column; returns its values times ``scale`` (NaN where missing or infinite).
 
     ``not_numeric``, ``non_finite_number``; ``range_code`` (``value_out_of_range`` or
@@ -464,8 +370,13 @@ def check_numbers(raw: RawTable, column: str, what: str, subj: pd.Series, log: F
     word = "score" if range_code == "score_out_of_range" else "value"
     log.add_mask(range_code, f"{word} outside the range [{lo:g}, {hi:g}]{range_text}", out, column, subj)
     big = y.notna() & ~out & (((y > MAX_MAGNITUDE) & ~np.isfinite(hi)) | ((y < -MAX_MAGNITUDE) & ~np.isfinite(lo)))
-    log.add_mask("implausible_number", f"larger than {MAX_MAGNITUDE:g} in size ({what}): declare `max:` in study.yml "
-                 "if such values are real", big, column, subj)
+    log.add_mask(
+        "implausible_number",
+        f"larger than {MAX_MAGNITUDE:g} in size ({what}): declare `max:` in study.yml if such values are real",
+        big,
+        column,
+        subj,
+    )
     return y
 
 
@@ -477,12 +388,25 @@ def _variable_values(var: Variable, raw: RawTable, subj: pd.Series, log: Failure
         mapping = {normalise_code(k): v for k, v in var.values.items()}
         normed = normalise_series(col)
         out = normed.map(mapping)
-        log.add_mask("unknown_code", f"value not among the declared codes of {var.name} "
-                     f"({', '.join(map(str, mapping))})", normed.notna() & out.isna(), var.column, subj)
+        log.add_mask(
+            "unknown_code",
+            f"value not among the declared codes of {var.name} ({', '.join(map(str, mapping))})",
+            normed.notna() & out.isna(),
+            var.column,
+            subj,
+        )
         return out.astype(float) if var.kind == "numeric" else out
     if var.kind == "numeric":
-        return check_numbers(raw, var.column, f"numeric variable {var.name}", subj, log, var.min, var.max,
-                             range_text=f" declared for {var.name}")
+        return check_numbers(
+            raw,
+            var.column,
+            f"numeric variable {var.name}",
+            subj,
+            log,
+            var.min,
+            var.max,
+            range_text=f" declared for {var.name}",
+        )
     return normalise_series(col)
 
 
@@ -514,9 +438,15 @@ def check_subject_variables(spec: StudySpec, raw: RawTable, subj: pd.Series, log
             if columns.get(name) is None:
                 continue
             for r in _first_change(series, subj).itertuples():
-                log.add("inconsistent_subject_value", f"subject-level value of {name} changes between the subject's "
-                        f"rows ({r.first!r} on its first row, {r.v!r} here)", columns[name], int(r.pos), r.s,
-                        raw.frame[columns[name]].iloc[int(r.pos)])
+                log.add(
+                    "inconsistent_subject_value",
+                    f"subject-level value of {name} changes between the subject's "
+                    f"rows ({r.first!r} on its first row, {r.v!r} here)",
+                    columns[name],
+                    int(r.pos),
+                    r.s,
+                    raw.frame[columns[name]].iloc[int(r.pos)],
+                )
     return out
 
 
@@ -529,8 +459,13 @@ def check_long_rows(spec: StudySpec, raw: RawTable, subj: pd.Series, log: Failur
     normed = normalise_series(raw.frame[vcol])
     visit = normed.map(codes)
     log.add_mask("missing_value", "missing visit", normed.isna(), vcol, subj)
-    log.add_mask("visit_not_in_schedule", f"visit not in the schedule ({', '.join(spec.visit_names)})",
-                 normed.notna() & visit.isna(), vcol, subj)
+    log.add_mask(
+        "visit_not_in_schedule",
+        f"visit not in the schedule ({', '.join(spec.visit_names)})",
+        normed.notna() & visit.isna(),
+        vcol,
+        subj,
+    )
     long = pd.DataFrame({"subject": subj, "visit": visit, "pos": np.arange(len(subj))})
     if spec.time_column:
         t = check_numbers(raw, spec.time_column, "actual visit week", subj, log)
@@ -538,8 +473,14 @@ def check_long_rows(spec: StudySpec, raw: RawTable, subj: pd.Series, log: Failur
         hi = visit.map({v.name: v.window[1] for v in spec.visits}).astype(float)
         out = t.notna() & visit.notna() & ((t < lo - 1e-9) | (t > hi + 1e-9))
         for i in np.flatnonzero(out.to_numpy()):
-            log.add("outside_window", f"week {t.iloc[i]:g} outside the window [{lo.iloc[i]:g}, {hi.iloc[i]:g}] of "
-                    f"visit {visit.iloc[i]}", spec.time_column, int(i), subj.iloc[i], raw.frame[spec.time_column].iloc[i])
+            log.add(
+                "outside_window",
+                f"week {t.iloc[i]:g} outside the window [{lo.iloc[i]:g}, {hi.iloc[i]:g}] of visit {visit.iloc[i]}",
+                spec.time_column,
+                int(i),
+                subj.iloc[i],
+                raw.frame[spec.time_column].iloc[i],
+            )
         long["week_actual"] = t
     keyed = long["subject"].notna() & long["visit"].notna()
     dup = keyed & long.duplicated(["subject", "visit"], keep="first")
@@ -547,9 +488,15 @@ def check_long_rows(spec: StudySpec, raw: RawTable, subj: pd.Series, log: Failur
     for r in long[dup].itertuples():
         where = raw.where(int(first_pos[(r.subject, r.visit)]))
         kind, number = next(iter(where.items()))
-        log.add("duplicate_visit", f"duplicate subject x visit: visit {r.visit} of this subject is also on "
-                f"{'line' if kind == 'line' else 'data row'} {number}", vcol, int(r.pos), r.subject,
-                raw.frame[vcol].iloc[int(r.pos)])
+        log.add(
+            "duplicate_visit",
+            f"duplicate subject x visit: visit {r.visit} of this subject is also on "
+            f"{'line' if kind == 'line' else 'data row'} {number}",
+            vcol,
+            int(r.pos),
+            r.subject,
+            raw.frame[vcol].iloc[int(r.pos)],
+        )
     return long
 
 
@@ -559,15 +506,22 @@ def check_wide_rows(spec: StudySpec, raw: RawTable, subj: pd.Series, log: Failur
     first = pd.Series(np.arange(len(subj)), index=subj).groupby(level=0).first()
     for i in np.flatnonzero(dup.to_numpy()):
         kind, number = next(iter(raw.where(int(first[subj.iloc[i]])).items()))
-        log.add("duplicate_subject", f"duplicate subject: a wide file has one row per subject; also on "
-                f"{'line' if kind == 'line' else 'data row'} {number}", spec.subject, int(i), subj.iloc[i],
-                raw.frame[spec.subject].iloc[i])
+        log.add(
+            "duplicate_subject",
+            f"duplicate subject: a wide file has one row per subject; also on "
+            f"{'line' if kind == 'line' else 'data row'} {number}",
+            spec.subject,
+            int(i),
+            subj.iloc[i],
+            raw.frame[spec.subject].iloc[i],
+        )
     parts = [pd.DataFrame({"subject": subj, "visit": v.name, "pos": np.arange(len(subj))}) for v in spec.visits]
     return pd.concat(parts, ignore_index=True)
 
 
-def check_scores(spec: StudySpec, raw: RawTable, subj: pd.Series, long: pd.DataFrame,
-                 log: FailureLog) -> dict[str, pd.Series]:
+def check_scores(
+    spec: StudySpec, raw: RawTable, subj: pd.Series, long: pd.DataFrame, log: FailureLog
+) -> dict[str, pd.Series]:
     """Number rules and ``score_out_of_range`` for every outcome column (and baseline column).
 
     Adds each outcome (scaled by ``multiply``) to ``long``; returns the baseline columns' values.
@@ -587,14 +541,25 @@ def check_scores(spec: StudySpec, raw: RawTable, subj: pd.Series, long: pd.DataF
             values.loc[rows] = y.to_numpy()[long.loc[rows, "pos"].to_numpy()]
         long[name] = values
         if o.baseline_column:
-            baselines[name] = _scores(raw, o.baseline_column, f"baseline of outcome {name}", subj, log, inst,
-                                      o.multiply)
+            baselines[name] = _scores(
+                raw, o.baseline_column, f"baseline of outcome {name}", subj, log, inst, o.multiply
+            )
     return baselines
 
 
 def _scores(raw, col, what, subj, log, inst, multiply) -> pd.Series:
-    return check_numbers(raw, col, what, subj, log, inst.min, inst.max, scale=multiply,
-                         range_code="score_out_of_range", range_text=f" of {inst.label}")
+    return check_numbers(
+        raw,
+        col,
+        what,
+        subj,
+        log,
+        inst.min,
+        inst.max,
+        scale=multiply,
+        range_code="score_out_of_range",
+        range_text=f" of {inst.label}",
+    )
 
 
 def apply_missing_with(spec: StudySpec, long: pd.DataFrame) -> list[dict]:
@@ -608,8 +573,13 @@ def apply_missing_with(spec: StudySpec, long: pd.DataFrame) -> list[dict]:
             mask = long[o.missing_with].isna() & long[name].notna()
             n = int(mask.sum())
             long.loc[mask, name] = np.nan
-            rows.append({"rule": f"{name} set to missing where {o.missing_with} was not assessed", "n": n,
-                         "detail": f"{n} subject-visits (the raw file codes unassessed values)"})
+            rows.append(
+                {
+                    "rule": f"{name} set to missing where {o.missing_with} was not assessed",
+                    "n": n,
+                    "detail": f"{n} subject-visits (the raw file codes unassessed values)",
+                }
+            )
     return rows
 
 
@@ -623,16 +593,6 @@ def check_baselines(spec: StudySpec, raw: RawTable, subj: pd.Series, long: pd.Da
     first = pd.Series(np.arange(len(subj)), index=subj).groupby(level=0, sort=False).first()
     for s, pos in first.items():
         if s is not None and s not in at_base:
-            log.add("no_baseline", f"no baseline: subject has no outcome assessed at visit {base.name}", None,
-                    int(pos), s)
-
-
-def validation_rules_page() -> str:
-    """The documentation page listing every rule code (Markdown), generated from :data:`RULES`."""
-    intro = ("# Validation rules\n\n"
-             "Generated from `painstudy.validation.RULES` (`painstudy.validation.validation_rules_page()`).\n\n"
-             "Every problem `painstudy validate` reports carries one of these codes, printed first on its line "
-             "(`[code] file line N, column C, subject S: value 'v': rule`). Text files are numbered by line as "
-             "in an editor (the header is line 1); binary formats by data row (the header is not counted). "
-             "The failure table of `CohortError.failures` has the code in its `code` column.\n\n")
-    return intro + rules_table("markdown") + "\n"
+            log.add(
+                "no_baseline", f"no baseline: subject has no outcome assessed at visit {base.name}", None, int(pos), s
+            )

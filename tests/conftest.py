@@ -23,8 +23,10 @@ SHARED = Path(os.environ.get("PAINSTUDY_SHARED", SHARED_ROOT / "datasets"))
 if SHARED.is_dir():
     os.environ.setdefault("PAINSTUDY_DATA_MIRROR", str(SHARED))
 
-NO_DATA = ("public data not available: no mirror ({}) and no network; set PAINSTUDY_DATA_MIRROR "
-           "to a copy of the project's shared datasets")
+NO_DATA = (
+    "public data not available: no mirror ({}) and no network; set PAINSTUDY_DATA_MIRROR "
+    "to a copy of the project's shared datasets"
+)
 _SKIPPED_FOR_DATA: list[str] = []
 
 
@@ -41,8 +43,11 @@ def pytest_runtest_makereport(item, call):
         return
     from painstudy.datasets import DatasetUnavailable
 
-    missing_shared = (call.excinfo.errisinstance(FileNotFoundError)
-                      and str(SHARED_ROOT) in str(call.excinfo.value) and not SHARED_ROOT.is_dir())
+    missing_shared = (
+        call.excinfo.errisinstance(FileNotFoundError)
+        and str(SHARED_ROOT) in str(call.excinfo.value)
+        and not SHARED_ROOT.is_dir()
+    )
     if call.excinfo.errisinstance(DatasetUnavailable) or missing_shared:
         reason = NO_DATA.format(SHARED)
         report.outcome = "skipped"
@@ -96,8 +101,9 @@ def vickers_cohort(shared):
 
 
 @pytest.fixture(scope="session")
-def demo_raw() -> "pd.DataFrame":  # noqa: F821
+def demo_raw() -> pd.DataFrame:  # noqa: F821
     import pandas as pd
 
-    return pd.read_csv(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv", dtype=str,
-                       keep_default_na=False)
+    return pd.read_csv(
+        ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv", dtype=str, keep_default_na=False
+    )

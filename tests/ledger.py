@@ -49,9 +49,19 @@ def _plain(x):
 def _record(quantity, reference, ours, difference, tolerance, source, passed, note) -> None:
     if enabled():
         reference, ours = _plain(reference), _plain(ours)
-        ROWS.append({"quantity": quantity, "reference": reference, "ours": ours, "difference": difference,
-                     "tolerance": tolerance, "source": source, "test": _test_id(), "passed": bool(passed),
-                     "note": note})
+        ROWS.append(
+            {
+                "quantity": quantity,
+                "reference": reference,
+                "ours": ours,
+                "difference": difference,
+                "tolerance": tolerance,
+                "source": source,
+                "test": _test_id(),
+                "passed": bool(passed),
+                "note": note,
+            }
+        )
 
 
 def _tolerance_text(atol: float, rtol: float, combine: str) -> str:
@@ -82,8 +92,9 @@ def _compare(quantity, ours, reference, source, rtol, atol, labels, note, combin
     if ok.all():
         return []
     bad = np.flatnonzero(~ok.ravel())[:5]
-    detail = "; ".join(f"[{labels[i] if labels is not None else i}] ours {o.flat[i]:.10g} vs {r.flat[i]:.10g}"
-                       for i in bad)
+    detail = "; ".join(
+        f"[{labels[i] if labels is not None else i}] ours {o.flat[i]:.10g} vs {r.flat[i]:.10g}" for i in bad
+    )
     tol = _tolerance_text(float(a.max()), rtol, combine)
     return [f"{quantity}: {int((~ok).sum())} of {o.size} values outside tolerance ({tol}) against {source}: {detail}"]
 
@@ -118,8 +129,18 @@ def _raise(failures: list[str]) -> None:
         raise AssertionError(failures[0])
 
 
-def check(quantity: str, ours, reference, *, source: str, rtol: float = 0.0, atol=0.0, labels=None,
-          note: str = "", combine: str = "sum") -> None:
+def check(
+    quantity: str,
+    ours,
+    reference,
+    *,
+    source: str,
+    rtol: float = 0.0,
+    atol=0.0,
+    labels=None,
+    note: str = "",
+    combine: str = "sum",
+) -> None:
     """Assert ``|ours - reference| <= atol + rtol * |reference|`` elementwise (``combine="max"``:
     ``<= max(atol, rtol * |reference|)``, as ``pytest.approx``) and record each number.  ``atol`` may be an
     array (one tolerance per element)."""
@@ -158,22 +179,35 @@ class Batch:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.known_deviation:
-            for row in ROWS[self._start:]:
+            for row in ROWS[self._start :]:
                 if not row["passed"]:
                     row["known_deviation"] = self.known_deviation
         if exc_type is None and self.failures:
             more = f"\n... and {len(self.failures) - 20} more" if len(self.failures) > 20 else ""
-            raise AssertionError(f"{len(self.failures)} comparison(s) outside tolerance:\n"
-                                 + "\n".join(self.failures[:20]) + more)
+            raise AssertionError(
+                f"{len(self.failures)} comparison(s) outside tolerance:\n" + "\n".join(self.failures[:20]) + more
+            )
         return False
 
-    def check(self, quantity: str, ours, reference, *, source: str, rtol: float = 0.0, atol=0.0, labels=None,
-              note: str = "", combine: str = "sum") -> None:
+    def check(
+        self,
+        quantity: str,
+        ours,
+        reference,
+        *,
+        source: str,
+        rtol: float = 0.0,
+        atol=0.0,
+        labels=None,
+        note: str = "",
+        combine: str = "sum",
+    ) -> None:
         """As :func:`check`, raised at the end of the block."""
         self.failures += _compare(quantity, ours, reference, source, rtol, atol, labels, note, combine)
 
-    def check_printed(self, quantity: str, ours, printed, *, source: str, allowance: float = 0.0,
-                      note: str = "") -> None:
+    def check_printed(
+        self, quantity: str, ours, printed, *, source: str, allowance: float = 0.0, note: str = ""
+    ) -> None:
         """As :func:`check_printed`, raised at the end of the block."""
         self.failures += _compare_printed(quantity, ours, printed, source, allowance, note)
 

@@ -50,11 +50,20 @@ def test_rate_ratio_matches_r_both_conventions(quine, se, key):
     row = res.table.iloc[0]
     assert row["comparison"] == "N vs A" and row["se"] == se
     # the numbers quoted in issue 9 (from the same R computations)
-    ledger.check_printed(f"{q} EthN std_error as quoted", row["std_error"],
-                         {"joint": "0.1576", "fixed-alpha": "0.1533"}[se],
-                         source="issue 9 (quoting negbin_reference.R)")
-    ledger.check(f"{q} rate ratio N vs A", row["rate_ratio"], np.exp(ref.loc["EthN", "estimate"]), rtol=1e-6,
-                 source=src, note="exp(estimate of EthN)")
+    ledger.check_printed(
+        f"{q} EthN std_error as quoted",
+        row["std_error"],
+        {"joint": "0.1576", "fixed-alpha": "0.1533"}[se],
+        source="issue 9 (quoting negbin_reference.R)",
+    )
+    ledger.check(
+        f"{q} rate ratio N vs A",
+        row["rate_ratio"],
+        np.exp(ref.loc["EthN", "estimate"]),
+        rtol=1e-6,
+        source=src,
+        note="exp(estimate of EthN)",
+    )
     # the output says which convention it used
     assert ("MASS::glm.nb" if se == "fixed-alpha" else "statsmodels") in str(res)
 
@@ -74,8 +83,11 @@ def test_rate_ratio_errors_and_notes(quine):
 
 def test_ancova_checks_its_arguments(demo_cohort):
     res = ancova(demo_cohort, "pain", "week52", covariates=["age"])
-    assert list(res.table["comparison"]) == ["physiotherapy vs usual_care", "mindfulness vs usual_care",
-                                             "integrative vs usual_care"]
+    assert list(res.table["comparison"]) == [
+        "physiotherapy vs usual_care",
+        "mindfulness vs usual_care",
+        "integrative vs usual_care",
+    ]
     assert res.to_frame().equals(res.table) and "ANCOVA" in str(res)
     with pytest.raises(ModelError, match=r"unknown covariate 'agee'"):
         ancova(demo_cohort, "pain", "week52", covariates=["agee"])
@@ -86,8 +98,12 @@ def test_ancova_checks_its_arguments(demo_cohort):
 
 
 VICKERS_REF = json.loads((HERE / "negbin_ref_vickers.json").read_text())
-TABLE4 = {"totalgp": "gp_visits", "totalspec": "specialist_visits", "totalacu": "complementary_visits",
-          "totaldos": "days_off_sick"}
+TABLE4 = {
+    "totalgp": "gp_visits",
+    "totalspec": "specialist_visits",
+    "totalacu": "complementary_visits",
+    "totaldos": "days_off_sick",
+}
 
 
 @pytest.mark.parametrize("col", sorted(TABLE4))

@@ -86,83 +86,211 @@ def _assert_problem_lines(text: str) -> None:
 
 YAML_CASES = {
     "week as a word": ([("  week: 4\n", "  week: four\n")], "wrong_type", "visits[1].week", "week: four"),
-    "window of words": ([("  window:\n  - 3\n  - 5\n", "  window: [a, b]\n")], "wrong_type", "visits[1].window",
-                        "window: [a, b]"),
-    "window of one number": ([("  window:\n  - 3\n  - 5\n", "  window: [3]\n")], "wrong_type", "visits[1].window",
-                             "window: [3]"),
+    "window of words": (
+        [("  window:\n  - 3\n  - 5\n", "  window: [a, b]\n")],
+        "wrong_type",
+        "visits[1].window",
+        "window: [a, b]",
+    ),
+    "window of one number": (
+        [("  window:\n  - 3\n  - 5\n", "  window: [3]\n")],
+        "wrong_type",
+        "visits[1].window",
+        "window: [3]",
+    ),
     "infinite week": ([("  week: 52\n", "  week: .inf\n")], "wrong_type", "visits[5].week", "week: .inf"),
-    "multiply as text": ([("    column: pain\n", "    column: pain\n    multiply: x10\n")], "wrong_type",
-                         "outcomes.pain.multiply", "multiply: x10"),
-    "multiply zero": ([("    column: pain\n", "    column: pain\n    multiply: 0\n")], "invalid_value",
-                      "outcomes.pain.multiply", "multiply: 0"),
-    "instrument as a list": ([("    instrument: nrs\n", "    instrument: [nrs]\n")], "wrong_type",
-                             "outcomes.pain.instrument", "instrument: [nrs]"),
-    "unknown instrument": ([("    instrument: nrs\n", "    instrument: painometer\n")], "unknown_instrument",
-                           "outcomes.pain.instrument", "painometer"),
-    "outcomes as a list": ([("outcomes:\n  pain:\n", "outcomes:\n- pain\nunused:\n  pain:\n")], "wrong_type",
-                           "outcomes", "outcomes:"),
-    "data as a list": ([("data:\n  file: data.csv\n  layout: long\n", "data:\n- data.csv\n")], "wrong_type", "data",
-                       "data:"),
+    "multiply as text": (
+        [("    column: pain\n", "    column: pain\n    multiply: x10\n")],
+        "wrong_type",
+        "outcomes.pain.multiply",
+        "multiply: x10",
+    ),
+    "multiply zero": (
+        [("    column: pain\n", "    column: pain\n    multiply: 0\n")],
+        "invalid_value",
+        "outcomes.pain.multiply",
+        "multiply: 0",
+    ),
+    "instrument as a list": (
+        [("    instrument: nrs\n", "    instrument: [nrs]\n")],
+        "wrong_type",
+        "outcomes.pain.instrument",
+        "instrument: [nrs]",
+    ),
+    "unknown instrument": (
+        [("    instrument: nrs\n", "    instrument: painometer\n")],
+        "unknown_instrument",
+        "outcomes.pain.instrument",
+        "painometer",
+    ),
+    "outcomes as a list": (
+        [("outcomes:\n  pain:\n", "outcomes:\n- pain\nunused:\n  pain:\n")],
+        "wrong_type",
+        "outcomes",
+        "outcomes:",
+    ),
+    "data as a list": (
+        [("data:\n  file: data.csv\n  layout: long\n", "data:\n- data.csv\n")],
+        "wrong_type",
+        "data",
+        "data:",
+    ),
     "outcome named arm": ([("  mme:\n", "  arm:\n")], "reserved_name", "outcomes.arm", "  arm:\n"),
     "outcome named week": ([("  mme:\n", "  week:\n")], "reserved_name", "outcomes.week", "  week:\n"),
     "outcome named visit": ([("  mme:\n", "  visit:\n")], "reserved_name", "outcomes.visit", "  visit:\n"),
-    "outcome with a space": ([("  mme:\n", "  opioid dose:\n")], "invalid_name", "outcomes.opioid dose",
-                             "opioid dose:"),
-    "covariate named like a derived column": ([("  age:\n", "  pain_baseline:\n")], "name_clash",
-                                              "covariates.pain_baseline", "pain_baseline:"),
+    "outcome with a space": (
+        [("  mme:\n", "  opioid dose:\n")],
+        "invalid_name",
+        "outcomes.opioid dose",
+        "opioid dose:",
+    ),
+    "covariate named like a derived column": (
+        [("  age:\n", "  pain_baseline:\n")],
+        "name_clash",
+        "covariates.pain_baseline",
+        "pain_baseline:",
+    ),
     "covariate named like an outcome": ([("  age:\n", "  pain:\n")], "name_clash", "covariates.pain", "  pain:\n"),
-    "covariate named completer": ([("  age:\n", "  completer:\n")], "reserved_name", "covariates.completer",
-                                  "completer:"),
-    "outcome named like a derived column": ([("  mme:\n", "  pain_change:\n")], "name_clash",
-                                            "outcomes.pain_change", "pain_change:"),
-    "overlapping arm codes": ([("- name: mindfulness\n", "- name: mindfulness\n  codes: [mindfulness, physiotherapy]\n")],
-                              "overlapping_codes", "arms[2].codes", "codes: [mindfulness, physiotherapy]"),
-    "overlapping visit codes": ([("- name: week8\n", "- name: week8\n  codes: [week8, week4]\n")],
-                                "overlapping_codes", "visits[2].codes", "codes: [week8, week4]"),
-    "control as quoted text": ([("  modalities:\n  - mbsr\n  control: false\n",
-                                 "  modalities:\n  - mbsr\n  control: \"false\"\n")], "wrong_type", "arms[2].control",
-                               'control: "false"'),
-    "control as yes": ([("  modalities:\n  - mbsr\n  control: false\n", "  modalities:\n  - mbsr\n  control: yes\n")],
-                       "wrong_type", "arms[2].control", "control: yes"),
-    "two controls": ([("  modalities:\n  - mbsr\n  control: false\n", "  modalities:\n  - mbsr\n  control: true\n")],
-                     "multiple_controls", "arms[2].control", "  - mbsr\n^  control: true"),
-    "two baselines": ([("  - 5\n  baseline: false\n", "  - 5\n  baseline: true\n")], "multiple_baselines",
-                      "visits[1].baseline", "  - 5\n^  baseline: true"),
-    "baseline not first": ([("  - 0\n  baseline: true\n", "  - 0\n  baseline: false\n"),
-                            ("  - 5\n  baseline: false\n", "  - 5\n  baseline: true\n")], "visits_out_of_order",
-                           "visits[1].baseline", "  - 5\n^  baseline: true"),
-    "visits out of week order": ([("- name: week8\n  week: 8\n", "- name: week8\n  week: 13\n"),
-                                  ("  - 7\n  - 9\n", "  - 7\n  - 14\n")], "visits_out_of_order", "visits[3].week",
-                                 "week: 12"),
-    "window excludes week": ([("  - 3\n  - 5\n", "  - 5\n  - 6\n")], "invalid_window", "visits[1].window",
-                             "- name: week4\n  week: 4\n^  window:"),
-    "duplicate visit name": ([("- name: week8\n", "- name: week4\n")], "duplicate_name", "visits[2].name",
-                             "- name: week4\n  week: 8"),
-    "unknown key with a hint": ([("    column: pain\n", "    colum: pain\n")], "unknown_key", "outcomes.pain.colum",
-                                "colum: pain"),
+    "covariate named completer": (
+        [("  age:\n", "  completer:\n")],
+        "reserved_name",
+        "covariates.completer",
+        "completer:",
+    ),
+    "outcome named like a derived column": (
+        [("  mme:\n", "  pain_change:\n")],
+        "name_clash",
+        "outcomes.pain_change",
+        "pain_change:",
+    ),
+    "overlapping arm codes": (
+        [("- name: mindfulness\n", "- name: mindfulness\n  codes: [mindfulness, physiotherapy]\n")],
+        "overlapping_codes",
+        "arms[2].codes",
+        "codes: [mindfulness, physiotherapy]",
+    ),
+    "overlapping visit codes": (
+        [("- name: week8\n", "- name: week8\n  codes: [week8, week4]\n")],
+        "overlapping_codes",
+        "visits[2].codes",
+        "codes: [week8, week4]",
+    ),
+    "control as quoted text": (
+        [("  modalities:\n  - mbsr\n  control: false\n", '  modalities:\n  - mbsr\n  control: "false"\n')],
+        "wrong_type",
+        "arms[2].control",
+        'control: "false"',
+    ),
+    "control as yes": (
+        [("  modalities:\n  - mbsr\n  control: false\n", "  modalities:\n  - mbsr\n  control: yes\n")],
+        "wrong_type",
+        "arms[2].control",
+        "control: yes",
+    ),
+    "two controls": (
+        [("  modalities:\n  - mbsr\n  control: false\n", "  modalities:\n  - mbsr\n  control: true\n")],
+        "multiple_controls",
+        "arms[2].control",
+        "  - mbsr\n^  control: true",
+    ),
+    "two baselines": (
+        [("  - 5\n  baseline: false\n", "  - 5\n  baseline: true\n")],
+        "multiple_baselines",
+        "visits[1].baseline",
+        "  - 5\n^  baseline: true",
+    ),
+    "baseline not first": (
+        [
+            ("  - 0\n  baseline: true\n", "  - 0\n  baseline: false\n"),
+            ("  - 5\n  baseline: false\n", "  - 5\n  baseline: true\n"),
+        ],
+        "visits_out_of_order",
+        "visits[1].baseline",
+        "  - 5\n^  baseline: true",
+    ),
+    "visits out of week order": (
+        [("- name: week8\n  week: 8\n", "- name: week8\n  week: 13\n"), ("  - 7\n  - 9\n", "  - 7\n  - 14\n")],
+        "visits_out_of_order",
+        "visits[3].week",
+        "week: 12",
+    ),
+    "window excludes week": (
+        [("  - 3\n  - 5\n", "  - 5\n  - 6\n")],
+        "invalid_window",
+        "visits[1].window",
+        "- name: week4\n  week: 4\n^  window:",
+    ),
+    "duplicate visit name": (
+        [("- name: week8\n", "- name: week4\n")],
+        "duplicate_name",
+        "visits[2].name",
+        "- name: week4\n  week: 8",
+    ),
+    "unknown key with a hint": (
+        [("    column: pain\n", "    colum: pain\n")],
+        "unknown_key",
+        "outcomes.pain.colum",
+        "colum: pain",
+    ),
     "unknown top-level key": ([("outcomes:\n", "outcome:\n")], "unknown_key", "outcome", "outcome:"),
-    "duplicate key": ([("    column: pain\n", "    column: pain\n    column: function\n")], "duplicate_key",
-                      "outcomes.pain.column", "column: function"),
+    "duplicate key": (
+        [("    column: pain\n", "    column: pain\n    column: function\n")],
+        "duplicate_key",
+        "outcomes.pain.column",
+        "column: function",
+    ),
     "missing subject": ([("subject: subject_id\n", "")], "missing_key", "subject", "name: demo"),
-    "no arms": ([("arms:\n- name: usual_care\n", "arms: []\nunused:\n- name: usual_care\n")], "missing_key", "arms",
-                "arms: []"),
-    "unknown modality": ([("  - mbsr\n  control: false\n", "  - reiki\n  control: false\n")], "unknown_modality",
-                         "arms[2].modalities[0]", "reiki"),
+    "no arms": (
+        [("arms:\n- name: usual_care\n", "arms: []\nunused:\n- name: usual_care\n")],
+        "missing_key",
+        "arms",
+        "arms: []",
+    ),
+    "unknown modality": (
+        [("  - mbsr\n  control: false\n", "  - reiki\n  control: false\n")],
+        "unknown_modality",
+        "arms[2].modalities[0]",
+        "reiki",
+    ),
     "layout tall": ([("  layout: long\n", "  layout: tall\n")], "invalid_value", "data.layout", "layout: tall"),
-    "wide layout without columns": ([("  layout: long\n", "  layout: wide\n")], "missing_key",
-                                    "outcomes.pain.columns", "  pain:\n"),
-    "missing_with unknown": ([("    column: pain\n", "    column: pain\n    missing_with: painn\n")],
-                             "unknown_outcome", "outcomes.pain.missing_with", "missing_with: painn"),
-    "numeric covariate recoded to text": ([("    type: categorical\n    values:", "    type: numeric\n    values:")],
-                                          "invalid_value", "covariates.sex.values", "    values:"),
+    "wide layout without columns": (
+        [("  layout: long\n", "  layout: wide\n")],
+        "missing_key",
+        "outcomes.pain.columns",
+        "  pain:\n",
+    ),
+    "missing_with unknown": (
+        [("    column: pain\n", "    column: pain\n    missing_with: painn\n")],
+        "unknown_outcome",
+        "outcomes.pain.missing_with",
+        "missing_with: painn",
+    ),
+    "numeric covariate recoded to text": (
+        [("    type: categorical\n    values:", "    type: numeric\n    values:")],
+        "invalid_value",
+        "covariates.sex.values",
+        "    values:",
+    ),
     "invalid YAML": ([("  column: arm\n", "  column: [arm\n")], "yaml_syntax", None, None),
     "tab indentation": ([("  column: arm\n", "\tcolumn: arm\n")], "yaml_syntax", None, "column: arm"),
-    "recursive alias": ([("title: Simulated", "reference: &r [*r]\ntitle: Simulated")], "yaml_syntax",
-                        "reference[0]", "reference: &r"),
-    "data outside the study folder": ([("  file: data.csv\n", "  file: ../data.csv\n")], "data_outside_study_folder",
-                                      "data.file", "file: ../data.csv"),
-    "data is a system file": ([("  file: data.csv\n", "  file: /etc/passwd\n")], "data_outside_study_folder",
-                              "data.file", "file: /etc/passwd"),
+    "recursive alias": (
+        [("title: Simulated", "reference: &r [*r]\ntitle: Simulated")],
+        "yaml_syntax",
+        "reference[0]",
+        "reference: &r",
+    ),
+    "data outside the study folder": (
+        [("  file: data.csv\n", "  file: ../data.csv\n")],
+        "data_outside_study_folder",
+        "data.file",
+        "file: ../data.csv",
+    ),
+    "data is a system file": (
+        [("  file: data.csv\n", "  file: /etc/passwd\n")],
+        "data_outside_study_folder",
+        "data.file",
+        "file: /etc/passwd",
+    ),
 }
 
 
@@ -185,8 +313,11 @@ def test_study_yml_mistake_is_named_with_its_line(study, capsys, case):
 
 def test_every_yaml_problem_is_listed_at_once(study, capsys):
     text = DEMO_YML
-    for old, new in [("  week: 4\n", "  week: four\n"), ("    column: pain\n", "    colum: pain\n"),
-                     ("  modalities:\n  - mbsr\n  control: false\n", "  modalities:\n  - mbsr\n  control: 'no'\n")]:
+    for old, new in [
+        ("  week: 4\n", "  week: four\n"),
+        ("    column: pain\n", "    colum: pain\n"),
+        ("  modalities:\n  - mbsr\n  control: false\n", "  modalities:\n  - mbsr\n  control: 'no'\n"),
+    ]:
         text = _edit(text, old, new)
     (study / "study.yml").write_text(text)
     rc, out = _run(["validate", str(study / "study.yml")], capsys, [study.parent])
@@ -219,8 +350,14 @@ def test_study_yml_not_utf8_or_binary(study, capsys):
     assert rc == 1 and "[not_text]" in out
 
 
-@pytest.mark.parametrize("content, words", [("", "holds nothing (it is empty)"), ("- a\n- b\n", "holds a list"),
-                                            ("root:x:0:0:root:/root:/bin/bash\n", "holds text")])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("", "holds nothing (it is empty)"),
+        ("- a\n- b\n", "holds a list"),
+        ("root:x:0:0:root:/root:/bin/bash\n", "holds text"),
+    ],
+)
 def test_study_yml_that_is_not_a_mapping(study, capsys, content, words):
     (study / "study.yml").write_text(content)
     rc, out = _run(["validate", str(study / "study.yml")], capsys, [study.parent])
@@ -239,25 +376,40 @@ def test_a_registered_study_yml_only_fixes_are_content(capsys):
 
 # -- the data file ------------------------------------------------------------------------------
 
+
 def _csv(study: Path) -> Path:
     return study / "data.csv"
 
 
 FILE_CASES = {
     # name: (change of the text, code, expected fragment)
-    "duplicate column": (lambda t: t.replace("withdrawal_reason", "mme", 1), "duplicate_column",
-                         "'mme' is columns 11, 12"),
-    "duplicate column after trimming": (lambda t: t.replace(",function,", ",pain ,", 1), "duplicate_column",
-                                        "'pain' is columns 9, 10"),
+    "duplicate column": (
+        lambda t: t.replace("withdrawal_reason", "mme", 1),
+        "duplicate_column",
+        "'mme' is columns 11, 12",
+    ),
+    "duplicate column after trimming": (
+        lambda t: t.replace(",function,", ",pain ,", 1),
+        "duplicate_column",
+        "'pain' is columns 9, 10",
+    ),
     "short line in the middle": (lambda t: t.replace(",male,week4,", ",male,", 1), "field_count", "line 3: 11 fields"),
-    "extra field with a value": (lambda t: t.replace("\nS0001,site04,", "\nS0001,site04,extra,", 1), "field_count",
-                                 "line 2: 13 fields"),
-    "truncated inside the last line": (lambda t: t.rstrip("\n")[:-40], "truncated_file",
-                                       "the last line has"),
-    "unclosed quote at the end": (lambda t: t + 'S9999,site01,"unfinished', "truncated_file",
-                                  "ends inside a quoted field"),
-    "text after a closing quote": (lambda t: t.replace("\nS0002,site", '\n"S0002"x,site', 1), "malformed_line",
-                                   "line 8:"),
+    "extra field with a value": (
+        lambda t: t.replace("\nS0001,site04,", "\nS0001,site04,extra,", 1),
+        "field_count",
+        "line 2: 13 fields",
+    ),
+    "truncated inside the last line": (lambda t: t.rstrip("\n")[:-40], "truncated_file", "the last line has"),
+    "unclosed quote at the end": (
+        lambda t: t + 'S9999,site01,"unfinished',
+        "truncated_file",
+        "ends inside a quoted field",
+    ),
+    "text after a closing quote": (
+        lambda t: t.replace("\nS0002,site", '\n"S0002"x,site', 1),
+        "malformed_line",
+        "line 8:",
+    ),
 }
 
 
@@ -282,19 +434,34 @@ def test_trailing_empty_fields_lose_nothing(study, capsys, demo_cohort):
     assert rc == 0, out
 
 
-@pytest.mark.parametrize("encoding, bom", [("utf-16", ""), ("utf-16-le", ""), ("utf-16-be", ""),
-                                           ("utf-8", "\ufeff"), ("cp1252", ""), ("utf-32", "")])
+@pytest.mark.parametrize(
+    "encoding, bom",
+    [("utf-16", ""), ("utf-16-le", ""), ("utf-16-be", ""), ("utf-8", "\ufeff"), ("cp1252", ""), ("utf-32", "")],
+)
 def test_encodings_give_the_same_cohort(study, demo_cohort, encoding, bom):
     text = bom + _csv(study).read_text().replace("lost to follow-up", "perdu de vue é")
     _csv(study).write_bytes(text.encode(encoding))
     c = painstudy.load_cohort(study / "study.yml")
-    pd.testing.assert_frame_equal(c.visits[["subject", "visit", "pain", "mme"]],
-                                  demo_cohort.visits[["subject", "visit", "pain", "mme"]])
+    pd.testing.assert_frame_equal(
+        c.visits[["subject", "visit", "pain", "mme"]], demo_cohort.visits[["subject", "visit", "pain", "mme"]]
+    )
     assert "perdu de vue é" in set(c.subjects["withdrawal_reason"].dropna())
 
 
-@pytest.mark.parametrize("variant", ["crlf", "cr", "semicolon", "tab", "blank lines", "empty rows", "no final newline",
-                                     "quoted", "spaces after delimiter"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "crlf",
+        "cr",
+        "semicolon",
+        "tab",
+        "blank lines",
+        "empty rows",
+        "no final newline",
+        "quoted",
+        "spaces after delimiter",
+    ],
+)
 def test_valid_variants_give_the_same_cohort(study, demo_cohort, variant):
     text = _csv(study).read_text()
     if variant == "crlf":
@@ -335,17 +502,34 @@ def test_notes_are_printed_by_validate(study, capsys):
 
 # -- completer flags in every spelling ------------------------------------------------------------
 
+
 def _with_completer(study: Path, spell) -> None:
     df = pd.read_csv(_csv(study), dtype=str, keep_default_na=False)
     done = ~df.groupby("subject_id")["withdrawal_reason"].transform(lambda s: (s != "").any())
     df["done"] = [spell(bool(d), i) for i, d in enumerate(done)]
     df.to_csv(_csv(study), index=False)
-    (study / "study.yml").write_text(_edit(DEMO_YML, "  withdrawal_reason: withdrawal_reason\n",
-                                           "  withdrawal_reason: withdrawal_reason\n  completer: done\n"))
+    (study / "study.yml").write_text(
+        _edit(
+            DEMO_YML,
+            "  withdrawal_reason: withdrawal_reason\n",
+            "  withdrawal_reason: withdrawal_reason\n  completer: done\n",
+        )
+    )
 
 
-@pytest.mark.parametrize("words", [("1", "0"), ("TRUE", "FALSE"), ("true", "false"), ("Yes", "No"), ("Y", "N"),
-                                   ("y", "n"), ("T", "F"), ("1.0", "0.0")])
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("1", "0"),
+        ("TRUE", "FALSE"),
+        ("true", "false"),
+        ("Yes", "No"),
+        ("Y", "N"),
+        ("y", "n"),
+        ("T", "F"),
+        ("1.0", "0.0"),
+    ],
+)
 def test_completer_flags_in_every_spelling(study, words):
     _with_completer(study, lambda d, i: words[0] if d else words[1])
     c = painstudy.load_cohort(study / "study.yml")
@@ -366,6 +550,7 @@ def test_missing_completer_flag_is_named(study, capsys):
 
 
 # -- Excel: sheets ---------------------------------------------------------------------------------
+
 
 def _workbook(study: Path, sheets: dict) -> Path:
     path = study / "data.xlsx"
@@ -411,22 +596,37 @@ def test_xls_reader_is_installed():
 
 # -- through a real subprocess ---------------------------------------------------------------------
 
+
 def test_subprocess_study_yml_mistake(study):
     (study / "study.yml").write_text(_edit(DEMO_YML, "  week: 4\n", "  week: four\n"))
     before = _snapshot(study.parent)
-    r = subprocess.run([sys.executable, "-m", "painstudy", "validate", str(study / "study.yml")], capture_output=True,
-                       text=True, cwd=study.parent / "cwd")
+    r = subprocess.run(
+        [sys.executable, "-m", "painstudy", "validate", str(study / "study.yml")],
+        capture_output=True,
+        text=True,
+        cwd=study.parent / "cwd",
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"[wrong_type] {study / 'study.yml'} line {_line(DEMO_YML, '  week: 4')}: field visits[1].week" in r.stderr
     assert _snapshot(study.parent) == before
 
 
 def test_subprocess_data_problem(study):
-    _csv(study).write_text(_csv(study).read_text().replace("\nS0001,site04,knee_osteoarthritis,integrative,57,male,"
-                                                           "baseline,0,3.5,", "\nS0001,site04,knee_osteoarthritis,"
-                                                           "integrative,57,male,baseline,0,inf,", 1))
-    r = subprocess.run([sys.executable, "-m", "painstudy", "validate", str(study / "study.yml")], capture_output=True,
-                       text=True, cwd=study.parent / "cwd")
+    _csv(study).write_text(
+        _csv(study)
+        .read_text()
+        .replace(
+            "\nS0001,site04,knee_osteoarthritis,integrative,57,male,baseline,0,3.5,",
+            "\nS0001,site04,knee_osteoarthritis,integrative,57,male,baseline,0,inf,",
+            1,
+        )
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "painstudy", "validate", str(study / "study.yml")],
+        capture_output=True,
+        text=True,
+        cwd=study.parent / "cwd",
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"[non_finite_number] {_csv(study)} line 2, column pain, subject S0001: value 'inf'" in r.stderr
 

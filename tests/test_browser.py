@@ -18,9 +18,18 @@ REPORTS = sorted((ROOT / "reports").glob("*/*.html"))
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 
-_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          "--hide-scrollbars", "--virtual-time-budget=10000"]
+_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=10000",
+]
 
 # Appended to a copy of the page: once everything has loaded, write what the page shows into the DOM.
 _PROBE = """<script>
@@ -41,8 +50,9 @@ window.addEventListener('load', () => {
 
 def _run(args, tmp_path):
     profile = tmp_path / "profile"
-    return subprocess.run([CHROMIUM, *_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _renders(html: Path, tmp_path: Path) -> None:

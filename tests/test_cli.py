@@ -13,7 +13,7 @@ def test_describe_vickers_prints_completers_table1(capsys, shared):
     assert "randomised" in out and "401" in out
     assert "Usual care (n = 140)" in out and "Acupuncture + usual care (n = 161)" in out
     assert "46.4 (10.0)" in out and "46.2 (10.8)" in out  # age, completers
-    assert "133 (83%)" in out and "120 (86%)" in out      # female
+    assert "133 (83%)" in out and "120 (86%)" in out  # female
 
 
 def test_describe_json(tmp_path, capsys):

@@ -16,8 +16,7 @@ def test_demo_canonical_tables(demo_cohort):
     assert len(c.subjects) == 400 and len(c.visits) == 400 * 6
     assert c.visits["visit"].cat.categories.tolist() == ["baseline", "week4", "week8", "week12", "week26", "week52"]
     assert not c.subjects["subject"].duplicated().any()
-    for col in ["pain_baseline", "pain_change", "pain_improvement", "pain_pct_improvement",
-                "function_improvement"]:
+    for col in ["pain_baseline", "pain_change", "pain_improvement", "pain_pct_improvement", "function_improvement"]:
         assert col in c.visits
 
 
@@ -27,7 +26,9 @@ def test_derived_outcomes_are_direction_aware(demo_cohort):
     np.testing.assert_allclose(v["pain_improvement"], v["pain_baseline"] - v["pain"])  # lower is better
     np.testing.assert_allclose(v["function_improvement"], v["function"] - v["function_baseline"])  # higher
     pos = v[v["pain_baseline"] > 0]
-    np.testing.assert_allclose(pos["pain_pct_improvement"], 100 * (pos["pain_baseline"] - pos["pain"]) / pos["pain_baseline"])
+    np.testing.assert_allclose(
+        pos["pain_pct_improvement"], 100 * (pos["pain_baseline"] - pos["pain"]) / pos["pain_baseline"]
+    )
 
 
 def test_responder_flags_and_cpra(demo_cohort):
@@ -41,9 +42,15 @@ def test_responder_flags_and_cpra(demo_cohort):
 
 
 # SAS transport names have at most 8 characters; "function" is reserved in Stata
-_RENAMES = {"xpt": {"subject_id": "subject_", "week_actual": "week_act", "withdrawal_reason": "wdreason",
-                    "function": "physfunc"},
-            "dta": {"function": "physfunc"}}
+_RENAMES = {
+    "xpt": {
+        "subject_id": "subject_",
+        "week_actual": "week_act",
+        "withdrawal_reason": "wdreason",
+        "function": "physfunc",
+    },
+    "dta": {"function": "physfunc"},
+}
 
 
 @pytest.mark.parametrize("ext", ["csv", "tsv", "csv.gz", "parquet", "xlsx", "dta", "sav", "xpt"])
@@ -62,9 +69,12 @@ def test_every_format_gives_the_same_cohort(tmp_path, demo_cohort, ext):
     spec = painstudy.read_study(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "study.yml")
     if renames:
         r = lambda c: renames.get(c, c)  # noqa: E731
-        spec = spec.replace(subject=r(spec.subject), time_column=r(spec.time_column),
-                            withdrawal_reason=r(spec.withdrawal_reason),
-                            outcomes={k: replace(o, column=r(o.column)) for k, o in spec.outcomes.items()})
+        spec = spec.replace(
+            subject=r(spec.subject),
+            time_column=r(spec.time_column),
+            withdrawal_reason=r(spec.withdrawal_reason),
+            outcomes={k: replace(o, column=r(o.column)) for k, o in spec.outcomes.items()},
+        )
     cohort = painstudy.load_cohort(spec, data=path)
     cols = ["subject", "arm", "visit", "pain", "function", "mme"]
     pd.testing.assert_frame_equal(cohort.visits[cols], demo_cohort.visits[cols], check_dtype=False)
@@ -81,6 +91,7 @@ def test_data_frame_input_and_exclusions(demo_cohort):
 
 
 # --- Vickers et al., BMJ 2004: Figure 1 and Table 1 (completers), as published -----------------
+
 
 def test_vickers_disposition_matches_figure_1(vickers_cohort):
     flow = vickers_cohort.disposition()
@@ -100,7 +111,10 @@ def test_vickers_completers_table1_matches_paper(vickers_cohort):
         return t[(t["variable"] == var) & (t["group"] == grp) & (t["level"] == level)].iloc[0]
 
     # published Table 1: age 46.4 (10.0) vs 46.2 (10.8); chronicity 21.3 (14.5) vs 21.9 (13.3)
-    for grp, age, age_sd, chron, chron_sd, n in [("acu", 46.4, 10.0, 21.3, 14.5, 161), ("ctl", 46.2, 10.8, 21.9, 13.3, 140)]:
+    for grp, age, age_sd, chron, chron_sd, n in [
+        ("acu", 46.4, 10.0, 21.3, 14.5, 161),
+        ("ctl", 46.2, 10.8, 21.9, 13.3, 140),
+    ]:
         assert num("age", grp)["n"] == n
         assert round(num("age", grp)["mean"], 1) == age and round(num("age", grp)["sd"], 1) == age_sd
         assert round(num("chronicity", grp)["mean"], 1) == chron
@@ -116,7 +130,8 @@ def test_vickers_headache_days_not_assessed_are_missing_not_zero(vickers_cohort)
     v = vickers_cohort.visits
     assert v.loc[v["headache_score"].isna(), "headache_days"].isna().all()
     n = vickers_cohort.exclusions.set_index("rule").loc[
-        "headache_days set to missing where headache_score was not assessed", "n"]
+        "headache_days set to missing where headache_score was not assessed", "n"
+    ]
     assert n == 175  # 75 missing diaries at 3 months + 100 at 12 months
 
 
@@ -143,7 +158,7 @@ def test_canonical_tables_have_a_contract(demo_cohort):
 
     check_cohort_tables(demo_cohort.spec, demo_cohort.subjects, demo_cohort.visits, "demo")  # passes
     visits = demo_cohort.visits.copy()
-    visits.loc[3, "pain"] = 12.0                       # outside NRS 0-10
+    visits.loc[3, "pain"] = 12.0  # outside NRS 0-10
     visits = pd.concat([visits, visits.iloc[[0]]], ignore_index=True)  # duplicate subject x visit
     with pytest.raises(CohortError) as err:
         check_cohort_tables(demo_cohort.spec, demo_cohort.subjects, visits, "demo")
@@ -152,6 +167,7 @@ def test_canonical_tables_have_a_contract(demo_cohort):
 
 
 # --- JupyterLab: a Cohort renders as its study, arms with n, visits, outcomes and status -------------
+
 
 def test_cohort_renders_as_readable_html(demo_cohort):
     html = demo_cohort._repr_html_()

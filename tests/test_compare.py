@@ -6,8 +6,6 @@ estimates recover it on the demo study and that 95% intervals cover it about 95%
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 import painstudy
@@ -27,13 +25,22 @@ def test_table_shape_and_directions(demo_result):
     assert set(t["outcome"]) == {"pain", "function"}
     assert t.loc[t["outcome"] == "pain", "role"].eq("primary").all()
     comps = set(t["comparison"])
-    assert {"integrative vs usual_care", "physiotherapy vs usual_care", "mindfulness vs usual_care",
-            "integrative vs physiotherapy", "integrative vs mindfulness"} == comps
+    assert {
+        "integrative vs usual_care",
+        "physiotherapy vs usual_care",
+        "mindfulness vs usual_care",
+        "integrative vs physiotherapy",
+        "integrative vs mindfulness",
+    } == comps
     assert len(t) == 2 * 5 * 5  # outcomes x visits x comparisons
     # pain: lower is better, so a negative difference favours the arm; function: higher is better
-    row = t[(t["outcome"] == "pain") & (t["visit"] == "week52") & (t["comparison"] == "integrative vs usual_care")].iloc[0]
+    row = t[
+        (t["outcome"] == "pain") & (t["visit"] == "week52") & (t["comparison"] == "integrative vs usual_care")
+    ].iloc[0]
     assert row["estimate"] < 0 and row["direction"] == "favours integrative"
-    row = t[(t["outcome"] == "function") & (t["visit"] == "week52") & (t["comparison"] == "integrative vs usual_care")].iloc[0]
+    row = t[
+        (t["outcome"] == "function") & (t["visit"] == "week52") & (t["comparison"] == "integrative vs usual_care")
+    ].iloc[0]
     assert row["estimate"] > 0 and row["favours"] == "integrative"
     assert (t["p_adjusted"] >= t["p_value"] - 1e-12).all()
     assert (t["ci_lower"] <= t["estimate"]).all() and (t["estimate"] <= t["ci_upper"]).all()
@@ -64,7 +71,9 @@ def test_demo_recovers_the_true_effects(demo_result):
     assert len(t) == 30
     inside = (t["ci_lower"] <= t["effect"]) & (t["effect"] <= t["ci_upper"])
     assert inside[t["visit"] == "week52"].all(), t[t["visit"] == "week52"]
-    assert inside.sum() >= 29, t.loc[~inside, ["outcome", "visit", "comparison", "estimate", "ci_lower", "ci_upper", "effect"]]
+    assert inside.sum() >= 29, t.loc[
+        ~inside, ["outcome", "visit", "comparison", "estimate", "ci_lower", "ci_upper", "effect"]
+    ]
 
 
 def _cohort(seed, n=200):
@@ -135,8 +144,24 @@ def test_command_line(tmp_path, capsys, shared):
     from painstudy.cli import main
 
     out = tmp_path / "c.json"
-    assert main(["fit", "compare", "vickers2004", "--outcomes", "headache_score", "sf36_pf",
-                 "--visits", "month3", "month12", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "compare",
+                "vickers2004",
+                "--outcomes",
+                "headache_score",
+                "sf36_pf",
+                "--visits",
+                "month3",
+                "month12",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "acupuncture vs usual_care" in text and "favours acupuncture" in text
     doc = json.loads(out.read_text())

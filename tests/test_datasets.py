@@ -41,8 +41,10 @@ def test_tampered_mirror_copy_is_refused(tmp_path, monkeypatch, shared):
 def test_missing_without_download_says_how_to_use_a_mirror(tmp_path, monkeypatch):
     monkeypatch.setenv(datasets.MIRROR_ENV, str(tmp_path))
     monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
-    with pytest.raises(datasets.DatasetUnavailable, match="set PAINSTUDY_DATA_MIRROR to a folder holding "
-                                                          "chow2006_laser_neck_pain/neck_pain.csv"):
+    with pytest.raises(
+        datasets.DatasetUnavailable,
+        match="set PAINSTUDY_DATA_MIRROR to a folder holding chow2006_laser_neck_pain/neck_pain.csv",
+    ):
         datasets.fetch("chow2006", download=False)
     with pytest.raises(DatasetError, match="unknown dataset 'nope'"):
         datasets.fetch("nope")
@@ -84,6 +86,7 @@ def test_converted_source_has_the_mirror_files_content(name, sources, shared):
 # ------------------------------------------------------------------------------------------------
 # the download path, against a loopback server
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def sources(shared) -> Path:

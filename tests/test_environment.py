@@ -47,8 +47,10 @@ def test_environment_yml_agrees_with_lock():
 
 def test_every_declared_dependency_is_pinned_in_both():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = [_norm(re.split(r"[<>=!~ \[]", d)[0]) for d in deps["dependencies"] + deps["optional-dependencies"]["test"]
-             + deps["optional-dependencies"]["docs"]]
+    names = [
+        _norm(re.split(r"[<>=!~ \[]", d)[0])
+        for d in deps["dependencies"] + deps["optional-dependencies"]["test"] + deps["optional-dependencies"]["docs"]
+    ]
     lock, env = _lock(), _env()
     assert not [n for n in names if n not in lock], "declared but not locked"
     assert not [n for n in names if n not in env], "declared but not in environment.yml"

@@ -32,9 +32,14 @@ def fake_cohort(scores: dict[str, list], arms: dict[str, str], *, lower_is_bette
     weeks = [0, 4, 8, 12]
     names = ["baseline", "week4", "week8", "week12"]
     study = {
-        "name": "fake", "title": "fake", "subject": "id", "arm": {"column": "group"},
-        "arms": [{"name": "control", "label": "Control", "modalities": ["usual_care"], "control": True},
-                 {"name": "active", "label": "Active", "modalities": ["acupuncture"]}],
+        "name": "fake",
+        "title": "fake",
+        "subject": "id",
+        "arm": {"column": "group"},
+        "arms": [
+            {"name": "control", "label": "Control", "modalities": ["usual_care"], "control": True},
+            {"name": "active", "label": "Active", "modalities": ["acupuncture"]},
+        ],
         "visit": {"column": "visit"},
         "visits": [{"name": n, "week": w, "baseline": w == 0} for n, w in zip(names, weeks)],
         "outcomes": {"pain": {"instrument": "nrs" if lower_is_better else "sf36", "column": "score"}},
@@ -47,23 +52,30 @@ def fake_cohort(scores: dict[str, list], arms: dict[str, str], *, lower_is_bette
         last = max(w for w, v in zip(weeks, vals) if v is not None)
         for n, v in zip(names, vals):
             if v is not None:
-                rows.append({"id": s, "group": arms[s], "visit": n, "score": float(v), "age": 40.0 + i,
-                             "reason": None if last == 12 else "lost"})
+                rows.append(
+                    {
+                        "id": s,
+                        "group": arms[s],
+                        "visit": n,
+                        "score": float(v),
+                        "age": 40.0 + i,
+                        "reason": None if last == 12 else "lost",
+                    }
+                )
     return painstudy.load_cohort(spec_from_dict(study), data=pd.DataFrame(rows))
 
 
 SCORES = {
     # subject: baseline, week4, week8, week12    -> moderate (30 %) improvement
-    "a": [10, 6, 5, 5],          # 40 % at week 4: event at 4, interval (0, 4]
-    "b": [10, None, 6, 6],       # missed week 4, 40 % at week 8: event at 8, interval (0, 8]
-    "c": [10, 9, 7, 8],          # exactly 30 % at week 8 (counts), lost at 12: event at 8
-    "d": [10, 9, 9, 9],          # never: censored at 12, completer
-    "e": [10, 9, None, None],    # dropout after week 4: censored at 4, status 2
-    "f": [10, None, None, None], # no follow-up: censored at 0, status 2
-    "g": [10, 9, 9, 6],          # event at 12, interval (8, 12]
+    "a": [10, 6, 5, 5],  # 40 % at week 4: event at 4, interval (0, 4]
+    "b": [10, None, 6, 6],  # missed week 4, 40 % at week 8: event at 8, interval (0, 8]
+    "c": [10, 9, 7, 8],  # exactly 30 % at week 8 (counts), lost at 12: event at 8
+    "d": [10, 9, 9, 9],  # never: censored at 12, completer
+    "e": [10, 9, None, None],  # dropout after week 4: censored at 4, status 2
+    "f": [10, None, None, None],  # no follow-up: censored at 0, status 2
+    "g": [10, 9, 9, 6],  # event at 12, interval (8, 12]
 }
-ARMS = {"a": "active", "b": "active", "c": "active", "d": "control", "e": "control",
-        "f": "control", "g": "control"}
+ARMS = {"a": "active", "b": "active", "c": "active", "d": "control", "e": "control", "f": "control", "g": "control"}
 
 
 @pytest.fixture()
@@ -78,16 +90,18 @@ def row(data: ImprovementData, subject: str) -> pd.Series:
 def test_events_times_and_intervals(cohort):
     data = time_to_improvement(cohort, "pain", threshold="moderate")
     expected = {  # time, event, lower, upper, status
-        "a": (4, 1, 0, 4, 1), "b": (8, 1, 0, 8, 1), "c": (8, 1, 4, 8, 1),
-        "d": (12, 0, 12, INF, 0), "e": (4, 0, 4, INF, 2), "f": (0, 0, 0, INF, 2),
+        "a": (4, 1, 0, 4, 1),
+        "b": (8, 1, 0, 8, 1),
+        "c": (8, 1, 4, 8, 1),
+        "d": (12, 0, 12, INF, 0),
+        "e": (4, 0, 4, INF, 2),
+        "f": (0, 0, 0, INF, 2),
         "g": (12, 1, 8, 12, 1),
     }
     for s, (t, e, lo, hi, st) in expected.items():
         r = row(data, s)
-        assert (r["time"], r["event"], r["time_lower"], r["time_upper"], r["status"]) == (
-            t, e, lo, hi, st), s
-    assert list(data.table.columns[:7]) == ["subject", "arm", "arm_class", "time", "event",
-                                            "time_lower", "time_upper"]
+        assert (r["time"], r["event"], r["time_lower"], r["time_upper"], r["status"]) == (t, e, lo, hi, st), s
+    assert list(data.table.columns[:7]) == ["subject", "arm", "arm_class", "time", "event", "time_lower", "time_upper"]
     assert row(data, "e")["dropout"] and not row(data, "d")["dropout"]
     assert row(data, "e")["withdrawal_reason"] == "lost"
     assert data.reference == "control"
@@ -108,11 +122,11 @@ def test_sustained_requires_improvement_at_every_later_visit(cohort):
 
 def test_substantial_and_absolute_thresholds(cohort):
     sub = time_to_improvement(cohort, "pain", threshold="substantial")
-    assert row(sub, "a")["time"] == 8 and row(sub, "a")["event"] == 1   # 50 % at week 8
+    assert row(sub, "a")["time"] == 8 and row(sub, "a")["event"] == 1  # 50 % at week 8
     assert row(sub, "b")["event"] == 0
     pts = time_to_improvement(cohort, "pain", threshold="mcid", relative=False)
-    assert row(pts, "e")["event"] == 0                                    # 1 point only
-    assert row(pts, "c")["time"] == 8                                     # 3 points at week 8
+    assert row(pts, "e")["event"] == 0  # 1 point only
+    assert row(pts, "c")["time"] == 8  # 3 points at week 8
     val = time_to_improvement(cohort, "pain", threshold=4, relative=False)
     assert row(val, "g")["time"] == 12 and row(val, "c")["event"] == 0
 
@@ -121,8 +135,8 @@ def test_higher_is_better_direction():
     scores = {"x": [40, 45, 53, 60], "y": [40, 30, 20, 10]}
     c = fake_cohort(scores, {"x": "active", "y": "control"}, lower_is_better=False)
     data = time_to_improvement(c, "pain", threshold=0.3)
-    assert (row(data, "x")["time"], row(data, "x")["event"]) == (8, 1)   # +32.5 % at week 8
-    assert row(data, "y")["event"] == 0                                  # got worse
+    assert (row(data, "x")["time"], row(data, "x")["event"]) == (8, 1)  # +32.5 % at week 8
+    assert row(data, "y")["event"] == 0  # got worse
 
 
 def test_result_is_immutable_and_renders(cohort):
@@ -140,13 +154,16 @@ def test_result_is_immutable_and_renders(cohort):
     assert "censored" in str(data)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(threshold="huge"), r"threshold 'huge' is not a relative threshold .*moderate"),
-    (dict(threshold="moderate", relative=False), r"not an absolute threshold.*\['mcid'\]"),
-    (dict(threshold=30), "relative threshold 30 is above 1"),
-    (dict(threshold=-0.2), "threshold must be a positive number"),
-    (dict(threshold=[1]), "threshold must be a name or a number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(threshold="huge"), r"threshold 'huge' is not a relative threshold .*moderate"),
+        (dict(threshold="moderate", relative=False), r"not an absolute threshold.*\['mcid'\]"),
+        (dict(threshold=30), "relative threshold 30 is above 1"),
+        (dict(threshold=-0.2), "threshold must be a positive number"),
+        (dict(threshold=[1]), "threshold must be a name or a number"),
+    ],
+)
 def test_bad_arguments_raise_model_error(cohort, kwargs, match):
     with pytest.raises(ModelError, match=match):
         time_to_improvement(cohort, "pain", **kwargs)

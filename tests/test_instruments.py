@@ -9,8 +9,20 @@ from painstudy.instruments import get_instrument, list_instruments
 
 def test_registry_covers_the_field():
     names = set(list_instruments().index)
-    for n in ["nrs", "vas_cm", "vas_unit", "bpi_severity", "bpi_interference", "odi", "rmdq", "promis_pf",
-              "promis_pi", "sf36", "pgic", "headache_score"]:
+    for n in [
+        "nrs",
+        "vas_cm",
+        "vas_unit",
+        "bpi_severity",
+        "bpi_interference",
+        "odi",
+        "rmdq",
+        "promis_pf",
+        "promis_pi",
+        "sf36",
+        "pgic",
+        "headache_score",
+    ]:
         assert n in names
 
 

@@ -42,8 +42,10 @@ def fit_a(sim_a) -> LMMResult:
 
 def test_parse_random_terms():
     f = parse_lmm_formula("y ~ arm * week + (1 | site) + (1 + week | subject)")
-    assert [(t.group, t.intercept, t.slopes) for t in f.random] == [(("site",), True, ()),
-                                                                     (("subject",), True, ("week",))]
+    assert [(t.group, t.intercept, t.slopes) for t in f.random] == [
+        (("site",), True, ()),
+        (("subject",), True, ("week",)),
+    ]
     assert f.fixed.terms == (("arm",), ("week",), ("arm", "week"))
     assert f.residual is None
     # (week | s) has an intercept, as in lme4; (0 + week | s) has none
@@ -109,8 +111,15 @@ def test_result_is_immutable_and_renders(fit_a):
     assert "Fixed effects" in html and "Random effects" in html and "armINT:week" in html
     assert "armINT:week" in fit_a.summary()
     json.dumps(fit_a.to_dict())
-    assert list(fit_a.coefficients.columns) == ["estimate", "std_error", "df", "statistic", "p_value",
-                                                "ci_lower", "ci_upper"]
+    assert list(fit_a.coefficients.columns) == [
+        "estimate",
+        "std_error",
+        "df",
+        "statistic",
+        "p_value",
+        "ci_lower",
+        "ci_upper",
+    ]
     assert list(fit_a.varcorr.columns) == ["group", "term1", "term2", "variance", "sd", "corr"]
     assert fit_a.n_groups == {"subject": 300}
     assert fit_a.converged and not fit_a.singular
@@ -121,8 +130,9 @@ def test_trends_are_slopes_per_arm(fit_a):
     co = fit_a.coefficients
     tr = fit_a.trends("week", by="arm").set_index("arm")
     assert tr.loc["CTL", "estimate"] == pytest.approx(co.loc["week", "estimate"], rel=1e-10)
-    assert tr.loc["INT", "estimate"] == pytest.approx(co.loc["week", "estimate"] + co.loc["armINT:week", "estimate"],
-                                                      rel=1e-10)
+    assert tr.loc["INT", "estimate"] == pytest.approx(
+        co.loc["week", "estimate"] + co.loc["armINT:week", "estimate"], rel=1e-10
+    )
     assert tr.loc["CTL", "std_error"] == pytest.approx(co.loc["week", "std_error"], rel=1e-10)
     diff = fit_a.trend_contrasts("week", by="arm", method="trt.vs.ctrl")
     assert diff["contrast"].tolist() == ["INT - CTL"]
@@ -160,8 +170,13 @@ def test_predict_population_and_subject(fit_a, sim_a):
     co = fit_a.coefficients["estimate"]
     row = sim_a.iloc[[7]]
     pop = fit_a.predict(row).iloc[0]
-    x = (co["(Intercept)"] + co["armINT"] * (row.arm.iloc[0] == "INT") + co["week"] * row.week.iloc[0]
-         + co["baseline"] * row.baseline.iloc[0] + co["armINT:week"] * (row.arm.iloc[0] == "INT") * row.week.iloc[0])
+    x = (
+        co["(Intercept)"]
+        + co["armINT"] * (row.arm.iloc[0] == "INT")
+        + co["week"] * row.week.iloc[0]
+        + co["baseline"] * row.baseline.iloc[0]
+        + co["armINT:week"] * (row.arm.iloc[0] == "INT") * row.week.iloc[0]
+    )
     assert pop == pytest.approx(x, rel=1e-10)
     b = fit_a.ranef().loc[row.subject.iloc[0]]
     subj = fit_a.predict(row, level="subject").iloc[0]
@@ -181,7 +196,7 @@ def test_blups_are_conditional_means(fit_a, sim_a):
     cov = vc[vc.term2.notna()]["variance"].iloc[0]
     D = np.array([[sd["(Intercept)"], cov], [cov, sd["week"]]])
     Z = np.column_stack([np.ones(len(di)), di.week])
-    V = Z @ D @ Z.T + fit_a.sigma ** 2 * np.eye(len(di))
+    V = Z @ D @ Z.T + fit_a.sigma**2 * np.eye(len(di))
     r = di.y.to_numpy() - fit_a.predict(di).to_numpy()
     b = D @ Z.T @ np.linalg.solve(V, r)
     np.testing.assert_allclose(fit_a.ranef().loc[s].to_numpy(), b, rtol=1e-8)
@@ -203,8 +218,15 @@ def test_nested_ids_repeated_across_sites():
         for i in range(12):
             b = rng.normal(0, 1.0)
             for w in (0, 4, 8):
-                rows.append({"site": f"s{s}", "subject": i, "uid": f"s{s}-{i}", "week": w,
-                             "y": 3 + u + b - 0.2 * w + rng.normal(0, 0.6)})
+                rows.append(
+                    {
+                        "site": f"s{s}",
+                        "subject": i,
+                        "uid": f"s{s}-{i}",
+                        "week": w,
+                        "y": 3 + u + b - 0.2 * w + rng.normal(0, 0.6),
+                    }
+                )
     d = pd.DataFrame(rows)
     a = lmm("y ~ week + (1 | site) + (1 | site:subject)", d)
     b = lmm("y ~ week + (1 | site) + (1 | uid)", d)
@@ -253,18 +275,28 @@ def test_random_slope_with_ar1_residual_matches_dense_likelihood(sim_a):
     d["visit"] = pd.Categorical("W" + d.week.astype(int).astype(str).str.zfill(2))
     d["visit_rank"] = d["visit"].cat.codes
     res = lmm("y ~ arm * week + baseline + (1 + week | subject) + ar1(visit | subject)", d)
-    X = np.column_stack([np.ones(len(d)), (d.arm == "INT"), d.week, d.baseline,
-                         (d.arm == "INT") * d.week]).astype(float)
+    X = np.column_stack([np.ones(len(d)), (d.arm == "INT"), d.week, d.baseline, (d.arm == "INT") * d.week]).astype(
+        float
+    )
     groups = []
     size = d.groupby("subject")["y"].transform("size").to_numpy()
     for k in np.unique(size):
         idx = np.flatnonzero(size == k).reshape(-1, k)  # rows are sorted by subject
         w = d.week.to_numpy()[idx]
-        groups.append((np.stack([np.ones_like(w), w], axis=2), d.visit_rank.to_numpy()[idx].astype(float),
-                       X[idx], d.y.to_numpy()[idx]))
-    ref = optimize.minimize(lambda p: _dense_reml_ar1(groups, X.shape[1], len(d), p),
-                            [1.0, 0.0, 0.1, np.log(0.6), 0.1],
-                            method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-9, "fatol": 1e-11})
+        groups.append(
+            (
+                np.stack([np.ones_like(w), w], axis=2),
+                d.visit_rank.to_numpy()[idx].astype(float),
+                X[idx],
+                d.y.to_numpy()[idx],
+            )
+        )
+    ref = optimize.minimize(
+        lambda p: _dense_reml_ar1(groups, X.shape[1], len(d), p),
+        [1.0, 0.0, 0.1, np.log(0.6), 0.1],
+        method="Nelder-Mead",
+        options={"maxiter": 4000, "xatol": 1e-9, "fatol": 1e-11},
+    )
     assert res.neg2_log_lik == pytest.approx(ref.fun, abs=1e-5)
     assert res.neg2_log_lik <= ref.fun + 1e-8  # our optimum is at least as good
     resid = res.varcorr[res.varcorr.group == "Residual"].set_index("term1")["variance"]
@@ -280,13 +312,15 @@ def _crossed(seed=3):
         b = rng.normal(0, 1.0)
         for w in (0, 2, 4):
             r = rng.integers(0, 8)
-            rows.append({"subject": f"p{i}", "rater": f"r{r}", "week": w,
-                         "y": 2 + b + u[r] - 0.3 * w + rng.normal(0, 0.5)})
+            rows.append(
+                {"subject": f"p{i}", "rater": f"r{r}", "week": w, "y": 2 + b + u[r] - 0.3 * w + rng.normal(0, 0.5)}
+            )
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("formula", ["y ~ week + (1 | rater) + (1 + week | subject)",
-                                     "y ~ week + (1 + week || subject)"])
+@pytest.mark.parametrize(
+    "formula", ["y ~ week + (1 | rater) + (1 + week | subject)", "y ~ week + (1 + week || subject)"]
+)
 def test_blockwise_and_dense_engines_agree(formula):
     # the Schur-complement engine (crossed subject x rater) and the dense block engine are two independent
     # evaluations of the same likelihood

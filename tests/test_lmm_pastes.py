@@ -68,8 +68,9 @@ def test_intercept_satterthwaite_and_kenward_roger(case):
         (k,) = ref["kenward_roger"]["coefficients"]
         row = kr.coefficients.loc["(Intercept)"]
         for col in ("std_error", "df"):
-            ledger.check(f"{ref['id']} Kenward-Roger (pbkrtest) (Intercept) {col}", row[col], k[col], rtol=RTOL,
-                         source=SOURCE)
+            ledger.check(
+                f"{ref['id']} Kenward-Roger (pbkrtest) (Intercept) {col}", row[col], k[col], rtol=RTOL, source=SOURCE
+            )
 
 
 def test_variance_components_theta_blups(case):
@@ -85,8 +86,15 @@ def test_variance_components_theta_blups(case):
     ledger.check(f"{fid} theta", fit.theta[::-1], ref["theta"], rtol=RTOL, source=SOURCE)
     re = fit.ranef("batch")
     for b in ref["blups"]:
-        ledger.check(f"{fid} BLUP batch {b['level']}", re.loc[b["level"], "(Intercept)"], b["(Intercept)"], rtol=RTOL,
-                     atol=1e-7, combine="max", source=SOURCE)
+        ledger.check(
+            f"{fid} BLUP batch {b['level']}",
+            re.loc[b["level"], "(Intercept)"],
+            b["(Intercept)"],
+            rtol=RTOL,
+            atol=1e-7,
+            combine="max",
+            source=SOURCE,
+        )
 
 
 def test_anova_of_an_intercept_only_model_is_empty(case):

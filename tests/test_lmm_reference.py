@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import ledger
@@ -49,8 +49,12 @@ FITS = _fits()
 def _vickers_long() -> pd.DataFrame:
     """data_prep of lmm_ref_vickers.json: pk1/pk2/pk5 at months 0/3/12, rows with pk missing dropped."""
     w = pd.read_csv(SHARED / "vickers2004_acupuncture_headache" / "acupuncture_headache.csv")
-    d = pd.concat([pd.DataFrame({"id": w["id"], "group": w["group"], "month": m, "pk": w[c]})
-                   for m, c in ((0.0, "pk1"), (3.0, "pk2"), (12.0, "pk5"))]).dropna(subset=["pk"])
+    d = pd.concat(
+        [
+            pd.DataFrame({"id": w["id"], "group": w["group"], "month": m, "pk": w[c]})
+            for m, c in ((0.0, "pk1"), (3.0, "pk2"), (12.0, "pk5"))
+        ]
+    ).dropna(subset=["pk"])
     d = d.sort_values(["id", "month"]).reset_index(drop=True)
     d["group"] = pd.Categorical(d["group"].astype(str), categories=["0", "1"])
     d["id"] = d["id"].astype(str)
@@ -62,7 +66,7 @@ def _data(fit) -> pd.DataFrame:
         return _vickers_long()
     if fit["data"].startswith("shared:"):
         # data_prep: laser factor with levels '2' (sham, reference), '1'; time_num = c(0, 7, 12)[time]
-        d = pd.read_csv(SHARED / fit["data"][len("shared:"):])
+        d = pd.read_csv(SHARED / fit["data"][len("shared:") :])
         d["laser"] = pd.Categorical(d["laser"].astype(str), categories=["2", "1"])
         d["time_num"] = np.array([0.0, 7.0, 12.0])[d["time"].to_numpy() - 1]
         return d
@@ -71,7 +75,7 @@ def _data(fit) -> pd.DataFrame:
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fit(fit_id: str, df: str):
     fit = FITS[fit_id]
     singular_chow = fit_id.startswith("lmm_chow_slope")
@@ -121,8 +125,9 @@ def test_fixed_effects_satterthwaite(fit_id):
 
 def _check_coefficients(what: str, mine: pd.DataFrame, ref: pd.DataFrame, source: str) -> None:
     terms = list(ref.index)
-    ledger.check(f"{what} estimate", mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9, labels=terms,
-                 source=source)
+    ledger.check(
+        f"{what} estimate", mine["estimate"], ref["estimate"], rtol=RTOL, atol=1e-9, labels=terms, source=source
+    )
     ledger.check(f"{what} std_error", mine["std_error"], ref["std_error"], rtol=RTOL, labels=terms, source=source)
     ledger.check(f"{what} df", mine["df"], ref["df"], rtol=RTOL, labels=terms, source=source)
 
@@ -135,8 +140,15 @@ def test_vcov_beta(fit_id):
     terms = fit["vcov_beta"]["terms"]
     ref = np.array(fit["vcov_beta"]["matrix"])
     mine = res.vcov.loc[terms, terms].to_numpy()
-    ledger.check(f"{fit_id} vcov(beta)", mine, ref, rtol=RTOL, atol=RTOL * np.abs(ref).max(), source=fit["source"],
-                 labels=[f"{a}, {b}" for a in terms for b in terms])
+    ledger.check(
+        f"{fit_id} vcov(beta)",
+        mine,
+        ref,
+        rtol=RTOL,
+        atol=RTOL * np.abs(ref).max(),
+        source=fit["source"],
+        labels=[f"{a}, {b}" for a in terms for b in terms],
+    )
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -152,14 +164,27 @@ def test_variance_components(fit_id):
             continue
         terms = [g["terms"]] if isinstance(g["terms"], str) else g["terms"]  # jsonlite unboxes length-1
         rows = vc[(vc.group == g["group"]) & vc.term2.isna()].set_index("term1")
-        ledger.check(f"{fit_id} {g['group']} SD", rows.loc[terms, "sd"], np.atleast_1d(g["sd"]), rtol=RTOL,
-                     labels=terms, source=src)
+        ledger.check(
+            f"{fit_id} {g['group']} SD",
+            rows.loc[terms, "sd"],
+            np.atleast_1d(g["sd"]),
+            rtol=RTOL,
+            labels=terms,
+            source=src,
+        )
         corr = np.atleast_2d(np.array(g["corr"], float))
         for i in range(len(terms)):
             for j in range(i):
                 row = vc[(vc.group == g["group"]) & (vc.term1 == terms[j]) & (vc.term2 == terms[i])]
-                ledger.check(f"{fit_id} {g['group']} correlation {terms[j]}, {terms[i]}", float(row["corr"].iloc[0]),
-                             corr[i, j], rtol=RTOL, atol=1e-6, combine="max", source=src)
+                ledger.check(
+                    f"{fit_id} {g['group']} correlation {terms[j]}, {terms[i]}",
+                    float(row["corr"].iloc[0]),
+                    corr[i, j],
+                    rtol=RTOL,
+                    atol=1e-6,
+                    combine="max",
+                    source=src,
+                )
 
 
 @pytest.mark.parametrize("fit_id", ALL)
@@ -187,8 +212,15 @@ def test_blups(fit_id):
         for term, val in row.items():
             if term in ("group", "level"):
                 continue
-            ledger.check(f"{fit_id} BLUP {row['level']} {term}", re.loc[str(row["level"]), term], val, rtol=RTOL,
-                         atol=1e-7, combine="max", source=fit["source"])
+            ledger.check(
+                f"{fit_id} BLUP {row['level']} {term}",
+                re.loc[str(row["level"]), term],
+                val,
+                rtol=RTOL,
+                atol=1e-7,
+                combine="max",
+                source=fit["source"],
+            )
 
 
 @pytest.mark.parametrize("fit_id", REML)
@@ -197,8 +229,9 @@ def test_kenward_roger(fit_id):
     fit = FITS[fit_id]
     res = _fit(fit_id, "kenward-roger")
     ref = _coef_table(fit["kenward_roger"]["coefficients"])
-    _check_coefficients(f"{fit_id} Kenward-Roger (pbkrtest) coefficient", res.coefficients.loc[ref.index], ref,
-                        fit["source"])
+    _check_coefficients(
+        f"{fit_id} Kenward-Roger (pbkrtest) coefficient", res.coefficients.loc[ref.index], ref, fit["source"]
+    )
 
 
 # --- RANDOM + REPEATED: nlme::lme with corAR1 (tests/reference/lmm_ref_nlme.json) -----------------------
@@ -225,7 +258,19 @@ def test_random_slope_with_ar1_residual_matches_nlme(fit_id):
     scale = 1.0 if ref["reml"] else np.sqrt(ref["n_obs"] / (ref["n_obs"] - p))
     for row in ref["coefficients"]:
         term = row["term"]
-        ledger.check(f"{fit_id} coefficient {term} estimate", coef.loc[term, "estimate"], row["estimate"], rtol=RTOL,
-                     atol=1e-8, combine="max", source=src)
-        ledger.check(f"{fit_id} coefficient {term} std_error", coef.loc[term, "std_error"], row["std_error"] / scale,
-                     rtol=RTOL, source=src)
+        ledger.check(
+            f"{fit_id} coefficient {term} estimate",
+            coef.loc[term, "estimate"],
+            row["estimate"],
+            rtol=RTOL,
+            atol=1e-8,
+            combine="max",
+            source=src,
+        )
+        ledger.check(
+            f"{fit_id} coefficient {term} std_error",
+            coef.loc[term, "std_error"],
+            row["std_error"] / scale,
+            rtol=RTOL,
+            source=src,
+        )

@@ -48,18 +48,20 @@ def test_parse_formula_terms_and_reference():
     assert f.fixed.terms == (("x",), ("arm",), ("visit",), ("arm", "visit"))
     assert f.fixed.variables["arm"].reference == "B"
     assert (f.covariance.structure, f.covariance.group, f.covariance.subject) == ("us", "arm", "id")
-    assert parse_formula("y ~ (a + b) * c + ar1(v | s)").fixed.terms == (
-        ("a",), ("b",), ("c",), ("a", "c"), ("b", "c"))
+    assert parse_formula("y ~ (a + b) * c + ar1(v | s)").fixed.terms == (("a",), ("b",), ("c",), ("a", "c"), ("b", "c"))
     assert not parse_formula("y ~ 0 + a + cs(v | s)").fixed.intercept
 
 
-@pytest.mark.parametrize("formula, match", [
-    ("y ~ a", "no covariance term"),
-    ("y ~ a + foo(v | s)", "unknown function foo"),
-    ("y ~ a + us(v | s) + cs(v | s)", "only one covariance term"),
-    ("y a + us(v | s)", "expected 'outcome ~"),
-    ("y ~ C(a, Sum) + us(v | s)", "only Treatment"),
-])
+@pytest.mark.parametrize(
+    "formula, match",
+    [
+        ("y ~ a", "no covariance term"),
+        ("y ~ a + foo(v | s)", "unknown function foo"),
+        ("y ~ a + us(v | s) + cs(v | s)", "only one covariance term"),
+        ("y a + us(v | s)", "expected 'outcome ~"),
+        ("y ~ C(a, Sum) + us(v | s)", "only Treatment"),
+    ],
+)
 def test_formula_errors(formula, match):
     with pytest.raises(ModelError, match=match):
         parse_formula(formula)
@@ -67,10 +69,27 @@ def test_formula_errors(formula, match):
 
 def test_column_names_follow_r(fit):
     assert list(fit.coefficients.index) == [
-        "(Intercept)", "RACEBlack or African American", "RACEWhite", "SEXMale", "ARMCDTRT", "AVISITVIS2",
-        "AVISITVIS3", "AVISITVIS4", "ARMCDTRT:AVISITVIS2", "ARMCDTRT:AVISITVIS3", "ARMCDTRT:AVISITVIS4"]
-    assert list(fit.coefficients.columns) == ["estimate", "std_error", "df", "statistic", "p_value", "ci_lower",
-                                              "ci_upper"]
+        "(Intercept)",
+        "RACEBlack or African American",
+        "RACEWhite",
+        "SEXMale",
+        "ARMCDTRT",
+        "AVISITVIS2",
+        "AVISITVIS3",
+        "AVISITVIS4",
+        "ARMCDTRT:AVISITVIS2",
+        "ARMCDTRT:AVISITVIS3",
+        "ARMCDTRT:AVISITVIS4",
+    ]
+    assert list(fit.coefficients.columns) == [
+        "estimate",
+        "std_error",
+        "df",
+        "statistic",
+        "p_value",
+        "ci_lower",
+        "ci_upper",
+    ]
 
 
 # ---------------------------------------------------------------- errors
@@ -114,8 +133,7 @@ def test_grouped_equals_separate_fits(fev):
         g = mmrm("FEV1 ~ ARMCD * AVISIT + us(AVISIT | ARMCD / USUBJID)", fev, reml=reml)
         parts = [mmrm("FEV1 ~ AVISIT + us(AVISIT | USUBJID)", fev[fev.ARMCD == a], reml=reml) for a in ("PBO", "TRT")]
         assert g.neg2_log_lik == pytest.approx(sum(p.neg2_log_lik for p in parts), abs=1e-6)
-        np.testing.assert_allclose(g.covariance_by_group["TRT"].to_numpy(), parts[1].covariance.to_numpy(),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(g.covariance_by_group["TRT"].to_numpy(), parts[1].covariance.to_numpy(), rtol=1e-5)
     assert g.covariance.index.names == ["group", "visit"]
 
 
@@ -150,7 +168,7 @@ def _dense_sandwich(fev, fit, bias_reduced):
         if bias_reduced:  # CR2 as Pustejovsky & Tipton (2018) / clubSandwich: S = D'D, D upper
             D = np.linalg.cholesky(Si).T
             ev, U = np.linalg.eigh(D @ (Si - Xi @ C @ Xi.T) @ D.T)
-            A = D.T @ (U @ np.diag(ev ** -0.5) @ U.T) @ D
+            A = D.T @ (U @ np.diag(ev**-0.5) @ U.T) @ D
             u = Xi.T @ np.linalg.solve(Si, A @ ri)
         else:
             u = Xi.T @ np.linalg.solve(Si, ri)
@@ -237,9 +255,18 @@ def test_cli_fit_mmrm(tmp_path, shared, capsys):
     from painstudy.cli import main
 
     out = tmp_path / "fit.json"
-    rc = main(["fit", "mmrm", "--data", str(shared / "mmrm_fev_bcva" / "fev_data.csv"), "--formula",
-               'FEV1 ~ RACE + C(SEX, Treatment("Male")) + C(ARMCD, Treatment("PBO")) * AVISIT + us(AVISIT | USUBJID)',
-               "--json", str(out)])
+    rc = main(
+        [
+            "fit",
+            "mmrm",
+            "--data",
+            str(shared / "mmrm_fev_bcva" / "fev_data.csv"),
+            "--formula",
+            'FEV1 ~ RACE + C(SEX, Treatment("Male")) + C(ARMCD, Treatment("PBO")) * AVISIT + us(AVISIT | USUBJID)',
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "3386.4498" in text and "ARMCD:AVISIT" in text
@@ -247,8 +274,16 @@ def test_cli_fit_mmrm(tmp_path, shared, capsys):
     # SAS: -2 Res Log Like 3386.44987722, Iteration History of ../shared/references/mmrm_sas/sas_log_reml.txt
     # (1e-4: SAS stops short of the optimum, see test_mmrm_sas.py)
     assert doc["neg2_log_lik"] == pytest.approx(3386.44987722, abs=1e-4)
-    rc = main(["fit", "mmrm", "--data", str(shared / "mmrm_fev_bcva" / "fev_data.csv"), "--formula",
-               "FEV1 ~ NOPE + us(AVISIT | USUBJID)"])
+    rc = main(
+        [
+            "fit",
+            "mmrm",
+            "--data",
+            str(shared / "mmrm_fev_bcva" / "fev_data.csv"),
+            "--formula",
+            "FEV1 ~ NOPE + us(AVISIT | USUBJID)",
+        ]
+    )
     assert rc == 1
     assert "NOPE" in capsys.readouterr().err
 
@@ -288,7 +323,7 @@ def test_sandwich_bell_mccaffrey_df_dense(fev, vcov):
             else:
                 D = np.linalg.cholesky(Si).T
                 ev, U = np.linalg.eigh(D @ (Si - Xi @ C @ Xi.T) @ D.T)
-                A = D.T @ (U @ np.diag(ev ** -0.5) @ U.T) @ D
+                A = D.T @ (U @ np.diag(ev**-0.5) @ U.T) @ D
                 u = A @ np.linalg.solve(Si, Xi @ c)
             e = np.zeros(len(d))
             e[m] = u
@@ -298,8 +333,10 @@ def test_sandwich_bell_mccaffrey_df_dense(fev, vcov):
         assert r.coefficients.iloc[j]["df"] == pytest.approx(df, rel=1e-8)
 
 
-@pytest.mark.parametrize("structure, grouped, reml", [("us", False, True), ("us", True, False), ("ar1h", False, True),
-                                                      ("toeph", True, True), ("adh", False, False)])
+@pytest.mark.parametrize(
+    "structure, grouped, reml",
+    [("us", False, True), ("us", True, False), ("ar1h", False, True), ("toeph", True, True), ("adh", False, False)],
+)
 def test_analytic_hessian_matches_finite_differences(fev, structure, grouped, reml):
     # the analytic observed Hessian (used for Satterthwaite/KR and Newton steps) against central
     # differences of the analytic gradient
@@ -368,14 +405,21 @@ def test_conditional_predict(fit, fev):
 
 
 # ---------------------------------------------------------------- bad values, numerical failures, convergence
-@pytest.mark.parametrize("column, value", [("FEV1", np.inf), ("FEV1", -np.inf), ("FEV1", 1e308), ("FEV1", -1e60),
-                                           ("FEV1_BL", -np.inf), ("FEV1_BL", 1e200)])
+@pytest.mark.parametrize(
+    "column, value",
+    [("FEV1", np.inf), ("FEV1", -np.inf), ("FEV1", 1e308), ("FEV1", -1e60), ("FEV1_BL", -np.inf), ("FEV1_BL", 1e200)],
+)
 def test_non_finite_or_absurd_values_name_column_and_row(fev, column, value):
     d = fev.copy()
     d.loc[[7, 9], column] = value  # rows 7 and 9 have an observed FEV1
     f = "FEV1 ~ FEV1_BL + ARMCD * AVISIT + us(AVISIT | USUBJID)"
-    with pytest.raises(ModelError, match=re.escape(f"column '{column}', row 7: value {value!r} is not a finite number "
-                                                   f"with |value| <= 1e+50 (1 more row(s) like it)")):
+    with pytest.raises(
+        ModelError,
+        match=re.escape(
+            f"column '{column}', row 7: value {value!r} is not a finite number "
+            f"with |value| <= 1e+50 (1 more row(s) like it)"
+        ),
+    ):
         mmrm(f, d)
 
 
@@ -391,10 +435,12 @@ def test_fits_are_scale_equivariant(fev, structure):
         assert r.converged
         # to the optimiser's tolerance: Newton stops when no parameter moves by 1e-6 of its scale
         se = ref.coefficients.std_error.to_numpy()
-        assert np.all(np.abs(r.coefficients.estimate.to_numpy() / c - ref.coefficients.estimate.to_numpy()) <= 1e-6 * se)
+        assert np.all(
+            np.abs(r.coefficients.estimate.to_numpy() / c - ref.coefficients.estimate.to_numpy()) <= 1e-6 * se
+        )
         np.testing.assert_allclose(r.coefficients.std_error / c, se, rtol=1e-6)
         np.testing.assert_allclose(r.coefficients.df, ref.coefficients.df, rtol=1e-6)
-        np.testing.assert_allclose(r.covariance.to_numpy() / c ** 2, ref.covariance.to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(r.covariance.to_numpy() / c**2, ref.covariance.to_numpy(), rtol=1e-6)
 
 
 def test_degenerate_outcomes(fev):
@@ -455,9 +501,27 @@ def test_rendering_derives_from_tidy(fit):
     assert [name for name, _ in t.tables] == ["Coefficients", "Covariance", "Covariance parameters"]
     assert fit.to_frame().equals(fit.coefficients)
     assert fit.to_frame("Covariance").equals(fit.covariance)
-    keys = {"formula", "structure", "reml", "df_method", "vcov_method", "neg2_log_lik", "aic", "bic", "n_subjects",
-            "n_obs", "n_rows_dropped", "n_subjects_dropped", "converged", "positive_definite", "coefficients",
-            "covariance", "covariance_parameters", "anova", "optimizer"}
+    keys = {
+        "formula",
+        "structure",
+        "reml",
+        "df_method",
+        "vcov_method",
+        "neg2_log_lik",
+        "aic",
+        "bic",
+        "n_subjects",
+        "n_obs",
+        "n_rows_dropped",
+        "n_subjects_dropped",
+        "converged",
+        "positive_definite",
+        "coefficients",
+        "covariance",
+        "covariance_parameters",
+        "anova",
+        "optimizer",
+    }
     assert keys <= set(fit.to_dict())
     assert "visits (categories" not in fit.summary() and "VIS1 < VIS2 < VIS3 < VIS4" in fit.summary()
 

@@ -26,8 +26,10 @@ import pytest
 
 from painstudy.models.mixed.mmrm import mmrm
 
-REF = {f["id"]: f for f in json.loads((Path(__file__).parent / "reference" / "mmrm_ref_bodyweight.json")
-                                      .read_text())["fits"]}
+REF = {
+    f["id"]: f
+    for f in json.loads((Path(__file__).parent / "reference" / "mmrm_ref_bodyweight.json").read_text())["fits"]
+}
 STRUCTURES = ["us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh"]
 SOURCE = "tests/reference/mmrm_ref_bodyweight.json"
 EXACT = "exact: 16 rats - 3 diets = 13 (complete balanced data, saturated mean; module docstring)"
@@ -37,8 +39,9 @@ EXACT = "exact: 16 rats - 3 diets = 13 (complete balanced data, saturated mean; 
 def bodyweight() -> pd.DataFrame:
     d = pd.read_csv(Path(__file__).parent / "reference" / "data" / "bodyweight.csv")
     levels = REF["bodyweight_us_reml_handwritten"]["factor_levels"]
-    return d.assign(diet=pd.Categorical(d["diet"].astype(str), levels["diet"]),
-                    visit=pd.Categorical(d["visit"], levels["visit"]))
+    return d.assign(
+        diet=pd.Categorical(d["diet"].astype(str), levels["diet"]), visit=pd.Categorical(d["visit"], levels["visit"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,14 @@ def fits(bodyweight) -> dict:
 @pytest.mark.parametrize("structure", ["us", "adh"])
 def test_exact_between_subject_df(fits, structure):
     df = fits[structure].coefficients.loc[["diet2", "diet3"], "df"]
-    ledger.check(f"bodyweight {structure} REML Satterthwaite df", df, [13.0, 13.0], rtol=1e-6,
-                 labels=["diet2", "diet3"], source=EXACT)
+    ledger.check(
+        f"bodyweight {structure} REML Satterthwaite df",
+        df,
+        [13.0, 13.0],
+        rtol=1e-6,
+        labels=["diet2", "diet3"],
+        source=EXACT,
+    )
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
@@ -63,10 +72,22 @@ def test_df_against_r_handwritten_likelihood(fits, structure):
     assert fit.converged and fit.visit_levels == tuple(ref["covariance"]["visits"])
     ledger.check(f"{fid} -2 log-likelihood", fit.neg2_log_lik, ref["neg2_log_lik"], rtol=1e-9, source=SOURCE)
     terms = [c["term"] for c in ref["coefficients"]]
-    ledger.check(f"{fid} coefficient df", fit.coefficients.loc[terms, "df"], [c["df"] for c in ref["coefficients"]],
-                 rtol=2e-5, labels=terms, source=SOURCE)
-    ledger.check(f"{fid} coefficient std_error", fit.coefficients.loc[terms, "std_error"],
-                 [c["std_error"] for c in ref["coefficients"]], rtol=2e-5, labels=terms, source=SOURCE)
+    ledger.check(
+        f"{fid} coefficient df",
+        fit.coefficients.loc[terms, "df"],
+        [c["df"] for c in ref["coefficients"]],
+        rtol=2e-5,
+        labels=terms,
+        source=SOURCE,
+    )
+    ledger.check(
+        f"{fid} coefficient std_error",
+        fit.coefficients.loc[terms, "std_error"],
+        [c["std_error"] for c in ref["coefficients"]],
+        rtol=2e-5,
+        labels=terms,
+        source=SOURCE,
+    )
 
 
 def test_kenward_roger_us_equals_the_model_covariance(bodyweight, fits):
@@ -75,6 +96,10 @@ def test_kenward_roger_us_equals_the_model_covariance(bodyweight, fits):
     # vcovAdj_internal differs from it by up to 1.7e-4 relative on these data -- a numerical error on the
     # ill-conditioned information, so mmrm_reference.R records no pbkrtest reference for us here.)
     for information in ("observed", "expected"):
-        kr = mmrm("weight ~ diet * visit + us(visit | rat)", bodyweight, df="kenward-roger",
-                  control={"information": information})
+        kr = mmrm(
+            "weight ~ diet * visit + us(visit | rat)",
+            bodyweight,
+            df="kenward-roger",
+            control={"information": information},
+        )
         np.testing.assert_allclose(kr.coefficients.std_error, fits["us"].coefficients.std_error, rtol=1e-7)

@@ -16,8 +16,10 @@ import pytest
 
 from painstudy.cli import build_parser, main
 
-REF = {f["order"]: f for f in json.loads((Path(__file__).parent / "reference" / "mmrm_visit_order_fev.json")
-                                         .read_text())["fits"]}
+REF = {
+    f["order"]: f
+    for f in json.loads((Path(__file__).parent / "reference" / "mmrm_visit_order_fev.json").read_text())["fits"]
+}
 WEEKS = {"VIS1": "week4", "VIS2": "week8", "VIS3": "week12", "VIS4": "week26"}
 FORMULA = "FEV1 ~ ARMCD * AVISIT + ar1(AVISIT | USUBJID)"
 
@@ -61,8 +63,7 @@ def test_visit_order_option(csv_file, tmp_path, capsys):
     out = tmp_path / "alpha.json"
     assert _fit(csv_file, "--visit-order", "week12", "week26", "week4", "week8", "--json", str(out)) == 0
     assert "visits (visit_order): week12 < week26 < week4 < week8" in capsys.readouterr().out
-    assert json.loads(out.read_text())["neg2_log_lik"] == pytest.approx(REF["alphabetical"]["neg2_log_lik"],
-                                                                        rel=1e-6)
+    assert json.loads(out.read_text())["neg2_log_lik"] == pytest.approx(REF["alphabetical"]["neg2_log_lik"], rel=1e-6)
     assert _fit(csv_file, "--visit-order", "week4", "week8") == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "visit(s) ['week12', 'week26'] are not in visit_order" in err
@@ -118,8 +119,12 @@ def test_nonconvergence_is_an_error_unless_allowed(csv_file, monkeypatch, capsys
     assert captured.out == ""
     assert _fit(csv_file, "--allow-nonconvergence") == 0
     out = capsys.readouterr().out
-    for heading in ("NOT CONVERGED: MMRM", "NOT CONVERGED: Coefficients:", "NOT CONVERGED: Covariance:",
-                    "NOT CONVERGED: Type III tests:"):
+    for heading in (
+        "NOT CONVERGED: MMRM",
+        "NOT CONVERGED: Coefficients:",
+        "NOT CONVERGED: Covariance:",
+        "NOT CONVERGED: Type III tests:",
+    ):
         assert heading in out
 
 

@@ -69,8 +69,14 @@ SCALED = f"{RTOL:g} x max(|estimate|, SE)"
 def _close(quantity, ours, ref, source, rtol=RTOL, scale=None):
     """``|ours - ref| <= rtol * max(scale, 1e-12)`` (scale ``|ref|`` by default), recorded in the ledger."""
     if scale is None:  # rtol * max(|ref|, 1e-12)
-        ledger.check(quantity, ours, ref, rtol=rtol if abs(ref) >= 1e-12 else 0.0,
-                     atol=0.0 if abs(ref) >= 1e-12 else rtol * 1e-12, source=source)
+        ledger.check(
+            quantity,
+            ours,
+            ref,
+            rtol=rtol if abs(ref) >= 1e-12 else 0.0,
+            atol=0.0 if abs(ref) >= 1e-12 else rtol * 1e-12,
+            source=source,
+        )
     else:
         ledger.check(quantity, ours, ref, atol=rtol * max(scale, 1e-12), source=source, note=SCALED)
 
@@ -97,8 +103,15 @@ def test_against_r(ref, shared):
     vis = ref["covariance"]["visits"]
     cov = np.array(ref["covariance"]["matrix"], float)
     ours = fit.covariance.loc[vis, vis].to_numpy()
-    ledger.check(f"{fid} covariance", ours, cov, atol=RTOL * np.abs(cov).max(), source=src,
-                 labels=[f"{a}, {b}" for a in vis for b in vis], note=f"{RTOL:g} x the largest element")
+    ledger.check(
+        f"{fid} covariance",
+        ours,
+        cov,
+        atol=RTOL * np.abs(cov).max(),
+        source=src,
+        labels=[f"{a}, {b}" for a in vis for b in vis],
+        note=f"{RTOL:g} x the largest element",
+    )
     if ref["engine"] == "glmmTMB":
         return
     coefs = fit.coefficients
@@ -123,8 +136,9 @@ def test_against_r(ref, shared):
                 sel &= ls[k].astype(str).to_numpy() == str(row[k])
             r = ls[sel].iloc[0]
             q = f"{fid} LS mean " + " ".join(str(row[k]) for k in keys)
-            _close(f"{q} estimate", r["estimate"], row["estimate"], src,
-                   scale=max(abs(row["estimate"]), row["std_error"]))
+            _close(
+                f"{q} estimate", r["estimate"], row["estimate"], src, scale=max(abs(row["estimate"]), row["std_error"])
+            )
             _close(f"{q} std_error", r["std_error"], row["std_error"] * se_scale, src)
             if row.get("df") is not None:
                 _close(f"{q} df", r["df"], row["df"], src)
@@ -143,17 +157,18 @@ def _check_contrasts(fit, rows, check_df, se_scale=1.0, *, what, source):
             spec = k
         elif lv[1] in [f"{k}{x}" for x in levels]:  # emmeans labels like "laser1 - laser2"
             spec, prefix = k, k
-    ref_level = lv[1][len(prefix):]
+    ref_level = lv[1][len(prefix) :]
     con = fit.contrasts(spec, by=by or None, method="trt.vs.ctrl", ref=ref_level)
     for row in rows:
         a, b = row["contrast"].split(" - ")
-        sel = con.contrast.to_numpy() == f"{a[len(prefix):]} - {b[len(prefix):]}"
+        sel = con.contrast.to_numpy() == f"{a[len(prefix) :]} - {b[len(prefix) :]}"
         for k, v in row["by"].items():
             sel &= con[k].astype(str).to_numpy() == str(v)
         r = con[sel].iloc[0]
         q = f"{what} contrast {row['contrast']} at " + ", ".join(f"{k} {v}" for k, v in row["by"].items())
-        _close(f"{q} estimate", r["estimate"], row["estimate"], source,
-               scale=max(abs(row["estimate"]), row["std_error"]))
+        _close(
+            f"{q} estimate", r["estimate"], row["estimate"], source, scale=max(abs(row["estimate"]), row["std_error"])
+        )
         _close(f"{q} std_error", r["std_error"], row["std_error"] * se_scale, source)
         if check_df and row.get("df") is not None:
             _close(f"{q} df", r["df"], row["df"], source)

@@ -61,8 +61,11 @@ from painstudy.reproduce.sas_listing import SasListing, printed, read_listing, u
 FULL = 'FEV1 ~ RACE + C(SEX, Treatment("Male")) + C(ARMCD, Treatment("PBO")) * AVISIT + us(AVISIT | USUBJID)'
 SIMPLE = "FEV1 ~ 1 + us(AVISIT | USUBJID)"
 #: listing -> (file, formula, REML)
-CASES = {"REML": ("sas_log_reml.txt", FULL, True), "ML": ("sas_log.txt", FULL, False),
-         "intercept-only REML": ("sas_log_simple_reml.txt", SIMPLE, True)}
+CASES = {
+    "REML": ("sas_log_reml.txt", FULL, True),
+    "ML": ("sas_log.txt", FULL, False),
+    "intercept-only REML": ("sas_log_simple_reml.txt", SIMPLE, True),
+}
 REPEATED = "AVISIT"
 
 SAS_NOT_AT_OPTIMUM = (
@@ -71,9 +74,12 @@ SAS_NOT_AT_OPTIMUM = (
     "tests/reference/mmrm_ref_fev.json reach painstudy's to 3e-7; intercept only: no R reference, painstudy's "
     "gradient is 1e-13 there, 1e-3 at SAS's printed covariance); in the flat directions of the likelihood this "
     "moves SAS's estimates by a few units of their last printed digit (painstudy at SAS's covariance "
-    "parameters reproduces them: test_at_sas_covariance)")
-SAS_BIC_SUBJECTS = ("SAS's BIC counts the 200 subjects of the data set (Dimensions), 3 of whom have no "
-                    "non-missing FEV1; painstudy, as R mmrm, counts the 197 subjects with data")
+    "parameters reproduces them: test_at_sas_covariance)"
+)
+SAS_BIC_SUBJECTS = (
+    "SAS's BIC counts the 200 subjects of the data set (Dimensions), 3 of whom have no "
+    "non-missing FEV1; painstudy, as R mmrm, counts the 197 subjects with data"
+)
 
 
 def source(case: str) -> str:
@@ -122,9 +128,19 @@ def at_covariance(formula: str, data: pd.DataFrame, reml: bool, S: np.ndarray) -
     us = make_structure("us", prep.T)
     phi = us.natural(us.theta_from_sigma(S))
     val, _, evaluation, hessian = natural_criterion(prep.engine, [us], reml, phi, None)
-    cf = CovarianceFit(structures=(us,), phi=phi, sigmas=(S,), hessian=hessian, evaluation=evaluation,
-                       neg2_log_lik=float(val), reml=reml, converged=True, positive_definite=True, notes=(),
-                       optimizer={})
+    cf = CovarianceFit(
+        structures=(us,),
+        phi=phi,
+        sigmas=(S,),
+        hessian=hessian,
+        evaluation=evaluation,
+        neg2_log_lik=float(val),
+        reml=reml,
+        converged=True,
+        positive_definite=True,
+        notes=(),
+        optimizer={},
+    )
     return MMRMResult.from_fit(prep, cf, build_mmrm_inference(prep, cf, "satterthwaite", "model"))
 
 
@@ -146,8 +162,9 @@ def rounding_effect(prep, reml: bool, S: np.ndarray, half: np.ndarray, alpha: fl
     for i, j in zip(*np.tril_indices(prep.T)):
         E = np.zeros_like(S)
         E[i, j] = E[j, i] = half[i, j]
-        out = out + 0.5 * np.abs(_criterion_and_limits(prep, reml, S + E, alpha)
-                                 - _criterion_and_limits(prep, reml, S - E, alpha))
+        out = out + 0.5 * np.abs(
+            _criterion_and_limits(prep, reml, S + E, alpha) - _criterion_and_limits(prep, reml, S - E, alpha)
+        )
     return out
 
 
@@ -248,7 +265,7 @@ def listing_items(case: str, fit: MMRMResult, null_neg2: float | None, subject_v
         add("Null Model Likelihood Ratio Test", "Pr > ChiSq", stats.chi2.sf(chisq, df), r[2])
     # solution for fixed effects; SAS prints 0 for the reference levels, which painstudy has no column for
     sol = L.table("Solution for Fixed Effects")
-    level_cols = sol.columns[1:sol.columns.index("Estimate")]
+    level_cols = sol.columns[1 : sol.columns.index("Estimate")]
     coefs = fit.coefficients
     for r in sol.frame.itertuples(index=False):
         d = dict(zip(sol.columns, r))
@@ -258,12 +275,21 @@ def listing_items(case: str, fit: MMRMResult, null_neg2: float | None, subject_v
             term = _term(fit, {f: d[f] for f in d["Effect"].split("*")})
         label = " ".join([d["Effect"]] + [d[c] for c in level_cols if d[c]])
         if d["Standard Error"] == ".":
-            add("Solution for Fixed Effects", f"{label} Estimate (reference level)",
-                coefs.loc[term, "estimate"] if term in coefs.index else 0.0, d["Estimate"])
+            add(
+                "Solution for Fixed Effects",
+                f"{label} Estimate (reference level)",
+                coefs.loc[term, "estimate"] if term in coefs.index else 0.0,
+                d["Estimate"],
+            )
             continue
         c = coefs.loc[term]
-        for col, ours in (("Estimate", c["estimate"]), ("Standard Error", c["std_error"]), ("DF", c["df"]),
-                          ("t Value", c["statistic"]), ("Pr > |t|", c["p_value"])):
+        for col, ours in (
+            ("Estimate", c["estimate"]),
+            ("Standard Error", c["std_error"]),
+            ("DF", c["df"]),
+            ("t Value", c["statistic"]),
+            ("Pr > |t|", c["p_value"]),
+        ):
             add("Solution for Fixed Effects", f"{label} {col}", ours, d[col])
     # type 3 tests (the CHISQ option: Wald chi-square = num DF x F)
     if L.has("Type 3 Tests of Fixed Effects"):
@@ -271,24 +297,35 @@ def listing_items(case: str, fit: MMRMResult, null_neg2: float | None, subject_v
         for r in L.table("Type 3 Tests of Fixed Effects").frame.itertuples(index=False):
             a = an.loc[_effect_term(fit, r[0])]
             chisq = a["statistic"] * a["num_df"]
-            for col, ours, text in (("Num DF", a["num_df"], r[1]), ("Den DF", a["den_df"], r[2]),
-                                    ("Chi-Square", chisq, r[3]), ("F Value", a["statistic"], r[4]),
-                                    ("Pr > ChiSq", stats.chi2.sf(chisq, a["num_df"]), r[5]),
-                                    ("Pr > F", a["p_value"], r[6])):
+            for col, ours, text in (
+                ("Num DF", a["num_df"], r[1]),
+                ("Den DF", a["den_df"], r[2]),
+                ("Chi-Square", chisq, r[3]),
+                ("F Value", a["statistic"], r[4]),
+                ("Pr > ChiSq", stats.chi2.sf(chisq, a["num_df"]), r[5]),
+                ("Pr > F", a["p_value"], r[6]),
+            ):
                 add("Type 3 Tests of Fixed Effects", f"{r[0]} {col}", ours, text)
     if L.has("Least Squares Means"):
         out += _lsmeans_items(case, L, fit)
     return out
 
 
-_ESTIMATE_COLUMNS = (("Estimate", "estimate"), ("Standard Error", "std_error"), ("DF", "df"),
-                     ("t Value", "statistic"), ("Pr > |t|", "p_value"), ("Lower", "ci_lower"), ("Upper", "ci_upper"))
+_ESTIMATE_COLUMNS = (
+    ("Estimate", "estimate"),
+    ("Standard Error", "std_error"),
+    ("DF", "df"),
+    ("t Value", "statistic"),
+    ("Pr > |t|", "p_value"),
+    ("Lower", "ci_lower"),
+    ("Upper", "ci_upper"),
+)
 
 
 def _lsmeans_items(case: str, L: SasListing, fit: MMRMResult):
     out = []
     ls_t = L.table("Least Squares Means")
-    factors = ls_t.columns[1:ls_t.columns.index("Estimate")]
+    factors = ls_t.columns[1 : ls_t.columns.index("Estimate")]
     alpha = float(ls_t.column("Alpha")[0])
     ls = fit.lsmeans(list(factors), level=1 - alpha)
     for r in ls_t.frame.itertuples(index=False):
@@ -308,10 +345,15 @@ def _lsmeans_items(case: str, L: SasListing, fit: MMRMResult):
         b = " ".join(d["_" + f] for f in factors)
         sign = 1.0 if f"{a} - {b}" in con.index else -1.0
         mine = con.loc[f"{a} - {b}" if sign > 0 else f"{b} - {a}"]
-        vals = {"estimate": sign * mine["estimate"], "std_error": mine["std_error"], "df": mine["df"],
-                "statistic": sign * mine["statistic"], "p_value": mine["p_value"],
-                "ci_lower": mine["ci_lower"] if sign > 0 else -mine["ci_upper"],
-                "ci_upper": mine["ci_upper"] if sign > 0 else -mine["ci_lower"]}
+        vals = {
+            "estimate": sign * mine["estimate"],
+            "std_error": mine["std_error"],
+            "df": mine["df"],
+            "statistic": sign * mine["statistic"],
+            "p_value": mine["p_value"],
+            "ci_lower": mine["ci_lower"] if sign > 0 else -mine["ci_upper"],
+            "ci_upper": mine["ci_upper"] if sign > 0 else -mine["ci_lower"],
+        }
         for col, ours in _ESTIMATE_COLUMNS:
             out.append((dt.title, f"{case} / {dt.title} / {a} - {b} {col}", vals[ours], d[col]))
     # slices: the F test of the other factor within each level of the sliced one (two levels: F = t^2)
@@ -323,8 +365,12 @@ def _lsmeans_items(case: str, L: SasListing, fit: MMRMResult):
         assert len(other) == 1 and len(fit.design.factors[other[0]]) == 2, "slices of a two-level factor only"
         c = fit.contrasts(other[0], by=sliced, method="pairwise")
         mine = c.loc[c[sliced].astype(str) == d[sliced]].iloc[0]
-        for col, ours in (("Num DF", 1), ("Den DF", mine["df"]), ("F Value", mine["statistic"] ** 2),
-                          ("Pr > F", mine["p_value"])):
+        for col, ours in (
+            ("Num DF", 1),
+            ("Den DF", mine["df"]),
+            ("F Value", mine["statistic"] ** 2),
+            ("Pr > F", mine["p_value"]),
+        ):
             out.append((st.title, f"{case} / {st.title} / {d['Effect']} {d[sliced]} {col}", ours, d[col]))
     return out
 
@@ -342,20 +388,42 @@ def test_model_description(case, fev, shared):
     design = fit.design
     with ledger.Batch() as b:
         info = L.key_values("Model Information")
-        b.check_equal(f"{case} / Model Information / Dependent Variable", fit.parsed.fixed.outcome,
-                      info["Dependent Variable"], source=src)
-        b.check_equal(f"{case} / Model Information / Covariance Structure",
-                      {"us": "Unstructured"}.get(fit.structure, fit.structure), info["Covariance Structure"],
-                      source=src)
-        b.check_equal(f"{case} / Model Information / Subject Effect", fit.parsed.covariance.subject,
-                      info["Subject Effect"], source=src)
-        b.check_equal(f"{case} / Model Information / Estimation Method", "REML" if fit.reml else "ML",
-                      info["Estimation Method"], source=src)
-        b.check_equal(f"{case} / Model Information / Fixed Effects SE Method",
-                      {"model": "Model-Based"}.get(fit.vcov_method, fit.vcov_method), info["Fixed Effects SE Method"],
-                      source=src)
-        b.check_equal(f"{case} / Model Information / Degrees of Freedom Method", fit.df_method.capitalize(),
-                      info["Degrees of Freedom Method"], source=src)
+        b.check_equal(
+            f"{case} / Model Information / Dependent Variable",
+            fit.parsed.fixed.outcome,
+            info["Dependent Variable"],
+            source=src,
+        )
+        b.check_equal(
+            f"{case} / Model Information / Covariance Structure",
+            {"us": "Unstructured"}.get(fit.structure, fit.structure),
+            info["Covariance Structure"],
+            source=src,
+        )
+        b.check_equal(
+            f"{case} / Model Information / Subject Effect",
+            fit.parsed.covariance.subject,
+            info["Subject Effect"],
+            source=src,
+        )
+        b.check_equal(
+            f"{case} / Model Information / Estimation Method",
+            "REML" if fit.reml else "ML",
+            info["Estimation Method"],
+            source=src,
+        )
+        b.check_equal(
+            f"{case} / Model Information / Fixed Effects SE Method",
+            {"model": "Model-Based"}.get(fit.vcov_method, fit.vcov_method),
+            info["Fixed Effects SE Method"],
+            source=src,
+        )
+        b.check_equal(
+            f"{case} / Model Information / Degrees of Freedom Method",
+            fit.df_method.capitalize(),
+            info["Degrees of Freedom Method"],
+            source=src,
+        )
         # class levels: the same values (SAS orders a ref= level last); subjects: every one in the data
         for name, cl in L.class_levels.items():
             if name == "USUBJID":
@@ -365,38 +433,70 @@ def test_model_description(case, fev, shared):
                 ours = sorted(str(v) for v in design.factors.get(name, fit.visit_levels if name == REPEATED else ()))
                 sas = sorted(cl.order_of(ours))
             b.check_equal(f"{case} / Class Level Information / {name} Levels", len(ours), cl.n_levels, source=src)
-            b.check_equal(f"{case} / Class Level Information / {name} Values", ", ".join(ours), ", ".join(sas),
-                          source=src)
+            b.check_equal(
+                f"{case} / Class Level Information / {name} Values", ", ".join(ours), ", ".join(sas), source=src
+            )
         dims = L.key_values("Dimensions")
         # SAS's design has a column per level (reference levels included): 1 + sum over terms of the product
         # of their factors' numbers of levels
         cols_x = 1 + sum(math.prod(len(design.factors[f]) for f in t) for t in design.terms)
-        for name, ours in (("Covariance Parameters", len(fit.covariance_parameters)), ("Columns in X", cols_x),
-                           ("Subjects", fit.n_subjects + fit.n_subjects_dropped),
-                           ("Max Obs per Subject", len(fit.visit_levels))):
+        for name, ours in (
+            ("Covariance Parameters", len(fit.covariance_parameters)),
+            ("Columns in X", cols_x),
+            ("Subjects", fit.n_subjects + fit.n_subjects_dropped),
+            ("Max Obs per Subject", len(fit.visit_levels)),
+        ):
             b.check_equal(f"{case} / Dimensions / {name}", ours, int(dims[name]), source=src)
         obs = L.key_values("Number of Observations")
-        for name, ours in (("Number of Observations Read", fit.n_obs + fit.n_rows_dropped),
-                           ("Number of Observations Used", fit.n_obs),
-                           ("Number of Observations Not Used", fit.n_rows_dropped)):
+        for name, ours in (
+            ("Number of Observations Read", fit.n_obs + fit.n_rows_dropped),
+            ("Number of Observations Used", fit.n_obs),
+            ("Number of Observations Not Used", fit.n_rows_dropped),
+        ):
             b.check_equal(f"{case} / Number of Observations / {name}", ours, int(obs[name]), source=src)
         b.check_equal(f"{case} / Convergence criteria met", fit.converged, L.converged, source=src)
 
 
 # ------------------------------------------------------------------------------------------ 1. our own fit
-TABLES = ["Iteration History", "Estimated R Matrix", "Estimated R Correlation Matrix",
-          "Covariance Parameter Estimates", "Fit Statistics", "Null Model Likelihood Ratio Test",
-          "Solution for Fixed Effects", "Type 3 Tests of Fixed Effects", "Least Squares Means",
-          "Differences of Least Squares Means", "Tests of Effect Slices"]
+TABLES = [
+    "Iteration History",
+    "Estimated R Matrix",
+    "Estimated R Correlation Matrix",
+    "Covariance Parameter Estimates",
+    "Fit Statistics",
+    "Null Model Likelihood Ratio Test",
+    "Solution for Fixed Effects",
+    "Type 3 Tests of Fixed Effects",
+    "Least Squares Means",
+    "Differences of Least Squares Means",
+    "Tests of Effect Slices",
+]
 #: (listing, table) where some number of painstudy's fit is outside printed precision, for SAS_NOT_AT_OPTIMUM
 NOT_AT_OPTIMUM = {
-    "REML": {"Iteration History", "Estimated R Matrix", "Covariance Parameter Estimates",
-             "Solution for Fixed Effects", "Type 3 Tests of Fixed Effects", "Least Squares Means",
-             "Differences of Least Squares Means", "Tests of Effect Slices"},
-    "ML": {"Iteration History", "Estimated R Matrix", "Covariance Parameter Estimates",
-           "Solution for Fixed Effects", "Type 3 Tests of Fixed Effects"},
-    "intercept-only REML": {"Iteration History", "Estimated R Matrix", "Estimated R Correlation Matrix",
-                            "Covariance Parameter Estimates", "Solution for Fixed Effects"},
+    "REML": {
+        "Iteration History",
+        "Estimated R Matrix",
+        "Covariance Parameter Estimates",
+        "Solution for Fixed Effects",
+        "Type 3 Tests of Fixed Effects",
+        "Least Squares Means",
+        "Differences of Least Squares Means",
+        "Tests of Effect Slices",
+    },
+    "ML": {
+        "Iteration History",
+        "Estimated R Matrix",
+        "Covariance Parameter Estimates",
+        "Solution for Fixed Effects",
+        "Type 3 Tests of Fixed Effects",
+    },
+    "intercept-only REML": {
+        "Iteration History",
+        "Estimated R Matrix",
+        "Estimated R Correlation Matrix",
+        "Covariance Parameter Estimates",
+        "Solution for Fixed Effects",
+    },
 }
 
 
@@ -417,8 +517,9 @@ def items_of_fit(fev, shared):
     def get(case):
         if case not in cache:
             _, formula, reml = CASES[case]
-            cache[case] = listing_items(case, fit_of(case, shared), null_model_neg2_log_lik(formula, fev, reml),
-                                        _subject_visits(fev))
+            cache[case] = listing_items(
+                case, fit_of(case, shared), null_model_neg2_log_lik(formula, fev, reml), _subject_visits(fev)
+            )
         return cache[case]
 
     return get
@@ -444,9 +545,13 @@ def test_bic_subject_count(shared):
         k = _n_params(fit)[0]
         n_sas = int(L.key_values("Dimensions")["Subjects"])
         assert fit.n_subjects + fit.n_subjects_dropped == n_sas == 200 and fit.n_subjects == 197
-        ledger.check_printed(f"{case} / Fit Statistics / BIC with SAS's subject count "
-                             f"(painstudy's -2LL + {k} log {n_sas})", fit.neg2_log_lik + k * np.log(n_sas), sas,
-                             source=src, note=SAS_BIC_SUBJECTS)
+        ledger.check_printed(
+            f"{case} / Fit Statistics / BIC with SAS's subject count (painstudy's -2LL + {k} log {n_sas})",
+            fit.neg2_log_lik + k * np.log(n_sas),
+            sas,
+            source=src,
+            note=SAS_BIC_SUBJECTS,
+        )
 
 
 @pytest.mark.xfail(strict=True, reason=SAS_BIC_SUBJECTS)
@@ -454,22 +559,34 @@ def test_bic_as_painstudy_reports_it(shared):
     with ledger.Batch(known_deviation=SAS_BIC_SUBJECTS) as b:
         for case in CASES:
             L, fit = _listing(case), fit_of(case, shared)
-            b.check_printed(f"{case} / Fit Statistics / BIC (Smaller is Better)", fit.bic,
-                            printed(L.key_values("Fit Statistics")["BIC (Smaller is Better)"]), source=source(case))
+            b.check_printed(
+                f"{case} / Fit Statistics / BIC (Smaller is Better)",
+                fit.bic,
+                printed(L.key_values("Fit Statistics")["BIC (Smaller is Better)"]),
+                source=source(case),
+            )
 
 
 # the comparisons of the former transcription (tests/reference/sas_fev_us.json), their tolerances unchanged
 REML = "REML"
-SLACK = ("tolerance of the former transcription: print rounding 0.5e-4 + 1e-4 for SAS stopping short of the "
-         "optimum (" + SAS_NOT_AT_OPTIMUM.split(";")[0] + ")")
+SLACK = (
+    "tolerance of the former transcription: print rounding 0.5e-4 + 1e-4 for SAS stopping short of the "
+    "optimum (" + SAS_NOT_AT_OPTIMUM.split(";")[0] + ")"
+)
 
 
 def test_neg2_reml_loglik(shared):
     L, fit = _listing(REML), fit_of(REML, shared)
     sas = printed(L.table("Iteration History").rows[-1][2])
     # SAS's optimum is 6.1e-6 above ours (a better optimum: ours is lower)
-    ledger.check(f"{REML} / Iteration History / final -2 Res Log Like", fit.neg2_log_lik, sas.value, atol=1e-4,
-                 source=source(REML), note=SAS_NOT_AT_OPTIMUM)
+    ledger.check(
+        f"{REML} / Iteration History / final -2 Res Log Like",
+        fit.neg2_log_lik,
+        sas.value,
+        atol=1e-4,
+        source=source(REML),
+        note=SAS_NOT_AT_OPTIMUM,
+    )
     assert fit.neg2_log_lik < sas.value
     assert fit.converged
     assert fit.n_subjects == 197 and fit.n_obs == 537
@@ -490,8 +607,14 @@ def test_covariance_elements(shared):
     labels = [f"{n} ({where[n][0]}, {where[n][1]})" for n in names]
     with ledger.Batch() as b:
         for lab, o, s, a in zip(labels, ours, sas, tol):
-            b.check(f"{REML} / Covariance Parameter Estimates / {lab} Estimate", o, s, atol=a, source=source(REML),
-                    note="max(2e-3, 4e-4 relative): " + SAS_NOT_AT_OPTIMUM)
+            b.check(
+                f"{REML} / Covariance Parameter Estimates / {lab} Estimate",
+                o,
+                s,
+                atol=a,
+                source=source(REML),
+                note="max(2e-3, 4e-4 relative): " + SAS_NOT_AT_OPTIMUM,
+            )
 
 
 def _row(table, **keys):
@@ -514,12 +637,20 @@ def test_lsmean_differences_by_visit(shared):
 
 def _former_checks(q: str, r, sas: dict) -> None:
     """Estimate and SE to 1.5e-4, df equal after rounding (the former transcription's tolerances)."""
-    ledger.check(f"{q} Estimate", r["estimate"], printed(sas["Estimate"]).value, atol=1.5e-4, source=source(REML),
-                 note=SLACK)
-    ledger.check(f"{q} Standard Error", r["std_error"], printed(sas["Standard Error"]).value, atol=1.5e-4,
-                 source=source(REML), note=SLACK)
-    ledger.check_equal(f"{q} DF (rounded to an integer as SAS prints it)", round(r["df"]), int(sas["DF"]),
-                       source=source(REML))
+    ledger.check(
+        f"{q} Estimate", r["estimate"], printed(sas["Estimate"]).value, atol=1.5e-4, source=source(REML), note=SLACK
+    )
+    ledger.check(
+        f"{q} Standard Error",
+        r["std_error"],
+        printed(sas["Standard Error"]).value,
+        atol=1.5e-4,
+        source=source(REML),
+        note=SLACK,
+    )
+    ledger.check_equal(
+        f"{q} DF (rounded to an integer as SAS prints it)", round(r["df"]), int(sas["DF"]), source=source(REML)
+    )
 
 
 def test_lsmeans_at_visit4(shared):
@@ -539,10 +670,12 @@ def test_type3_interaction(shared):
     sas = _row(L.table("Type 3 Tests of Fixed Effects"), Effect="AVISIT*ARMCD")
     q = f"{REML} / Type 3 Tests of Fixed Effects / AVISIT*ARMCD"
     ledger.check_equal(f"{q} Num DF", int(r["num_df"]), int(sas["Num DF"]), source=source(REML))
-    ledger.check_equal(f"{q} Den DF (rounded as SAS prints it)", round(r["den_df"]), int(sas["Den DF"]),
-                       source=source(REML))
-    ledger.check_equal(f"{q} F Value (rounded as SAS prints it)", round(r["statistic"], 2), float(sas["F Value"]),
-                       source=source(REML))
+    ledger.check_equal(
+        f"{q} Den DF (rounded as SAS prints it)", round(r["den_df"]), int(sas["Den DF"]), source=source(REML)
+    )
+    ledger.check_equal(
+        f"{q} F Value (rounded as SAS prints it)", round(r["statistic"], 2), float(sas["F Value"]), source=source(REML)
+    )
 
 
 def test_alphabetical_reference_gives_same_likelihood(fev):
@@ -555,7 +688,8 @@ def test_alphabetical_reference_gives_same_likelihood(fev):
     fev3 = fev.assign(SEX=pd.Categorical(fev.SEX, ["Male", "Female"]))
     fit3 = mmrm("FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)", fev3)
     assert fit3.coefficients.loc["SEXFemale", "estimate"] == pytest.approx(
-        -fit2.coefficients.loc["SEXMale", "estimate"], rel=1e-6)
+        -fit2.coefficients.loc["SEXMale", "estimate"], rel=1e-6
+    )
 
 
 # ------------------------------------------------------------------------- 2. painstudy at SAS's covariance
@@ -579,19 +713,28 @@ def test_at_sas_covariance(case, fev):
         k = order.index(f"UN({a + 1},{b + 1})")
         label = f"{name} ({where[name][0]}, {where[name][1]})"
         allowance[f"{label} Lower"], allowance[f"{label} Upper"] = effect[1 + 2 * k], effect[2 + 2 * k]
-    rounding = ("allowance: the first-order effect of the print rounding of SAS's covariance estimates "
-                "(sum over UN(i,j) of the change over half a unit of its last printed digit)")
+    rounding = (
+        "allowance: the first-order effect of the print rounding of SAS's covariance estimates "
+        "(sum over UN(i,j) of the change over half a unit of its last printed digit)"
+    )
     tag = f"{case} at SAS's covariance"
     with ledger.Batch() as b:
         for table, quantity, ours, text in listing_items(case, res, None, _subject_visits(fev)):
             q = quantity.replace(f"{case} / ", f"{tag} / ", 1)
             what = quantity.rsplit(" / ", 1)[1]
             if table.startswith(("Estimated R Matrix", "Estimated R Correlation Matrix")) or (
-                    table == "Covariance Parameter Estimates" and what.endswith("Estimate")):
+                table == "Covariance Parameter Estimates" and what.endswith("Estimate")
+            ):
                 continue  # SAS's covariance itself: the input here
             if table == "Covariance Parameter Estimates":
-                b.check_printed(q, ours, printed(text), source=source(case), allowance=allowance[what],
-                                note="limits from painstudy's standard errors at SAS's estimates; " + rounding)
+                b.check_printed(
+                    q,
+                    ours,
+                    printed(text),
+                    source=source(case),
+                    allowance=allowance[what],
+                    note="limits from painstudy's standard errors at SAS's estimates; " + rounding,
+                )
             elif table == "Iteration History":
                 b.check_printed(q, ours, printed(text), source=source(case), allowance=effect[0], note=rounding)
             else:

@@ -23,8 +23,10 @@ from painstudy.models.mixed.formula import natural_key, visit_levels
 from painstudy.models.mixed.lmm import lmm
 from painstudy.models.mixed.mmrm import mmrm
 
-REF = {f["order"]: f for f in json.loads((Path(__file__).parent / "reference" / "mmrm_visit_order_fev.json")
-                                         .read_text())["fits"]}
+REF = {
+    f["order"]: f
+    for f in json.loads((Path(__file__).parent / "reference" / "mmrm_visit_order_fev.json").read_text())["fits"]
+}
 WEEKS = {"VIS1": "week4", "VIS2": "week8", "VIS3": "week12", "VIS4": "week26"}
 FORMULA = "FEV1 ~ ARMCD * AVISIT + ar1(AVISIT | USUBJID)"
 SOURCE = "tests/reference/mmrm_visit_order_fev.json"
@@ -45,10 +47,18 @@ def _check_against_gls(fit, ref, how: str):
     ledger.check(f"{q} AR(1) correlation", cp["AR(1)"], ref["cov_params"]["rho"], rtol=1e-4, source=SOURCE)
     for c in ref["coefficients"]:
         row = fit.coefficients.loc[c["term"]]
-        ledger.check(f"{q} coefficient {c['term']} estimate", row["estimate"], c["estimate"], rtol=1e-4,
-                     atol=1e-4 * c["std_error"], combine="max", source=SOURCE)
-        ledger.check(f"{q} coefficient {c['term']} std_error", row["std_error"], c["std_error"], rtol=1e-4,
-                     source=SOURCE)
+        ledger.check(
+            f"{q} coefficient {c['term']} estimate",
+            row["estimate"],
+            c["estimate"],
+            rtol=1e-4,
+            atol=1e-4 * c["std_error"],
+            combine="max",
+            source=SOURCE,
+        )
+        ledger.check(
+            f"{q} coefficient {c['term']} std_error", row["std_error"], c["std_error"], rtol=1e-4, source=SOURCE
+        )
 
 
 def test_string_visits_are_in_natural_order(fev_weeks):
@@ -58,8 +68,13 @@ def test_string_visits_are_in_natural_order(fev_weeks):
     assert fit.visit_order_source == "natural order of the labels"
     _check_against_gls(fit, REF["time"], "natural order of the labels")
     # the number quoted in issue 9, from the same R fit
-    ledger.check("fev weeks ar1 REML (visits in time order) -2 log-likelihood as quoted", fit.neg2_log_lik, 3572.26,
-                 atol=0.005, source="issue 9 (quoting the R fit of mmrm_visit_order_fev.json)")
+    ledger.check(
+        "fev weeks ar1 REML (visits in time order) -2 log-likelihood as quoted",
+        fit.neg2_log_lik,
+        3572.26,
+        atol=0.005,
+        source="issue 9 (quoting the R fit of mmrm_visit_order_fev.json)",
+    )
     # the order is stated in the notes and the summary; the visit factor's reference is the first visit
     assert "visits in order week4 < week8 < week12 < week26 (natural order of the labels)" in fit.notes
     assert "visits (natural order of the labels): week4 < week8 < week12 < week26" in fit.summary()
@@ -77,19 +92,23 @@ def test_visit_order_argument_and_alphabetical_order(fev_weeks):
 
 def test_categorical_order_is_kept(fev_weeks):
     # categories of a pandas Categorical are the order (here the time order, given explicitly)
-    d = fev_weeks.assign(AVISIT=pd.Categorical(fev_weeks["AVISIT"], ["week4", "week8", "week12", "week26"],
-                                               ordered=True))
+    d = fev_weeks.assign(
+        AVISIT=pd.Categorical(fev_weeks["AVISIT"], ["week4", "week8", "week12", "week26"], ordered=True)
+    )
     fit = mmrm(FORMULA, d)
     assert fit.visit_order_source == "categories of the ordered categorical column"
     _check_against_gls(fit, REF["time"], "ordered categorical")
 
 
-@pytest.mark.parametrize("order, match", [
-    (["week4", "week8", "week12"], r"visit\(s\) \['week26'\] are not in visit_order"),
-    (["week4", "week8", "week8", "week12", "week26"], "more than once"),
-    (["week4", "week8", "week12", "week26", "week52"], r"visit\(s\) \['week52'\] have no non-missing outcome"),
-    ("week4", "must be a list"),
-])
+@pytest.mark.parametrize(
+    "order, match",
+    [
+        (["week4", "week8", "week12"], r"visit\(s\) \['week26'\] are not in visit_order"),
+        (["week4", "week8", "week8", "week12", "week26"], "more than once"),
+        (["week4", "week8", "week12", "week26", "week52"], r"visit\(s\) \['week52'\] have no non-missing outcome"),
+        ("week4", "must be a list"),
+    ],
+)
 def test_bad_visit_order(fev_weeks, order, match):
     with pytest.raises(ModelError, match=match):
         mmrm(FORMULA, fev_weeks, visit_order=order)
@@ -123,8 +142,9 @@ def test_lmm_residual_structure_visit_order():
     # week0 < week12 < week2 < ...): the natural order is the time order of nlme's reference fit
     # (tests/reference/lmm_ref_nlme.json, written by tests/reference/lmm_reference.R nlme: nlme::lme with
     # corAR1(form = ~ vr | subject), vr the rank of the week), as in test_lmm_reference.py
-    ref = {f["id"]: f for f in json.loads((Path(__file__).parent / "reference" / "lmm_ref_nlme.json")
-                                          .read_text())["fits"]}["lmm_nlme_ar1_reml"]
+    ref = {
+        f["id"]: f for f in json.loads((Path(__file__).parent / "reference" / "lmm_ref_nlme.json").read_text())["fits"]
+    }["lmm_nlme_ar1_reml"]
     d = pd.read_csv(Path(__file__).parent / "reference" / "data" / "sim_lmm_a.csv").iloc[:400]
     d = d.drop(index=d.index[5::7]).reset_index(drop=True)
     d["arm"] = pd.Categorical(d["arm"], categories=["CTL", "INT"])
@@ -132,8 +152,13 @@ def test_lmm_residual_structure_visit_order():
     f = "y ~ arm * week + baseline + (1 + week | subject) + ar1(visit | subject)"
     nat = lmm(f, d)
     assert nat.visit_levels == ("week0", "week2", "week4", "week8", "week12")
-    ledger.check("lmm_nlme_ar1_reml, visits week0..week12 in natural order: -2 log-likelihood", nat.neg2_log_lik,
-                 ref["neg2_log_lik"], atol=1e-5, source="tests/reference/lmm_ref_nlme.json")
+    ledger.check(
+        "lmm_nlme_ar1_reml, visits week0..week12 in natural order: -2 log-likelihood",
+        nat.neg2_log_lik,
+        ref["neg2_log_lik"],
+        atol=1e-5,
+        source="tests/reference/lmm_ref_nlme.json",
+    )
     assert "visits in order week0 < week2 < week4 < week8 < week12 (natural order of the labels)" in nat.notes
     alpha = lmm(f, d, visit_order=sorted(d["visit"].unique()))
     assert alpha.visit_levels[:3] == ("week0", "week12", "week2")

@@ -8,16 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ledger import check
+
 from painstudy.models import mvt
 
 SOURCE = "tests/reference/mvt_ref.json"
 REF = json.loads((Path(__file__).parent / "reference" / "mvt_ref.json").read_text())
 # five comparisons with few df take seconds each (a 3-dimensional rule with many nodes); the suite
 # keeps their large-df cases, which exercise the same code
-PROBS = [v for v in REF["values"] if "p" in v
-         and not (v["case"].startswith("five") and v["df"] != "inf" and float(v["df"]) < 30)]
+PROBS = [
+    v
+    for v in REF["values"]
+    if "p" in v and not (v["case"].startswith("five") and v["df"] != "inf" and float(v["df"]) < 30)
+]
 QUANTILES = [v for v in REF["values"] if "q" in v]
 
 
@@ -49,7 +52,7 @@ def test_product_form_is_recognised():
 
 
 def test_results_do_not_depend_on_the_order_of_the_comparisons():
-    R = np.array([[1, .4, .3, .2], [.4, 1, .35, .1], [.3, .35, 1, .25], [.2, .1, .25, 1]])
+    R = np.array([[1, 0.4, 0.3, 0.2], [0.4, 1, 0.35, 0.1], [0.3, 0.35, 1, 0.25], [0.2, 0.1, 0.25, 1]])
     order = [2, 0, 3, 1]
     a = mvt.box_probability(2.5, R, 30)[0]
     b = mvt.box_probability(2.5, R[np.ix_(order, order)], 30)[0]

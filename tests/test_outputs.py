@@ -45,8 +45,9 @@ def test_committed_reports_of_the_previous_version_are_recognised():
     assert ownership(ROOT / "reports" / "vickers2004") is None
 
 
-@pytest.mark.parametrize("case", ["foreign files", "own manifest plus a foreign file", "foreign manifest", "file",
-                                  "symlink"])
+@pytest.mark.parametrize(
+    "case", ["foreign files", "own manifest plus a foreign file", "foreign manifest", "file", "symlink"]
+)
 def test_anything_else_is_refused_and_left_unchanged(tmp_path, case):
     target = tmp_path / "thesis"
     if case == "foreign files":

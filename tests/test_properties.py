@@ -30,9 +30,13 @@ from painstudy.validation import MAX_MAGNITUDE, RULES
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "painstudy" / "datasets" / "studies" / "demo"
 N_SUBJECTS = 12
-SETTINGS = dict(derandomize=True, deadline=None, database=None,
-                phases=[Phase.explicit, Phase.generate, Phase.shrink],
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = dict(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _small_demo() -> pd.DataFrame:
@@ -101,19 +105,60 @@ def _assert_nothing_dropped(folder: Path, df: pd.DataFrame) -> None:
 
 
 CELL = st.one_of(
-    st.sampled_from(["", "NA", "abc", "inf", "-inf", "Infinity", "1e308", "1e999", "-1", "11", "99999", "0", "3.5",
-                     "40,5", "TRUE", "yes", "baseline", "week4", "week6", "week52", "usual_care", "integrative",
-                     "homeopathy", "S0001", "S0002", "S9999", "female", "male", "x", " ", "nan", "1e9", "2e9", "12",
-                     "-3", "7.25", "1_0", "0x10", "+5", ".5"]),
+    st.sampled_from(
+        [
+            "",
+            "NA",
+            "abc",
+            "inf",
+            "-inf",
+            "Infinity",
+            "1e308",
+            "1e999",
+            "-1",
+            "11",
+            "99999",
+            "0",
+            "3.5",
+            "40,5",
+            "TRUE",
+            "yes",
+            "baseline",
+            "week4",
+            "week6",
+            "week52",
+            "usual_care",
+            "integrative",
+            "homeopathy",
+            "S0001",
+            "S0002",
+            "S9999",
+            "female",
+            "male",
+            "x",
+            " ",
+            "nan",
+            "1e9",
+            "2e9",
+            "12",
+            "-3",
+            "7.25",
+            "1_0",
+            "0x10",
+            "+5",
+            ".5",
+        ]
+    ),
     st.floats(allow_nan=False, allow_infinity=True, width=32).map(repr),
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=6),
 )
 
 
 @settings(max_examples=80, **SETTINGS)
-@given(changes=st.lists(st.tuples(st.integers(0, len(BASE) - 1), st.sampled_from(COLUMNS), CELL),
-                        min_size=1, max_size=3))
+@given(
+    changes=st.lists(st.tuples(st.integers(0, len(BASE) - 1), st.sampled_from(COLUMNS), CELL), min_size=1, max_size=3)
+)
 def test_corrupted_cells(folder, capsys, changes):
     df = BASE.copy()
     touched: set[int] = set()
@@ -125,8 +170,9 @@ def test_corrupted_cells(folder, capsys, changes):
     if rc == 0:
         _assert_nothing_dropped(folder, df)
         return
-    subjects = {str(s).strip() for s in pd.concat([BASE.loc[list(touched), "subject_id"],
-                                                   df.loc[list(touched), "subject_id"]])}
+    subjects = {
+        str(s).strip() for s in pd.concat([BASE.loc[list(touched), "subject_id"], df.loc[list(touched), "subject_id"]])
+    }
     lines = {i + 2 for i in range(len(df)) if df.loc[i, "subject_id"].strip() in subjects or i in touched}
     for ln in _problems(text):
         named = re.search(r" line (\d+)", ln)
@@ -134,8 +180,15 @@ def test_corrupted_cells(folder, capsys, changes):
         assert (named and int(named.group(1)) in lines) or (subject and subject.group(1) in subjects), (ln, changes)
 
 
-ROW_OPS = st.lists(st.tuples(st.sampled_from(["delete", "duplicate", "swap", "blank"]),
-                             st.integers(0, len(BASE) - 1), st.integers(0, len(BASE) - 1)), min_size=1, max_size=3)
+ROW_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["delete", "duplicate", "swap", "blank"]),
+        st.integers(0, len(BASE) - 1),
+        st.integers(0, len(BASE) - 1),
+    ),
+    min_size=1,
+    max_size=3,
+)
 
 
 @settings(max_examples=40, **SETTINGS)
@@ -159,8 +212,10 @@ def test_corrupted_rows(folder, capsys, ops):
         _assert_nothing_dropped(folder, df[df.apply(lambda r: any(v.strip() for v in r), axis=1)])
     else:
         _problems(text)
-        assert any(code in text for code in ("[duplicate_visit]", "[no_baseline]", "[subject_in_two_arms]",
-                                             "[inconsistent_subject_value]")), text
+        assert any(
+            code in text
+            for code in ("[duplicate_visit]", "[no_baseline]", "[subject_in_two_arms]", "[inconsistent_subject_value]")
+        ), text
 
 
 # -- study.yml fields ---------------------------------------------------------------------------
@@ -179,9 +234,39 @@ def _paths(node, path=()):
 
 
 PATHS = [p for p in _paths(DEMO_DOC) if p]
-VALUES = st.sampled_from(["false", "true", "four", "x10", "", "nrs", "pain", "arm", "week", "usual_care", 0, -1, 4, 13,
-                          0.5, 1e308, float("inf"), True, False, None, [], ["nrs"], [1, 2], {}, {"a": 1},
-                          {"column": "pain"}, "colum", "week4", "baseline"])
+VALUES = st.sampled_from(
+    [
+        "false",
+        "true",
+        "four",
+        "x10",
+        "",
+        "nrs",
+        "pain",
+        "arm",
+        "week",
+        "usual_care",
+        0,
+        -1,
+        4,
+        13,
+        0.5,
+        1e308,
+        float("inf"),
+        True,
+        False,
+        None,
+        [],
+        ["nrs"],
+        [1, 2],
+        {},
+        {"a": 1},
+        {"column": "pain"},
+        "colum",
+        "week4",
+        "baseline",
+    ]
+)
 MUTATION = st.tuples(st.sampled_from(PATHS), st.sampled_from(["replace", "delete", "add key"]), VALUES)
 
 
@@ -201,8 +286,11 @@ def _must_fail(path: tuple, op: str, value) -> bool:
     last = path[-1]
     if last in ("control", "baseline") and not isinstance(value, bool):
         return True
-    if last == "week" and path[0] == "visits" and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                                   or not math.isfinite(value)):
+    if (
+        last == "week"
+        and path[0] == "visits"
+        and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value))
+    ):
         return True
     if path in (("arms",), ("visits",)) and not (isinstance(value, list) and value):
         return True
@@ -249,6 +337,11 @@ def test_mutated_study_yml(folder, capsys, mutation):
     study_lines = [ln for ln in problems if "study.yml" in ln]
     if study_lines:
         top = path[0]
-        assert any(f"field {top}" in ln or "field colum" in ln or f".{top}" in ln or "[yaml_syntax]" in ln
-                   or "[data_outside_study_folder]" in ln for ln in study_lines) or \
-            any(f"field {_text_path(path)}" in ln for ln in study_lines), (mutation, text)
+        assert any(
+            f"field {top}" in ln
+            or "field colum" in ln
+            or f".{top}" in ln
+            or "[yaml_syntax]" in ln
+            or "[data_outside_study_folder]" in ln
+            for ln in study_lines
+        ) or any(f"field {_text_path(path)}" in ln for ln in study_lines), (mutation, text)

@@ -23,22 +23,22 @@ from painstudy.cli import main
 
 PAINSTUDY = [sys.executable, "-m", "painstudy"]
 
-QUICK_PARAMETERS = '''study: str = "demo"
+QUICK_PARAMETERS = """study: str = "demo"
 data: str | None = None
 output_dir: str = "."
 label: str = "x"
 sleep: float = 0
 fail: bool = False
-big: int = 0'''
+big: int = 0"""
 
-QUICK_BODY = '''import json, os, pathlib, time
+QUICK_BODY = """import json, os, pathlib, time
 out = pathlib.Path(output_dir)
 (out / "tables" / "label.csv").write_text("label\\n" + json.dumps(label) + "\\n")
 (out / "kernel.pid").write_text(str(os.getpid()))
 (out / "tables" / "big.csv").write_text("x" * big)
 if fail or "broken" in study:
     raise ValueError(f"deliberate failure for {pathlib.Path(study).parent.name}")
-time.sleep(sleep)'''
+time.sleep(sleep)"""
 
 
 def quick_notebook(folder: Path) -> Path:
@@ -85,8 +85,7 @@ def _start(args, tmp_path, **kw) -> tuple[subprocess.Popen, Path]:
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    p = subprocess.Popen([*PAINSTUDY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         **kw)
+    p = subprocess.Popen([*PAINSTUDY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     return p, tmpdir
 
 
@@ -144,8 +143,9 @@ def test_killed_run_is_cleaned_up_by_the_next_one(quick, tmp_path):
 @pytest.mark.slow
 def test_two_runs_on_one_folder(quick, tmp_path, capsys):
     out = tmp_path / "r"
-    p, _ = _start(["report", "--notebooks", str(quick), "-p", "sleep=6", "-p", "label=first", "--out", str(out)],
-                  tmp_path)
+    p, _ = _start(
+        ["report", "--notebooks", str(quick), "-p", "sleep=6", "-p", "label=first", "--out", str(out)], tmp_path
+    )
     _running_kernel(tmp_path, "r")
     assert main(["report", "--notebooks", str(quick), "-p", "label=second", "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -178,8 +178,10 @@ def test_several_studies_each_get_their_own_folder(quick, tmp_path, capsys):
 def test_interrupting_parallel_studies_stops_them_all(quick, tmp_path):
     a, b = _study(tmp_path / "a", "alpha"), _study(tmp_path / "b", "beta")
     out = tmp_path / "reports"
-    p, tmpdir = _start(["report", str(a), str(b), "--notebooks", str(quick), "-p", "sleep=120", "--jobs", "2",
-                        "--out", str(out)], tmp_path)
+    p, tmpdir = _start(
+        ["report", str(a), str(b), "--notebooks", str(quick), "-p", "sleep=120", "--jobs", "2", "--out", str(out)],
+        tmp_path,
+    )
     kernels = [_running_kernel(out, "alpha"), _running_kernel(out, "beta")]
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=90)
@@ -194,8 +196,12 @@ def test_interrupting_parallel_studies_stops_them_all(quick, tmp_path):
 def test_a_failing_study_among_parallel_ones_is_reported(quick, tmp_path):
     good, broken = _study(tmp_path / "good", "good"), _study(tmp_path / "broken", "broken")
     out = tmp_path / "reports"
-    p = subprocess.run([*PAINSTUDY, "report", str(good), str(broken), "--notebooks", str(quick), "--jobs", "2",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [*PAINSTUDY, "report", str(good), str(broken), "--notebooks", str(quick), "--jobs", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 1
     assert "painstudy report" in p.stderr and "ValueError: deliberate failure for broken" in p.stderr
     assert "Traceback" not in p.stderr
@@ -224,8 +230,12 @@ def test_read_only_parent_one_line_error_previous_report_intact(quick, tmp_path)
     for p in [parent, *parent.rglob("*")]:
         os.chmod(p, 0o555 if p.is_dir() else 0o444)
     try:
-        p = subprocess.run([*_without_root_powers(), *PAINSTUDY, "report", "--notebooks", str(quick), "--out",
-                            str(out)], capture_output=True, text=True, timeout=300)
+        p = subprocess.run(
+            [*_without_root_powers(), *PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert p.returncode == 1, p.stderr
         assert "Permission denied" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert "Traceback" not in p.stderr
@@ -246,8 +256,13 @@ def test_full_disk_keeps_the_previous_report(quick, tmp_path):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
 
-    p = subprocess.run([*PAINSTUDY, "report", "--notebooks", str(quick), "-p", "big=3000000", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    p = subprocess.run(
+        [*PAINSTUDY, "report", "--notebooks", str(quick), "-p", "big=3000000", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit,
+    )
     assert p.returncode == 1
     assert "File too large" in p.stderr and "Traceback" not in p.stderr
     assert "previous report" in p.stderr and "is unchanged" in p.stderr
@@ -259,8 +274,13 @@ def test_full_disk_keeps_the_previous_report(quick, tmp_path):
 @pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
 def test_report_follows_the_umask(umask, folder_mode, file_mode, quick, tmp_path):
     out = tmp_path / "r"
-    p = subprocess.run([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(out)], capture_output=True,
-                       text=True, timeout=300, umask=umask)
+    p = subprocess.run(
+        [*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        umask=umask,
+    )
     assert p.returncode == 0, p.stderr
     for folder in (out, out / "tables", out / "figures"):
         assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, folder
@@ -287,13 +307,20 @@ def test_progress_goes_to_a_terminal_only(quick, tmp_path):
     import struct
     import termios
 
-    quiet = subprocess.run([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "a")],
-                           capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run(
+        [*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
-    p = subprocess.Popen([*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "b")],
-                         stdout=subprocess.DEVNULL, stderr=slave)
+    p = subprocess.Popen(
+        [*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(tmp_path / "b")],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
     os.close(slave)
     shown = b""
     while True:

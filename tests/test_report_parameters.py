@@ -22,10 +22,17 @@ def test_the_notebooks_declare_typed_parameters():
         assert "data" in notebook_parameters(nb), nb.name
 
 
-@pytest.mark.parametrize("key", [
-    "__import__('pathlib').Path('PWNED').write_text('x');y",
-    "a b", "seed+1", "os.system", "seed;import os", "",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "__import__('pathlib').Path('PWNED').write_text('x');y",
+        "a b",
+        "seed+1",
+        "os.system",
+        "seed;import os",
+        "",
+    ],
+)
 def test_keys_that_are_not_declared_names_exit_2(key, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--notebooks", "01", "-p", f"{key}=1"]) == 2
@@ -44,17 +51,20 @@ def test_the_pwned_example_from_the_issue(tmp_path, monkeypatch, capsys):
     assert "unknown parameter" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-p", "seed=abc"], "parameter 'seed': expected int, got 'abc' (str)"),
-    (["-p", "seed=1.5"], "parameter 'seed': expected int"),
-    (["-p", "outcomes=pain"], "parameter 'outcomes': expected list[str] | None, got 'pain' (str)"),
-    (["-p", "outcomes=[1, 2]"], "expected list[str] | None"),
-    (["-p", "thresholds={a: 1}"], "parameter 'thresholds': expected list[str | float]"),
-    (["-p", "seed=2024-01-01"], "expected int, got datetime.date"),
-    (["-p", "study=other"], "parameter 'study' is set by the STUDY argument"),
-    (["-p", "output_dir=/tmp"], "parameter 'output_dir' is set by --out"),
-    (["-p", "novalue"], "-p expects KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-p", "seed=abc"], "parameter 'seed': expected int, got 'abc' (str)"),
+        (["-p", "seed=1.5"], "parameter 'seed': expected int"),
+        (["-p", "outcomes=pain"], "parameter 'outcomes': expected list[str] | None, got 'pain' (str)"),
+        (["-p", "outcomes=[1, 2]"], "expected list[str] | None"),
+        (["-p", "thresholds={a: 1}"], "parameter 'thresholds': expected list[str | float]"),
+        (["-p", "seed=2024-01-01"], "expected int, got datetime.date"),
+        (["-p", "study=other"], "parameter 'study' is set by the STUDY argument"),
+        (["-p", "output_dir=/tmp"], "parameter 'output_dir' is set by --out"),
+        (["-p", "novalue"], "-p expects KEY=VALUE"),
+    ],
+)
 def test_wrong_values_exit_2_with_a_message(args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--notebooks", "01", *args]) == 2
@@ -63,13 +73,16 @@ def test_wrong_values_exit_2_with_a_message(args, message, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("text, message", [
-    ("- seed: 1\n", "a parameters file is a YAML mapping (name: value lines), not a list"),
-    ("seed: [1\n", "not a YAML file (line 2, column 1)"),
-    ("just text\n", "not a str"),
-    ("1: x\n", "parameter names are text"),
-    ("seed: !!python/object/apply:os.system ['touch PWNED']\n", "not a YAML file"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("- seed: 1\n", "a parameters file is a YAML mapping (name: value lines), not a list"),
+        ("seed: [1\n", "not a YAML file (line 2, column 1)"),
+        ("just text\n", "not a str"),
+        ("1: x\n", "parameter names are text"),
+        ("seed: !!python/object/apply:os.system ['touch PWNED']\n", "not a YAML file"),
+    ],
+)
 def test_a_bad_parameters_file_is_one_line_exit_2(text, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     f = tmp_path / "p.yml"
@@ -94,12 +107,15 @@ def test_values_read_as_yaml_then_checked():
         check_parameters({"reference_arm": True}, [NB01])  # from a file, YAML types are what was written
 
 
-@pytest.mark.parametrize("value", [
-    'x"); __import__("os").system("touch PWNED"); ("',
-    "'''\"\"\"\\\n\\x00\u00e9\U0001f600",
-    "line one\nline two\r\n\ttab",
-    {"nested": ["a", {"b": 'c"d'}], "n": -1.5e300},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        'x"); __import__("os").system("touch PWNED"); ("',
+        "'''\"\"\"\\\n\\x00\u00e9\U0001f600",
+        "line one\nline two\r\n\ttab",
+        {"nested": ["a", {"b": 'c"d'}], "n": -1.5e300},
+    ],
+)
 def test_injected_values_are_exactly_the_literals(value):
     src = literal_cell({"label": value})
     namespace: dict = {}

@@ -32,8 +32,9 @@ def _same_outputs(new: Path, committed: Path):
         b = sorted(p.name for p in (new / sub).iterdir())
         assert a == b, (sub, a, b)
     for f in (committed / "tables").iterdir():
-        pd.testing.assert_frame_equal(pd.read_csv(new / "tables" / f.name), pd.read_csv(f), check_exact=False,
-                                      rtol=1e-9, atol=0, obj=f.name)
+        pd.testing.assert_frame_equal(
+            pd.read_csv(new / "tables" / f.name), pd.read_csv(f), check_exact=False, rtol=1e-9, atol=0, obj=f.name
+        )
     for f in (committed / "figures").iterdir():
         assert (new / "figures" / f.name).read_bytes() == f.read_bytes(), f"figure {f.name} differs"
 
@@ -50,7 +51,9 @@ def test_demo_report_reproduces_the_committed_one(tmp_path):
     assert {"study", "inputs", "parameters", "packages", "python", "painstudy", "notebooks", "files"} <= set(manifest)
     assert manifest["painstudy"]["version"] == painstudy.__version__ and manifest["painstudy"]["installed_as"]
     assert [(i["path"], len(i["sha256"]), i["read_by"]) for i in manifest["inputs"]] == [
-        ("study.yml", 64, notebooks), ("data.csv", 64, notebooks)]
+        ("study.yml", 64, notebooks),
+        ("data.csv", 64, notebooks),
+    ]
     for nb in notebooks:
         assert (res.out / f"{nb}.html").exists() and (res.out / f"{nb}.ipynb").exists()
 
@@ -90,8 +93,10 @@ def test_reproduction_numbers_come_from_the_given_file(tmp_path, capsys, shared,
     ours = table.loc["Table 2: headache score 12 months mean, control", "reproduced"]
     assert abs(ours - 0.9 * 22.34345) < 0.02  # scaled by our alteration: the numbers come from the copy
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [(i["path"], i["role"]) for i in manifest["inputs"]] == [("study.yml", "study definition"),
-                                                                     ("my_download.csv", "data")]
+    assert [(i["path"], i["role"]) for i in manifest["inputs"]] == [
+        ("study.yml", "study definition"),
+        ("my_download.csv", "data"),
+    ]
     assert manifest["parameters"] == {"data": "my_download.csv"}
     assert rc == 1  # published means no longer match, and no reason covers that
     assert "differ without a documented reason" in capsys.readouterr().err
@@ -155,9 +160,14 @@ def test_out_refusals_leave_everything_unchanged(tmp_path, monkeypatch, capsys):
     a_file.write_text("a file")
     before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     monkeypatch.chdir(here)
-    for cmd in (["report", "--notebooks", "01", "--out", "../thesis"], ["report", "--notebooks", "01", "--out", "."],
-                ["report", "--notebooks", "01", "--out", str(a_file)], ["reproduce", "vickers2004", "--out", "."],
-                ["reproduce", "vickers2004", "--out", str(thesis)], ["simulate", "--out", "."]):
+    for cmd in (
+        ["report", "--notebooks", "01", "--out", "../thesis"],
+        ["report", "--notebooks", "01", "--out", "."],
+        ["report", "--notebooks", "01", "--out", str(a_file)],
+        ["reproduce", "vickers2004", "--out", "."],
+        ["reproduce", "vickers2004", "--out", str(thesis)],
+        ["simulate", "--out", "."],
+    ):
         assert main(cmd) == 1, cmd
         err = capsys.readouterr().err
         assert "refusing to" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (cmd, err)
@@ -191,18 +201,26 @@ def test_every_notebook_honours_data_and_the_manifest_lists_what_was_read(tmp_pa
     monkeypatch.chdir(tmp_path)
     assert main(["report", "-p", f"data={copy.name}", "--jobs", "2"]) == 0
     out = tmp_path / "reports" / "demo"
-    produced_by = {"01_cohort": "table1.csv", "02_compare_arms": "comparisons.csv",
-                   "03_time_to_improvement": "improvement_logrank_overall.csv",
-                   "04_responders": "responders_pain_moderate_rates.csv"}
+    produced_by = {
+        "01_cohort": "table1.csv",
+        "02_compare_arms": "comparisons.csv",
+        "03_time_to_improvement": "improvement_logrank_overall.csv",
+        "04_responders": "responders_pain_moderate_rates.csv",
+    }
     for notebook, table in produced_by.items():
         new, old = pd.read_csv(out / "tables" / table), pd.read_csv(committed / "tables" / table)
         assert not new.equals(old), f"{notebook} did not use the data file given with -p data="
     manifest = json.loads((out / "manifest.json").read_text())
     notebooks = list(produced_by)
     assert manifest["inputs"] == [
-        {"path": "study.yml", "sha256": painstudy.io.sha256_file(painstudy.datasets.study_path("demo")),
-         "role": "study definition", "read_by": notebooks},
-        {"path": "demo_copy.csv", "sha256": painstudy.io.sha256_file(copy), "role": "data", "read_by": notebooks}]
+        {
+            "path": "study.yml",
+            "sha256": painstudy.io.sha256_file(painstudy.datasets.study_path("demo")),
+            "role": "study definition",
+            "read_by": notebooks,
+        },
+        {"path": "demo_copy.csv", "sha256": painstudy.io.sha256_file(copy), "role": "data", "read_by": notebooks},
+    ]
     assert manifest["parameters"] == {"data": "demo_copy.csv"}
 
 
@@ -251,8 +269,12 @@ def test_an_installed_copy_works_outside_the_checkout(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     site = tmp_path / "env" / "site-packages"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-                          str(src)], capture_output=True, text=True, timeout=600)
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pip.returncode == 0, pip.stderr[-2000:]
     shipped = {p for p in site.rglob("*") if "__pycache__" not in p.parts}
     work = tmp_path / "work"
@@ -260,8 +282,9 @@ def test_an_installed_copy_works_outside_the_checkout(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(site)}  # before the checkout's editable install
 
     def painstudy_cli(*args):
-        return subprocess.run([sys.executable, "-m", "painstudy", *args], capture_output=True, text=True, cwd=work,
-                              env=env, timeout=900)
+        return subprocess.run(
+            [sys.executable, "-m", "painstudy", *args], capture_output=True, text=True, cwd=work, env=env, timeout=900
+        )
 
     version = painstudy_cli("--version")
     assert version.stdout.strip() == f"painstudy {painstudy.__version__}", version

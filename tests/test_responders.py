@@ -33,8 +33,7 @@ from painstudy.models.responders import (
     wilson_interval,
 )
 
-REF = json.loads((Path(__file__).parent / "reference" /
-                  "survival_ref_vickers_responders.json").read_text())
+REF = json.loads((Path(__file__).parent / "reference" / "survival_ref_vickers_responders.json").read_text())
 R_SOURCE = "tests/reference/survival_ref_vickers_responders.json"
 PAPER = "Vickers et al. BMJ 2004;328:744 (Table 2 and text)"
 FIGURE1 = "Vickers et al. BMJ 2004;328:744 (Figure 1)"
@@ -52,21 +51,20 @@ def vickers_data(vickers_cohort):
 
 
 def test_vickers_published_12_month_numbers(vickers_cohort):
-    res = responder_analysis(vickers_cohort, "headache_score", threshold=0.35,
-                             visit="month12", population="completers")
+    res = responder_analysis(vickers_cohort, "headache_score", threshold=0.35, visit="month12", population="completers")
     d = res.differences.table.set_index("visit").loc["month12"]
     q = "Vickers 2004 responders (>= 35 %), 12 months"
     for col, n in (("responders", 87), ("n", 161), ("responders_reference", 45), ("n_reference", 140)):
-        ledger.check_equal(f"{q}: {col}", int(d[col]), n, source=PAPER)     # 87/161 (54 %), 45/140 (32 %)
+        ledger.check_equal(f"{q}: {col}", int(d[col]), n, source=PAPER)  # 87/161 (54 %), 45/140 (32 %)
     published(f"{q}: rate acupuncture (%)", d["rate"], "54", scale=100)
     published(f"{q}: rate usual care (%)", d["rate_reference"], "32", scale=100)
-    published(f"{q}: difference (%)", d["estimate"], "22", scale=100)    # 22 % (11 % to 33 %)
+    published(f"{q}: difference (%)", d["estimate"], "22", scale=100)  # 22 % (11 % to 33 %)
     published(f"{q}: difference CI lower (%)", d["ci_lower"], "11", scale=100)
     published(f"{q}: difference CI upper (%)", d["ci_upper"], "33", scale=100)
-    published(f"{q}: NNT", d["nnt"], "4.6")                             # NNT 4.6 (3.0 to 9.1)
+    published(f"{q}: NNT", d["nnt"], "4.6")  # NNT 4.6 (3.0 to 9.1)
     published(f"{q}: NNT CI lower", d["nnt_ci_lower"], "3.0")
     published(f"{q}: NNT CI upper", d["nnt_ci_upper"], "9.1")
-    published(f"{q}: P", d["p_value"], "0.0001")                         # P = 0.0001
+    published(f"{q}: P", d["p_value"], "0.0001")  # P = 0.0001
     assert d["nnt_note"] == "NNT (benefit) 4.6 (3.0 to 9.1)"
 
 
@@ -92,8 +90,14 @@ def test_risk_difference_matches_r(vickers_data, visit, key):
     ledger.check(f"{q} chi-square", d["statistic"], ref["chisq"], rtol=1e-6, source=R_SOURCE)
     ledger.check(f"{q} p-value", d["p_value"], ref["p_value"], rtol=1e-6, source=R_SOURCE)
     ledger.check(f"{q} estimate", d["estimate"], ref["difference"], rtol=1e-10, source=R_SOURCE)
-    ledger.check(f"{q} Wald CI", [d["ci_lower"], d["ci_upper"]], ref["wald_ci"], rtol=1e-8, labels=["lower", "upper"],
-                 source=R_SOURCE)
+    ledger.check(
+        f"{q} Wald CI",
+        [d["ci_lower"], d["ci_upper"]],
+        ref["wald_ci"],
+        rtol=1e-8,
+        labels=["lower", "upper"],
+        source=R_SOURCE,
+    )
 
 
 @pytest.mark.parametrize("visit, key", [("month3", "pk2"), ("month12", "pk5")])
@@ -101,12 +105,17 @@ def test_wilson_rates_match_r_prop_test(vickers_data, visit, key):
     # R: prop.test(x, n, correct = FALSE)$conf.int (Wilson score interval)
     ref = REF[key]
     r = responder_rates(vickers_data).table
-    r = r.loc[r["visit"].astype(str) == visit].set_index(r.loc[r["visit"].astype(str) == visit,
-                                                              "arm"].astype(str))
+    r = r.loc[r["visit"].astype(str) == visit].set_index(r.loc[r["visit"].astype(str) == visit, "arm"].astype(str))
     q = f"Vickers 2004 responders {key} ({visit})"
     for arm in ("acupuncture", "usual_care"):
-        ledger.check(f"{q} Wilson interval {arm}", r.loc[arm, ["ci_lower", "ci_upper"]].to_numpy(float),
-                     ref["wilson"][arm], rtol=1e-8, labels=["lower", "upper"], source=R_SOURCE)
+        ledger.check(
+            f"{q} Wilson interval {arm}",
+            r.loc[arm, ["ci_lower", "ci_upper"]].to_numpy(float),
+            ref["wilson"][arm],
+            rtol=1e-8,
+            labels=["lower", "upper"],
+            source=R_SOURCE,
+        )
     for col in ("n", "responders"):
         for arm, n in zip(("acupuncture", "usual_care"), ref[col]):
             ledger.check_equal(f"{q} {col} {arm}", int(r.loc[arm, col]), n, source=R_SOURCE)
@@ -117,17 +126,28 @@ def test_adjusted_odds_ratio_matches_r_glm(vickers_data, visit, key):
     # R: glm(resp ~ factor(group) + pk1 + age + sex + migraine + chronicity, binomial);
     # confint.default (Wald). sex is coded 1 = female in R, sex[male] here: compare the rest.
     ref = pd.DataFrame(REF[key]["logit"]).set_index("term")
-    fit = responder_odds_ratio(vickers_data, visit=visit,
-                               covariates=["baseline", "age", "sex", "migraine", "chronicity"])
+    fit = responder_odds_ratio(
+        vickers_data, visit=visit, covariates=["baseline", "age", "sex", "migraine", "chronicity"]
+    )
     t = fit.table.set_index("term")
-    pairs = {"arm[acupuncture]": "factor(group)1", "baseline": "pk1", "age": "age",
-             "migraine": "migraine", "chronicity": "chronicity"}
+    pairs = {
+        "arm[acupuncture]": "factor(group)1",
+        "baseline": "pk1",
+        "age": "age",
+        "migraine": "migraine",
+        "chronicity": "chronicity",
+    }
     q = f"Vickers 2004 responders {key} ({visit}) adjusted logistic regression"
     for ours, theirs in pairs.items():
         for col in ("estimate", "std_error", "ci_lower", "ci_upper"):
             ledger.check(f"{q} {ours} {col}", t.loc[ours, col], ref.loc[theirs, col], rtol=1e-5, source=R_SOURCE)
-    ledger.check(f"{q} sex[male] estimate (R: -sex, coded 1 = female)", t.loc["sex[male]", "estimate"],
-                 -ref.loc["sex", "estimate"], rtol=1e-5, source=R_SOURCE)
+    ledger.check(
+        f"{q} sex[male] estimate (R: -sex, coded 1 = female)",
+        t.loc["sex[male]", "estimate"],
+        -ref.loc["sex", "estimate"],
+        rtol=1e-5,
+        source=R_SOURCE,
+    )
     ledger.check_equal(f"{q} n", fit.n, sum(REF[key]["n"]), source=R_SOURCE)
 
 
@@ -149,7 +169,8 @@ def test_newcombe_option_and_nnt_through_infinity(vickers_data):
     # a CI spanning 0 gives an NNT interval through infinity (Altman 1998)
     fake = vickers_data.table.copy()
     fake.loc[fake["visit"] == "month3", "responder"] = np.tile([1.0, 0.0], 300)[
-        : int((fake["visit"] == "month3").sum())]
+        : int((fake["visit"] == "month3").sum())
+    ]
     rd0 = risk_difference(dataclasses.replace(vickers_data, table=fake), visit="month3").table.iloc[0]
     assert rd0["ci_lower"] < 0 < rd0["ci_upper"]
     assert "infinity" in rd0["nnt_note"]
@@ -159,8 +180,9 @@ def test_cpra_is_consistent_with_responder_counts(vickers_data):
     c = cpra(vickers_data, visit="month12").table
     at35 = c.loc[c["threshold"] == 35].set_index(c.loc[c["threshold"] == 35, "arm"].astype(str))
     for arm, n in (("acupuncture", 87), ("usual_care", 45)):
-        ledger.check_equal(f"Vickers 2004 CPRA at 35 %, 12 months: responders {arm}", int(at35.loc[arm, "responders"]),
-                           n, source=PAPER)
+        ledger.check_equal(
+            f"Vickers 2004 CPRA at 35 %, 12 months: responders {arm}", int(at35.loc[arm, "responders"]), n, source=PAPER
+        )
     for _, g in c.groupby("arm", observed=True):
         assert (np.diff(g["proportion"].to_numpy()) <= 0).all()
 
@@ -170,10 +192,13 @@ def test_populations(vickers_cohort):
     r = responder_rates(nri).table
     r12 = r.loc[r["visit"] == "month12"].set_index(r.loc[r["visit"] == "month12", "arm"].astype(str))
     for arm, n in (("acupuncture", 205), ("usual_care", 196)):  # randomised
-        ledger.check_equal(f"Vickers 2004 non-responder imputation: n {arm}", int(r12.loc[arm, "n"]), n,
-                           source=FIGURE1)
-    ledger.check_equal("Vickers 2004 non-responder imputation, 12 months: responders acupuncture",
-                       int(r12.loc["acupuncture", "responders"]), 87, source=PAPER)
+        ledger.check_equal(f"Vickers 2004 non-responder imputation: n {arm}", int(r12.loc[arm, "n"]), n, source=FIGURE1)
+    ledger.check_equal(
+        "Vickers 2004 non-responder imputation, 12 months: responders acupuncture",
+        int(r12.loc["acupuncture", "responders"]),
+        87,
+        source=PAPER,
+    )
     with pytest.raises(ModelError, match="population must be one of"):
         responders(vickers_cohort, "headache_score", population="itt")
     with pytest.raises(ModelError, match="visit 'month6' is not a post-baseline visit"):
@@ -181,8 +206,9 @@ def test_populations(vickers_cohort):
 
 
 def test_results_render_and_are_frozen(vickers_cohort):
-    res = responder_analysis(vickers_cohort, "headache_score", threshold="response",
-                             covariates=["baseline", "age", "chronicity"])
+    res = responder_analysis(
+        vickers_cohort, "headache_score", threshold="response", covariates=["baseline", "age", "chronicity"]
+    )
     assert res.data.threshold == 0.35
     html = res._repr_html_()
     assert "<table" in html and "nnt" in html
@@ -210,22 +236,44 @@ def firth_data(name: str) -> ResponderData:
     """tests/reference/data/firth_<name>.csv (written by firth_reference.R) as responder data."""
     d = pd.read_csv(Path(__file__).parent / "reference" / "data" / f"firth_{name}.csv")
     d["arm"] = pd.Categorical(d["arm"], categories=["usual_care", "integrative"])
-    return ResponderData(table=d, outcome="pain", threshold=0.3, arms=("usual_care", "integrative"),
-                         reference="usual_care", visits=("week12",), study="firth")
+    return ResponderData(
+        table=d,
+        outcome="pain",
+        threshold=0.3,
+        arms=("usual_care", "integrative"),
+        reference="usual_care",
+        visits=("week12",),
+        study="firth",
+    )
 
 
 @pytest.mark.parametrize("name", ["separated", "regular"])
 def test_firth_matches_independent_r_implementation(name):
     # R: tests/reference/firth_reference.R -- l* maximised with optim; profile penalised-likelihood
     # limits by uniroot; penalised likelihood-ratio chi-square (logistf's defaults, written out)
-    ref = pd.DataFrame(FIRTH[name]["firth"]["coefficients"]).assign(
-        term=lambda r: r["term"].map(R_TERMS)).set_index("term")
+    ref = (
+        pd.DataFrame(FIRTH[name]["firth"]["coefficients"])
+        .assign(term=lambda r: r["term"].map(R_TERMS))
+        .set_index("term")
+    )
     fit = responder_odds_ratio(firth_data(name), covariates=["baseline"], method="firth")
     t = fit.table.set_index("term").loc[ref.index]
-    for ours, theirs in (("estimate", "estimate"), ("std_error", "std_error"), ("ci_lower", "ci_lower"),
-                         ("ci_upper", "ci_upper"), ("statistic", "chi2"), ("p_value", "p_value")):
-        ledger.check(f"Firth logistic regression ({name} data) {ours}", t[ours], ref[theirs], rtol=1e-7,
-                     labels=list(ref.index), source="tests/reference/firth_reference.json")
+    for ours, theirs in (
+        ("estimate", "estimate"),
+        ("std_error", "std_error"),
+        ("ci_lower", "ci_lower"),
+        ("ci_upper", "ci_upper"),
+        ("statistic", "chi2"),
+        ("p_value", "p_value"),
+    ):
+        ledger.check(
+            f"Firth logistic regression ({name} data) {ours}",
+            t[ours],
+            ref[theirs],
+            rtol=1e-7,
+            labels=list(ref.index),
+            source="tests/reference/firth_reference.json",
+        )
     assert fit.method == "firth"
 
 
@@ -245,9 +293,14 @@ def test_separation_uses_firth_automatically_and_says_why():
     reg = responder_odds_ratio(firth_data("regular"), covariates=["baseline"])
     glm = pd.DataFrame(FIRTH["regular"]["glm"]).assign(term=lambda r: r["term"].map(R_TERMS)).set_index("term")
     assert reg.method == "ml" and not reg.notes
-    ledger.check("logistic regression (regular data) by maximum likelihood: estimate",
-                 reg.table.set_index("term").loc[glm.index, "estimate"], glm["estimate"], rtol=1e-6,
-                 labels=list(glm.index), source="tests/reference/firth_reference.json")
+    ledger.check(
+        "logistic regression (regular data) by maximum likelihood: estimate",
+        reg.table.set_index("term").loc[glm.index, "estimate"],
+        glm["estimate"],
+        rtol=1e-6,
+        labels=list(glm.index),
+        source="tests/reference/firth_reference.json",
+    )
     with pytest.raises(ModelError, match="method must be one of 'auto', 'ml', 'firth'"):
         responder_odds_ratio(data, method="exact")
 
@@ -264,8 +317,11 @@ def test_risk_difference_with_100_percent_responders():
 
 def test_unknown_covariate_is_an_error_not_a_missing_table(vickers_cohort):
     # responder_analysis used to drop the odds ratios silently when a covariate was misspelt
-    with pytest.raises(ModelError, match=r"unknown covariate 'agee': not in the responder table; available: "
-                                         r"baseline, .*age"):
+    with pytest.raises(
+        ModelError,
+        match=r"unknown covariate 'agee': not in the responder table; available: "
+        r"baseline, .*age",
+    ):
         responder_analysis(vickers_cohort, "headache_score", threshold=0.35, covariates=["baseline", "agee"])
 
 
@@ -276,16 +332,16 @@ def test_one_cpra_computation(demo_cohort):
     cuts = np.arange(0, 101, 5.0)
     a = painstudy.cpra(demo_cohort, "pain", "week52")
     b = cpra(responders(demo_cohort, "pain", population="assessed"), visit="week52", thresholds=cuts).table
-    pd.testing.assert_frame_equal(a.rename(columns={"cutoff": "threshold"}),
-                                  b.assign(arm=b["arm"].astype(str)), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        a.rename(columns={"cutoff": "threshold"}), b.assign(arm=b["arm"].astype(str)), check_dtype=False
+    )
 
 
 def test_responder_results_render_through_one_rule(vickers_data):
     from painstudy.rendering import Rendered
 
     res = responder_odds_ratio(vickers_data, covariates=["baseline"])
-    for part in (vickers_data, res, responder_rates(vickers_data), risk_difference(vickers_data),
-                 cpra(vickers_data)):
+    for part in (vickers_data, res, responder_rates(vickers_data), risk_difference(vickers_data), cpra(vickers_data)):
         assert isinstance(part, Rendered) and type(part).__repr__ is Rendered.__repr__
         json.dumps(part.to_dict())
     assert "method: ml" in str(res)

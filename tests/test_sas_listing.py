@@ -23,7 +23,10 @@ def page(n: int, body: str) -> str:
     return "\f" + HEADER.format(page=n) + "\n\n" + " " * 52 + "The Mixed Procedure\n\n" + body
 
 
-MADE_UP = page(1, """\
+MADE_UP = (
+    page(
+        1,
+        """\
                                         Class Level Information
 
                           Class      Levels    Values
@@ -59,7 +62,11 @@ MADE_UP = page(1, """\
 
                  UN(1,1)     USUBJID     26.5692      0.05     21.2242     34.2340
                  UN(2,1)     USUBJID     -2.7851      0.05    -0.06856      6.7838
-""") + page(2, """\
+""",
+    )
+    + page(
+        2,
+        """\
                                   Covariance Parameter Estimates
 
                  Cov Parm    Subject    Estimate     Alpha       Lower       Upper
@@ -72,7 +79,11 @@ MADE_UP = page(1, """\
 
                                -2 Res Log Likelihood          3386.4
                                AIC (Smaller is Better)        3406.4
-""") + page(3, """\
+""",
+    )
+    + page(
+        3,
+        """\
                                           Fit Statistics
 
                                BIC (Smaller is Better)        3439.4
@@ -86,7 +97,9 @@ MADE_UP = page(1, """\
    Intercept                                               30.7774      0.8865     219      34.72      <.0001
    RACE            Black or African American               1.5305      0.6244     169       2.45      0.0153
    RACE            Asian                                        0           .       .        .         .
-""")
+""",
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +110,23 @@ def made_up():
 def test_tables_pages_and_messages(made_up):
     assert made_up.procedure == "The Mixed Procedure"
     assert made_up.run_at == "Thursday, June 23, 2022 10:11:00 PM"
-    assert made_up.titles == ("Class Level Information", "Iteration History", "Estimated R Matrix for USUBJID PT1",
-                              "Covariance Parameter Estimates", "Fit Statistics", "Solution for Fixed Effects")
+    assert made_up.titles == (
+        "Class Level Information",
+        "Iteration History",
+        "Estimated R Matrix for USUBJID PT1",
+        "Covariance Parameter Estimates",
+        "Fit Statistics",
+        "Solution for Fixed Effects",
+    )
     assert made_up.messages == ("Convergence criteria met.",) and made_up.converged
     # a table cut by a page break is one table (the header of the key-value table is not repeated)
     cov = made_up.table("Covariance Parameter Estimates")
     assert cov.column("Cov Parm") == ["UN(1,1)", "UN(2,1)", "UN(2,2)", "UN(3,1)"]
-    assert list(made_up.key_values("Fit Statistics")) == ["-2 Res Log Likelihood", "AIC (Smaller is Better)",
-                                                          "BIC (Smaller is Better)"]
+    assert list(made_up.key_values("Fit Statistics")) == [
+        "-2 Res Log Likelihood",
+        "AIC (Smaller is Better)",
+        "BIC (Smaller is Better)",
+    ]
     assert cov.line == 34  # the line of its title in the file (a form feed does not start a line)
 
 
@@ -127,24 +149,40 @@ def test_class_levels_wrapped_over_lines(made_up):
     with pytest.raises(ListingError, match="values contain blanks"):
         _ = race.levels
     assert race.order_of(["White", "Asian", "Black or African American"]) == (
-        "Black or African American", "White", "Asian")
+        "Black or African American",
+        "White",
+        "Asian",
+    )
     with pytest.raises(ListingError, match="are not made of"):
         race.order_of(["White", "Asian", "Black"])
     assert made_up.class_levels["AVISIT"].levels == ("V2", "V3", "V1")
 
 
 def test_un_parameters_follow_the_class_order(made_up):
-    assert un_parameter_visits(made_up, "AVISIT") == {"UN(1,1)": ("V2", "V2"), "UN(2,1)": ("V3", "V2"),
-                                                      "UN(2,2)": ("V3", "V3"), "UN(3,1)": ("V1", "V2")}
+    assert un_parameter_visits(made_up, "AVISIT") == {
+        "UN(1,1)": ("V2", "V2"),
+        "UN(2,1)": ("V3", "V2"),
+        "UN(2,2)": ("V3", "V3"),
+        "UN(3,1)": ("V1", "V2"),
+    }
     assert made_up.subject_of("Estimated R Matrix") == ("USUBJID", "PT1")
     r = made_up.table("Estimated R Matrix")
     assert r.columns == ("Row", "Col1", "Col2") and r.rows[1] == ("2", "7.4790", "158.17")
 
 
-@pytest.mark.parametrize("text, value, half", [
-    ("26.5692", 26.5692, 5e-5), ("-0.06856", -0.06856, 5e-6), ("158.17", 158.17, 5e-3), ("219", 219.0, 0.5),
-    ("0.00000001", 1e-8, 5e-9), ("3386.44987722", 3386.44987722, 5e-9), ("1.2E-5", 1.2e-5, 5e-7), ("-.5", -0.5, 0.05),
-])
+@pytest.mark.parametrize(
+    "text, value, half",
+    [
+        ("26.5692", 26.5692, 5e-5),
+        ("-0.06856", -0.06856, 5e-6),
+        ("158.17", 158.17, 5e-3),
+        ("219", 219.0, 0.5),
+        ("0.00000001", 1e-8, 5e-9),
+        ("3386.44987722", 3386.44987722, 5e-9),
+        ("1.2E-5", 1.2e-5, 5e-7),
+        ("-.5", -0.5, 0.05),
+    ],
+)
 def test_printed_precision(text, value, half):
     p = printed(text)
     assert p.value == value and p.half_unit == pytest.approx(half, rel=1e-12) and p.relation == "="
@@ -158,8 +196,11 @@ def test_not_a_printed_number(text):
 
 
 def test_errors_name_file_line_and_rule(made_up, tmp_path):
-    with pytest.raises(ListingError, match=r"made_up.lst: no table titled 'Type 3 Tests of Fixed Effects'; tables: "
-                                           r"Class Level Information; Iteration History"):
+    with pytest.raises(
+        ListingError,
+        match=r"made_up.lst: no table titled 'Type 3 Tests of Fixed Effects'; tables: "
+        r"Class Level Information; Iteration History",
+    ):
         made_up.table("Type 3 Tests of Fixed Effects")
     with pytest.raises(ListingError, match=r"table 'Solution for Fixed Effects' \(line \d+\) has no column 'DDF'"):
         made_up.table("Solution for Fixed Effects").column("DDF")
@@ -177,8 +218,10 @@ def test_errors_name_file_line_and_rule(made_up, tmp_path):
 
 
 # ------------------------------------------------------------------------------- the real listings
-@pytest.mark.parametrize("name, n_tables, has_lsmeans", [
-    ("sas_log_reml.txt", 15, True), ("sas_log.txt", 12, False), ("sas_log_simple_reml.txt", 11, False)])
+@pytest.mark.parametrize(
+    "name, n_tables, has_lsmeans",
+    [("sas_log_reml.txt", 15, True), ("sas_log.txt", 12, False), ("sas_log_simple_reml.txt", 11, False)],
+)
 def test_the_mmrm_listings(name, n_tables, has_lsmeans):
     listing = read_listing(shared_or_skip("references", "mmrm_sas", name))
     assert len(listing.tables) == n_tables and listing.converged
@@ -190,5 +233,11 @@ def test_the_mmrm_listings(name, n_tables, has_lsmeans):
     assert un_parameter_visits(listing, "AVISIT")["UN(4,3)"] == ("VIS1", "VIS4")
     if has_lsmeans:
         assert len(listing.table("Differences of Least Squares Means").rows) == 28
-        assert listing.table("Tests of Effect Slices").columns == ("Effect", "AVISIT", "Num DF", "Den DF",
-                                                                   "F Value", "Pr > F")
+        assert listing.table("Tests of Effect Slices").columns == (
+            "Effect",
+            "AVISIT",
+            "Num DF",
+            "Den DF",
+            "F Value",
+            "Pr > F",
+        )

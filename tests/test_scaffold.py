@@ -29,8 +29,9 @@ def test_an_arm_without_recognisable_modalities_must_be_filled_in(tmp_path, caps
     err = capsys.readouterr().err
     assert "arms[0].modalities" in err and "does not validate yet" in err
     yml = tmp_path / "s" / "study.yml"
-    text = yml.read_text().replace("codes: [integrative], modalities: []",
-                                   "codes: [integrative], modalities: [physiotherapy, mbsr]")
+    text = yml.read_text().replace(
+        "codes: [integrative], modalities: []", "codes: [integrative], modalities: [physiotherapy, mbsr]"
+    )
     yml.write_text(text)
     assert painstudy.load_cohort(yml).spec.arm("integrative").arm_class == "integrative"
 
@@ -73,8 +74,15 @@ def test_init_never_overwrites(tmp_path, capsys):
 
 
 def test_wide_file_drafts_outcomes_from_column_suffixes():
-    raw = pd.DataFrame({"pid": ["a", "b", "c", "d"], "trt": ["yoga", "usual care", "yoga", "usual care"],
-                        "odi_bl": [40, 50, 45, 38], "odi_w12": [30, 48, 20, 37], "odi_w26": [25, 47, 22, 35]})
+    raw = pd.DataFrame(
+        {
+            "pid": ["a", "b", "c", "d"],
+            "trt": ["yoga", "usual care", "yoga", "usual care"],
+            "odi_bl": [40, 50, 45, 38],
+            "odi_w12": [30, 48, 20, 37],
+            "odi_w26": [25, 47, 22, 35],
+        }
+    )
     d = draft_study(raw, name="w")
     assert d.layout == "wide" and d.outcomes == {"odi": "odi"}
     assert "baseline: true" in d.yaml and "week: 12" in d.yaml and "week: 26" in d.yaml

@@ -24,8 +24,12 @@ def test_modality_names_are_normalised_and_checked():
 
 def test_registered_study_arms(demo_cohort, vickers_cohort):
     classes = {a.name: a.arm_class for a in demo_cohort.spec.arms}
-    assert classes == {"usual_care": "control", "physiotherapy": "single-modality",
-                       "mindfulness": "single-modality", "integrative": "integrative"}
+    assert classes == {
+        "usual_care": "control",
+        "physiotherapy": "single-modality",
+        "mindfulness": "single-modality",
+        "integrative": "integrative",
+    }
     assert vickers_cohort.spec.arm("acupuncture").arm_class == "integrative"
     assert vickers_cohort.spec.control_arm.name == "usual_care"
 
@@ -43,21 +47,37 @@ def test_spec_errors_name_the_key(tmp_path):
 
 
 def test_window_must_contain_the_nominal_week():
-    doc = {"name": "x", "subject": "id", "arm": "a", "arms": [{"name": "a", "modalities": ["cbt"]}],
-           "visit": "v", "visits": [{"name": "w4", "week": 4, "window": [5, 6]}],
-           "outcomes": {"pain": "nrs"}}
-    with pytest.raises(StudySpecError, match=r"\[invalid_window\].*window \[5, 6\] of visit 'w4' must contain its week 4"):
+    doc = {
+        "name": "x",
+        "subject": "id",
+        "arm": "a",
+        "arms": [{"name": "a", "modalities": ["cbt"]}],
+        "visit": "v",
+        "visits": [{"name": "w4", "week": 4, "window": [5, 6]}],
+        "outcomes": {"pain": "nrs"},
+    }
+    with pytest.raises(
+        StudySpecError, match=r"\[invalid_window\].*window \[5, 6\] of visit 'w4' must contain its week 4"
+    ):
         spec_from_dict(doc)
 
 
 def test_unknown_instrument_lists_known_ones():
-    doc = {"name": "x", "subject": "id", "arm": "a", "arms": [{"name": "a", "modalities": ["cbt"]}],
-           "visit": "v", "visits": [{"name": "w0", "week": 0}], "outcomes": {"pain": "painometer"}}
+    doc = {
+        "name": "x",
+        "subject": "id",
+        "arm": "a",
+        "arms": [{"name": "a", "modalities": ["cbt"]}],
+        "visit": "v",
+        "visits": [{"name": "w0", "week": 0}],
+        "outcomes": {"pain": "painometer"},
+    }
     with pytest.raises(StudySpecError, match="unknown instrument 'painometer'.*nrs"):
         spec_from_dict(doc)
 
 
 # --- one declared schema -----------------------------------------------------------------------------
+
 
 def test_registered_studies_round_trip_through_spec_to_dict():
     from painstudy.datasets import registered_studies, study_path
@@ -80,8 +100,11 @@ def test_rules_hold_for_specs_made_in_code(demo_cohort):
         spec.replace(visits=(spec.visits[0], spec.visits[2], spec.visits[1], *spec.visits[3:]))
     arms = list(spec.arms)
     arms[2] = replace(arms[2], codes=("mindfulness", "physiotherapy"))
-    with pytest.raises(StudySpecError, match=r"\[overlapping_codes\].*'physiotherapy' of arm 'mindfulness' also "
-                                             r"means arm 'physiotherapy'"):
+    with pytest.raises(
+        StudySpecError,
+        match=r"\[overlapping_codes\].*'physiotherapy' of arm 'mindfulness' also "
+        r"means arm 'physiotherapy'",
+    ):
         spec.replace(arms=tuple(arms))
 
 
@@ -89,16 +112,28 @@ def test_yaml_is_read_with_the_yaml_1_2_core_rules():
     from painstudy.study_schema import load_yaml
 
     doc, lines = load_yaml("a: 010\nb: yes\nc: 1e3\nd: 2004-01-01\ne: 0x1F\nf: off\ng: 1:30\nh: TRUE\ni: ~\n")
-    assert doc == {"a": 10, "b": "yes", "c": 1000.0, "d": "2004-01-01", "e": 31, "f": "off", "g": "1:30", "h": True,
-                   "i": None}
+    assert doc == {
+        "a": 10,
+        "b": "yes",
+        "c": 1000.0,
+        "d": "2004-01-01",
+        "e": 31,
+        "f": "off",
+        "g": "1:30",
+        "h": True,
+        "i": None,
+    }
     assert lines["g"] == 7
 
 
 def test_duplicate_yaml_keys_are_errors():
     from painstudy.study_schema import load_yaml
 
-    with pytest.raises(StudySpecError, match=r"\[duplicate_key\] s.yml line 3: field x.a: key 'a' is written twice "
-                                             r"\(lines 2 and 3\)"):
+    with pytest.raises(
+        StudySpecError,
+        match=r"\[duplicate_key\] s.yml line 3: field x.a: key 'a' is written twice "
+        r"\(lines 2 and 3\)",
+    ):
         load_yaml("x:\n  a: 1\n  a: 2\n", "s.yml")
 
 
@@ -109,23 +144,50 @@ def test_the_reference_documents_every_key():
     models = [StudyDoc] + [f.annotation for f in StudyDoc.model_fields.values()]
     for name in StudyDoc.model_fields:
         assert f"| `{name}` |" in text
-    for key in ("outside_study_folder", "sheet", "missing_with", "multiply", "lower_is_better", "completer",
-                "codes", "window", "baseline"):
+    for key in (
+        "outside_study_folder",
+        "sheet",
+        "missing_with",
+        "multiply",
+        "lower_is_better",
+        "completer",
+        "codes",
+        "window",
+        "baseline",
+    ):
         assert f"| `{key}` |" in text, key
     assert len(models) > 5
 
 
 def test_unknown_keys_suggest_the_closest():
-    doc = {"name": "x", "subject": "id", "arm": "a", "arms": [{"name": "a", "modalities": ["cbt"], "contrl": True}],
-           "visit": "v", "visits": [{"name": "w0", "week": 0}], "outcomes": {"pain": "nrs"}}
-    with pytest.raises(StudySpecError, match=r"\[unknown_key\] study: field arms\[0\].contrl: unknown key; did you "
-                                             r"mean 'control'\?"):
+    doc = {
+        "name": "x",
+        "subject": "id",
+        "arm": "a",
+        "arms": [{"name": "a", "modalities": ["cbt"], "contrl": True}],
+        "visit": "v",
+        "visits": [{"name": "w0", "week": 0}],
+        "outcomes": {"pain": "nrs"},
+    }
+    with pytest.raises(
+        StudySpecError,
+        match=r"\[unknown_key\] study: field arms\[0\].contrl: unknown key; did you "
+        r"mean 'control'\?",
+    ):
         spec_from_dict(doc)
 
 
 def test_data_file_must_stay_in_the_study_folder(tmp_path):
-    doc = {"name": "x", "subject": "id", "arm": "a", "arms": [{"name": "a", "modalities": ["cbt"]}], "visit": "v",
-           "visits": [{"name": "w0", "week": 0}], "outcomes": {"pain": "nrs"}, "data": {"file": "../x.csv"}}
+    doc = {
+        "name": "x",
+        "subject": "id",
+        "arm": "a",
+        "arms": [{"name": "a", "modalities": ["cbt"]}],
+        "visit": "v",
+        "visits": [{"name": "w0", "week": 0}],
+        "outcomes": {"pain": "nrs"},
+        "data": {"file": "../x.csv"},
+    }
     spec = spec_from_dict(doc, root=tmp_path)
     with pytest.raises(StudySpecError, match=r"\[data_outside_study_folder\].*field data.file"):
         spec.data_file()

@@ -39,13 +39,15 @@ def visit_data(seed: int = 1, n: int = 90, weeks=(4, 8, 12, 26)) -> ImprovementD
         else:
             last = seen[-1] if seen else 0.0
             rows.append((f"s{i}", arm, last, 0, last, np.inf, 0 if last == weeks[-1] else 2))
-    t = pd.DataFrame(rows, columns=["subject", "arm", "time", "event", "time_lower",
-                                    "time_upper", "status"])
+    t = pd.DataFrame(rows, columns=["subject", "arm", "time", "event", "time_lower", "time_upper", "status"])
     t["baseline"] = rng.normal(6, 1, n)
     return ImprovementData.from_table(
-        t, arms=["control", "single", "integrative"], reference="control",
-        arm_classes={"control": "control", "single": "single-modality",
-                     "integrative": "integrative"}, visit_weeks=weeks)
+        t,
+        arms=["control", "single", "integrative"],
+        reference="control",
+        arm_classes={"control": "control", "single": "single-modality", "integrative": "integrative"},
+        visit_weeks=weeks,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +66,7 @@ def test_turnbull_equals_km_without_interval_overlap(data):
 
 
 def test_cumulative_incidence_is_one_minus_km_without_competing_events(data):
-    no_drop = dataclasses.replace(data, table=data.table.assign(
-        status=data.table["status"].replace({2: 0})))
+    no_drop = dataclasses.replace(data, table=data.table.assign(status=data.table["status"].replace({2: 0})))
     aj = sv.cumulative_incidence(no_drop).table
     km = sv.kaplan_meier(no_drop).survival
     m = aj.merge(km, on=["arm", "time"], suffixes=("", "_km"))
@@ -85,7 +86,10 @@ def test_rmst_at_horizon_is_area_under_curve(data):
     km = sv.kaplan_meier(data).survival
     for _, r in res.table.iterrows():
         s = km.loc[km["arm"] == r["arm"]]
-        f = lambda t: float(s.loc[s["time"] <= t, "estimate"].iloc[-1])
+
+        def f(t, s=s):
+            return float(s.loc[s["time"] <= t, "estimate"].iloc[-1])
+
         area = 4 * f(0) + 4 * f(4) + 4 * f(8)
         assert r["estimate"] == pytest.approx(area)
     assert set(res.differences["arm"]) == {"single", "integrative"}
@@ -96,7 +100,9 @@ def test_logrank_default_pairs_are_integrative_vs_single_modality(data):
     lr = sv.logrank(data)
     # each integrative arm against each single-modality arm and the control (usual care)
     assert list(zip(lr.pairwise["arm"], lr.pairwise["reference"])) == [
-        ("integrative", "control"), ("integrative", "single")]
+        ("integrative", "control"),
+        ("integrative", "single"),
+    ]
     assert (lr.pairwise["p_adjusted"] >= lr.pairwise["p_value"]).all()
     b = sv.logrank(data, pairs="all", adjust="bonferroni").pairwise
     np.testing.assert_allclose(b["p_adjusted"], np.minimum(1, 3 * b["p_value"]))
@@ -143,12 +149,10 @@ def test_kaplan_meier_options_and_errors(data):
 
 
 def test_model_errors():
-    one = ImprovementData.from_table(pd.DataFrame({"arm": ["a", "a"], "time": [4.0, 8.0],
-                                                   "event": [1, 0]}))
+    one = ImprovementData.from_table(pd.DataFrame({"arm": ["a", "a"], "time": [4.0, 8.0], "event": [1, 0]}))
     with pytest.raises(ModelError, match="at least two arms"):
         sv.logrank(one)
-    none = ImprovementData.from_table(pd.DataFrame({"arm": ["a", "b"], "time": [4.0, 8.0],
-                                                    "event": [0, 0]}))
+    none = ImprovementData.from_table(pd.DataFrame({"arm": ["a", "b"], "time": [4.0, 8.0], "event": [0, 0]}))
     with pytest.raises(ModelError, match="no subject improved"):
         sv.cox_ph(none)
     with pytest.raises(ModelError, match="unknown covariate 'age': .*available: baseline"):
@@ -163,8 +167,17 @@ def test_analysis_bundle_renders_and_serialises(data):
     assert "<table" in html and "medians" in html
     d = res.to_dict()
     json.dumps(d)  # valid JSON (NaN -> None)
-    assert {"events", "medians", "logrank_overall", "logrank_pairwise", "cox", "ph_test", "rmst",
-            "rmst_differences", "discrete_time"} <= set(d["tables"])
+    assert {
+        "events",
+        "medians",
+        "logrank_overall",
+        "logrank_pairwise",
+        "cox",
+        "ph_test",
+        "rmst",
+        "rmst_differences",
+        "discrete_time",
+    } <= set(d["tables"])
     assert {"outcome", "threshold", "sustained", "reference", "subjects", "rmst_horizon"} <= set(d["facts"])
     assert d["facts"]["rmst_horizon"] == 26
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -203,8 +216,7 @@ def test_cpra_cumulative_incidence_and_rate_plots(vickers_cohort, data):
     from painstudy.plotting.responders import plot_cpra, plot_responder_rates
     from painstudy.plotting.survival import plot_cumulative_incidence
 
-    res = responder_analysis(vickers_cohort, "headache_score", threshold=0.35,
-                             covariates=["baseline"])
+    res = responder_analysis(vickers_cohort, "headache_score", threshold=0.35, covariates=["baseline"])
     ax = plot_cpra(res.cpra, marks=(35, 50))
     assert len(ax.get_lines()) == 4 and "month12" in ax.get_title()
     ax2 = plot_responder_rates(res.rates)
@@ -222,12 +234,24 @@ def test_cli_fit_improvement(tmp_path, capsys):
 
     out = tmp_path / "chow.json"
     png = tmp_path / "km.png"
-    rc = main(["fit", "improvement", "chow2006", "--outcome", "vas", "--threshold", "30%",
-               "--json", str(out), "--plot", str(png)])
+    rc = main(
+        [
+            "fit",
+            "improvement",
+            "chow2006",
+            "--outcome",
+            "vas",
+            "--threshold",
+            "30%",
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0
-    for part in ("Median time to improvement", "not reached", "Log-rank", "Cox proportional",
-                 "Restricted mean"):
+    for part in ("Median time to improvement", "not reached", "Log-rank", "Cox proportional", "Restricted mean"):
         assert part in text
     d = json.loads(out.read_text())
     assert d["written_by"].startswith("painstudy")
@@ -252,19 +276,25 @@ def test_cli_fit_improvement_errors(capsys):
 def no_events_in_control(seed: int = 1, n: int = 30) -> ImprovementData:
     """Control: nobody improves (all censored at week 12); active: improvements at visits."""
     rng = np.random.default_rng(seed)
-    t = pd.DataFrame({"subject": [f"s{i}" for i in range(2 * n)],
-                      "arm": ["control"] * n + ["active"] * n,
-                      "time": np.r_[np.full(n, 12.0), rng.choice([4.0, 8.0, 12.0], n)],
-                      "event": np.r_[np.zeros(n, int), rng.integers(0, 2, n)]})
+    t = pd.DataFrame(
+        {
+            "subject": [f"s{i}" for i in range(2 * n)],
+            "arm": ["control"] * n + ["active"] * n,
+            "time": np.r_[np.full(n, 12.0), rng.choice([4.0, 8.0, 12.0], n)],
+            "event": np.r_[np.zeros(n, int), rng.integers(0, 2, n)],
+        }
+    )
     t["baseline"] = rng.normal(6, 1, 2 * n)
-    return ImprovementData.from_table(t, arms=["control", "active"], reference="control",
-                                      visit_weeks=[4, 8, 12])
+    return ImprovementData.from_table(t, arms=["control", "active"], reference="control", visit_weeks=[4, 8, 12])
 
 
 def test_rmst_horizon_beyond_follow_up_is_refused(data):
     # follow-up ends at week 26: week 500 would be an extrapolation of 474 weeks
-    with pytest.raises(ModelError, match=r"RMST horizon 500 weeks is beyond the follow-up: arm 'control' "
-                                         r"was followed to week 26.*at most 26 weeks.*extrapolate=True"):
+    with pytest.raises(
+        ModelError,
+        match=r"RMST horizon 500 weeks is beyond the follow-up: arm 'control' "
+        r"was followed to week 26.*at most 26 weeks.*extrapolate=True",
+    ):
         sv.rmst(data, horizon=500)
     res = sv.rmst(data, horizon=500, extrapolate=True)
     assert res.extrapolated and res.table["extrapolated"].all() and res.differences["extrapolated"].all()
@@ -289,8 +319,9 @@ def test_rmst_default_horizon_stays_within_follow_up(data):
     assert res.horizon == 12 and not res.extrapolated
     assert any("horizon set to week 12" in n and "control" in n for n in res.notes)
     # a curve that reaches 0 is known beyond its last time: no extrapolation there
-    done = ImprovementData.from_table(pd.DataFrame({"arm": ["a", "a", "b", "b"], "time": [4.0, 8.0, 4.0, 20.0],
-                                                    "event": [1, 1, 0, 1]}))
+    done = ImprovementData.from_table(
+        pd.DataFrame({"arm": ["a", "a", "b", "b"], "time": [4.0, 8.0, 4.0, 20.0], "event": [1, 1, 0, 1]})
+    )
     assert not sv.rmst(done, horizon=20).extrapolated
 
 
@@ -307,8 +338,11 @@ def test_misspelled_covariate_is_named_not_silently_dropped(data):
 def test_arm_without_improvement_is_refused_with_the_reason():
     d = no_events_in_control()
     for fit, name in ((sv.cox_ph, "Cox model"), (sv.discrete_time_ph, "discrete-time model")):
-        with pytest.raises(ModelError, match=rf"{name}: no subject improved in arm\(s\) 'control' \(0 of 30\).*"
-                                             r"0 or infinite \(monotone likelihood\)"):
+        with pytest.raises(
+            ModelError,
+            match=rf"{name}: no subject improved in arm\(s\) 'control' \(0 of 30\).*"
+            r"0 or infinite \(monotone likelihood\)",
+        ):
             fit(d, covariates=["baseline"])
     res = sv.analyze_improvement(d)  # no warning escapes (warnings are errors in this test run)
     assert res.cox is None and res.discrete is None
@@ -321,9 +355,13 @@ def test_arm_without_improvement_is_refused_with_the_reason():
 
 def test_separation_in_the_discrete_time_model_is_refused():
     # every subject at risk at week 4 in arm b improves: the period x arm cell is separated
-    t = pd.DataFrame({"arm": ["a"] * 6 + ["b"] * 6,
-                      "time": [4, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4, 4.0],
-                      "event": [1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1]})
+    t = pd.DataFrame(
+        {
+            "arm": ["a"] * 6 + ["b"] * 6,
+            "time": [4, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4, 4.0],
+            "event": [1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1],
+        }
+    )
     d = ImprovementData.from_table(t, visit_weeks=[4, 8])
     with pytest.raises(ModelError, match=r"discrete-time model: the estimates of .*arm\[b\].* are infinite"):
         sv.discrete_time_ph(d)
@@ -411,7 +449,9 @@ def test_save_figure_formats_and_files_it_did_not_write(tmp_path, data):
         first = p.read_bytes()
         save_figure(ax, p)  # its own file: replaced, byte-identical
         assert p.read_bytes() == first
-    with pytest.raises(DataFileError, match=r"km\.jpg: unsupported figure format \('\.jpg'\); supported: png, svg, pdf"):
+    with pytest.raises(
+        DataFileError, match=r"km\.jpg: unsupported figure format \('\.jpg'\); supported: png, svg, pdf"
+    ):
         save_figure(ax.figure, tmp_path / "km.jpg")
     theirs = tmp_path / "theirs.png"
     theirs.write_bytes(b"not painstudy's")
@@ -436,14 +476,20 @@ def no_improvement_study(folder) -> str:
             drop = 0.0 if arm == "control" or w == 0 else rng.uniform(0, 0.25 * w / 4)
             rows.append({"id": f"s{i}", "group": arm, "visit": visit, "score": round(base * (1 - drop), 1)})
     pd.DataFrame(rows).to_csv(folder / "data.csv", index=False)
-    study = {"name": "noimp", "title": "no improvement under control", "subject": "id",
-             "arm": {"column": "group"},
-             "arms": [{"name": "control", "label": "Control", "modalities": ["usual_care"], "control": True},
-                      {"name": "active", "label": "Active", "modalities": ["acupuncture"]}],
-             "visit": {"column": "visit"},
-             "visits": [{"name": n, "week": w, "baseline": w == 0} for n, w in weeks.items()],
-             "outcomes": {"pain": {"instrument": "nrs", "column": "score"}},
-             "data": {"file": "data.csv", "layout": "long"}}
+    study = {
+        "name": "noimp",
+        "title": "no improvement under control",
+        "subject": "id",
+        "arm": {"column": "group"},
+        "arms": [
+            {"name": "control", "label": "Control", "modalities": ["usual_care"], "control": True},
+            {"name": "active", "label": "Active", "modalities": ["acupuncture"]},
+        ],
+        "visit": {"column": "visit"},
+        "visits": [{"name": n, "week": w, "baseline": w == 0} for n, w in weeks.items()],
+        "outcomes": {"pain": {"instrument": "nrs", "column": "score"}},
+        "data": {"file": "data.csv", "layout": "long"},
+    }
     (folder / "study.yml").write_text(yaml.safe_dump(study, sort_keys=False))
     return str(folder / "study.yml")
 

@@ -30,8 +30,7 @@ RTOL = 1e-4
 
 
 def close(a, b, rtol=RTOL, atol=0.0):
-    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=atol,
-                               equal_nan=True)
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=atol, equal_nan=True)
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -142,9 +141,14 @@ def naive_concordance(time, event, score):
     return correct, tied, pairs
 
 
-@pytest.mark.parametrize("cells, slab", [(core.HISTOGRAM_CELLS, core.HISTOGRAM_SLAB),  # histogram,
-                                         (core.HISTOGRAM_CELLS, 1),                     # a block a slab,
-                                         (0, 1)])                                       # bit count
+@pytest.mark.parametrize(
+    "cells, slab",
+    [
+        (core.HISTOGRAM_CELLS, core.HISTOGRAM_SLAB),  # histogram,
+        (core.HISTOGRAM_CELLS, 1),  # a block a slab,
+        (0, 1),
+    ],
+)  # bit count
 def test_concordance_counts_equal_the_pairwise_definition(cells, slab, monkeypatch):
     monkeypatch.setattr(core, "HISTOGRAM_CELLS", cells)
     monkeypatch.setattr(core, "HISTOGRAM_SLAB", slab)
@@ -210,7 +214,7 @@ def dense_aalen_johansen(time, status):
         dlogS = np.where(1 - h > 0, -((N1 + N2 - Y * h) / n) / (1 - h), 0.0)
     dlogS_prev = np.concatenate([np.zeros((len(time), 1)), np.cumsum(dlogS, axis=1)[:, :-1]], axis=1)
     dF1 = np.cumsum(S_prev * dlogS_prev * h1 + S_prev * dh1, axis=1)
-    return ut, np.cumsum(S_prev * h1), np.sqrt((dF1 ** 2).sum(0))
+    return ut, np.cumsum(S_prev * h1), np.sqrt((dF1**2).sum(0))
 
 
 def test_aalen_johansen_equals_the_dense_influence_computation():
@@ -253,7 +257,7 @@ def test_step_quantile_follows_r_findq_rule():
     x = np.array([0.0, 4.0, 8.0, 12.0])
     assert core.step_quantile(x, np.array([0.0, 0.25, 0.5, 0.75]), 0.5) == 10.0  # flat at 0.5: midpoint
     assert core.step_quantile(x, np.array([0.0, 0.25, 0.6, 0.75]), 0.5) == 8.0
-    assert np.isnan(core.step_quantile(x, np.array([0.0, 0.1, 0.2, 0.3]), 0.5))   # not reached
+    assert np.isnan(core.step_quantile(x, np.array([0.0, 0.1, 0.2, 0.3]), 0.5))  # not reached
     # repeated values keep their first time (the curve is flat at 0.5 from 8 to the end)
     assert core.step_quantile(x, np.array([0.0, 0.25, 0.5, 0.5]), 0.5) == 10.0
 
@@ -276,16 +280,16 @@ def test_logrank_strata_of_one_level_is_the_plain_test_and_strata_add_up():
 def test_logrank_leaves_out_an_arm_without_expected_events_as_survdiff():
     # R: survdiff(Surv(time, event) ~ arm) with arm c censored before any event:
     # "Chisq= 0 on 1 degrees of freedom, p= 1" (arm c has 0 expected events)
-    t = pd.DataFrame({"arm": ["a", "a", "b", "b", "c"], "time": [4.0, 8, 4, 8, 1],
-                      "event": [1, 0, 0, 1, 0]})
+    t = pd.DataFrame({"arm": ["a", "a", "b", "b", "c"], "time": [4.0, 8, 4, 8, 1], "event": [1, 0, 0, 1, 0]})
     lr = sv.logrank(ImprovementData.from_table(t), pairs="all")
     assert lr.overall[["statistic", "df", "p_value"]].iloc[0].tolist() == [0.0, 1, 1.0]
     assert any("left out (as R survdiff)" in n for n in lr.notes)
 
 
 def test_strata_and_ties_arguments_are_checked():
-    t = pd.DataFrame({"arm": ["a", "a", "b", "b"], "time": [4.0, 8, 4, 8], "event": [1, 0, 1, 1],
-                      "site": ["x", None, "x", "y"]})
+    t = pd.DataFrame(
+        {"arm": ["a", "a", "b", "b"], "time": [4.0, 8, 4, 8], "event": [1, 0, 1, 1], "site": ["x", None, "x", "y"]}
+    )
     d = ImprovementData.from_table(t, covariates=["site"])
     with pytest.raises(ModelError, match=r"unknown strata column 'sit'.*available: .*site"):
         sv.logrank(d, strata="sit")

@@ -36,8 +36,7 @@ REAL = {
     "chow2006": dict(study="chow2006", outcome="vas", threshold=0.30),
     "demo": dict(study="demo", outcome="pain", threshold="moderate"),
 }
-EXPORT_COLUMNS = ["subject", "arm", "time", "event", "time_lower", "time_upper", "status",
-                  "baseline"]
+EXPORT_COLUMNS = ["subject", "arm", "time", "event", "time_lower", "time_upper", "status", "baseline"]
 
 
 def load_case(name: str) -> tuple[dict, ImprovementData]:
@@ -48,8 +47,7 @@ def load_case(name: str) -> tuple[dict, ImprovementData]:
     d = pd.read_csv(HERE / "data" / f"surv_{name}.csv")
     d["subject"] = d["subject"].astype(str)
     covs = [c for c in ("age", "site") if c in d.columns]
-    data = ImprovementData.from_table(d, reference=ref["reference"], covariates=covs,
-                                      arms=ref["arms"])
+    data = ImprovementData.from_table(d, reference=ref["reference"], covariates=covs, arms=ref["arms"])
     return ref, data
 
 
@@ -58,8 +56,15 @@ def close(quantity, ref, a, b, rtol=RTOL, atol=0.0, labels=None):
     a = np.asarray(a, float)
     b = np.asarray(b, float)
     assert a.shape == b.shape
-    ledger.check(f"{ref['name']}: {quantity}", a, b, rtol=rtol, atol=atol, labels=labels,
-                 source=f"tests/reference/survival_ref_{ref['name']}.json")
+    ledger.check(
+        f"{ref['name']}: {quantity}",
+        a,
+        b,
+        rtol=rtol,
+        atol=atol,
+        labels=labels,
+        source=f"tests/reference/survival_ref_{ref['name']}.json",
+    )
 
 
 def at(*columns) -> list[str]:
@@ -85,8 +90,7 @@ def test_kaplan_meier_curve_matches_survfit(case):
     ref, data = case
     km = sv.kaplan_meier(data)
     r = pd.DataFrame(ref["km"])
-    m = r.merge(km.survival.assign(arm=km.survival["arm"].astype(str)), on=["arm", "time"],
-                suffixes=("_r", ""))
+    m = r.merge(km.survival.assign(arm=km.survival["arm"].astype(str)), on=["arm", "time"], suffixes=("_r", ""))
     assert len(m) == len(r)
     rows = at(m["arm"], "t=" + m["time"].astype(str))
     close("KM n_risk", ref, m["n_risk"], m["n_risk_r"], labels=rows)
@@ -110,8 +114,7 @@ def test_medians_match_survfit(case):
 def test_median_ci_log_log_matches_survfit(case):
     # R: survfit(..., conf.type = "log-log") medians CI (lifelines' own default transform)
     ref, data = case
-    med = sv.kaplan_meier(data, conf_type="log-log").medians.assign(
-        arm=lambda x: x["arm"].astype(str))
+    med = sv.kaplan_meier(data, conf_type="log-log").medians.assign(arm=lambda x: x["arm"].astype(str))
     r = pd.DataFrame(ref["medians_loglog"]).set_index("arm").loc[med["arm"]]
     close("median CI lower (log-log)", ref, med["ci_lower"], r["ci_lower"].astype(float), labels=list(med["arm"]))
     close("median CI upper (log-log)", ref, med["ci_upper"], r["ci_upper"].astype(float), labels=list(med["arm"]))
@@ -125,8 +128,10 @@ def test_logrank_matches_survdiff(case):
     assert lr.overall["df"].iloc[0] == ref["logrank"]["df"]
     r = pd.DataFrame(ref["logrank_pairs"])
     for _, row in r.iterrows():
-        hit = lr.pairwise.loc[((lr.pairwise["arm"] == row["a"]) & (lr.pairwise["reference"] == row["b"]))
-                              | ((lr.pairwise["arm"] == row["b"]) & (lr.pairwise["reference"] == row["a"]))]
+        hit = lr.pairwise.loc[
+            ((lr.pairwise["arm"] == row["a"]) & (lr.pairwise["reference"] == row["b"]))
+            | ((lr.pairwise["arm"] == row["b"]) & (lr.pairwise["reference"] == row["a"]))
+        ]
         assert len(hit) == 1
         close(f"log-rank chi-square {row['a']} vs {row['b']}", ref, hit["statistic"].iloc[0], row["statistic"])
 
@@ -177,8 +182,7 @@ def test_turnbull_matches_survfit_interval2(case):
     r = pd.DataFrame(ref["turnbull"])
     r = r.loc[r["n_event"] > 0]
     for _, row in r.iterrows():
-        hit = tb.loc[(tb["arm"].astype(str) == row["arm"]) & (tb["left"] < row["time"])
-                     & (tb["right"] > row["time"])]
+        hit = tb.loc[(tb["arm"].astype(str) == row["arm"]) & (tb["left"] < row["time"]) & (tb["right"] > row["time"])]
         assert len(hit) == 1, row
         close(f"Turnbull {row['arm']} at {row['time']:g}", ref, hit["estimate"].iloc[0], row["estimate"], atol=1e-12)
 
@@ -187,7 +191,7 @@ def test_turnbull_is_self_consistent_npmle(case):
     # The EM fixed point: every mass equals its expected share (self-consistency equations)
     ref, data = case
     tb = sv.turnbull(data).table
-    for arm, g in tb.groupby("arm", observed=True):
+    for _arm, g in tb.groupby("arm", observed=True):
         assert g["probability"].ge(-1e-15).all()
         assert np.all(np.diff(g["estimate"].to_numpy()) <= 1e-12)
 
@@ -197,10 +201,10 @@ def test_discrete_time_matches_glm_cloglog(case):
     ref, data = case
     fit = sv.discrete_time_ph(data, covariates=ref["cox_adjusted_covariates"])
     r = pd.DataFrame(ref["discrete"]).set_index("term")
-    ours = fit.table.assign(rterm=fit.table["term"].map(
-        lambda t: r_term(t).replace("period", "period"))).set_index("rterm")
-    ours.index = [i if not i.startswith("period") else "period" + format(float(i[6:]), "g")
-                  for i in ours.index]
+    ours = fit.table.assign(rterm=fit.table["term"].map(lambda t: r_term(t).replace("period", "period"))).set_index(
+        "rterm"
+    )
+    ours.index = [i if not i.startswith("period") else "period" + format(float(i[6:]), "g") for i in ours.index]
     ours = ours.loc[r.index]
     close("discrete-time cloglog estimate", ref, ours["estimate"], r["estimate"], labels=list(r.index))
     close("discrete-time cloglog std_error", ref, ours["std_error"], r["std_error"], labels=list(r.index))
@@ -217,8 +221,12 @@ def test_rmst_matches_print_survfit_rmean(case):
     close("RMST std_error", ref, res.table["std_error"], r["rmean_se"], labels=arms)
     d = res.differences.set_index("arm")
     for arm in d.index:
-        close(f"RMST difference {arm}", ref, d.loc[arm, "estimate"],
-              r.loc[arm, "rmean"] - r.loc[ref["reference"], "rmean"])
+        close(
+            f"RMST difference {arm}",
+            ref,
+            d.loc[arm, "estimate"],
+            r.loc[arm, "rmean"] - r.loc[ref["reference"], "rmean"],
+        )
 
 
 def test_aalen_johansen_matches_survfit_multistate(case):
@@ -229,8 +237,7 @@ def test_aalen_johansen_matches_survfit_multistate(case):
     r = pd.DataFrame(ref["aalen_johansen"])
     m = r.merge(aj, on=["arm", "time"], suffixes=("_r", ""))
     # R lists every distinct time (censoring-only ones too); we list the event times
-    assert set(zip(aj.loc[aj["time"] > 0, "arm"], aj.loc[aj["time"] > 0, "time"])) <= set(
-        zip(m["arm"], m["time"]))
+    assert set(zip(aj.loc[aj["time"] > 0, "arm"], aj.loc[aj["time"] > 0, "time"])) <= set(zip(m["arm"], m["time"]))
     rows = at(m["arm"], "t=" + m["time"].astype(str))
     for col in ("estimate", "std_error"):
         close(f"Aalen-Johansen {col}", ref, m[col], m[f"{col}_r"].astype(float), atol=1e-12, labels=rows)
@@ -249,13 +256,13 @@ def test_exported_event_table_is_current(name):
     from painstudy.improvement import time_to_improvement
 
     spec = REAL[name]
-    data = time_to_improvement(painstudy.load_cohort(spec["study"]), spec["outcome"],
-                               threshold=spec["threshold"])
+    data = time_to_improvement(painstudy.load_cohort(spec["study"]), spec["outcome"], threshold=spec["threshold"])
     csv = pd.read_csv(HERE / "data" / f"surv_{name}.csv")
     ours = export_frame(data)
     csv["subject"] = csv["subject"].astype(str)
-    pd.testing.assert_frame_equal(ours.reset_index(drop=True)[EXPORT_COLUMNS[:7]],
-                                  csv[EXPORT_COLUMNS[:7]], check_dtype=False)
+    pd.testing.assert_frame_equal(
+        ours.reset_index(drop=True)[EXPORT_COLUMNS[:7]], csv[EXPORT_COLUMNS[:7]], check_dtype=False
+    )
 
 
 def export_frame(data: ImprovementData) -> pd.DataFrame:
@@ -277,8 +284,7 @@ def export() -> None:
 
     os.environ.setdefault("PAINSTUDY_DATA_MIRROR", str(Path(__file__).parents[2] / "shared" / "datasets"))
     for name, spec in REAL.items():
-        data = time_to_improvement(painstudy.load_cohort(spec["study"]), spec["outcome"],
-                                   threshold=spec["threshold"])
+        data = time_to_improvement(painstudy.load_cohort(spec["study"]), spec["outcome"], threshold=spec["threshold"])
         export_frame(data).to_csv(HERE / "data" / f"surv_{name}.csv", index=False)
         print("wrote", name, data.n, "subjects")
 

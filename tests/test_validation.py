@@ -43,6 +43,7 @@ def _set(row, col, value):
     def change(df):
         df.loc[row, col] = value
         return df
+
     return change
 
 
@@ -50,28 +51,46 @@ def _set(row, col, value):
 CASES = {
     # name: (edit, code, expected fragments of the message)
     "unknown arm": (_set(7, "arm", "homeopathy"), "unknown_arm", ["line 9,", "column arm", "'homeopathy'"]),
-    "score out of range": (_set(13, "pain", "11"), "score_out_of_range",
-                           ["line 15,", "column pain", "subject S0003", "'11'", "outside the range [0, 10]"]),
+    "score out of range": (
+        _set(13, "pain", "11"),
+        "score_out_of_range",
+        ["line 15,", "column pain", "subject S0003", "'11'", "outside the range [0, 10]"],
+    ),
     "non-numeric score": (_set(20, "function", "good"), "not_numeric", ["line 22,", "column function", "'good'"]),
     "decimal comma": (_set(20, "function", "40,5"), "not_numeric", ["line 22,", "column function", "'40,5'"]),
-    "visit not in schedule": (_set(2, "visit", "week6"), "visit_not_in_schedule",
-                              ["line 4,", "column visit", "'week6'", "not in the schedule"]),
+    "visit not in schedule": (
+        _set(2, "visit", "week6"),
+        "visit_not_in_schedule",
+        ["line 4,", "column visit", "'week6'", "not in the schedule"],
+    ),
     "missing visit": (_set(2, "visit", ""), "missing_value", ["line 4,", "column visit", "missing visit"]),
     "missing subject": (_set(5, "subject_id", ""), "missing_value", ["line 7,", "column subject_id"]),
-    "outside window": (_set(1, "week_actual", "9"), "outside_window",
-                       ["line 3,", "column week_actual", "outside the window [3, 5]"]),
-    "duplicate subject x visit": (_set(3, "visit", "week4"), "duplicate_visit",
-                                  ["line 5,", "column visit", "subject S0001", "also on line 3"]),
-    "subject in two arms": (_set(8, "arm", "usual_care"), "subject_in_two_arms",
-                            ["line 10,", "column arm", "subject S0002"]),
+    "outside window": (
+        _set(1, "week_actual", "9"),
+        "outside_window",
+        ["line 3,", "column week_actual", "outside the window [3, 5]"],
+    ),
+    "duplicate subject x visit": (
+        _set(3, "visit", "week4"),
+        "duplicate_visit",
+        ["line 5,", "column visit", "subject S0001", "also on line 3"],
+    ),
+    "subject in two arms": (
+        _set(8, "arm", "usual_care"),
+        "subject_in_two_arms",
+        ["line 10,", "column arm", "subject S0002"],
+    ),
     "infinite MME": (_set(4, "mme", "inf"), "non_finite_number", ["line 6,", "column mme", "'inf'"]),
     "Infinity MME": (_set(4, "mme", "Infinity"), "non_finite_number", ["line 6,", "column mme"]),
     "overflowing MME": (_set(4, "mme", "1e999"), "non_finite_number", ["line 6,", "column mme"]),
     "absurd MME": (_set(4, "mme", "1e308"), "implausible_number", ["line 6,", "column mme", "'1e308'"]),
     "infinite age": (_set(0, "age", "-Infinity"), "non_finite_number", ["line 2,", "column age"]),
     "absurd age": (_set(0, "age", "1e300"), "implausible_number", ["line 2,", "column age"]),
-    "age changes within subject": (_set(1, "age", "99"), "inconsistent_subject_value",
-                                   ["line 3,", "column age", "subject S0001"]),
+    "age changes within subject": (
+        _set(1, "age", "99"),
+        "inconsistent_subject_value",
+        ["line 3,", "column age", "subject S0001"],
+    ),
     "undeclared sex code": (_set(0, "sex", "x"), "unknown_code", ["line 2,", "column sex", "'x'"]),
 }
 
@@ -108,10 +127,10 @@ def test_data_frame_input_numbers_data_rows(demo_raw):
 
 
 def test_line_numbers_count_blank_lines_as_an_editor_does(demo_copy, capsys):
-    _edit(demo_copy, _set(12, "pain", "11"))      # data row 13: line 14 of the file
+    _edit(demo_copy, _set(12, "pain", "11"))  # data row 13: line 14 of the file
     path = demo_copy / "data.csv"
     lines = path.read_text().splitlines(keepends=True)
-    lines.insert(3, "\n")                           # a blank line 4 moves it to line 15
+    lines.insert(3, "\n")  # a blank line 4 moves it to line 15
     path.write_text("".join(lines))
     rc, out = _validate(demo_copy, capsys)
     assert rc == 1 and "line 15, column pain" in out and "'11'" in out, out
@@ -135,6 +154,7 @@ def test_every_problem_is_listed_at_once(demo_copy, capsys):
         df.loc[13, "pain"] = "11"
         df.loc[20, "function"] = "good"
         return df
+
     _edit(demo_copy, change)
     rc, text = _validate(demo_copy, capsys)
     assert rc == 1 and "3 problem(s) found" in text
@@ -142,14 +162,17 @@ def test_every_problem_is_listed_at_once(demo_copy, capsys):
     assert len([ln for ln in text.splitlines() if ln.startswith("[")]) == 3
 
 
-@pytest.mark.parametrize("content, code, message", [
-    (b"", "empty_file", "empty"),
-    (b"subject_id,arm\n", "empty_file", "no data rows"),
-    (b"\xff\xfe\x00\x00binary\x00garbage\x81\x82", "encoding", "not valid UTF-32"),
-    (b"abc\x00\x01\x02\x03\x04\x05\x06\x07garbage\x00\x00\xff", "not_text", "NUL bytes: not a text file"),
-    (b"PK\x03\x04\x14\x00\x00\x00rest of a zip", "not_text", "zip archive"),
-    (b"a,b\n\x81\x8d\x8f\x90\x9d\n", "encoding", "cannot decode"),
-])
+@pytest.mark.parametrize(
+    "content, code, message",
+    [
+        (b"", "empty_file", "empty"),
+        (b"subject_id,arm\n", "empty_file", "no data rows"),
+        (b"\xff\xfe\x00\x00binary\x00garbage\x81\x82", "encoding", "not valid UTF-32"),
+        (b"abc\x00\x01\x02\x03\x04\x05\x06\x07garbage\x00\x00\xff", "not_text", "NUL bytes: not a text file"),
+        (b"PK\x03\x04\x14\x00\x00\x00rest of a zip", "not_text", "zip archive"),
+        (b"a,b\n\x81\x8d\x8f\x90\x9d\n", "encoding", "cannot decode"),
+    ],
+)
 def test_empty_and_undecodable_files(demo_copy, capsys, content, code, message):
     (demo_copy / "data.csv").write_bytes(content)
     rc, text = _validate(demo_copy, capsys)
@@ -195,15 +218,16 @@ def test_a_data_file_given_as_the_study_is_named(demo_copy, capsys):
 
 # -- the registry of rules ----------------------------------------------------------------------
 
+
 def _codes_used_in_source() -> set[str]:
     """Every rule code written in the package's source (code="..." and log.add("...") calls)."""
     found = set()
     for path in (ROOT / "painstudy").rglob("*.py"):
         text = path.read_text()
         found |= set(re.findall(r'code="([a-z_]+)"', text))
-        found |= set(re.findall(r'(?:log\.add|log\.add_mask|add)\("([a-z_]+)"', text))
-        found |= set(re.findall(r'Problem\("([a-z_]+)"', text))
-        found |= set(re.findall(r'_fail\("([a-z_]+)"', text))
+        found |= set(re.findall(r'(?:log\.add|log\.add_mask|add)\(\s*"([a-z_]+)"', text))
+        found |= set(re.findall(r'Problem\(\s*"([a-z_]+)"', text))
+        found |= set(re.findall(r'_fail\(\s*"([a-z_]+)"', text))
     return found
 
 

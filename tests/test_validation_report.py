@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-import validation_report
+import validation_report  # noqa: E402 (found through the sys.path entry above)
 
 
 @pytest.fixture
@@ -43,8 +43,10 @@ def test_ledger_records_and_asserts(recording):
 
 def test_batch_collects_failures_and_marks_known_deviations(recording):
     start = len(recording)
-    with (pytest.raises(AssertionError, match=r"2 comparison\(s\) outside tolerance:\nx: .*\ny: "),
-          ledger.Batch(known_deviation="SAS stops early") as b):
+    with (
+        pytest.raises(AssertionError, match=r"2 comparison\(s\) outside tolerance:\nx: .*\ny: "),
+        ledger.Batch(known_deviation="SAS stops early") as b,
+    ):
         b.check_printed("x", 1.0, "1.1", source="s")
         b.check_equal("ok", 1, 1, source="s")
         b.check("y", 2.0, 3.0, atol=0.5, source="s")
@@ -54,17 +56,37 @@ def test_batch_collects_failures_and_marks_known_deviations(recording):
 
 def test_report_pages(tmp_path):
     def row(q, src, passed=True, **kw):
-        return {"quantity": q, "reference": 1.0, "ours": 1.0, "difference": 0.0, "tolerance": "1e-06 relative",
-                "source": src, "test": "tests/test_x.py::test_y[a|b]", "passed": passed, "note": "", **kw}
+        return {
+            "quantity": q,
+            "reference": 1.0,
+            "ours": 1.0,
+            "difference": 0.0,
+            "tolerance": "1e-06 relative",
+            "source": src,
+            "test": "tests/test_x.py::test_y[a|b]",
+            "passed": passed,
+            "note": "",
+            **kw,
+        }
 
-    rows = [row("fit / Solution / ARMCD*AVISIT estimate", "../shared/references/mmrm_sas/sas_log_reml.txt"),
-            row("fit / Solution / SEX <Female> estimate", "../shared/references/mmrm_sas/sas_log_reml.txt",
-                passed=False, known_deviation="SAS stops short"),
-            row("fev us coefficient", "tests/reference/mmrm_ref_fev.json", note="1e-4 x max(|estimate|, SE)"),
-            row("rate (%)", "Vickers et al. BMJ 2004;328:744 (Table 2 and text)")]
+    rows = [
+        row("fit / Solution / ARMCD*AVISIT estimate", "../shared/references/mmrm_sas/sas_log_reml.txt"),
+        row(
+            "fit / Solution / SEX <Female> estimate",
+            "../shared/references/mmrm_sas/sas_log_reml.txt",
+            passed=False,
+            known_deviation="SAS stops short",
+        ),
+        row("fev us coefficient", "tests/reference/mmrm_ref_fev.json", note="1e-4 x max(|estimate|, SE)"),
+        row("rate (%)", "Vickers et al. BMJ 2004;328:744 (Table 2 and text)"),
+    ]
     pages = validation_report.render(rows, ["tests/test_x.py"], ROOT)
-    assert set(pages) == {"validation.md", "validation/sas-log-reml.md", "validation/mmrm-ref-fev.md",
-                          "validation/vickers-et-al-bmj-2004-328-744-table-2-and-text.md"}
+    assert set(pages) == {
+        "validation.md",
+        "validation/sas-log-reml.md",
+        "validation/mmrm-ref-fev.md",
+        "validation/vickers-et-al-bmj-2004-328-744-table-2-and-text.md",
+    }
     summary = pages["validation.md"]
     assert "**4 comparisons** from 3 sources: 3 within tolerance, 1 known deviations." in summary
     assert "| [sas\\_log\\_reml.txt](validation/sas-log-reml.md) | 2 | 1 | 1 |" in summary
@@ -80,4 +102,5 @@ def test_report_pages(tmp_path):
     (tmp_path / "validation" / "stale.md").write_text("old")
     validation_report.write(pages, tmp_path)
     assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == sorted(
-        Path(p).name for p in pages if p.startswith("validation/"))
+        Path(p).name for p in pages if p.startswith("validation/")
+    )

@@ -27,18 +27,31 @@ DOCS = ROOT / "docs"
 BUILD = DOCS / "_build"
 LEDGER = BUILD / "ledger.json"
 #: the tests whose comparisons make up the validation report (those that exist are run)
-REFERENCE_TESTS = ["tests/test_mmrm_sas.py", "tests/test_mmrm_reference.py", "tests/test_mmrm_bodyweight.py",
-                   "tests/test_mmrm_visit_order.py", "tests/test_lmm_reference.py", "tests/test_lmm_pastes.py",
-                   "tests/test_survival_reference.py", "tests/test_responders.py", "tests/test_ancova.py",
-                   "tests/test_reproduce_ledger.py"]
+REFERENCE_TESTS = [
+    "tests/test_mmrm_sas.py",
+    "tests/test_mmrm_reference.py",
+    "tests/test_mmrm_bodyweight.py",
+    "tests/test_mmrm_visit_order.py",
+    "tests/test_lmm_reference.py",
+    "tests/test_lmm_pastes.py",
+    "tests/test_survival_reference.py",
+    "tests/test_responders.py",
+    "tests/test_ancova.py",
+    "tests/test_reproduce_ledger.py",
+]
 
 
 def cli_reference() -> str:
     from painstudy.cli import build_parser
 
     parser = build_parser()
-    out = ["# Command line", "", "Exit codes: 0 success; 1 the data break a rule or an analysis cannot be done "
-           "(every problem on its own line, never a traceback); 2 usage errors; 130 interrupted.", ""]
+    out = [
+        "# Command line",
+        "",
+        "Exit codes: 0 success; 1 the data break a rule or an analysis cannot be done "
+        "(every problem on its own line, never a traceback); 2 usage errors; 130 interrupted.",
+        "",
+    ]
 
     def walk(p: argparse.ArgumentParser, prefix: str) -> None:
         out.extend([f"## `{prefix}`", "", "```text", p.format_help().rstrip(), "```", ""])
@@ -61,8 +74,13 @@ def run_ledger() -> list[dict]:
     LEDGER.parent.mkdir(parents=True, exist_ok=True)
     LEDGER.unlink(missing_ok=True)
     env = {**os.environ, "PAINSTUDY_LEDGER": str(LEDGER), "MPLBACKEND": "Agg"}
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *reference_tests()],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *reference_tests()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if res.returncode not in (0,):
         print(res.stdout[-3000:], res.stderr[-2000:], file=sys.stderr)
         raise SystemExit("the reference tests failed: the validation report is not built")

@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parents[1] / "painstudy" / "notebooks"
 #: The kernelspec the notebooks name (the Makefile installs it under this name).
 KERNEL = "painstudy"
 
-PARAMETERS = '''# Parameters: values only, checked against these types by painstudy report -p/-f (defaults: the demo)
+PARAMETERS = """# Parameters: values only, checked against these types by painstudy report -p/-f (defaults: the demo)
 study: str = "demo"                    # registered study name or path to a study.yml
 data: str | None = None                # another data file with the study's columns; None: the study's own
 outcomes: list[str] | None = None      # outcome names; None: the study's first two outcomes (pain and function)
@@ -23,9 +23,9 @@ reference_arm: str | None = None       # None: the study's control arm
 thresholds: list[str | float] = ["moderate", "substantial"]  # improvement thresholds (names or numbers)
 visits: list[str] | None = None        # visit names; None: all post-baseline visits
 output_dir: str = "."                  # figures/ and tables/ are written here
-seed: int = 20261126'''
+seed: int = 20261126"""
 
-SETUP = '''%matplotlib inline
+SETUP = """%matplotlib inline
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -39,16 +39,16 @@ plt.rcParams.update({"figure.dpi": 90})
 cohort = painstudy.load_cohort(study, data=data)
 outcomes = list(outcomes or cohort.outcomes[:2])
 display(record_inputs(cohort))
-cohort'''
+cohort"""
 
 
-REPRODUCE_PARAMETERS = '''# Parameters: values only (painstudy reproduce/report set these)
+REPRODUCE_PARAMETERS = """# Parameters: values only (painstudy reproduce/report set these)
 study: str = "vickers2004"   # the published study to reproduce (painstudy.reproduce.STUDIES)
 data: str | None = None      # another copy of the raw data file (a reviewer's own download); None: the registry's
 output_dir: str = "."        # figures/ and tables/ are written here
-seed: int = 20261126'''
+seed: int = 20261126"""
 
-REPRODUCE_SETUP = '''%matplotlib inline
+REPRODUCE_SETUP = """%matplotlib inline
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -60,11 +60,12 @@ from painstudy.reproduce import reproduce
 pd.set_option("display.max_rows", 400)
 pd.set_option("display.max_colwidth", 120)
 result = reproduce(study, data=data)
-display(record_inputs(result.cohort))'''
+display(record_inputs(result.cohort))"""
 
 
-def notebook(title: str, cells: list[tuple[str, str]], parameters: str = PARAMETERS,
-             setup: str = SETUP) -> nbformat.NotebookNode:
+def notebook(
+    title: str, cells: list[tuple[str, str]], parameters: str = PARAMETERS, setup: str = SETUP
+) -> nbformat.NotebookNode:
     nb = new_notebook()
     # the kernel `make setup` installs (python -m ipykernel install --name painstudy); painstudy report runs the
     # notebooks in a kernel of its own interpreter whatever kernels are installed
@@ -83,111 +84,180 @@ def notebook(title: str, cells: list[tuple[str, str]], parameters: str = PARAMET
 
 
 NOTEBOOKS = {
-    "01_cohort": ("Cohort: Table 1, participant flow, missingness and trajectories", [
-        ("md", "## Table 1: baseline characteristics by arm"),
-        ("code", 't1 = cohort.table1()\nsave_table(t1, "table1", output_dir)\nt1'),
-        ("md", "## Participant flow (CONSORT numbers)"),
-        ("code", 'flow = cohort.disposition()\nsave_table(flow, "disposition", output_dir)\nflow'),
-        ("code", 'from painstudy.plotting.cohort import plot_flow\n'
-                 'ax = plot_flow(cohort)\nsave_figure(ax.figure, figure_path("flow_diagram", output_dir))\nplt.show()'),
-        ("md", "## Missing assessments by visit and arm"),
-        ("code", 'from painstudy.plotting.cohort import missingness, plot_missingness\n'
-                 'miss = missingness(cohort)\nsave_table(miss, "missingness", output_dir, index=False)\n'
-                 'display(miss.pivot(index="visit", columns="arm", values="percent_missing").round(1))\n'
-                 'ax = plot_missingness(cohort)\nsave_figure(ax.figure, figure_path("missingness", output_dir))\nplt.show()'),
-        ("md", "## Trajectories of pain and function per arm (observed data)"),
-        ("code", 'from painstudy.plotting.cohort import observed_means, plot_trajectories\n'
-                 'for outcome in outcomes:\n'
-                 '    save_table(observed_means(cohort, outcome), f"observed_means_{outcome}", output_dir, index=False)\n'
-                 '    ax = plot_trajectories(cohort, outcome, spaghetti=True, seed=seed)\n'
-                 '    save_figure(ax.figure, figure_path(f"trajectories_{outcome}", output_dir))\n'
-                 '    plt.show()'),
-        ("md", "## Exclusions and notes\nAnything set aside by a rule of the study definition is counted here."),
-        ("code", "cohort.exclusions"),
-    ]),
-    "02_compare_arms": ("Comparing arms: integrative vs single-modality on pain and function", [
-        ("md", "Mixed model for repeated measures per outcome: post-baseline visits as the repeated factor, "
-               "arm x visit, baseline value of the outcome as covariate, unstructured covariance, REML, "
-               "Satterthwaite df. Each arm against the reference arm, and each integrative arm against each "
-               "single-modality arm; Dunnett adjustment across arms within each outcome and visit."),
-        ("code", 'from painstudy import compare_arms\n'
-                 'result = compare_arms(cohort, outcomes, reference=reference_arm, visits=visits)\n'
-                 'save_table(result.table, "comparisons", output_dir, index=False)\n'
-                 'save_table(result.lsmeans, "lsmeans", output_dir, index=False)\n'
-                 'result'),
-        ("md", "## LS-mean trajectories per arm"),
-        ("code", 'for outcome in outcomes:\n'
-                 '    ax = result.plot_trajectories(outcome)\n'
-                 '    save_figure(ax.figure, figure_path(f"lsmeans_{outcome}", output_dir))\n'
-                 '    plt.show()'),
-        ("md", "## Forest plot of the comparisons at the last visit"),
-        ("code", 'ax = result.plot_forest()\nsave_figure(ax.figure, figure_path("forest", output_dir))\nplt.show()'),
-        ("md", "## Model details"),
-        ("code", 'for outcome, fit in result.fits.items():\n'
-                 '    display(Markdown(f"**{outcome}**: `{result.formulas[outcome]}`; -2 REML log-likelihood "\n'
-                 '                     f"{fit.neg2_log_lik:.3f}; converged: {fit.converged}"))\n'
-                 '    display(fit.anova())\n'
-                 '    display(fit.covariance.round(3))'),
-    ]),
-    "03_time_to_improvement": ("Time to clinically meaningful improvement", [
-        ("md", "First visit at which the improvement from baseline reaches the threshold (IMMPACT), censored at "
-               "the last assessed visit; dropout before the last scheduled visit as a competing event."),
-        ("code", 'from painstudy import analyze_improvement, time_to_improvement\n'
-                 'from painstudy.plotting.survival import plot_cumulative_incidence, plot_km\n'
-                 'name, value, relative = cohort.instrument(outcomes[0]).responder_definitions(thresholds)[0]\n'
-                 'events = time_to_improvement(cohort, outcomes[0], threshold=value, relative=relative)\n'
-                 'analysis = analyze_improvement(events)\n'
-                 'save_tables(analysis, "improvement", output_dir)\n'
-                 'analysis'),
-        ("md", "## Kaplan-Meier curves with the number at risk"),
-        ("code", 'ax = plot_km(analysis)\nsave_figure(ax.figure, figure_path("km_improvement", output_dir))\nplt.show()'),
-        ("md", "## Cumulative incidence of improvement, dropout as a competing event (Aalen-Johansen)"),
-        ("code", 'ax = plot_cumulative_incidence(analysis)\n'
-                 'save_figure(ax.figure, figure_path("cumulative_incidence", output_dir))\nplt.show()'),
-    ]),
-    "04_responders": ("Responders: rates, NNT and cumulative proportion of responders", [
-        ("md", "Responders at each visit by each threshold (percent improvement from baseline, completers); "
-               "risk differences with Wald intervals and the number needed to treat; odds ratios from a logistic "
-               "model adjusted for baseline and covariates; CPRA curves at the last visit."),
-        ("code", 'from painstudy import responder_analysis\n'
-                 'from painstudy.plotting.responders import plot_cpra, plot_responder_rates\n'
-                 'analyses = {}\n'
-                 'for outcome in outcomes:\n'
-                 '    for threshold, value, relative in cohort.instrument(outcome).responder_definitions(thresholds):\n'
-                 '        res = responder_analysis(cohort, outcome, threshold=value, relative=relative)\n'
-                 '        analyses[(outcome, threshold)] = res\n'
-                 '        save_tables(res, f"responders_{outcome}_{threshold}", output_dir)\n'
-                 '        kind = "of baseline" if relative else "points"\n'
-                 '        display(Markdown(f"### {outcome}: improvement of at least {value:g} {kind} ({threshold})"))\n'
-                 '        display(res)'),
-        ("md", "## Responder rates and CPRA curves"),
-        ("code", 'for (outcome, threshold), res in analyses.items():\n'
-                 '    ax = plot_responder_rates(res.rates)\n'
-                 '    save_figure(ax.figure, figure_path(f"responder_rates_{outcome}_{threshold}", output_dir))\n'
-                 '    plt.show()\n'
-                 'for outcome in outcomes:\n'
-                 '    first = next(res for (o, _), res in analyses.items() if o == outcome)\n'
-                 '    ax = plot_cpra(first.cpra)\n'
-                 '    save_figure(ax.figure, figure_path(f"cpra_{outcome}", output_dir))\n'
-                 '    plt.show()'),
-    ]),
+    "01_cohort": (
+        "Cohort: Table 1, participant flow, missingness and trajectories",
+        [
+            ("md", "## Table 1: baseline characteristics by arm"),
+            ("code", 't1 = cohort.table1()\nsave_table(t1, "table1", output_dir)\nt1'),
+            ("md", "## Participant flow (CONSORT numbers)"),
+            ("code", 'flow = cohort.disposition()\nsave_table(flow, "disposition", output_dir)\nflow'),
+            (
+                "code",
+                "from painstudy.plotting.cohort import plot_flow\n"
+                'ax = plot_flow(cohort)\nsave_figure(ax.figure, figure_path("flow_diagram", output_dir))\nplt.show()',
+            ),
+            ("md", "## Missing assessments by visit and arm"),
+            (
+                "code",
+                "from painstudy.plotting.cohort import missingness, plot_missingness\n"
+                'miss = missingness(cohort)\nsave_table(miss, "missingness", output_dir, index=False)\n'
+                'display(miss.pivot(index="visit", columns="arm", values="percent_missing").round(1))\n'
+                'ax = plot_missingness(cohort)\nsave_figure(ax.figure, figure_path("missingness", output_dir))\nplt.show()',
+            ),
+            ("md", "## Trajectories of pain and function per arm (observed data)"),
+            (
+                "code",
+                "from painstudy.plotting.cohort import observed_means, plot_trajectories\n"
+                "for outcome in outcomes:\n"
+                '    save_table(observed_means(cohort, outcome), f"observed_means_{outcome}", output_dir, index=False)\n'
+                "    ax = plot_trajectories(cohort, outcome, spaghetti=True, seed=seed)\n"
+                '    save_figure(ax.figure, figure_path(f"trajectories_{outcome}", output_dir))\n'
+                "    plt.show()",
+            ),
+            ("md", "## Exclusions and notes\nAnything set aside by a rule of the study definition is counted here."),
+            ("code", "cohort.exclusions"),
+        ],
+    ),
+    "02_compare_arms": (
+        "Comparing arms: integrative vs single-modality on pain and function",
+        [
+            (
+                "md",
+                "Mixed model for repeated measures per outcome: post-baseline visits as the repeated factor, "
+                "arm x visit, baseline value of the outcome as covariate, unstructured covariance, REML, "
+                "Satterthwaite df. Each arm against the reference arm, and each integrative arm against each "
+                "single-modality arm; Dunnett adjustment across arms within each outcome and visit.",
+            ),
+            (
+                "code",
+                "from painstudy import compare_arms\n"
+                "result = compare_arms(cohort, outcomes, reference=reference_arm, visits=visits)\n"
+                'save_table(result.table, "comparisons", output_dir, index=False)\n'
+                'save_table(result.lsmeans, "lsmeans", output_dir, index=False)\n'
+                "result",
+            ),
+            ("md", "## LS-mean trajectories per arm"),
+            (
+                "code",
+                "for outcome in outcomes:\n"
+                "    ax = result.plot_trajectories(outcome)\n"
+                '    save_figure(ax.figure, figure_path(f"lsmeans_{outcome}", output_dir))\n'
+                "    plt.show()",
+            ),
+            ("md", "## Forest plot of the comparisons at the last visit"),
+            (
+                "code",
+                'ax = result.plot_forest()\nsave_figure(ax.figure, figure_path("forest", output_dir))\nplt.show()',
+            ),
+            ("md", "## Model details"),
+            (
+                "code",
+                "for outcome, fit in result.fits.items():\n"
+                '    display(Markdown(f"**{outcome}**: `{result.formulas[outcome]}`; -2 REML log-likelihood "\n'
+                '                     f"{fit.neg2_log_lik:.3f}; converged: {fit.converged}"))\n'
+                "    display(fit.anova())\n"
+                "    display(fit.covariance.round(3))",
+            ),
+        ],
+    ),
+    "03_time_to_improvement": (
+        "Time to clinically meaningful improvement",
+        [
+            (
+                "md",
+                "First visit at which the improvement from baseline reaches the threshold (IMMPACT), censored at "
+                "the last assessed visit; dropout before the last scheduled visit as a competing event.",
+            ),
+            (
+                "code",
+                "from painstudy import analyze_improvement, time_to_improvement\n"
+                "from painstudy.plotting.survival import plot_cumulative_incidence, plot_km\n"
+                "name, value, relative = cohort.instrument(outcomes[0]).responder_definitions(thresholds)[0]\n"
+                "events = time_to_improvement(cohort, outcomes[0], threshold=value, relative=relative)\n"
+                "analysis = analyze_improvement(events)\n"
+                'save_tables(analysis, "improvement", output_dir)\n'
+                "analysis",
+            ),
+            ("md", "## Kaplan-Meier curves with the number at risk"),
+            (
+                "code",
+                'ax = plot_km(analysis)\nsave_figure(ax.figure, figure_path("km_improvement", output_dir))\nplt.show()',
+            ),
+            ("md", "## Cumulative incidence of improvement, dropout as a competing event (Aalen-Johansen)"),
+            (
+                "code",
+                "ax = plot_cumulative_incidence(analysis)\n"
+                'save_figure(ax.figure, figure_path("cumulative_incidence", output_dir))\nplt.show()',
+            ),
+        ],
+    ),
+    "04_responders": (
+        "Responders: rates, NNT and cumulative proportion of responders",
+        [
+            (
+                "md",
+                "Responders at each visit by each threshold (percent improvement from baseline, completers); "
+                "risk differences with Wald intervals and the number needed to treat; odds ratios from a logistic "
+                "model adjusted for baseline and covariates; CPRA curves at the last visit.",
+            ),
+            (
+                "code",
+                "from painstudy import responder_analysis\n"
+                "from painstudy.plotting.responders import plot_cpra, plot_responder_rates\n"
+                "analyses = {}\n"
+                "for outcome in outcomes:\n"
+                "    for threshold, value, relative in cohort.instrument(outcome).responder_definitions(thresholds):\n"
+                "        res = responder_analysis(cohort, outcome, threshold=value, relative=relative)\n"
+                "        analyses[(outcome, threshold)] = res\n"
+                '        save_tables(res, f"responders_{outcome}_{threshold}", output_dir)\n'
+                '        kind = "of baseline" if relative else "points"\n'
+                '        display(Markdown(f"### {outcome}: improvement of at least {value:g} {kind} ({threshold})"))\n'
+                "        display(res)",
+            ),
+            ("md", "## Responder rates and CPRA curves"),
+            (
+                "code",
+                "for (outcome, threshold), res in analyses.items():\n"
+                "    ax = plot_responder_rates(res.rates)\n"
+                '    save_figure(ax.figure, figure_path(f"responder_rates_{outcome}_{threshold}", output_dir))\n'
+                "    plt.show()\n"
+                "for outcome in outcomes:\n"
+                "    first = next(res for (o, _), res in analyses.items() if o == outcome)\n"
+                "    ax = plot_cpra(first.cpra)\n"
+                '    save_figure(ax.figure, figure_path(f"cpra_{outcome}", output_dir))\n'
+                "    plt.show()",
+            ),
+        ],
+    ),
 }
 
 
 REPRODUCTIONS = {
-    "05_reproduce_vickers2004": ("Reproduction: Vickers et al., BMJ 2004 (acupuncture for chronic headache)", [
-        ("md", "Every published number beside ours. `tolerance` is half a unit of the last printed digit; "
-               "`documented` marks a difference explained in `reason`."),
-        ("code", 'save_table(result.table, "reproduction", output_dir, index=False)\n'
-                 'display(result.summary().to_frame("items"))\n'
-                 'result.styled()'),
-        ("md", "## Figure 2 (redrawn)"),
-        ("code", 'cohort = result.cohort\n'
-                 'ax = result.figures["figure2"](cohort)\n'
-                 'save_figure(ax.figure, figure_path("figure2", output_dir))\nplt.show()'),
-        ("md", "## Participant flow and Table 1 (12-month completers)"),
-        ("code", 'display(cohort.disposition())\ncohort.completers().table1()'),
-    ]),
+    "05_reproduce_vickers2004": (
+        "Reproduction: Vickers et al., BMJ 2004 (acupuncture for chronic headache)",
+        [
+            (
+                "md",
+                "Every published number beside ours. `tolerance` is half a unit of the last printed digit; "
+                "`documented` marks a difference explained in `reason`.",
+            ),
+            (
+                "code",
+                'save_table(result.table, "reproduction", output_dir, index=False)\n'
+                'display(result.summary().to_frame("items"))\n'
+                "result.styled()",
+            ),
+            ("md", "## Figure 2 (redrawn)"),
+            (
+                "code",
+                "cohort = result.cohort\n"
+                'ax = result.figures["figure2"](cohort)\n'
+                'save_figure(ax.figure, figure_path("figure2", output_dir))\nplt.show()',
+            ),
+            ("md", "## Participant flow and Table 1 (12-month completers)"),
+            ("code", "display(cohort.disposition())\ncohort.completers().table1()"),
+        ],
+    ),
 }
 
 

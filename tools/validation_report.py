@@ -31,30 +31,39 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Rscript parts of the scripts that write several files, where the file name does not say it
 _R_PARTS = {"mmrm_visit_order_fev.json": "visitorder"}
 #: scripts of the files that do not record theirs
-_R_SCRIPTS = {"survival_ref_": "survival_reference.R", "negbin_ref_": "negbin_reference.R",
-              "firth_reference": "firth_reference.R"}
+_R_SCRIPTS = {
+    "survival_ref_": "survival_reference.R",
+    "negbin_ref_": "negbin_reference.R",
+    "firth_reference": "firth_reference.R",
+}
 #: keys of the JSON files that name the version of an R package
 _VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich")
 #: row colours of the detail tables (as painstudy.reproduce's tables: documented deviations yellow, failures red)
 KNOWN_TINT, FAILED_TINT = ' style="background-color: #fff6d5"', ' style="background-color: #ffd7d7"'
 TABLE = '<div class="table-wrapper"><table class="docutils align-default" style="font-size: 0.85em; width: 100%">'
-HEADER = ('<thead><tr><th style="width: 36%">quantity</th><th style="width: 14%">reference</th>'
-          '<th style="width: 15%">painstudy</th><th style="width: 10%">difference</th>'
-          '<th style="width: 13%">tolerance</th><th style="width: 12%">status</th></tr></thead><tbody>')
-INTRO = ("Every number listed here was computed by painstudy and compared by its test suite with an independent "
-         "reference: SAS PROC MIXED listings kept byte for byte in `../shared/references/` and read as printed; "
-         "R (the scripts in `tests/reference/*.R` write the JSON files the tests read); published papers; and "
-         "exact values. Each comparison states the reference value and the file it comes from, painstudy's "
-         "value, their difference and the tolerance: the reference's printed precision (half a unit of its "
-         "last printed digit) or a tolerance whose reason is written beside it. A *known deviation* is a "
-         "comparison outside its tolerance for a documented reason; it is tested as an expected failure, so the "
-         "test fails when the deviation disappears.")
+HEADER = (
+    '<thead><tr><th style="width: 36%">quantity</th><th style="width: 14%">reference</th>'
+    '<th style="width: 15%">painstudy</th><th style="width: 10%">difference</th>'
+    '<th style="width: 13%">tolerance</th><th style="width: 12%">status</th></tr></thead><tbody>'
+)
+INTRO = (
+    "Every number listed here was computed by painstudy and compared by its test suite with an independent "
+    "reference: SAS PROC MIXED listings kept byte for byte in `../shared/references/` and read as printed; "
+    "R (the scripts in `tests/reference/*.R` write the JSON files the tests read); published papers; and "
+    "exact values. Each comparison states the reference value and the file it comes from, painstudy's "
+    "value, their difference and the tolerance: the reference's printed precision (half a unit of its "
+    "last printed digit) or a tolerance whose reason is written beside it. A *known deviation* is a "
+    "comparison outside its tolerance for a documented reason; it is tested as an expected failure, so the "
+    "test fails when the deviation disappears."
+)
 #: kind -> (heading of its group, what one source of the kind is)
-KINDS = {"SAS listing": ("SAS PROC MIXED listings", "a SAS PROC MIXED listing"),
-         "R": ("R (scripts in tests/reference/)", "written by an R script"),
-         "published": ("Published papers", "a published paper"),
-         "issue": ("Numbers quoted in issues", "a number quoted in an issue"),
-         "exact": ("Exact values", "an exact value")}
+KINDS = {
+    "SAS listing": ("SAS PROC MIXED listings", "a SAS PROC MIXED listing"),
+    "R": ("R (scripts in tests/reference/)", "written by an R script"),
+    "published": ("Published papers", "a published paper"),
+    "issue": ("Numbers quoted in issues", "a number quoted in an issue"),
+    "exact": ("Exact values", "an exact value"),
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ def _expand(pattern: str) -> list[str]:
     m = re.search(r"\{([^}]*)\}", pattern)
     if not m:
         return [pattern]
-    return [x for alt in m.group(1).split(",") for x in _expand(pattern[:m.start()] + alt + pattern[m.end():])]
+    return [x for alt in m.group(1).split(",") for x in _expand(pattern[: m.start()] + alt + pattern[m.end() :])]
 
 
 def readme_rows(readme: Path) -> dict:
@@ -116,7 +125,8 @@ def _r_software(doc: dict) -> str:
 
 def _r_regenerate(path: Path, doc: dict) -> str:
     script = doc.get("generated_by") or next(
-        (f"tests/reference/{s}" for prefix, s in _R_SCRIPTS.items() if path.name.startswith(prefix)), "")
+        (f"tests/reference/{s}" for prefix, s in _R_SCRIPTS.items() if path.name.startswith(prefix)), ""
+    )
     if not script:
         return "no generating script recorded"
     part = _R_PARTS.get(path.name)
@@ -139,13 +149,21 @@ def _sas_source(source: str, root: Path) -> Source:
         listing = read_listing(path)
         software = f"SAS, {listing.procedure} (the listing does not print SAS's version), run {listing.run_at}"
     readme = path.parent / "README.md"
-    m = re.search(r"\(GitHub\s+([\w-]+/[\w-]+),[^,]*,\s+commit\s+([0-9a-f]{7})[0-9a-f]*,\s+folder\s+`([^`]+)`\)",
-                  readme.read_text(encoding="utf-8")) if readme.exists() else None
+    m = (
+        re.search(
+            r"\(GitHub\s+([\w-]+/[\w-]+),[^,]*,\s+commit\s+([0-9a-f]{7})[0-9a-f]*,\s+folder\s+`([^`]+)`\)",
+            readme.read_text(encoding="utf-8"),
+        )
+        if readme.exists()
+        else None
+    )
     if m:
         software += f"; published by {m.group(1)} (commit {m.group(2)}, `{m.group(3)}`), kept byte for byte"
     if (path.parent / "sas.R").exists():
-        regenerate = (f"needs SAS: the PROC MIXED code is in `{folder}/sas.R`; painstudy reads the listing as "
-                      "printed (`painstudy.reproduce.sas_listing`)")
+        regenerate = (
+            f"needs SAS: the PROC MIXED code is in `{folder}/sas.R`; painstudy reads the listing as "
+            "printed (`painstudy.reproduce.sas_listing`)"
+        )
     return Source(source, "SAS listing", what, software, regenerate, rank)
 
 
@@ -161,10 +179,10 @@ def describe(source: str, root: Path = ROOT) -> Source:
     if source.startswith("exact"):
         return Source(source, "exact", "an exact value (see the test's docstring)", "mathematics", "-")
     if source.startswith("issue"):
-        return Source(source, "issue", "a number quoted in the issue, from the R computation named",
-                      "as quoted", "-")
-    return Source(source, "published", "numbers as printed in the paper, compared to their printed precision",
-                  "published", "-")
+        return Source(source, "issue", "a number quoted in the issue, from the R computation named", "as quoted", "-")
+    return Source(
+        source, "published", "numbers as printed in the paper, compared to their printed precision", "published", "-"
+    )
 
 
 def _md(text) -> str:
@@ -198,15 +216,17 @@ def _common_prefix(names: list[str]) -> str:
     if len(names) < 2:
         return ""
     p = os.path.commonprefix(names)
-    return p[:max(p.rfind(sep) + len(sep) if sep in p else 0 for sep in (" / ", ": ", " "))]
+    return p[: max(p.rfind(sep) + len(sep) if sep in p else 0 for sep in (" / ", ": ", " "))]
 
 
 def _facts(src: Source, rows: list[dict]) -> list[str]:
     ok, known, bad = _counts(rows)
     return ([f"- **What**: {src.what}"] if src.what else []) + [
-        f"- **Software**: {src.software}", f"- **How to regenerate**: {src.regenerate}",
+        f"- **Software**: {src.software}",
+        f"- **How to regenerate**: {src.regenerate}",
         f"- **Comparisons**: {len(rows)}; within tolerance {ok}; known deviations {known}"
-        + (f"; **outside tolerance {bad}**" if bad else "")]
+        + (f"; **outside tolerance {bad}**" if bad else ""),
+    ]
 
 
 def _detail_page(src: Source, rows: list[dict]) -> str:
@@ -225,14 +245,24 @@ def _detail_page(src: Source, rows: list[dict]) -> str:
     for test, items in by_test.items():
         prefix = _common_prefix([r["quantity"] for r in items])
         name = test.partition("::")[2]
-        body += [f"## {_md(name or test)}", "", f"Test: `{test}`" + (f"; quantities: {_md(prefix)}…" if prefix else ""),
-                 ""]
+        body += [
+            f"## {_md(name or test)}",
+            "",
+            f"Test: `{test}`" + (f"; quantities: {_md(prefix)}…" if prefix else ""),
+            "",
+        ]
         cells = []
         for r in items:
             n = refs(r)
             status = _status(r) + (f" ({', '.join(map(str, n))})" if n else "")
-            values = (r["quantity"][len(prefix):], _num(r["reference"]), _num(r["ours"]), _num(r["difference"], 3),
-                      r["tolerance"], status)
+            values = (
+                r["quantity"][len(prefix) :],
+                _num(r["reference"]),
+                _num(r["ours"]),
+                _num(r["difference"], 3),
+                r["tolerance"],
+                status,
+            )
             tint = "" if r["passed"] else KNOWN_TINT if r.get("known_deviation") else FAILED_TINT
             cells.append(f"<tr{tint}>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>")
         body += ["```{raw} html", TABLE, HEADER, *cells, "</tbody></table></div>", "```", ""]
@@ -253,15 +283,23 @@ def software_facts(root: Path = ROOT) -> list[str]:
     from painstudy.version import __version__
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         commit = f"commit {commit}" + (" with uncommitted changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         commit = "not a git checkout"
-    libraries = (f"Python {platform.python_version()}, numpy {numpy.__version__}, scipy {scipy.__version__}, "
-                 f"pandas {pandas.__version__}")
+    libraries = (
+        f"Python {platform.python_version()}, numpy {numpy.__version__}, scipy {scipy.__version__}, "
+        f"pandas {pandas.__version__}"
+    )
     return [f"painstudy {__version__} ({commit})", libraries]
 
 
@@ -276,23 +314,33 @@ def render(rows: list[dict], tests: list[str], root: Path = ROOT) -> dict[str, s
     if len(set(slugs)) != len(slugs):
         raise ValueError(f"two sources share a page name: {sorted(x for x in slugs if slugs.count(x) > 1)}")
     ok, known, bad = _counts(rows)
-    made = (f"This page is generated by `make docs`, which runs the reference tests "
-            f"({', '.join(f'`{t}`' for t in tests)}) with the ledger on (`tests/ledger.py`); the build stops if any "
-            "comparison fails.")
-    total = (f"**{len(rows)} comparisons** from {len(sources)} sources: {ok} within tolerance, {known} known "
-             "deviations" + (f", **{bad} outside tolerance**" if bad else "") + ".")
+    made = (
+        f"This page is generated by `make docs`, which runs the reference tests "
+        f"({', '.join(f'`{t}`' for t in tests)}) with the ledger on (`tests/ledger.py`); the build stops if any "
+        "comparison fails."
+    )
+    total = (
+        f"**{len(rows)} comparisons** from {len(sources)} sources: {ok} within tolerance, {known} known "
+        "deviations" + (f", **{bad} outside tolerance**" if bad else "") + "."
+    )
     validated = "**Software validated**: " + "; ".join(software_facts(root)) + "."
     out = ["# Validation report", "", INTRO, "", made, "", validated, "", total, "", "## Summary", ""]
     for kind, (heading, _) in KINDS.items():
         group = [s for s in sources if s.kind == kind]
         if not group:
             continue
-        out += [f"**{heading}**", "", "| source | comparisons | within tolerance | known deviations |",
-                "|---|---|---|---|"]
+        out += [
+            f"**{heading}**",
+            "",
+            "| source | comparisons | within tolerance | known deviations |",
+            "|---|---|---|---|",
+        ]
         for s in group:
             c = _counts(by_source[s.name])
-            out.append(f"| [{_md(s.title)}](validation/{s.slug}.md) | {len(by_source[s.name])} | {c[0]} "
-                       f"| {c[1]}{f' (**{c[2]} outside tolerance**)' if c[2] else ''} |")
+            out.append(
+                f"| [{_md(s.title)}](validation/{s.slug}.md) | {len(by_source[s.name])} | {c[0]} "
+                f"| {c[1]}{f' (**{c[2]} outside tolerance**)' if c[2] else ''} |"
+            )
         out.append("")
     reasons: dict[str, list[str]] = {}
     for r in rows:
@@ -306,8 +354,14 @@ def render(rows: list[dict], tests: list[str], root: Path = ROOT) -> dict[str, s
         out.append("")
     out += ["## Sources", ""]
     for s in sources:
-        out += [f"### {_md(s.title)}", "", f"`{s.name}` ({KINDS[s.kind][1]}): [every number](validation/{s.slug}.md)",
-                "", *_facts(s, by_source[s.name]), ""]
+        out += [
+            f"### {_md(s.title)}",
+            "",
+            f"`{s.name}` ({KINDS[s.kind][1]}): [every number](validation/{s.slug}.md)",
+            "",
+            *_facts(s, by_source[s.name]),
+            "",
+        ]
     out += ["```{toctree}", ":hidden:", ""] + [f"validation/{s.slug}" for s in sources] + ["```", ""]
     pages = {"validation.md": "\n".join(out)}
     for s in sources:

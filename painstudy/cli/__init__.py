@@ -26,8 +26,9 @@ _TOP_MODULES = ("painstudy.cli.report", "painstudy.cli.reproduce")
 def _print_table(df: pd.DataFrame, title: str | None = None) -> None:
     if title:
         print(f"\n{title}\n{'-' * len(title)}")
-    with pd.option_context("display.width", 160, "display.max_columns", 30, "display.max_rows", 500,
-                           "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", 30, "display.max_rows", 500, "display.max_colwidth", 60
+    ):
         print(df.to_string())
 
 
@@ -41,8 +42,10 @@ def _cmd_validate(args) -> int:
         _print_problems(e)
         return 1
     with _quiet_broken_pipe():
-        print(f"{cohort.source}: valid ({cohort.n_subjects} subjects, {len(cohort.spec.visits)} scheduled visits, "
-              f"{len(cohort.spec.outcomes)} outcomes)")
+        print(
+            f"{cohort.source}: valid ({cohort.n_subjects} subjects, {len(cohort.spec.visits)} scheduled visits, "
+            f"{len(cohort.spec.outcomes)} outcomes)"
+        )
         for r in cohort.exclusions.itertuples():
             if r.n:
                 print(f"  note: {r.rule}: {r.n} ({r.detail})")
@@ -98,11 +101,15 @@ def _cmd_describe(args) -> int:
         if args.population in ("all", "both"):
             _print_table(cohort.table1(), "Table 1: baseline characteristics, all randomised")
         if args.population in ("completers", "both"):
-            _print_table(completers.table1(),
-                         f"Table 1: baseline characteristics, completers (assessed at {cohort.spec.visits[-1].name})")
-    out = {"disposition": cohort.disposition().reset_index().to_dict(orient="records"),
-           "table1": cohort.table1(tidy=True).to_dict(orient="records"),
-           "table1_completers": completers.table1(tidy=True).to_dict(orient="records")}
+            _print_table(
+                completers.table1(),
+                f"Table 1: baseline characteristics, completers (assessed at {cohort.spec.visits[-1].name})",
+            )
+    out = {
+        "disposition": cohort.disposition().reset_index().to_dict(orient="records"),
+        "table1": cohort.table1(tidy=True).to_dict(orient="records"),
+        "table1_completers": completers.table1(tidy=True).to_dict(orient="records"),
+    }
     if args.json:
         try:
             path = write_json(out, args.json)
@@ -161,11 +168,16 @@ def _cmd_init(args) -> int:
             _print_failures(e.failures)
         else:
             print(f"painstudy: error: {e}", file=sys.stderr)
-        print(f"painstudy init: the draft does not validate yet; fill in or fix the items above in "
-              f"{folder / 'study.yml'}", file=sys.stderr)
+        print(
+            f"painstudy init: the draft does not validate yet; fill in or fix the items above in "
+            f"{folder / 'study.yml'}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"  valid: {cohort.n_subjects} subjects, {len(cohort.spec.visits)} visits, "
-          f"{len(cohort.spec.outcomes)} outcomes. Next: painstudy report {folder}")
+    print(
+        f"  valid: {cohort.n_subjects} subjects, {len(cohort.spec.visits)} visits, "
+        f"{len(cohort.spec.outcomes)} outcomes. Next: painstudy report {folder}"
+    )
     return 0
 
 
@@ -186,33 +198,53 @@ def _cmd_datasets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="painstudy", description="Outcomes research on chronic-pain studies: validate "
-                                "and describe cohorts, fit models, run reports, reproduce published trials.")
+    p = argparse.ArgumentParser(
+        prog="painstudy",
+        description="Outcomes research on chronic-pain studies: validate "
+        "and describe cohorts, fit models, run reports, reproduce published trials.",
+    )
     p.add_argument("--version", action="version", version=f"painstudy {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def study_args(sp):
-        sp.add_argument("study", nargs="?", default=DEMO,
-                        help="registered study name or path to a study.yml (default: the demo study)")
+        sp.add_argument(
+            "study",
+            nargs="?",
+            default=DEMO,
+            help="registered study name or path to a study.yml (default: the demo study)",
+        )
         sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
 
-    sp = sub.add_parser("validate", help="check a study definition and its data against every rule",
-                        description="Check the study.yml and its data against every rule. Each problem is printed "
-                        "on its own line with its rule code, the file, the line (text files, as in an editor) or "
-                        "data row (binary formats), the column, the subject and the value; exit 1 when there is "
-                        "any, 0 when the data are valid.")
+    sp = sub.add_parser(
+        "validate",
+        help="check a study definition and its data against every rule",
+        description="Check the study.yml and its data against every rule. Each problem is printed "
+        "on its own line with its rule code, the file, the line (text files, as in an editor) or "
+        "data row (binary formats), the column, the subject and the value; exit 1 when there is "
+        "any, 0 when the data are valid.",
+    )
     study_args(sp)
     sp.set_defaults(func=_cmd_validate)
 
-    sp = sub.add_parser("describe", help="Table 1 and disposition (CONSORT numbers)",
-                        description="The study, its disposition (CONSORT numbers) and Table 1 of baseline "
-                        "characteristics by arm.")
+    sp = sub.add_parser(
+        "describe",
+        help="Table 1 and disposition (CONSORT numbers)",
+        description="The study, its disposition (CONSORT numbers) and Table 1 of baseline characteristics by arm.",
+    )
     study_args(sp)
-    sp.add_argument("--population", choices=["all", "completers", "both"], default="both",
-                    help="Table 1 of all randomised subjects, of the completers, or both (default: both)")
-    sp.add_argument("--json", metavar="FILE", help="also write the disposition and Table 1 numbers as JSON to FILE "
-                    "(never replaces a file painstudy did not write)")
+    sp.add_argument(
+        "--population",
+        choices=["all", "completers", "both"],
+        default="both",
+        help="Table 1 of all randomised subjects, of the completers, or both (default: both)",
+    )
+    sp.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the disposition and Table 1 numbers as JSON to FILE "
+        "(never replaces a file painstudy did not write)",
+    )
     sp.set_defaults(func=_cmd_describe)
 
     sp = sub.add_parser("simulate", help="write a simulated integrative pain trial (data + study.yml)")
@@ -224,10 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier simulation)")
     sp.set_defaults(func=_cmd_simulate)
 
-    sp = sub.add_parser("init", help="start a study from your own data file (drafts study.yml, notebooks, README)",
-                        description="Draft DIR/study.yml from a data file (columns sniffed for subject, arm, visit, "
-                                    "outcomes...; every guess marked CHECK), write the notebooks and a README, then "
-                                    "validate. Without --data: a copy of the demo study. Never overwrites anything.")
+    sp = sub.add_parser(
+        "init",
+        help="start a study from your own data file (drafts study.yml, notebooks, README)",
+        description="Draft DIR/study.yml from a data file (columns sniffed for subject, arm, visit, "
+        "outcomes...; every guess marked CHECK), write the notebooks and a README, then "
+        "validate. Without --data: a copy of the demo study. Never overwrites anything.",
+    )
     sp.add_argument("folder", metavar="DIR", help="the study folder to create (must not hold a study.yml yet)")
     sp.add_argument("--data", metavar="FILE", help="your data file (CSV, Excel, Parquet, SAS, Stata, SPSS)")
     sp.add_argument("--name", help="the study's name (default: the folder's name)")
@@ -328,8 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug in painstudy: one line, never a traceback (unless debugging)
         if debug:
             raise
-        print(f"painstudy: internal error (a bug, please report it): {type(e).__name__}: {e}. "
-              f"Set PAINSTUDY_DEBUG=1 to see the traceback.", file=sys.stderr)
+        print(
+            f"painstudy: internal error (a bug, please report it): {type(e).__name__}: {e}. "
+            f"Set PAINSTUDY_DEBUG=1 to see the traceback.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         warnings.showwarning = saved

@@ -7,19 +7,36 @@ import pandas as pd
 
 def register(fit_subparsers) -> None:
     sp = fit_subparsers.add_parser("compare", help="compare arms on pain and function (MMRM or random slopes)")
-    sp.add_argument("study", nargs="?", default="demo",
-                    help="registered study name or path to a study.yml (default: the demo study)")
+    sp.add_argument(
+        "study",
+        nargs="?",
+        default="demo",
+        help="registered study name or path to a study.yml (default: the demo study)",
+    )
     sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
     sp.add_argument("--outcomes", nargs="+", help="outcomes (default: the study's first two; the first is primary)")
-    sp.add_argument("--model", choices=["mmrm", "slopes"], default="mmrm",
-                    help="mmrm: visit as a repeated factor (default); slopes: random intercept and slope per subject")
+    sp.add_argument(
+        "--model",
+        choices=["mmrm", "slopes"],
+        default="mmrm",
+        help="mmrm: visit as a repeated factor (default); slopes: random intercept and slope per subject",
+    )
     sp.add_argument("--covariance", default="us", help="MMRM covariance structure (default us)")
     sp.add_argument("--reference", help="reference arm (default: the study's control arm)")
     sp.add_argument("--visits", nargs="+", help="visits to report (default: every post-baseline visit)")
-    sp.add_argument("--adjust-for", nargs="+", default=["baseline"], dest="adjust_for",
-                    help="covariates: 'baseline' and/or subject columns (default: baseline)")
-    sp.add_argument("--multiplicity", choices=["dunnett", "holm", "bonferroni", "none"], default="dunnett",
-                    help="adjustment across arms within each outcome, visit and family (default dunnett)")
+    sp.add_argument(
+        "--adjust-for",
+        nargs="+",
+        default=["baseline"],
+        dest="adjust_for",
+        help="covariates: 'baseline' and/or subject columns (default: baseline)",
+    )
+    sp.add_argument(
+        "--multiplicity",
+        choices=["dunnett", "holm", "bonferroni", "none"],
+        default="dunnett",
+        help="adjustment across arms within each outcome, visit and family (default dunnett)",
+    )
     sp.add_argument("--json", metavar="FILE", help="also write the comparison table and LS means as JSON")
     sp.set_defaults(func=run)
 
@@ -29,9 +46,16 @@ def run(args) -> int:
     from ..compare import compare_arms
 
     cohort = load_cohort(args.study, data=args.data)
-    res = compare_arms(cohort, args.outcomes, model=args.model, covariance=args.covariance,
-                       adjust_for=args.adjust_for, reference=args.reference, visits=args.visits,
-                       multiplicity=args.multiplicity)
+    res = compare_arms(
+        cohort,
+        args.outcomes,
+        model=args.model,
+        covariance=args.covariance,
+        adjust_for=args.adjust_for,
+        reference=args.reference,
+        visits=args.visits,
+        multiplicity=args.multiplicity,
+    )
     from ..io import write_json
 
     print(f"{cohort.spec.name}: {res.model}; {res.multiplicity}")
@@ -41,8 +65,13 @@ def run(args) -> int:
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
         print(shown.to_string(index=False))
     if args.json:
-        out = {"study": cohort.spec.name, "model": res.model, "multiplicity": res.multiplicity,
-               "formulas": dict(res.formulas), "comparisons": res.table,
-               "lsmeans": res.lsmeans.astype({"arm": str, "visit": str})}
+        out = {
+            "study": cohort.spec.name,
+            "model": res.model,
+            "multiplicity": res.multiplicity,
+            "formulas": dict(res.formulas),
+            "comparisons": res.table,
+            "lsmeans": res.lsmeans.astype({"arm": str, "visit": str}),
+        }
         print(f"\nwrote {write_json(out, args.json)}")
     return 0

@@ -28,34 +28,53 @@ def _threshold(text: str):
 def register(fit_subparsers):
     """Add ``improvement`` to the ``painstudy fit`` sub-commands; returns its parser."""
     sp = fit_subparsers.add_parser(
-        "improvement", help="time to clinically meaningful improvement (KM, log-rank, Cox, RMST)",
+        "improvement",
+        help="time to clinically meaningful improvement (KM, log-rank, Cox, RMST)",
         description="Time to clinically meaningful improvement: Kaplan-Meier medians, log-rank tests, Cox "
-                    "hazard ratios with the proportional-hazards check, restricted mean time without "
-                    "improvement, and the notes of the analysis.")
-    sp.add_argument("study", nargs="?", default="demo",
-                    help="registered study name or path to a study.yml (default: the demo study)")
+        "hazard ratios with the proportional-hazards check, restricted mean time without "
+        "improvement, and the notes of the analysis.",
+    )
+    sp.add_argument(
+        "study",
+        nargs="?",
+        default="demo",
+        help="registered study name or path to a study.yml (default: the demo study)",
+    )
     sp.add_argument("--data", help="use this data file instead of the one named in the study definition")
     sp.add_argument("--outcome", help="outcome to analyse (default: the study's first outcome)")
-    sp.add_argument("--threshold", default="moderate",
-                    help="named threshold of the instrument (moderate, substantial, mcid, ...) or a "
-                         "value: a fraction of baseline such as 0.3 or 30%% (or points with --absolute)")
-    sp.add_argument("--absolute", action="store_true",
-                    help="threshold in points on the scale instead of a fraction of baseline")
-    sp.add_argument("--sustained", action="store_true",
-                    help="improvement must hold at every later assessed visit")
-    sp.add_argument("--horizon", type=float,
-                    help="RMST horizon in weeks (default: the last visit, within every arm's follow-up)")
-    sp.add_argument("--extrapolate", action="store_true",
-                    help="allow an RMST horizon beyond follow-up (the last Kaplan-Meier value is carried "
-                         "forward; the output says so)")
-    sp.add_argument("--adjust", choices=["holm", "bonferroni", "none"], default="holm",
-                    help="multiplicity adjustment of pairwise log-rank tests (default holm)")
-    sp.add_argument("--covariates",
-                    help="comma-separated Cox covariates (default: baseline + study covariates "
-                         "except site); 'none' for arm only")
+    sp.add_argument(
+        "--threshold",
+        default="moderate",
+        help="named threshold of the instrument (moderate, substantial, mcid, ...) or a "
+        "value: a fraction of baseline such as 0.3 or 30%% (or points with --absolute)",
+    )
+    sp.add_argument(
+        "--absolute", action="store_true", help="threshold in points on the scale instead of a fraction of baseline"
+    )
+    sp.add_argument("--sustained", action="store_true", help="improvement must hold at every later assessed visit")
+    sp.add_argument(
+        "--horizon", type=float, help="RMST horizon in weeks (default: the last visit, within every arm's follow-up)"
+    )
+    sp.add_argument(
+        "--extrapolate",
+        action="store_true",
+        help="allow an RMST horizon beyond follow-up (the last Kaplan-Meier value is carried "
+        "forward; the output says so)",
+    )
+    sp.add_argument(
+        "--adjust",
+        choices=["holm", "bonferroni", "none"],
+        default="holm",
+        help="multiplicity adjustment of pairwise log-rank tests (default holm)",
+    )
+    sp.add_argument(
+        "--covariates",
+        help="comma-separated Cox covariates (default: baseline + study covariates except site); 'none' for arm only",
+    )
     sp.add_argument("--json", metavar="FILE", help="also write the tables and notes as JSON to this file")
-    sp.add_argument("--plot", metavar="FILE",
-                    help="save the Kaplan-Meier plot with the at-risk table (.png, .svg or .pdf)")
+    sp.add_argument(
+        "--plot", metavar="FILE", help="save the Kaplan-Meier plot with the at-risk table (.png, .svg or .pdf)"
+    )
     sp.set_defaults(func=run)
     return sp
 
@@ -79,8 +98,11 @@ def run(args) -> int:
         check_figure_path(args.plot)
     covariates = None
     if args.covariates:
-        covariates = [] if args.covariates.strip().lower() == "none" else [
-            c.strip() for c in args.covariates.split(",") if c.strip()]
+        covariates = (
+            []
+            if args.covariates.strip().lower() == "none"
+            else [c.strip() for c in args.covariates.split(",") if c.strip()]
+        )
     stray: list[str] = []  # any warning not already a note of the analysis becomes one
     with warnings_as_notes(stray):
         cohort = load_cohort(args.study, data=args.data)
@@ -88,14 +110,18 @@ def run(args) -> int:
         outcome = args.outcome or (outcomes[0] if outcomes else None)
         if outcome is None:
             raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
-        data = time_to_improvement(cohort, outcome, threshold=_threshold(args.threshold),
-                                   relative=not args.absolute, sustained=args.sustained)
-        res = analyze_improvement(data, covariates=covariates, horizon=args.horizon,
-                                  extrapolate=args.extrapolate, adjust=args.adjust)
+        data = time_to_improvement(
+            cohort, outcome, threshold=_threshold(args.threshold), relative=not args.absolute, sustained=args.sustained
+        )
+        res = analyze_improvement(
+            data, covariates=covariates, horizon=args.horizon, extrapolate=args.extrapolate, adjust=args.adjust
+        )
     thr = describe_threshold(data.threshold, data.relative)
-    print(f"{cohort.spec.name}: time to improvement in {outcome} (threshold {thr}"
-          f"{', sustained' if data.sustained else ''}); reference arm {data.reference}; "
-          f"{data.n} subjects; times in weeks")
+    print(
+        f"{cohort.spec.name}: time to improvement in {outcome} (threshold {thr}"
+        f"{', sustained' if data.sustained else ''}); reference arm {data.reference}; "
+        f"{data.n} subjects; times in weeks"
+    )
     _show(data.event_counts(), "Events")
     med = res.km.medians.astype({"median": object, "ci_lower": object, "ci_upper": object})
     for c in ("median", "ci_lower", "ci_upper"):
@@ -105,8 +131,9 @@ def run(args) -> int:
     _show(res.logrank.pairwise, f"Log-rank tests, pairwise ({args.adjust} adjusted)")
     if res.cox is not None:
         cox = res.cox.table[["term", "hazard_ratio", "hr_ci_lower", "hr_ci_upper", "p_value"]]
-        _show(cox, f"Cox proportional hazards (Efron ties), hazard ratio vs {data.reference} "
-                   f"(> 1 = faster improvement)")
+        _show(
+            cox, f"Cox proportional hazards (Efron ties), hazard ratio vs {data.reference} (> 1 = faster improvement)"
+        )
         _show(res.cox.ph_test, "Proportional-hazards check (scaled Schoenfeld residuals)")
         bad = res.cox.ph_test.loc[res.cox.ph_test["p_value"] < 0.05, "term"].tolist()
         if bad:

@@ -29,30 +29,53 @@ def register(fit_subparsers) -> argparse.ArgumentParser:
     p = fit_subparsers.add_parser(
         "mmrm",
         help="mixed model for repeated measures (REML/ML, SAS PROC MIXED conventions)",
-        description="Fit an MMRM, e.g. --formula \"FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)\". "
-                    "Prints the fit, the coefficients, the covariance matrix and the type III tests.",
+        description='Fit an MMRM, e.g. --formula "FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID)". '
+        "Prints the fit, the coefficients, the covariance matrix and the type III tests.",
     )
-    p.add_argument("--data", required=True, metavar="FILE",
-                   help=f"data file in long format, one row per subject and visit ({FORMATS})")
-    p.add_argument("--formula", required=True,
-                   help="R mmrm formula with one covariance term, e.g. \"y ~ arm * visit + us(visit | subject)\"; "
-                        "structures us, cs, csh, ar1, ar1h, toep, toeph, ad, adh")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help=f"data file in long format, one row per subject and visit ({FORMATS})",
+    )
+    p.add_argument(
+        "--formula",
+        required=True,
+        help='R mmrm formula with one covariance term, e.g. "y ~ arm * visit + us(visit | subject)"; '
+        "structures us, cs, csh, ar1, ar1h, toep, toeph, ad, adh",
+    )
     p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-    p.add_argument("--df", default="satterthwaite", choices=DF_METHODS,
-                   help="degrees of freedom method (default satterthwaite)")
-    p.add_argument("--vcov", default="model", choices=VCOV_METHODS,
-                   help="covariance of the coefficients: model-based, sandwich (empirical) or bias-reduced "
-                        "sandwich (empirical-bc) (default model)")
-    p.add_argument("--visit-order", nargs="+", metavar="VISIT", dest="visit_order",
-                   help="the visits in time order, e.g. --visit-order week4 week8 week12 (default: a categorical "
-                        "column's categories, else numbers in numeric order and labels in natural order, week4 < "
-                        "week8 < week12; the order matters for ar1, toep, ad and their heterogeneous forms)")
-    p.add_argument("--allow-nonconvergence", action="store_true", dest="allow_nonconvergence",
-                   help="print the estimates of a fit that did not converge, marked NOT CONVERGED, instead of "
-                        "stopping with an error")
-    p.add_argument("--json", metavar="OUT",
-                   help="also write the results as JSON to this file (a file painstudy wrote may be replaced, "
-                        "no other)")
+    p.add_argument(
+        "--df", default="satterthwaite", choices=DF_METHODS, help="degrees of freedom method (default satterthwaite)"
+    )
+    p.add_argument(
+        "--vcov",
+        default="model",
+        choices=VCOV_METHODS,
+        help="covariance of the coefficients: model-based, sandwich (empirical) or bias-reduced "
+        "sandwich (empirical-bc) (default model)",
+    )
+    p.add_argument(
+        "--visit-order",
+        nargs="+",
+        metavar="VISIT",
+        dest="visit_order",
+        help="the visits in time order, e.g. --visit-order week4 week8 week12 (default: a categorical "
+        "column's categories, else numbers in numeric order and labels in natural order, week4 < "
+        "week8 < week12; the order matters for ar1, toep, ad and their heterogeneous forms)",
+    )
+    p.add_argument(
+        "--allow-nonconvergence",
+        action="store_true",
+        dest="allow_nonconvergence",
+        help="print the estimates of a fit that did not converge, marked NOT CONVERGED, instead of "
+        "stopping with an error",
+    )
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help="also write the results as JSON to this file (a file painstudy wrote may be replaced, no other)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -83,14 +106,22 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
-            fit = mmrm(args.formula, data, reml=not args.ml, df=args.df, vcov=getattr(args, "vcov", "model"),
-                       visit_order=getattr(args, "visit_order", None))
+            fit = mmrm(
+                args.formula,
+                data,
+                reml=not args.ml,
+                df=args.df,
+                vcov=getattr(args, "vcov", "model"),
+                visit_order=getattr(args, "visit_order", None),
+            )
         except ModelError as exc:
             raise ModelError(f"{args.data}: {exc}") from None
     if not fit.converged and not getattr(args, "allow_nonconvergence", False):
         detail = next((n for n in fit.notes if n.startswith("the optimiser")), "the optimiser did not converge")
-        raise ModelError(f"{args.data}: the MMRM did not converge ({detail}); try a simpler covariance structure, "
-                         f"or rerun with --allow-nonconvergence to see the estimates marked NOT CONVERGED")
+        raise ModelError(
+            f"{args.data}: the MMRM did not converge ({detail}); try a simpler covariance structure, "
+            f"or rerun with --allow-nonconvergence to see the estimates marked NOT CONVERGED"
+        )
     for w in caught:
         if not str(w.message).startswith("mmrm: the optimiser did not converge"):
             print(f"painstudy: warning: {w.message}", file=sys.stderr)

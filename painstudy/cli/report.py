@@ -13,14 +13,27 @@ from ..errors import PainstudyError
 
 def register(subparsers) -> None:
     sp = subparsers.add_parser("report", help="run the notebooks into an HTML report with a manifest")
-    sp.add_argument("studies", nargs="*", default=["demo"], metavar="STUDY",
-                    help="registered study name(s) or path(s) to study.yml (default: the demo study)")
+    sp.add_argument(
+        "studies",
+        nargs="*",
+        default=["demo"],
+        metavar="STUDY",
+        help="registered study name(s) or path(s) to study.yml (default: the demo study)",
+    )
     sp.add_argument("--notebooks", nargs="+", help="notebook names or numbers (default: 01 02 03 04)")
-    sp.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                    help="notebook parameter (a YAML value), may repeat; KEY must be declared by the notebooks")
+    sp.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="notebook parameter (a YAML value), may repeat; KEY must be declared by the notebooks",
+    )
     sp.add_argument("-f", "--parameters-file", help="YAML file of notebook parameters (a mapping)")
-    sp.add_argument("--out", help="output folder (default ./reports/<study>; with several studies, the folder "
-                                  "holding one folder per study)")
+    sp.add_argument(
+        "--out",
+        help="output folder (default ./reports/<study>; with several studies, the folder holding one folder per study)",
+    )
     sp.add_argument("--jobs", type=int, default=1, help="notebooks (or, with several studies, studies) run at once")
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     sp.set_defaults(func=run)
@@ -63,8 +76,10 @@ def run(args) -> int:
     names: dict[str, str] = {}
     for study, spec in zip(args.studies, specs):
         if spec.name in names:
-            return _usage(f"studies {names[spec.name]!r} and {study!r} are both named {spec.name!r}: their reports "
-                          "would go to the same folder; run them separately, each with its own --out")
+            return _usage(
+                f"studies {names[spec.name]!r} and {study!r} are both named {spec.name!r}: their reports "
+                "would go to the same folder; run them separately, each with its own --out"
+            )
         names[spec.name] = study
     several = len(args.studies) > 1
 
@@ -80,8 +95,15 @@ def run(args) -> int:
         # with several studies and --jobs, the studies run side by side (each one notebook at a time)
         jobs = 1 if several and args.jobs > 1 else args.jobs
         try:
-            res = run_report(study, notebooks=args.notebooks, parameters=params, out=out_for(spec), jobs=jobs,
-                             show_code=args.show_code, cancel=cancel)
+            res = run_report(
+                study,
+                notebooks=args.notebooks,
+                parameters=params,
+                out=out_for(spec),
+                jobs=jobs,
+                show_code=args.show_code,
+                cancel=cancel,
+            )
             return study, res, None
         except PainstudyError as e:
             return study, None, e

@@ -29,12 +29,20 @@ def run(args) -> int:
         return 1
     params = {"data": args.data} if args.data else {}
     with terminate_as_interrupt():
-        res = run_report(args.study, notebooks=[f"05_reproduce_{args.study}"], parameters=params, out=args.out,
-                         show_code=args.show_code)
+        res = run_report(
+            args.study,
+            notebooks=[f"05_reproduce_{args.study}"],
+            parameters=params,
+            out=args.out,
+            show_code=args.show_code,
+        )
     table = pd.read_csv(res.out / "tables" / "reproduction.csv", dtype={"published": str})
     with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.max_colwidth", 70):
-        print(table[["item", "published", "reproduced", "tolerance", "status"]].to_string(
-            index=False, formatters={"reproduced": "{:.4g}".format, "tolerance": "{:.2g}".format}))
+        print(
+            table[["item", "published", "reproduced", "tolerance", "status"]].to_string(
+                index=False, formatters={"reproduced": "{:.4g}".format, "tolerance": "{:.2g}".format}
+            )
+        )
     counts = table["status"].value_counts().to_dict()
     print(f"\n{len(table)} items: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     reasons = table.loc[table["status"] == "documented", "reason"].drop_duplicates()

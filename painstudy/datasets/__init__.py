@@ -40,9 +40,23 @@ import pandas as pd
 from ..errors import DatasetError
 from ..io import sha256_file
 
-__all__ = ["DatasetEntry", "DatasetUnavailable", "REGISTRY", "MIRROR_ENV", "CACHE_ENV", "STUDIES_ENV",
-           "fetch", "list_datasets", "registered_studies", "study_path", "studies_dir", "cache_dir",
-           "mirror_dirs", "content_fingerprint", "convert_source"]
+__all__ = [
+    "DatasetEntry",
+    "DatasetUnavailable",
+    "REGISTRY",
+    "MIRROR_ENV",
+    "CACHE_ENV",
+    "STUDIES_ENV",
+    "fetch",
+    "list_datasets",
+    "registered_studies",
+    "study_path",
+    "studies_dir",
+    "cache_dir",
+    "mirror_dirs",
+    "content_fingerprint",
+    "convert_source",
+]
 
 #: Environment variable naming a local mirror folder of the public data files ("" for none).
 MIRROR_ENV = "PAINSTUDY_DATA_MIRROR"
@@ -62,15 +76,15 @@ class DatasetEntry:
 
     name: str
     title: str
-    folder: str             # folder in a mirror (and in ../shared/datasets) and in the cache
-    file: str               # file name in that folder
-    sha256: str             # of the mirror file, byte for byte
-    content_sha256: str     # content fingerprint of the table (see content_fingerprint)
-    url: str                # public source, pinned to a commit
-    url_sha256: str         # of the file the source serves
-    source_format: str      # "csv" (used as served) or "rda" (converted with pyreadr)
+    folder: str  # folder in a mirror (and in ../shared/datasets) and in the cache
+    file: str  # file name in that folder
+    sha256: str  # of the mirror file, byte for byte
+    content_sha256: str  # content fingerprint of the table (see content_fingerprint)
+    url: str  # public source, pinned to a commit
+    url_sha256: str  # of the file the source serves
+    source_format: str  # "csv" (used as served) or "rda" (converted with pyreadr)
     source_object: str | None
-    drop: tuple[str, ...]   # columns of the source object left out of the conversion
+    drop: tuple[str, ...]  # columns of the source object left out of the conversion
     subjects: int
     license: str = ""
 
@@ -83,10 +97,20 @@ def _load_registry() -> dict[str, DatasetEntry]:
     for name, d in doc["datasets"].items():
         src = d["source"]
         out[name] = DatasetEntry(
-            name=name, title=d["title"], folder=d["folder"], file=d["file"], sha256=d["sha256"],
-            content_sha256=d["content_sha256"], url=src["url"], url_sha256=src["sha256"],
-            source_format=src["format"], source_object=src.get("object"), drop=tuple(src.get("drop") or ()),
-            subjects=int(d["subjects"]), license=d.get("license", ""))
+            name=name,
+            title=d["title"],
+            folder=d["folder"],
+            file=d["file"],
+            sha256=d["sha256"],
+            content_sha256=d["content_sha256"],
+            url=src["url"],
+            url_sha256=src["sha256"],
+            source_format=src["format"],
+            source_object=src.get("object"),
+            drop=tuple(src.get("drop") or ()),
+            subjects=int(d["subjects"]),
+            license=d.get("license", ""),
+        )
     return out
 
 
@@ -97,6 +121,7 @@ REGISTRY: dict[str, DatasetEntry] = _load_registry()
 # -------------------------------------------------------------------------------------------
 # registered studies
 # -------------------------------------------------------------------------------------------
+
 
 def studies_dir() -> Path:
     """The folder holding ``<study>/study.yml`` of the registered studies (package data)."""
@@ -115,8 +140,10 @@ def study_path(name: str) -> Path:
     """The study.yml of a registered study."""
     p = studies_dir() / name / "study.yml"
     if not p.exists():
-        raise DatasetError(f"unknown study {name!r}: not a file or folder, and not a registered study "
-                           f"({', '.join(registered_studies())})")
+        raise DatasetError(
+            f"unknown study {name!r}: not a file or folder, and not a registered study "
+            f"({', '.join(registered_studies())})"
+        )
     return p
 
 
@@ -124,13 +151,15 @@ def study_path(name: str) -> Path:
 # where files are looked for
 # -------------------------------------------------------------------------------------------
 
+
 def cache_dir() -> Path:
     """Where downloads are kept: ``$PAINSTUDY_DATA_CACHE``, else the user cache folder."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ("Library/Caches" if sys.platform == "darwin"
-                                                              else ".cache"))
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        Path.home() / ("Library/Caches" if sys.platform == "darwin" else ".cache")
+    )
     return Path(base) / "painstudy"
 
 
@@ -162,15 +191,25 @@ def list_datasets() -> pd.DataFrame:
     rows = []
     for e in REGISTRY.values():
         local = _mirror_copy(e) or _cached_copy(e)
-        rows.append({"name": e.name, "title": e.title, "subjects": e.subjects, "file": e.file,
-                     "sha256": e.sha256, "source": e.url, "available": local is not None,
-                     "path": str(local) if local else ""})
+        rows.append(
+            {
+                "name": e.name,
+                "title": e.title,
+                "subjects": e.subjects,
+                "file": e.file,
+                "sha256": e.sha256,
+                "source": e.url,
+                "available": local is not None,
+                "path": str(local) if local else "",
+            }
+        )
     return pd.DataFrame(rows).set_index("name")
 
 
 # -------------------------------------------------------------------------------------------
 # checks
 # -------------------------------------------------------------------------------------------
+
 
 def _canonical_cell(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
@@ -213,14 +252,16 @@ def convert_source(e: DatasetEntry, source: Path) -> pd.DataFrame:
     except Exception as exc:  # pyreadr's own error types
         raise DatasetError(f"dataset {e.name!r}: cannot read the R data file ({type(exc).__name__}: {exc})") from None
     if e.source_object not in frames:
-        raise DatasetError(f"dataset {e.name!r}: the R data file has no object {e.source_object!r} "
-                           f"(objects: {', '.join(frames)})")
+        raise DatasetError(
+            f"dataset {e.name!r}: the R data file has no object {e.source_object!r} (objects: {', '.join(frames)})"
+        )
     return frames[e.source_object].drop(columns=list(e.drop))
 
 
 # -------------------------------------------------------------------------------------------
 # fetching
 # -------------------------------------------------------------------------------------------
+
 
 def fetch(name: str, *, download: bool = True) -> Path:
     """The verified local path of a registered dataset's file (downloading it if needed).
@@ -241,23 +282,29 @@ def fetch(name: str, *, download: bool = True) -> Path:
     if local is not None:
         got = sha256_file(local)
         if got != e.sha256:
-            raise DatasetError(f"{local}: SHA-256 {got} does not match the registry's {e.sha256} for "
-                               f"{name!r}; the file was changed or is another version: refusing to use it")
+            raise DatasetError(
+                f"{local}: SHA-256 {got} does not match the registry's {e.sha256} for "
+                f"{name!r}; the file was changed or is another version: refusing to use it"
+            )
         return local
     cached = _cached_copy(e)
     if cached is not None:
         if sha256_file(cached) == e.sha256 or _csv_fingerprint(cached) == e.content_sha256:
             return cached
-        raise DatasetError(f"{cached}: the cached copy of {name!r} does not match the registry's content "
-                           f"fingerprint; delete it to download it again")
+        raise DatasetError(
+            f"{cached}: the cached copy of {name!r} does not match the registry's content "
+            f"fingerprint; delete it to download it again"
+        )
     if not download:
         raise DatasetUnavailable(_offline_message(e, "it is not available locally"))
     return _download(e)
 
 
 def _offline_message(e: DatasetEntry, why: str) -> str:
-    return (f"dataset {e.name!r}: {why}; set {MIRROR_ENV} to a folder holding {e.folder}/{e.file} "
-            f"(a copy of the project's shared datasets) or run `painstudy datasets fetch {e.name}` online")
+    return (
+        f"dataset {e.name!r}: {why}; set {MIRROR_ENV} to a folder holding {e.folder}/{e.file} "
+        f"(a copy of the project's shared datasets) or run `painstudy datasets fetch {e.name}` online"
+    )
 
 
 _FAILED_HOSTS: set[str] = set()
@@ -270,26 +317,39 @@ def _download(e: DatasetEntry) -> Path:
 
     host = urllib.parse.urlsplit(e.url).netloc
     if host in _FAILED_HOSTS:  # one failed connection per process is enough to know we are offline
-        raise DatasetUnavailable(_offline_message(e, f"it is not available locally and {host} could not be "
-                                                     f"reached earlier"))
+        raise DatasetUnavailable(
+            _offline_message(e, f"it is not available locally and {host} could not be reached earlier")
+        )
     target = cache_dir() / e.folder
     with tempfile.TemporaryDirectory(prefix="painstudy-download-") as tmp:
         fname = Path(urllib.parse.urlsplit(e.url).path).name
         try:
-            got = pooch.retrieve(e.url, known_hash=f"sha256:{e.url_sha256}", path=tmp, fname=fname,
-                                 progressbar=False, downloader=pooch.HTTPDownloader(timeout=30))
+            got = pooch.retrieve(
+                e.url,
+                known_hash=f"sha256:{e.url_sha256}",
+                path=tmp,
+                fname=fname,
+                progressbar=False,
+                downloader=pooch.HTTPDownloader(timeout=30),
+            )
         except ValueError as exc:  # pooch: hash mismatch (tampered or truncated download)
-            raise DatasetError(f"dataset {e.name!r}: the file downloaded from {e.url} does not match the "
-                               f"registry's SHA-256 {e.url_sha256} ({exc}); refusing it, nothing was kept") from None
+            raise DatasetError(
+                f"dataset {e.name!r}: the file downloaded from {e.url} does not match the "
+                f"registry's SHA-256 {e.url_sha256} ({exc}); refusing it, nothing was kept"
+            ) from None
         except Exception as exc:  # network errors of requests/urllib3
             _FAILED_HOSTS.add(host)
-            raise DatasetUnavailable(_offline_message(
-                e, f"it is not available locally and could not be downloaded from {e.url} "
-                   f"({type(exc).__name__})")) from None
+            raise DatasetUnavailable(
+                _offline_message(
+                    e, f"it is not available locally and could not be downloaded from {e.url} ({type(exc).__name__})"
+                )
+            ) from None
         table = convert_source(e, Path(got))
         if content_fingerprint(table) != e.content_sha256:
-            raise DatasetError(f"dataset {e.name!r}: the converted download does not match the registry's "
-                               f"content fingerprint {e.content_sha256}; refusing it, nothing was kept")
+            raise DatasetError(
+                f"dataset {e.name!r}: the converted download does not match the registry's "
+                f"content fingerprint {e.content_sha256}; refusing it, nothing was kept"
+            )
         staged = Path(tmp) / e.file
         if e.source_format == "csv":
             shutil.copyfile(got, staged)
@@ -301,6 +361,8 @@ def _download(e: DatasetEntry) -> Path:
             shutil.copyfile(staged, target / f".{e.file}.partial")
             os.replace(target / f".{e.file}.partial", final)
         except OSError as exc:
-            raise DatasetError(f"dataset {e.name!r}: cannot write to the download cache {target} "
-                               f"({exc.strerror or exc}); set {CACHE_ENV} to a writable folder") from None
+            raise DatasetError(
+                f"dataset {e.name!r}: cannot write to the download cache {target} "
+                f"({exc.strerror or exc}); set {CACHE_ENV} to a writable folder"
+            ) from None
     return final

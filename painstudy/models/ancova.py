@@ -29,8 +29,24 @@ from .design import check_columns, design_matrix, normal_quantile, warnings_as_n
 
 __all__ = ["AncovaResult", "RateRatioResult", "ancova", "rate_ratio", "design", "SE_METHODS"]
 
-TABLE_COLUMNS = ["outcome", "visit", "comparison", "estimate", "std_error", "df", "statistic", "p_value",
-                 "ci_lower", "ci_upper", "benefit", "benefit_lower", "benefit_upper", "favours", "n", "n_reference"]
+TABLE_COLUMNS = [
+    "outcome",
+    "visit",
+    "comparison",
+    "estimate",
+    "std_error",
+    "df",
+    "statistic",
+    "p_value",
+    "ci_lower",
+    "ci_upper",
+    "benefit",
+    "benefit_lower",
+    "benefit_upper",
+    "favours",
+    "n",
+    "n_reference",
+]
 #: Standard-error conventions of :func:`rate_ratio`.
 SE_METHODS = ("joint", "fixed-alpha")
 
@@ -51,8 +67,11 @@ class AncovaResult(Rendered):
 
     def tidy(self) -> Tidy:
         adjusted = "baseline" + "".join(f", {c}" for c in self.covariates)
-        return Tidy("ANCOVA", (("n", self.n_obs), ("adjusted for", adjusted)),
-                    (("table", self.table), ("coefficients", self.coefficients)))
+        return Tidy(
+            "ANCOVA",
+            (("n", self.n_obs), ("adjusted for", adjusted)),
+            (("table", self.table), ("coefficients", self.coefficients)),
+        )
 
 
 def design(data: pd.DataFrame, terms: Sequence[str]) -> pd.DataFrame:
@@ -61,9 +80,17 @@ def design(data: pd.DataFrame, terms: Sequence[str]) -> pd.DataFrame:
     return design_matrix(data, terms)
 
 
-def ancova(cohort: Cohort, outcome: str, visit: str, *, covariates: Sequence[str] = (),
-           reference: str | None = None, interaction: str | None = None, level: float = 0.95,
-           baseline: bool = True) -> AncovaResult:
+def ancova(
+    cohort: Cohort,
+    outcome: str,
+    visit: str,
+    *,
+    covariates: Sequence[str] = (),
+    reference: str | None = None,
+    interaction: str | None = None,
+    level: float = 0.95,
+    baseline: bool = True,
+) -> AncovaResult:
     """Baseline-adjusted comparison of arms at one visit.
 
     Parameters
@@ -93,8 +120,10 @@ def ancova(cohort: Cohort, outcome: str, visit: str, *, covariates: Sequence[str
     check_columns(cohort.subjects, covariates, what="covariate", where="the cohort's subjects table")
     allowed = (["baseline"] if baseline else []) + covariates
     if interaction is not None and interaction not in allowed:
-        raise ModelError(f"interaction {interaction!r} must be 'baseline' or one of the covariates; "
-                         f"available: {', '.join(allowed) or 'none'}")
+        raise ModelError(
+            f"interaction {interaction!r} must be 'baseline' or one of the covariates; "
+            f"available: {', '.join(allowed) or 'none'}"
+        )
     normal_quantile(level, "level")  # checks the level
     v = cohort.visits[cohort.visits["visit"] == visit][["subject", "arm", outcome, f"{outcome}_baseline"]]
     d = v.merge(cohort.subjects[["subject", *covariates]], on="subject", how="left")
@@ -105,8 +134,10 @@ def ancova(cohort: Cohort, outcome: str, visit: str, *, covariates: Sequence[str
     d["arm"] = pd.Categorical(d["arm"].astype(str), categories=arms)
     present = [a for a in arms if (d["arm"] == a).any()]
     if reference not in present or len(present) < 2:
-        raise ModelError(f"ANCOVA of {outcome} at {visit}: need the reference arm {reference!r} and another arm "
-                         f"with data; arms with data: {present}")
+        raise ModelError(
+            f"ANCOVA of {outcome} at {visit}: need the reference arm {reference!r} and another arm "
+            f"with data; arms with data: {present}"
+        )
     terms = ["arm", *(["baseline"] if baseline else []), *covariates]
     X = design_matrix(d, terms)
     if interaction:
@@ -119,16 +150,26 @@ def ancova(cohort: Cohort, outcome: str, visit: str, *, covariates: Sequence[str
     y = d[outcome].to_numpy(float)
     rank = np.linalg.matrix_rank(X.to_numpy())
     if rank < X.shape[1]:
-        raise ModelError(f"ANCOVA of {outcome} at {visit}: the design is singular (rank {rank} < {X.shape[1]} "
-                         f"columns); a covariate is constant or collinear")
+        raise ModelError(
+            f"ANCOVA of {outcome} at {visit}: the design is singular (rank {rank} < {X.shape[1]} "
+            f"columns); a covariate is constant or collinear"
+        )
     import statsmodels.api as sm
 
     fit = sm.OLS(y, X).fit()
     df_resid = fit.df_resid
     tq = stats.t.ppf(0.5 + level / 2, df_resid)
-    coef = pd.DataFrame({"estimate": fit.params, "std_error": fit.bse, "df": df_resid, "statistic": fit.tvalues,
-                         "p_value": fit.pvalues, "ci_lower": fit.params - tq * fit.bse,
-                         "ci_upper": fit.params + tq * fit.bse})
+    coef = pd.DataFrame(
+        {
+            "estimate": fit.params,
+            "std_error": fit.bse,
+            "df": df_resid,
+            "statistic": fit.tvalues,
+            "p_value": fit.pvalues,
+            "ci_lower": fit.params - tq * fit.bse,
+            "ci_upper": fit.params + tq * fit.bse,
+        }
+    )
     coef.index.name = "term"
     sign = -1.0 if inst.lower_is_better else 1.0
     rows = []
@@ -136,12 +177,26 @@ def ancova(cohort: Cohort, outcome: str, visit: str, *, covariates: Sequence[str
         r = coef.loc[f"arm[{a}]"]
         lo, hi = sorted([sign * r["ci_lower"], sign * r["ci_upper"]])
         ben = sign * r["estimate"]
-        rows.append({"outcome": outcome, "visit": visit, "comparison": f"{a} vs {reference}",
-                     "estimate": r["estimate"], "std_error": r["std_error"], "df": df_resid,
-                     "statistic": r["statistic"], "p_value": r["p_value"], "ci_lower": r["ci_lower"],
-                     "ci_upper": r["ci_upper"], "benefit": ben, "benefit_lower": lo, "benefit_upper": hi,
-                     "favours": a if ben > 0 else reference, "n": int((d["arm"] == a).sum()),
-                     "n_reference": int((d["arm"] == reference).sum())})
+        rows.append(
+            {
+                "outcome": outcome,
+                "visit": visit,
+                "comparison": f"{a} vs {reference}",
+                "estimate": r["estimate"],
+                "std_error": r["std_error"],
+                "df": df_resid,
+                "statistic": r["statistic"],
+                "p_value": r["p_value"],
+                "ci_lower": r["ci_lower"],
+                "ci_upper": r["ci_upper"],
+                "benefit": ben,
+                "benefit_lower": lo,
+                "benefit_upper": hi,
+                "favours": a if ben > 0 else reference,
+                "n": int((d["arm"] == a).sum()),
+                "n_reference": int((d["arm"] == reference).sum()),
+            }
+        )
     return AncovaResult(pd.DataFrame(rows, columns=TABLE_COLUMNS), coef, int(fit.nobs), tuple(covariates), fit)
 
 
@@ -166,17 +221,31 @@ class RateRatioResult(Rendered):
         tables = [("table", self.table)]
         if self.coefficients is not None:
             tables.append(("coefficients", self.coefficients))
-        return Tidy("Negative binomial rate ratios",
-                    (("n", self.n_obs), ("alpha", self.alpha), ("standard errors", SE_LABELS[self.se])),
-                    tuple(tables), self.notes)
+        return Tidy(
+            "Negative binomial rate ratios",
+            (("n", self.n_obs), ("alpha", self.alpha), ("standard errors", SE_LABELS[self.se])),
+            tuple(tables),
+            self.notes,
+        )
 
 
-SE_LABELS = {"joint": "observed information of (coefficients, alpha) jointly (statsmodels, Stata nbreg)",
-             "fixed-alpha": "information of the coefficients with alpha fixed at its estimate (R MASS::glm.nb)"}
+SE_LABELS = {
+    "joint": "observed information of (coefficients, alpha) jointly (statsmodels, Stata nbreg)",
+    "fixed-alpha": "information of the coefficients with alpha fixed at its estimate (R MASS::glm.nb)",
+}
 
 
-def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure: str | None = None,
-               covariates: Sequence[str] = (), level: float = 0.95, se: str = "joint") -> RateRatioResult:
+def rate_ratio(
+    data: pd.DataFrame,
+    count: str,
+    arm: str,
+    *,
+    reference,
+    exposure: str | None = None,
+    covariates: Sequence[str] = (),
+    level: float = 0.95,
+    se: str = "joint",
+) -> RateRatioResult:
     """Negative binomial (NB2) regression of a count on arm: rate ratio of each arm vs the reference.
 
     The coefficients and ``alpha`` (Var = mu + alpha mu^2; R's theta is 1 / alpha) are the joint
@@ -225,12 +294,16 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
     y = pd.to_numeric(d[count], errors="coerce")
     bad = d.index[~(y >= 0)]
     if len(bad):
-        raise ModelError(f"column {count!r}: a count must be a number >= 0; row {bad[0]} has {d.loc[bad[0], count]!r} "
-                         f"({len(bad)} row(s) break this rule)")
+        raise ModelError(
+            f"column {count!r}: a count must be a number >= 0; row {bad[0]} has {d.loc[bad[0], count]!r} "
+            f"({len(bad)} row(s) break this rule)"
+        )
     frac = y[(y % 1) != 0]
     if len(frac):
-        notes.append(f"{len(frac)} value(s) of {count!r} are not whole numbers (e.g. {frac.iloc[0]:g}); the negative "
-                     f"binomial likelihood is used for them as it stands (a quasi-likelihood)")
+        notes.append(
+            f"{len(frac)} value(s) of {count!r} are not whole numbers (e.g. {frac.iloc[0]:g}); the negative "
+            f"binomial likelihood is used for them as it stands (a quasi-likelihood)"
+        )
     if exposure:
         pos = pd.to_numeric(d[exposure], errors="coerce") > 0
         if (~pos).any():
@@ -238,8 +311,7 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
         d = d[pos]
     values = d[arm].astype(str)
     if str(reference) not in set(values):
-        raise ModelError(f"reference arm {reference!r} has no rows in column {arm!r}; arms: "
-                         f"{sorted(set(values))}")
+        raise ModelError(f"reference arm {reference!r} has no rows in column {arm!r}; arms: {sorted(set(values))}")
     levels = [str(reference)] + sorted(x for x in values.unique() if x != str(reference))
     d[arm] = pd.Categorical(values, categories=levels)
     X = design_matrix(d, [arm, *covariates])
@@ -265,11 +337,17 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
                 polished = model.fit(start_params=fit.params, disp=0, maxiter=200, method="newton")
             except (np.linalg.LinAlgError, ValueError):
                 polished = None
-        ok = (polished is not None and polished.mle_retvals.get("converged", False)
-              and np.all(np.isfinite(polished.bse)) and polished.llf >= fit.llf - 1e-9)
+        ok = (
+            polished is not None
+            and polished.mle_retvals.get("converged", False)
+            and np.all(np.isfinite(polished.bse))
+            and polished.llf >= fit.llf - 1e-9
+        )
         fit = polished if ok else fit
-        notes.append(f"negative binomial model: Newton's method did not converge from the default start; "
-                     f"fitted with {method}" + (", then Newton's method from there" if ok else ""))
+        notes.append(
+            f"negative binomial model: Newton's method did not converge from the default start; "
+            f"fitted with {method}" + (", then Newton's method from there" if ok else "")
+        )
     names = list(X.columns)
     beta = fit.params[names].to_numpy(float)
     alpha = float(fit.params["alpha"])
@@ -282,14 +360,33 @@ def rate_ratio(data: pd.DataFrame, count: str, arm: str, *, reference, exposure:
             bse = np.sqrt(np.diag(np.linalg.inv((X.to_numpy(float) * w[:, None]).T @ X.to_numpy(float))))
     stat = beta / bse
     p = 2 * stats.norm.sf(np.abs(stat))
-    coef = pd.DataFrame({"term": names, "estimate": beta, "std_error": bse, "statistic": stat, "p_value": p,
-                         "ci_lower": beta - z * bse, "ci_upper": beta + z * bse})
+    coef = pd.DataFrame(
+        {
+            "term": names,
+            "estimate": beta,
+            "std_error": bse,
+            "statistic": stat,
+            "p_value": p,
+            "ci_lower": beta - z * bse,
+            "ci_upper": beta + z * bse,
+        }
+    )
     rows = []
     for a in levels[1:]:
         r = coef.loc[coef["term"] == f"{arm}[{a}]"].iloc[0]
-        rows.append({"outcome": count, "comparison": f"{a} vs {reference}", "rate_ratio": np.exp(r["estimate"]),
-                     "ci_lower": np.exp(r["ci_lower"]), "ci_upper": np.exp(r["ci_upper"]), "log_rr": r["estimate"],
-                     "std_error": r["std_error"], "p_value": r["p_value"], "n": int((d[arm] == a).sum()),
-                     "n_reference": int((d[arm] == str(reference)).sum()), "se": se})
-    return RateRatioResult(pd.DataFrame(rows), alpha, int(fit.nobs), se=se, coefficients=coef,
-                           notes=tuple(notes))
+        rows.append(
+            {
+                "outcome": count,
+                "comparison": f"{a} vs {reference}",
+                "rate_ratio": np.exp(r["estimate"]),
+                "ci_lower": np.exp(r["ci_lower"]),
+                "ci_upper": np.exp(r["ci_upper"]),
+                "log_rr": r["estimate"],
+                "std_error": r["std_error"],
+                "p_value": r["p_value"],
+                "n": int((d[arm] == a).sum()),
+                "n_reference": int((d[arm] == str(reference)).sum()),
+                "se": se,
+            }
+        )
+    return RateRatioResult(pd.DataFrame(rows), alpha, int(fit.nobs), se=se, coefficients=coef, notes=tuple(notes))

@@ -26,15 +26,25 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from painstudy.errors import ModelError
 
-__all__ = ["TABLE_COLUMNS", "METHODS", "ADJUSTMENTS", "t_quantile", "t_p_value", "estimate_row",
-           "check_contrast_args", "contrast_family", "adjust_family"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "METHODS",
+    "ADJUSTMENTS",
+    "t_quantile",
+    "t_p_value",
+    "estimate_row",
+    "check_contrast_args",
+    "contrast_family",
+    "adjust_family",
+]
 
 #: Columns of every estimate table (coefficients, LS means, contrasts, trends).
 TABLE_COLUMNS = ["estimate", "std_error", "df", "statistic", "p_value", "ci_lower", "ci_upper"]
@@ -72,9 +82,15 @@ def estimate_row(est: float, se: float, df: float, level: float = 0.95) -> dict[
     """
     t = est / se if se > 0 else np.nan
     q = t_quantile(level, df)
-    return {"estimate": est, "std_error": se, "df": df, "statistic": t,
-            "p_value": t_p_value(t, df) if np.isfinite(t) else np.nan, "ci_lower": est - q * se,
-            "ci_upper": est + q * se}
+    return {
+        "estimate": est,
+        "std_error": se,
+        "df": df,
+        "statistic": t,
+        "p_value": t_p_value(t, df) if np.isfinite(t) else np.nan,
+        "ci_lower": est - q * se,
+        "ci_upper": est + q * se,
+    }
 
 
 def check_contrast_args(method: str, adjust: str) -> None:
@@ -85,8 +101,9 @@ def check_contrast_args(method: str, adjust: str) -> None:
         raise ModelError(f"adjust={adjust!r}: use one of none, holm, bonferroni, dunnett")
 
 
-def contrast_family(items: Sequence[tuple[str, np.ndarray]], method: str, ref: Any, levels: Sequence | None,
-                    what: Any) -> tuple[list[str], list[np.ndarray]]:
+def contrast_family(
+    items: Sequence[tuple[str, np.ndarray]], method: str, ref: Any, levels: Sequence | None, what: Any
+) -> tuple[list[str], list[np.ndarray]]:
     """Names and L vectors of one family of contrasts between labelled L vectors ``items``.
 
     Parameters

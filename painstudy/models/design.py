@@ -42,15 +42,23 @@ from scipy import stats
 
 from painstudy.errors import ModelError
 
-__all__ = ["design_matrix", "term_levels", "is_categorical", "drop_constant", "drop_collinear",
-           "distinct_covariates", "check_columns", "normal_quantile", "separated_terms",
-           "warnings_as_notes"]
+__all__ = [
+    "design_matrix",
+    "term_levels",
+    "is_categorical",
+    "drop_constant",
+    "drop_collinear",
+    "distinct_covariates",
+    "check_columns",
+    "normal_quantile",
+    "separated_terms",
+    "warnings_as_notes",
+]
 
 
 def is_categorical(x: pd.Series) -> bool:
     """True for categorical, string and object columns (dummy-coded); False for numbers and booleans."""
-    return (isinstance(x.dtype, pd.CategoricalDtype) or x.dtype == object
-            or pd.api.types.is_string_dtype(x))
+    return isinstance(x.dtype, pd.CategoricalDtype) or x.dtype == object or pd.api.types.is_string_dtype(x)
 
 
 def term_levels(x: pd.Series, reference: object | None = None) -> list:
@@ -76,8 +84,9 @@ def term_levels(x: pd.Series, reference: object | None = None) -> list:
     if reference is not None:
         match = [lv for lv in levels if lv == reference or str(lv) == str(reference)]
         if not match:
-            raise ModelError(f"reference level {reference!r} of {x.name!r} has no rows; levels with data: "
-                             f"{[str(v) for v in levels]}")
+            raise ModelError(
+                f"reference level {reference!r} of {x.name!r} has no rows; levels with data: {[str(v) for v in levels]}"
+            )
         levels = [match[0]] + [lv for lv in levels if lv is not match[0]]
     return levels
 
@@ -155,8 +164,7 @@ def drop_constant(X: pd.DataFrame, *, keep: Iterable[str] = ()) -> tuple[pd.Data
     return X.drop(columns=const), [str(c) for c in const]
 
 
-def drop_collinear(X: pd.DataFrame, rows: pd.Series | None = None,
-                   tol: float = 1e-9) -> tuple[pd.DataFrame, list[str]]:
+def drop_collinear(X: pd.DataFrame, rows: pd.Series | None = None, tol: float = 1e-9) -> tuple[pd.DataFrame, list[str]]:
     """Drop columns that are linear combinations of earlier ones; return the names dropped.
 
     The rank is judged on ``rows`` (default every row without a missing value): a column is kept
@@ -197,8 +205,14 @@ def distinct_covariates(table: pd.DataFrame, names: Sequence[str]) -> list[str]:
     return keep
 
 
-def check_columns(data: pd.DataFrame, columns: Iterable[str], *, what: str = "column",
-                  available: Sequence[str] | None = None, where: str = "the data") -> None:
+def check_columns(
+    data: pd.DataFrame,
+    columns: Iterable[str],
+    *,
+    what: str = "column",
+    available: Sequence[str] | None = None,
+    where: str = "the data",
+) -> None:
     """Raise :class:`ModelError` naming every requested column that ``data`` lacks.
 
     ``available`` is the list shown to the user (default: every column of ``data``).
@@ -207,8 +221,10 @@ def check_columns(data: pd.DataFrame, columns: Iterable[str], *, what: str = "co
     if missing:
         shown = list(data.columns) if available is None else list(available)
         plural = "s" if len(missing) > 1 else ""
-        raise ModelError(f"unknown {what}{plural} {', '.join(repr(c) for c in missing)}: not in {where}; "
-                         f"available: {', '.join(map(str, shown)) or 'none'}")
+        raise ModelError(
+            f"unknown {what}{plural} {', '.join(repr(c) for c in missing)}: not in {where}; "
+            f"available: {', '.join(map(str, shown)) or 'none'}"
+        )
 
 
 def normal_quantile(conf_level: float, name: str = "conf_level") -> float:
@@ -250,8 +266,7 @@ def separated_terms(X: pd.DataFrame, y: np.ndarray, *, tol: float = 1e-7) -> lis
     scale = np.abs(M).max(axis=0)
     scale[scale == 0] = 1.0
     A = (2 * np.asarray(y, float) - 1)[:, None] * (M / scale)
-    res = linprog(-A.sum(axis=0), A_ub=-A, b_ub=np.zeros(len(A)), bounds=[(-1, 1)] * M.shape[1],
-                  method="highs")
+    res = linprog(-A.sum(axis=0), A_ub=-A, b_ub=np.zeros(len(A)), bounds=[(-1, 1)] * M.shape[1], method="highs")
     if res.status != 0 or -res.fun <= tol * len(A):
         return []
     return [str(c) for c, b in zip(X.columns, res.x) if abs(b) > 1e-6]

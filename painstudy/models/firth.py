@@ -60,8 +60,16 @@ def _expit(eta: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * eta))  # overflow-free logistic function
 
 
-def _fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, free: np.ndarray, *, tol: float = 1e-10,
-         max_iter: int = 200, max_step: float = 5.0) -> tuple[np.ndarray, float, int]:
+def _fit(
+    X: np.ndarray,
+    y: np.ndarray,
+    beta: np.ndarray,
+    free: np.ndarray,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+    max_step: float = 5.0,
+) -> tuple[np.ndarray, float, int]:
     """Maximise l* over the coefficients ``free`` (the others stay as in ``beta``)."""
     beta = beta.astype(float).copy()
     cur = penalized_loglik(X, y, beta)
@@ -138,8 +146,16 @@ def firth_logit(X: np.ndarray, y: np.ndarray, *, conf_level: float = 0.95) -> Fi
         chi2[j] = max(profile(0.0), 0.0)
         lo[j] = _limit(profile, beta[j], -bse[j], crit)
         hi[j] = _limit(profile, beta[j], bse[j], crit)
-    return FirthFit(params=beta, bse=bse, ci_lower=lo, ci_upper=hi, chi2=chi2,
-                    p_values=stats.chi2.sf(chi2, 1), loglik=lmax, iterations=its)
+    return FirthFit(
+        params=beta,
+        bse=bse,
+        ci_lower=lo,
+        ci_upper=hi,
+        chi2=chi2,
+        p_values=stats.chi2.sf(chi2, 1),
+        loglik=lmax,
+        iterations=its,
+    )
 
 
 def _limit(profile, estimate: float, step: float, crit: float) -> float:
@@ -147,7 +163,7 @@ def _limit(profile, estimate: float, step: float, crit: float) -> float:
     (doubling the distance until it is passed); infinite when it is not within 2^40 steps."""
     a = estimate
     for k in range(40):
-        b = estimate + step * 2.0 ** k
+        b = estimate + step * 2.0**k
         if profile(b) > crit:
             return float(optimize.brentq(lambda x: profile(x) - crit, a, b, xtol=1e-10, rtol=1e-12))
         a = b

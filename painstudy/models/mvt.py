@@ -31,7 +31,7 @@ Examples
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from scipy import special, stats
@@ -58,7 +58,7 @@ def product_form(R: np.ndarray, tol: float = 1e-10) -> np.ndarray | None:
     lam = np.zeros(m)
     for i in range(m):  # lambda_i^2 = R_ij R_ik / R_jk with the best-determined pair (j, k)
         others = [j for j in range(m) if j != i]
-        pairs = [(j, k) for a, j in enumerate(others) for k in others[a + 1:]]
+        pairs = [(j, k) for a, j in enumerate(others) for k in others[a + 1 :]]
         j, k = max(pairs, key=lambda jk: abs(off[jk[0], jk[1]]))
         if abs(off[j, k]) < 1e-12:
             lam[i] = 0.0 if np.all(np.abs(off[i]) < 1e-12) else np.nan
@@ -81,7 +81,8 @@ def product_form(R: np.ndarray, tol: float = 1e-10) -> np.ndarray | None:
 # product form: Gauss quadrature
 # ------------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+
+@cache
 def _hermite(n: int):
     x, w = special.roots_hermitenorm(n)
     return x, w / np.sqrt(2 * np.pi)
@@ -98,7 +99,7 @@ def scale_rule(df: float) -> int:
     return 12 if df >= 30 else 24 if df >= 10 else 48
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scale_nodes(df: float, n: int):
     """Nodes and weights for E[h(s)], s = sqrt(W / df): Gauss-Hermite in z with s the Phi(z) quantile
     (a smooth, nearly linear map, so the rule converges fast for every df)."""
@@ -108,16 +109,16 @@ def _scale_nodes(df: float, n: int):
 
 def _product_probability(c: np.ndarray, lam: np.ndarray, df: float, n: int) -> np.ndarray:
     y, wy = _hermite(n)
-    sig = np.sqrt(1 - lam ** 2)
+    sig = np.sqrt(1 - lam**2)
     if np.isfinite(df):
         s, ws = _scale_nodes(float(df), scale_rule(df))
     else:
         s, ws = np.ones(1), np.ones(1)
-    cs = c[:, None, None] * s[None, :, None]                                   # (k, ns, 1)
-    ly = lam[None, None, None, :] * y[None, None, :, None]                     # (1, 1, ny, m)
+    cs = c[:, None, None] * s[None, :, None]  # (k, ns, 1)
+    ly = lam[None, None, None, :] * y[None, None, :, None]  # (1, 1, ny, m)
     hi = (cs[..., None] - ly) / sig
     lo = (-cs[..., None] - ly) / sig
-    inner = np.prod(special.ndtr(hi) - special.ndtr(lo), axis=-1)              # (k, ns, ny)
+    inner = np.prod(special.ndtr(hi) - special.ndtr(lo), axis=-1)  # (k, ns, ny)
     return np.einsum("ksy,y,s->k", inner, wy, ws)
 
 
@@ -132,7 +133,7 @@ def _product(c: np.ndarray, lam: np.ndarray, df: float) -> tuple[np.ndarray, flo
 _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shifts(dims: int) -> np.ndarray:
     return np.random.default_rng(np.random.SeedSequence(_SEED)).random((_SHIFTS, dims))
 
@@ -149,13 +150,13 @@ def _genz_bretz(c: np.ndarray, Lc: np.ndarray, df: float, n: int) -> np.ndarray:
     m = Lc.shape[0]
     dims = (m - 1) + (1 if np.isfinite(df) else 0)
     base = _lattice(dims, n)
-    w = (base[None, :, :] + _shifts(dims)[:, None, :]) % 1.0        # (shifts, n, dims)
-    w = 1.0 - np.abs(2.0 * w - 1.0)                                 # baker's (tent) transform
+    w = (base[None, :, :] + _shifts(dims)[:, None, :]) % 1.0  # (shifts, n, dims)
+    w = 1.0 - np.abs(2.0 * w - 1.0)  # baker's (tent) transform
     if np.isfinite(df):
         s = chi_scale(np.clip(w[..., -1], 1e-16, 1 - 1e-16), df)
     else:
         s = np.ones(w.shape[:2])
-    b = c[:, None, None] * s[None]                                  # (k, shifts, n)
+    b = c[:, None, None] * s[None]  # (k, shifts, n)
     f = np.ones_like(b)
     ys = []
     for i in range(m):
@@ -165,7 +166,7 @@ def _genz_bretz(c: np.ndarray, Lc: np.ndarray, df: float, n: int) -> np.ndarray:
         f = f * (e - d)
         if i < m - 1:
             ys.append(special.ndtri(np.clip(d + w[None, ..., i] * (e - d), 1e-300, 1 - 1e-16)))
-    return f.mean(axis=2).T                                          # (shifts, k)
+    return f.mean(axis=2).T  # (shifts, k)
 
 
 def _general(c: np.ndarray, R: np.ndarray, df: float, tol: float) -> tuple[np.ndarray, float]:
@@ -184,6 +185,7 @@ def _general(c: np.ndarray, R: np.ndarray, df: float, tol: float) -> tuple[np.nd
 # ------------------------------------------------------------------------------------------------
 # three to five comparisons: condition on all but two, bivariate normal rectangles (Owen's T)
 # ------------------------------------------------------------------------------------------------
+
 
 def bivariate_normal_cdf(h: np.ndarray, k: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """``P(X <= h, Y <= k)`` for standard bivariate normal with correlation ``rho`` (|rho| < 1), by
@@ -207,11 +209,15 @@ def bivariate_normal_cdf(h: np.ndarray, k: np.ndarray, rho: np.ndarray) -> np.nd
 
 
 def _rectangle(l1, u1, l2, u2, rho):
-    return (bivariate_normal_cdf(u1, u2, rho) - bivariate_normal_cdf(l1, u2, rho)
-            - bivariate_normal_cdf(u1, l2, rho) + bivariate_normal_cdf(l1, l2, rho))
+    return (
+        bivariate_normal_cdf(u1, u2, rho)
+        - bivariate_normal_cdf(l1, u2, rho)
+        - bivariate_normal_cdf(u1, l2, rho)
+        + bivariate_normal_cdf(l1, l2, rho)
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _legendre(n: int):
     return special.roots_legendre(n)
 
@@ -224,29 +230,30 @@ def _nested_probability(c: np.ndarray, R: np.ndarray, df: float, n: int) -> np.n
     q = m - 2
     A, B, C = R[:q, :q], R[q:, :q], R[q:, q:]
     Ainv = np.linalg.inv(A)
-    beta = B @ Ainv                                        # (2, q)
+    beta = B @ Ainv  # (2, q)
     S = C - B @ Ainv @ B.T
     s1, s2 = np.sqrt(S[0, 0]), np.sqrt(S[1, 1])
     rho = S[0, 1] / (s1 * s2)
     norm = 1.0 / np.sqrt((2 * np.pi) ** q * np.linalg.det(A))
     x, w = _legendre(n)
-    grid = np.stack(np.meshgrid(*([x] * q), indexing="ij"), axis=-1).reshape(-1, q)    # (N, q) on [-1, 1]^q
+    grid = np.stack(np.meshgrid(*([x] * q), indexing="ij"), axis=-1).reshape(-1, q)  # (N, q) on [-1, 1]^q
     gw = np.prod(np.stack(np.meshgrid(*([w] * q), indexing="ij"), axis=-1).reshape(-1, q), axis=1)
     if np.isfinite(df):
         sv, ws = _scale_nodes(float(df), scale_rule(df))
     else:
         sv, ws = np.ones(1), np.ones(1)
-    b = c[:, None] * sv[None, :]                           # (k, ns)
+    b = c[:, None] * sv[None, :]  # (k, ns)
     # the conditioning variables are standard normal: beyond 9 (density < 1e-17) nothing is left, so
     # the nodes are spread over [-min(b, 9), min(b, 9)] where the mass is (heavy-tailed t: large b)
     w_half = np.minimum(b, 9.0)
-    X = w_half[:, :, None, None] * grid[None, None]        # (k, ns, N, q)
+    X = w_half[:, :, None, None] * grid[None, None]  # (k, ns, N, q)
     dens = norm * np.exp(-0.5 * np.einsum("...i,ij,...j->...", X, Ainv, X))
-    mu = X @ beta.T                                        # (k, ns, N, 2)
+    mu = X @ beta.T  # (k, ns, N, 2)
     bb = b[:, :, None]
-    rect = _rectangle((-bb - mu[..., 0]) / s1, (bb - mu[..., 0]) / s1, (-bb - mu[..., 1]) / s2,
-                      (bb - mu[..., 1]) / s2, rho)
-    inner = np.einsum("ksn,n->ks", dens * rect, gw) * w_half ** q   # Jacobian of the box
+    rect = _rectangle(
+        (-bb - mu[..., 0]) / s1, (bb - mu[..., 0]) / s1, (-bb - mu[..., 1]) / s2, (bb - mu[..., 1]) / s2, rho
+    )
+    inner = np.einsum("ksn,n->ks", dens * rect, gw) * w_half**q  # Jacobian of the box
     return inner @ ws
 
 
@@ -273,6 +280,7 @@ def _nested(c: np.ndarray, R: np.ndarray, df: float) -> tuple[np.ndarray, float]
 # ------------------------------------------------------------------------------------------------
 # public
 # ------------------------------------------------------------------------------------------------
+
 
 def _key(R: np.ndarray) -> tuple:
     return tuple(np.round(np.asarray(R, float), 14).ravel())
@@ -322,8 +330,8 @@ def _critical(level: float, key: tuple, m: int, df: float, tol: float) -> float:
     def quantile(p):
         return float(stats.t.ppf(p, df)) if np.isfinite(df) else float(stats.norm.ppf(p))
 
-    lo = quantile(0.5 + level / 2)                           # one comparison
-    hi = quantile(1 - (1 - level) / (2 * m))                 # Bonferroni: Dunnett lies between
+    lo = quantile(0.5 + level / 2)  # one comparison
+    hi = quantile(1 - (1 - level) / (2 * m))  # Bonferroni: Dunnett lies between
     if m == 1:
         return lo
     # bracket on a grid of 9 points, then Newton steps with a finite-difference slope

@@ -37,6 +37,7 @@ from painstudy.improvement import describe_threshold, improvement_scores, resolv
 from painstudy.outcomes import cumulative_proportions, reaches
 from painstudy.rendering import Rendered, Tidy
 
+from .binomial import newcombe_interval, wilson_interval
 from .design import (
     check_columns,
     design_matrix,
@@ -49,10 +50,22 @@ from .design import (
 )
 
 __all__ = [
-    "ResponderData", "ResponderRates", "RiskDifferenceResult", "OddsRatioResult", "CPRAResult",
-    "ResponderAnalysis", "responders", "responder_rates", "risk_difference",
-    "responder_odds_ratio", "cpra", "responder_analysis", "wilson_interval", "newcombe_interval",
-    "distinct_covariates", "drop_collinear",
+    "ResponderData",
+    "ResponderRates",
+    "RiskDifferenceResult",
+    "OddsRatioResult",
+    "CPRAResult",
+    "ResponderAnalysis",
+    "responders",
+    "responder_rates",
+    "risk_difference",
+    "responder_odds_ratio",
+    "cpra",
+    "responder_analysis",
+    "wilson_interval",
+    "newcombe_interval",
+    "distinct_covariates",
+    "drop_collinear",
 ]
 
 POPULATIONS = ("completers", "assessed", "nri")
@@ -85,8 +98,14 @@ class ResponderData(Rendered):
     def facts(self) -> tuple[tuple[str, object], ...]:
         """Study, outcome, threshold, population, reference arm and rows, as (label, value)."""
         thr = describe_threshold(self.threshold, self.relative) if np.isfinite(self.threshold) else ""
-        return (("study", self.study), ("outcome", self.outcome), ("threshold", thr),
-                ("population", self.population), ("reference", self.reference), ("rows", len(self.table)))
+        return (
+            ("study", self.study),
+            ("outcome", self.outcome),
+            ("threshold", thr),
+            ("population", self.population),
+            ("reference", self.reference),
+            ("rows", len(self.table)),
+        )
 
     def tidy(self) -> Tidy:
         return Tidy("Responder data", self.facts(), (("table", self.table),))
@@ -100,8 +119,9 @@ class ResponderRates(Rendered):
     conf_level: float = 0.95
 
     def tidy(self) -> Tidy:
-        return Tidy("Responder rates", (("conf_level", self.conf_level), ("interval", "Wilson score")),
-                    (("table", self.table),))
+        return Tidy(
+            "Responder rates", (("conf_level", self.conf_level), ("interval", "Wilson score")), (("table", self.table),)
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -123,8 +143,12 @@ class RiskDifferenceResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Responder risk differences", (("interval", self.ci), ("conf_level", self.conf_level)),
-                    (("table", self.table),), self.notes)
+        return Tidy(
+            "Responder risk differences",
+            (("interval", self.ci), ("conf_level", self.conf_level)),
+            (("table", self.table),),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -146,9 +170,12 @@ class OddsRatioResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Responder odds ratios (logistic regression)",
-                    (("visit", self.visit), ("n", self.n), ("covariates", self.covariates),
-                     ("method", self.method)), (("table", self.table),), self.notes)
+        return Tidy(
+            "Responder odds ratios (logistic regression)",
+            (("visit", self.visit), ("n", self.n), ("covariates", self.covariates), ("method", self.method)),
+            (("table", self.table),),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -162,9 +189,11 @@ class CPRAResult(Rendered):
     relative: bool = True
 
     def tidy(self) -> Tidy:
-        return Tidy("Cumulative proportion of responders",
-                    (("visit", self.visit), ("threshold unit", "% of baseline" if self.relative else "points")),
-                    (("table", self.table),))
+        return Tidy(
+            "Cumulative proportion of responders",
+            (("visit", self.visit), ("threshold unit", "% of baseline" if self.relative else "points")),
+            (("table", self.table),),
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -187,52 +216,10 @@ class ResponderAnalysis(Rendered):
             tables.append(("odds_ratios", self.odds_ratios.table))
         notes = list(self.notes)
         for part in (self.differences, self.odds_ratios):
-            for n in (part.notes if part is not None else ()):
+            for n in part.notes if part is not None else ():
                 if n not in notes:
                     notes.append(n)
         return Tidy("Responder analysis", self.data.facts(), tuple(tables), tuple(notes))
-
-
-# =============================================================================== intervals
-def wilson_interval(x: np.ndarray, n: np.ndarray, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion.
-
-    Examples
-    --------
-    >>> lo, hi = wilson_interval(np.array([87]), np.array([161]))
-    >>> round(float(lo[0]), 4), round(float(hi[0]), 4)  # R: prop.test(87, 161, correct = FALSE)
-    (0.4633, 0.6155)
-    """
-    x = np.asarray(x, float)
-    n = np.asarray(n, float)
-    z = normal_quantile(conf_level)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = x / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # exactly 0 with no responders and 1 with all (rounding would leave 1e-17 outside the estimate)
-    lo = np.where(x == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-    hi = np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-    return lo, hi
-
-
-def newcombe_interval(x1, n1, x2, n2, conf_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Newcombe's hybrid score interval (method 10) for p1 - p2.
-
-    Examples
-    --------
-    >>> lo, hi = newcombe_interval(87, 161, 45, 140)
-    >>> round(float(lo), 4), round(float(hi), 4)
-    (0.107, 0.3228)
-    """
-    l1, u1 = wilson_interval(np.asarray(x1), np.asarray(n1), conf_level)
-    l2, u2 = wilson_interval(np.asarray(x2), np.asarray(n2), conf_level)
-    p1 = np.asarray(x1, float) / np.asarray(n1, float)
-    p2 = np.asarray(x2, float) / np.asarray(n2, float)
-    d = p1 - p2
-    lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return lo, hi
 
 
 # =============================================================================== derivation
@@ -293,21 +280,22 @@ def responders(
         v["responder"] = v["responder"].fillna(0.0)
     arms = tuple(a.name for a in spec.arms)
     bcol = f"{outcome}_baseline"
-    out = pd.DataFrame({
-        "subject": v["subject"].to_numpy(),
-        "arm": pd.Categorical(v["arm"].astype(str).to_numpy(), categories=list(arms)),
-        "arm_class": v["arm_class"].astype(str).to_numpy() if "arm_class" in v else "",
-        "visit": pd.Categorical(v["visit"].astype(str).to_numpy(), categories=post_names,
-                                ordered=True),
-        "week": v["week"].astype(float).to_numpy(),
-        "baseline": v[bcol].astype(float).to_numpy() if bcol in v else np.nan,
-        "value": v[outcome].astype(float).to_numpy(),
-        "improvement": v["improvement"].to_numpy(float),
-        "pct_improvement": v["pct_improvement"].to_numpy(float),
-        "assessed": v["assessed"].to_numpy(bool),
-        "responder": v["responder"].to_numpy(float),
-        "completer": v["completer"].to_numpy(bool),
-    })
+    out = pd.DataFrame(
+        {
+            "subject": v["subject"].to_numpy(),
+            "arm": pd.Categorical(v["arm"].astype(str).to_numpy(), categories=list(arms)),
+            "arm_class": v["arm_class"].astype(str).to_numpy() if "arm_class" in v else "",
+            "visit": pd.Categorical(v["visit"].astype(str).to_numpy(), categories=post_names, ordered=True),
+            "week": v["week"].astype(float).to_numpy(),
+            "baseline": v[bcol].astype(float).to_numpy() if bcol in v else np.nan,
+            "value": v[outcome].astype(float).to_numpy(),
+            "improvement": v["improvement"].to_numpy(float),
+            "pct_improvement": v["pct_improvement"].to_numpy(float),
+            "assessed": v["assessed"].to_numpy(bool),
+            "responder": v["responder"].to_numpy(float),
+            "completer": v["completer"].to_numpy(bool),
+        }
+    )
     covs = []
     sub_idx = subjects.set_index("subject")
     for c in ["site", "condition", *(c.name for c in spec.covariates)]:
@@ -315,15 +303,25 @@ def responders(
             out[c] = out["subject"].map(sub_idx[c]).to_numpy()
             covs.append(c)
     out = out.sort_values(["visit", "arm", "subject"], kind="stable").reset_index(drop=True)
-    return ResponderData(table=out, outcome=outcome, threshold=thr, relative=relative,
-                         population=population, arms=arms, reference=spec.reference_arm.name,
-                         visits=tuple(post_names), covariates=tuple(covs), study=spec.name)
+    return ResponderData(
+        table=out,
+        outcome=outcome,
+        threshold=thr,
+        relative=relative,
+        population=population,
+        arms=arms,
+        reference=spec.reference_arm.name,
+        visits=tuple(post_names),
+        covariates=tuple(covs),
+        study=spec.name,
+    )
 
 
 def _check(data: object) -> ResponderData:
     if not isinstance(data, ResponderData):
-        raise ModelError(f"expected ResponderData (from painstudy.models.responders.responders), "
-                         f"got {type(data).__name__}")
+        raise ModelError(
+            f"expected ResponderData (from painstudy.models.responders.responders), got {type(data).__name__}"
+        )
     if data.table.empty:
         raise ModelError(f"no subjects in the {data.population!r} population")
     return data
@@ -355,14 +353,14 @@ def responder_rates(data: ResponderData, *, conf_level: float = 0.95) -> Respond
     data = _check(data)
     t = data.table
     g = t.groupby(["arm", "visit"], observed=True)
-    tab = g.agg(week=("week", "first"), n=("responder", "size"),
-                responders=("responder", "sum")).reset_index()
+    tab = g.agg(week=("week", "first"), n=("responder", "size"), responders=("responder", "sum")).reset_index()
     tab["responders"] = tab["responders"].astype(int)
     tab["rate"] = tab["responders"] / tab["n"]
     tab["ci_lower"], tab["ci_upper"] = wilson_interval(tab["responders"], tab["n"], conf_level)
     tab = tab.sort_values(["visit", "arm"]).reset_index(drop=True)
-    return ResponderRates(table=tab[["arm", "visit", "week", "n", "responders", "rate",
-                                     "ci_lower", "ci_upper"]], conf_level=conf_level)
+    return ResponderRates(
+        table=tab[["arm", "visit", "week", "n", "responders", "rate", "ci_lower", "ci_upper"]], conf_level=conf_level
+    )
 
 
 def _nnt_note(est: float, lo: float, hi: float) -> str:
@@ -373,8 +371,7 @@ def _nnt_note(est: float, lo: float, hi: float) -> str:
     if hi < 0:
         return f"NNT (harm) {-1 / est:.1f} ({-1 / lo:.1f} to {-1 / hi:.1f})"
     kind = "benefit" if est > 0 else "harm"
-    return (f"NNT ({kind}) {abs(1 / est):.1f}; CI: NNT (benefit) {1 / hi:.1f} to infinity to "
-            f"NNT (harm) {-1 / lo:.1f}")
+    return f"NNT ({kind}) {abs(1 / est):.1f}; CI: NNT (benefit) {1 / hi:.1f} to infinity to NNT (harm) {-1 / lo:.1f}"
 
 
 def risk_difference(
@@ -422,8 +419,10 @@ def risk_difference(
             a = tv.loc[tv["arm"].astype(str) == arm, "responder"]
             n1, x1 = len(a), int(a.sum())
             if n1 == 0 or n0 == 0:
-                notes.append(f"{vis}: {arm} vs {reference} not compared ("
-                             f"{arm if n1 == 0 else reference} has no subject in the population)")
+                notes.append(
+                    f"{vis}: {arm} vs {reference} not compared ("
+                    f"{arm if n1 == 0 else reference} has no subject in the population)"
+                )
                 continue
             p1, p0 = x1 / n1, x0 / n0
             est = p1 - p0
@@ -437,15 +436,29 @@ def risk_difference(
                 chi2, p, _, _ = stats.chi2_contingency(table, correction=False)
             else:
                 chi2, p = np.nan, np.nan
-            rows.append({
-                "visit": vis, "arm": arm, "reference": reference, "n": n1, "responders": x1,
-                "rate": p1, "n_reference": n0, "responders_reference": x0, "rate_reference": p0,
-                "estimate": est, "std_error": se, "ci_lower": lo, "ci_upper": hi,
-                "statistic": float(chi2), "p_value": float(p),
-                "nnt": 1 / est if est != 0 else np.inf,
-                "nnt_ci_lower": 1 / hi if hi != 0 else np.inf,
-                "nnt_ci_upper": 1 / lo if lo != 0 else np.inf,
-                "nnt_note": _nnt_note(est, lo, hi)})
+            rows.append(
+                {
+                    "visit": vis,
+                    "arm": arm,
+                    "reference": reference,
+                    "n": n1,
+                    "responders": x1,
+                    "rate": p1,
+                    "n_reference": n0,
+                    "responders_reference": x0,
+                    "rate_reference": p0,
+                    "estimate": est,
+                    "std_error": se,
+                    "ci_lower": lo,
+                    "ci_upper": hi,
+                    "statistic": float(chi2),
+                    "p_value": float(p),
+                    "nnt": 1 / est if est != 0 else np.inf,
+                    "nnt_ci_lower": 1 / hi if hi != 0 else np.inf,
+                    "nnt_ci_upper": 1 / lo if lo != 0 else np.inf,
+                    "nnt_note": _nnt_note(est, lo, hi),
+                }
+            )
     return RiskDifferenceResult(table=pd.DataFrame(rows), ci=ci, conf_level=conf_level, notes=tuple(notes))
 
 
@@ -505,42 +518,66 @@ def responder_odds_ratio(
         notes.append(f"{int((~ok).sum())} subject(s) with a missing covariate left out at {visit}")
     X, dropped = drop_collinear(X, ok)
     if dropped:
-        notes.append(f"term(s) collinear with earlier terms (e.g. condition coded twice), left out: "
-                     f"{', '.join(dropped)}")
+        notes.append(
+            f"term(s) collinear with earlier terms (e.g. condition coded twice), left out: {', '.join(dropped)}"
+        )
     y = t.loc[ok, "responder"].to_numpy(float)
     if y.size == 0 or y.min() == y.max():
-        raise ModelError(f"at visit {visit!r} every subject has the same response; no odds "
-                         f"ratio can be estimated")
+        raise ModelError(f"at visit {visit!r} every subject has the same response; no odds ratio can be estimated")
     Xok = X.loc[ok]
     separated = separated_terms(Xok, y)
     use = method if method != "auto" else ("firth" if separated else "ml")
     if separated:
         rates = t.loc[ok].groupby(t.loc[ok, "arm"].astype(str), observed=True)["responder"].agg(["sum", "size"])
-        extreme = [f"{a} ({int(r['sum'])} of {int(r['size'])})" for a, r in rates.iterrows()
-                   if r["sum"] in (0, r["size"])]
-        why = (f"arm(s) with 0% or 100% responders: {', '.join(extreme)}" if extreme
-               else f"terms {', '.join(separated)} predict response perfectly")
+        extreme = [
+            f"{a} ({int(r['sum'])} of {int(r['size'])})" for a, r in rates.iterrows() if r["sum"] in (0, r["size"])
+        ]
+        why = (
+            f"arm(s) with 0% or 100% responders: {', '.join(extreme)}"
+            if extreme
+            else f"terms {', '.join(separated)} predict response perfectly"
+        )
         if use == "ml":
-            notes.append(f"separation ({why}): maximum likelihood has no finite estimate for "
-                         f"{', '.join(separated)}; their estimates and standard errors are meaningless "
-                         f"(use method='firth')")
+            notes.append(
+                f"separation ({why}): maximum likelihood has no finite estimate for "
+                f"{', '.join(separated)}; their estimates and standard errors are meaningless "
+                f"(use method='firth')"
+            )
         else:
-            notes.append(f"separation ({why}): odds ratios by Firth's penalised likelihood, profile "
-                         f"penalised-likelihood intervals and penalised likelihood-ratio p values")
+            notes.append(
+                f"separation ({why}): odds ratios by Firth's penalised likelihood, profile "
+                f"penalised-likelihood intervals and penalised likelihood-ratio p values"
+            )
     if use == "ml":
         with warnings_as_notes(notes, "logistic model: "):
             fit = sm.GLM(y, Xok.to_numpy(float), family=sm.families.Binomial()).fit(tol=1e-12)
         est, se = np.asarray(fit.params), np.asarray(fit.bse)
         stat = est / se
-        tab = pd.DataFrame({"term": list(X.columns), "estimate": est, "std_error": se,
-                            "statistic": stat, "p_value": 2 * stats.norm.sf(np.abs(stat)),
-                            "ci_lower": est - z * se, "ci_upper": est + z * se})
+        tab = pd.DataFrame(
+            {
+                "term": list(X.columns),
+                "estimate": est,
+                "std_error": se,
+                "statistic": stat,
+                "p_value": 2 * stats.norm.sf(np.abs(stat)),
+                "ci_lower": est - z * se,
+                "ci_upper": est + z * se,
+            }
+        )
     else:
         with warnings_as_notes(notes, "Firth logistic model: "):
             ff = firth_logit(Xok.to_numpy(float), y, conf_level=conf_level)
-        tab = pd.DataFrame({"term": list(X.columns), "estimate": ff.params, "std_error": ff.bse,
-                            "statistic": ff.chi2, "p_value": ff.p_values,
-                            "ci_lower": ff.ci_lower, "ci_upper": ff.ci_upper})
+        tab = pd.DataFrame(
+            {
+                "term": list(X.columns),
+                "estimate": ff.params,
+                "std_error": ff.bse,
+                "statistic": ff.chi2,
+                "p_value": ff.p_values,
+                "ci_lower": ff.ci_lower,
+                "ci_upper": ff.ci_upper,
+            }
+        )
     tab["term"] = tab["term"].replace({"const": "intercept"})
     with np.errstate(over="ignore"):  # a meaningless ML estimate under separation: inf, and a note
         tab["odds_ratio"] = np.exp(tab["estimate"])
@@ -549,12 +586,12 @@ def responder_odds_ratio(
     note = ", ".join(covariates)
     if dropped:
         note += f" (dropped as collinear: {', '.join(dropped)})"
-    return OddsRatioResult(table=tab, visit=visit, n=int(ok.sum()), covariates=note, method=use,
-                           notes=tuple(notes))
+    return OddsRatioResult(table=tab, visit=visit, n=int(ok.sum()), covariates=note, method=use, notes=tuple(notes))
 
 
-def _or_arguments(data: ResponderData, visit: str | None, covariates: Sequence[str] | None,
-                  reference: str | None, method: str) -> tuple[str, pd.DataFrame, list[str], str]:
+def _or_arguments(
+    data: ResponderData, visit: str | None, covariates: Sequence[str] | None, reference: str | None, method: str
+) -> tuple[str, pd.DataFrame, list[str], str]:
     """Check the arguments of :func:`responder_odds_ratio`: visit, its rows, covariates, reference."""
     if method not in OR_METHODS:
         raise ModelError(f"method must be one of {', '.join(map(repr, OR_METHODS))}, got {method!r}")
@@ -565,11 +602,13 @@ def _or_arguments(data: ResponderData, visit: str | None, covariates: Sequence[s
         raise ModelError(f"reference arm {reference!r} is not one of {list(data.arms)}")
     t = data.table.loc[data.table["visit"].astype(str) == visit]
     if covariates is None:
-        covariates = distinct_covariates(t, ["baseline"] + [
-            c for c in data.covariates if c != "site" and t[c].nunique(dropna=True) > 1])
+        covariates = distinct_covariates(
+            t, ["baseline"] + [c for c in data.covariates if c != "site" and t[c].nunique(dropna=True) > 1]
+        )
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    check_columns(t, covariates, what="covariate", available=["baseline", *data.covariates],
-                  where="the responder table")
+    check_columns(
+        t, covariates, what="covariate", available=["baseline", *data.covariates], where="the responder table"
+    )
     return visit, t, covariates, reference
 
 
@@ -658,16 +697,19 @@ def responder_analysis(
     >>> [name for name, _ in res.tidy().tables]
     ['rates', 'differences', 'odds_ratios']
     """
-    data = responders(cohort, outcome, threshold=threshold, relative=relative,
-                      population=population)
+    data = responders(cohort, outcome, threshold=threshold, relative=relative, population=population)
     notes = []
     _or_arguments(data, visit, covariates, None, method)  # a wrong argument is the user's error
     try:
-        orr = responder_odds_ratio(data, visit=visit, covariates=covariates, conf_level=conf_level,
-                                   method=method)
+        orr = responder_odds_ratio(data, visit=visit, covariates=covariates, conf_level=conf_level, method=method)
     except ModelError as exc:  # a property of the data (e.g. everyone responded)
         orr = None
         notes.append(f"odds ratios not estimated: {exc}")
-    return ResponderAnalysis(data=data, rates=responder_rates(data, conf_level=conf_level),
-                             differences=risk_difference(data, ci=ci, conf_level=conf_level),
-                             odds_ratios=orr, cpra=cpra(data, visit=visit), notes=tuple(notes))
+    return ResponderAnalysis(
+        data=data,
+        rates=responder_rates(data, conf_level=conf_level),
+        differences=risk_difference(data, ci=ci, conf_level=conf_level),
+        odds_ratios=orr,
+        cpra=cpra(data, visit=visit),
+        notes=tuple(notes),
+    )

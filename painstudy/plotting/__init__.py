@@ -16,11 +16,16 @@ from painstudy.io import output_file
 __all__ = ["save_figure", "FIGURE_FORMATS", "check_figure_path", "written_by_painstudy"]
 
 #: Formats save_figure writes (deterministic output) and the mark each file carries.
-FIGURE_FORMATS = {".png": b"tEXtSoftware\x00painstudy", ".svg": b"<dc:title>painstudy</dc:title>",
-                  ".pdf": b"/Creator (painstudy)"}
-_METADATA = {".png": {"Software": "painstudy"},
-             ".svg": {"Creator": "painstudy", "Date": None},
-             ".pdf": {"Creator": "painstudy", "Producer": None, "CreationDate": None, "ModDate": None}}
+FIGURE_FORMATS = {
+    ".png": b"tEXtSoftware\x00painstudy",
+    ".svg": b"<dc:title>painstudy</dc:title>",
+    ".pdf": b"/Creator (painstudy)",
+}
+_METADATA = {
+    ".png": {"Software": "painstudy"},
+    ".svg": {"Creator": "painstudy", "Date": None},
+    ".pdf": {"Creator": "painstudy", "Producer": None, "CreationDate": None, "ModDate": None},
+}
 
 
 def written_by_painstudy(path: str | Path) -> bool:
@@ -39,8 +44,9 @@ def check_figure_path(path: str | Path) -> Path:
     p = Path(path)
     if p.suffix.lower() not in FIGURE_FORMATS:
         shown = f"'{p.suffix}'" if p.suffix else "no extension"
-        raise DataFileError(f"{path}: unsupported figure format ({shown}); supported: "
-                            f"{', '.join(s[1:] for s in FIGURE_FORMATS)}")
+        raise DataFileError(
+            f"{path}: unsupported figure format ({shown}); supported: {', '.join(s[1:] for s in FIGURE_FORMATS)}"
+        )
     return output_file(p, what="figure", replace_ok=written_by_painstudy)
 
 

@@ -19,8 +19,7 @@ from scipy import stats
 from ..cohort import Cohort
 from . import style
 
-__all__ = ["arm_colours", "observed_means", "plot_trajectories", "missingness", "plot_missingness",
-           "plot_flow"]
+__all__ = ["arm_colours", "observed_means", "plot_trajectories", "missingness", "plot_missingness", "plot_flow"]
 
 
 def arm_colours(cohort: Cohort) -> dict[str, str]:
@@ -41,8 +40,16 @@ def observed_means(cohort: Cohort, outcome: str, *, ci: float = 0.95) -> pd.Data
     return out
 
 
-def plot_trajectories(cohort: Cohort, outcome: str, *, ax: plt.Axes | None = None, spaghetti: bool = False,
-                      ci: float = 0.95, max_spaghetti: int = 40, seed: int = 0) -> plt.Axes:
+def plot_trajectories(
+    cohort: Cohort,
+    outcome: str,
+    *,
+    ax: plt.Axes | None = None,
+    spaghetti: bool = False,
+    ci: float = 0.95,
+    max_spaghetti: int = 40,
+    seed: int = 0,
+) -> plt.Axes:
     """Observed mean trajectory of an outcome per arm (with CIs); optionally some individual lines."""
     spec = cohort.spec.outcome(outcome)
     ax = style.axes(ax)
@@ -62,8 +69,9 @@ def plot_trajectories(cohort: Cohort, outcome: str, *, ax: plt.Axes | None = Non
         g = m[m["arm"] == arm].sort_values("week")
         if g.empty:
             continue
-        ax.errorbar(g["week"] + off, g["mean"], yerr=[g["mean"] - g["ci_lower"], g["ci_upper"] - g["mean"]],
-                    color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
+        style.arm_errorbars(
+            ax, g["week"] + off, g["mean"], g["ci_lower"], g["ci_upper"], colour=colours[arm], label=labels[arm]
+        )
     ax.set_xlabel("week")
     ax.set_ylabel(f"{spec.label}\n({spec.instrument.direction} is better)")
     ax.set_xticks([v.week for v in cohort.spec.visits])
@@ -94,8 +102,13 @@ def plot_missingness(cohort: Cohort, outcome: str | None = None, *, ax: plt.Axes
     width = 0.8 / len(arms)
     for i, a in enumerate(arms):
         g = m[m["arm"] == a.name].set_index("visit").reindex(visits)
-        ax.bar(np.arange(len(visits)) + (i - (len(arms) - 1) / 2) * width, g["percent_missing"], width,
-               color=colours[a.name], label=a.label)
+        ax.bar(
+            np.arange(len(visits)) + (i - (len(arms) - 1) / 2) * width,
+            g["percent_missing"],
+            width,
+            color=colours[a.name],
+            label=a.label,
+        )
     ax.set_xticks(np.arange(len(visits)), visits)
     ax.set_ylabel("% of randomised not assessed")
     ax.set_title("Missing assessments by visit and arm", fontsize=10)
@@ -119,14 +132,29 @@ def plot_flow(cohort: Cohort, *, ax: plt.Axes | None = None) -> plt.Axes:
     for i, a in enumerate(arms):
         x = i + 0.5
         ax.annotate("", xy=(x, 8.2), xytext=(len(arms) / 2, 8.9), arrowprops=dict(arrowstyle="->", color="#333"))
-        ax.text(x, 7.8, f"{a.label}\n({a.arm_class})\nallocated n = {flow.loc['randomised', a.name]}",
-                ha="center", va="center", bbox=box, fontsize=8)
+        ax.text(
+            x,
+            7.8,
+            f"{a.label}\n({a.arm_class})\nallocated n = {flow.loc['randomised', a.name]}",
+            ha="center",
+            va="center",
+            bbox=box,
+            fontsize=8,
+        )
         lines = [f"{r.replace('assessed at ', '')}: {flow.loc[r, a.name]}" for r in visits]
         ax.text(x, 5.6, "Assessed\n" + "\n".join(lines), ha="center", va="center", bbox=box, fontsize=7.5)
         wd = [f"{r.replace('withdrawn: ', '')}: {flow.loc[r, a.name]}" for r in reasons if flow.loc[r, a.name]]
-        ax.text(x, 3.0, f"Withdrawn n = {flow.loc['withdrawn', a.name]}\n" + "\n".join(wd),
-                ha="center", va="center", bbox=box, fontsize=7.5)
-        ax.text(x, 0.9, f"Completed\nn = {flow.loc['completed', a.name]}", ha="center", va="center", bbox=box,
-                fontsize=8.5)
+        ax.text(
+            x,
+            3.0,
+            f"Withdrawn n = {flow.loc['withdrawn', a.name]}\n" + "\n".join(wd),
+            ha="center",
+            va="center",
+            bbox=box,
+            fontsize=7.5,
+        )
+        ax.text(
+            x, 0.9, f"Completed\nn = {flow.loc['completed', a.name]}", ha="center", va="center", bbox=box, fontsize=8.5
+        )
     ax.set_title(f"{cohort.spec.title}: participant flow", fontsize=10)
     return ax

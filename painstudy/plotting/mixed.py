@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import PainstudyError
 from .cohort import arm_colours
-from .style import ROLE_COLOURS, axes
+from .style import ROLE_COLOURS, arm_errorbars, axes
 
 __all__ = ["plot_lsmeans", "plot_forest"]
 
@@ -23,8 +23,10 @@ def plot_lsmeans(result, outcome: str, *, ax: plt.Axes | None = None) -> plt.Axe
     cohort = result.cohort
     m = result.lsmeans[result.lsmeans["outcome"] == outcome]
     if m.empty:
-        raise PainstudyError(f"no LS means for outcome {outcome!r}; outcomes compared: "
-                             f"{', '.join(map(str, result.lsmeans['outcome'].unique()))}")
+        raise PainstudyError(
+            f"no LS means for outcome {outcome!r}; outcomes compared: "
+            f"{', '.join(map(str, result.lsmeans['outcome'].unique()))}"
+        )
     ax = axes(ax)
     colours = arm_colours(cohort)
     labels = {a.name: a.label for a in cohort.spec.arms}
@@ -32,8 +34,9 @@ def plot_lsmeans(result, outcome: str, *, ax: plt.Axes | None = None) -> plt.Axe
     offsets = np.linspace(-0.4, 0.4, len(arms)) if len(arms) > 1 else [0.0]
     for off, arm in zip(offsets, arms):
         g = m[m["arm"].astype(str) == arm].sort_values("week")
-        ax.errorbar(g["week"] + off, g["estimate"], yerr=[g["estimate"] - g["ci_lower"], g["ci_upper"] - g["estimate"]],
-                    color=colours[arm], marker="o", ms=4, capsize=2, lw=1.5, label=labels[arm])
+        arm_errorbars(
+            ax, g["week"] + off, g["estimate"], g["ci_lower"], g["ci_upper"], colour=colours[arm], label=labels[arm]
+        )
     inst = cohort.instrument(outcome)
     ax.set_xlabel("week")
     ax.set_ylabel(f"{cohort.spec.outcome(outcome).label}\n({inst.direction} is better)")
@@ -50,8 +53,7 @@ def plot_forest(result, *, visit: str | None = None, ax: plt.Axes | None = None)
     """
     t = result.table
     if visit is None:
-        visit = t["visit"].iloc[-1] if (t["visit"] == "slope per week").all() else \
-            [v for v in t["visit"].unique()][-1]
+        visit = t["visit"].iloc[-1] if (t["visit"] == "slope per week").all() else [v for v in t["visit"].unique()][-1]
     if visit not in set(t["visit"]):
         raise PainstudyError(f"no comparison at visit {visit!r}; visits: {', '.join(map(str, t['visit'].unique()))}")
     t = t[t["visit"] == visit].reset_index(drop=True)
@@ -69,6 +71,8 @@ def plot_forest(result, *, visit: str | None = None, ax: plt.Axes | None = None)
     ax.axvline(0, color="#999", lw=1)
     ax.set_yticks(y, [f"{r.outcome}: {r.comparison}" for r in t.itertuples()], fontsize=8)
     ax.set_xlabel("standardised benefit (difference / SD; > 0 favours the first arm)")
-    ax.set_title(f"Comparisons at {visit} ({result.model}; {t['adjustment'].iloc[0] if len(t) else ''} "
-                 f"adjusted p in the table)", fontsize=9)
+    ax.set_title(
+        f"Comparisons at {visit} ({result.model}; {t['adjustment'].iloc[0] if len(t) else ''} adjusted p in the table)",
+        fontsize=9,
+    )
     return ax

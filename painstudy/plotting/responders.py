@@ -55,8 +55,7 @@ def plot_cpra(
         data = data.cpra
     res = cpra(data) if isinstance(data, ResponderData) else data
     if not isinstance(res, CPRAResult):
-        raise ModelError(f"plot_cpra needs a CPRAResult, ResponderData or ResponderAnalysis, got "
-                         f"{type(data).__name__}")
+        raise ModelError(f"plot_cpra needs a CPRAResult, ResponderData or ResponderAnalysis, got {type(data).__name__}")
     t = res.table
     cats, labels, colours = arm_style(t, labels)
     ax = axes(ax)
@@ -65,8 +64,7 @@ def plot_cpra(
         if s.empty:
             continue
         n = int(s["n"].iloc[0])
-        ax.step(s["threshold"], s["proportion"], where="post", lw=2,
-                color=colours[arm], label=f"{labels[arm]} (n={n})")
+        ax.step(s["threshold"], s["proportion"], where="post", lw=2, color=colours[arm], label=f"{labels[arm]} (n={n})")
     for m in marks:
         ax.axvline(m, color="0.6", lw=0.8, ls=":")
     unit = "%" if res.relative else "points"
@@ -101,8 +99,9 @@ def plot_responder_rates(
     if isinstance(rates, ResponderAnalysis):
         rates = rates.rates
     if not isinstance(rates, ResponderRates):
-        raise ModelError(f"plot_responder_rates needs ResponderRates or a ResponderAnalysis, got "
-                         f"{type(rates).__name__}")
+        raise ModelError(
+            f"plot_responder_rates needs ResponderRates or a ResponderAnalysis, got {type(rates).__name__}"
+        )
     t = rates.table
     cats, labels, colours = arm_style(t, labels)
     ax = axes(ax)
@@ -114,8 +113,15 @@ def plot_responder_rates(
         if s.empty:
             continue
         x = np.array([xpos[v] for v in s["visit"].astype(str)]) + (i - (len(cats) - 1) / 2) * width
-        ax.errorbar(x, s["rate"], yerr=[(s["rate"] - s["ci_lower"]).clip(lower=0), (s["ci_upper"] - s["rate"]).clip(lower=0)],
-                    fmt="o", capsize=3, color=colours[arm], label=labels[arm])
+        ax.errorbar(
+            x,
+            s["rate"],
+            yerr=[(s["rate"] - s["ci_lower"]).clip(lower=0), (s["ci_upper"] - s["rate"]).clip(lower=0)],
+            fmt="o",
+            capsize=3,
+            color=colours[arm],
+            label=labels[arm],
+        )
     ax.set_xticks(range(len(visits)))
     ax.set_xticklabels(visits)
     ax.set_ylabel("responders (proportion)")

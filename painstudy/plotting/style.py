@@ -46,13 +46,13 @@ def arm_labels(labels: Mapping[str, str] | None, arms: Sequence[str]) -> dict[st
     labels = dict(labels or {})
     unknown = [k for k in labels if k not in arms]
     if unknown:
-        raise PainstudyError(f"labels for unknown arm(s) {', '.join(map(repr, unknown))}; arms: "
-                             f"{', '.join(arms)}")
+        raise PainstudyError(f"labels for unknown arm(s) {', '.join(map(repr, unknown))}; arms: {', '.join(arms)}")
     return {a: str(labels.get(a, a)) for a in arms}
 
 
-def arm_style(table: pd.DataFrame,
-              labels: Mapping[str, str] | None) -> tuple[list[str], dict[str, str], dict[str, str]]:
+def arm_style(
+    table: pd.DataFrame, labels: Mapping[str, str] | None
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
     """The arms of a result table (the categories of its ``arm`` column, in study order), their
     legend labels (checked by :func:`arm_labels`) and their colours."""
     arms = [str(c) for c in table["arm"].cat.categories]
@@ -64,3 +64,18 @@ def axes(ax: plt.Axes | None, figsize: tuple[float, float] = (7, 4.2)) -> plt.Ax
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def arm_errorbars(ax: plt.Axes, x, estimate, lower, upper, *, colour: str, label: str) -> None:
+    """One arm's estimates over time with their confidence intervals, in the house style."""
+    ax.errorbar(
+        x,
+        estimate,
+        yerr=[estimate - lower, upper - estimate],
+        color=colour,
+        marker="o",
+        ms=4,
+        capsize=2,
+        lw=1.5,
+        label=label,
+    )

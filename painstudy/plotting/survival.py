@@ -84,8 +84,9 @@ def plot_km(
         data = data.km
     km = kaplan_meier(data) if isinstance(data, ImprovementData) else data
     if not isinstance(km, KaplanMeierResult):
-        raise ModelError(f"plot_km needs ImprovementData, a KaplanMeierResult or an ImprovementAnalysis, "
-                         f"got {type(data).__name__}")
+        raise ModelError(
+            f"plot_km needs ImprovementData, a KaplanMeierResult or an ImprovementAnalysis, got {type(data).__name__}"
+        )
     surv = km.survival
     cats, labels, colours = arm_style(surv, labels)
     arms = [a for a in cats if (surv["arm"] == a).any()]
@@ -120,8 +121,9 @@ def plot_km(
     return ax
 
 
-def _at_risk_table(ax: plt.Axes, risk: pd.DataFrame, arms: Sequence[str], labels: Mapping[str, str],
-                   colours: Mapping[str, str]) -> plt.Axes:
+def _at_risk_table(
+    ax: plt.Axes, risk: pd.DataFrame, arms: Sequence[str], labels: Mapping[str, str], colours: Mapping[str, str]
+) -> plt.Axes:
     """The number at risk per arm at each time, in an Axes appended below ``ax``."""
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
@@ -170,8 +172,10 @@ def plot_cumulative_incidence(
         data = data.incidence if data.incidence is not None else data.data
     res = cumulative_incidence(data) if isinstance(data, ImprovementData) else data
     if not isinstance(res, CumulativeIncidenceResult):
-        raise ModelError(f"plot_cumulative_incidence needs ImprovementData, a CumulativeIncidenceResult "
-                         f"or an ImprovementAnalysis, got {type(data).__name__}")
+        raise ModelError(
+            f"plot_cumulative_incidence needs ImprovementData, a CumulativeIncidenceResult "
+            f"or an ImprovementAnalysis, got {type(data).__name__}"
+        )
     t = res.table
     cats, labels, colours = arm_style(t, labels)
     ax = axes(ax)
@@ -181,10 +185,10 @@ def plot_cumulative_incidence(
         x, y = _step_to(s["time"].to_numpy(float), s["estimate"].to_numpy(float), end)
         ax.step(x, y, where="post", color=colours[arm], lw=2, label=f"{labels[arm]}: improved")
         if competing:
-            x2, y2 = _step_to(s["time"].to_numpy(float),
-                              s["competing_estimate"].to_numpy(float), end)
-            ax.step(x2, y2, where="post", color=colours[arm], lw=1.2, ls="--",
-                    label=f"{labels[arm]}: dropped out first")
+            x2, y2 = _step_to(s["time"].to_numpy(float), s["competing_estimate"].to_numpy(float), end)
+            ax.step(
+                x2, y2, where="post", color=colours[arm], lw=1.2, ls="--", label=f"{labels[arm]}: dropped out first"
+            )
     ax.set_xlabel("week")
     ax.set_ylabel("cumulative incidence")
     ax.set_ylim(-0.02, 1.02)

@@ -22,9 +22,25 @@ from .parameters import ParameterError, check_parameters, notebook_parameters, r
 from .provenance import display_path, study_inputs
 from .runner import DEFAULT_NOTEBOOKS, NOTEBOOK_DIR, NotebookRun, ReportResult, resolve_notebooks, run_report
 
-__all__ = ["run_report", "ReportResult", "NotebookRun", "resolve_notebooks", "DEFAULT_NOTEBOOKS", "NOTEBOOK_DIR",
-           "save_table", "save_tables", "figure_path", "record_inputs", "ParameterError", "check_parameters",
-           "notebook_parameters", "read_parameters", "display_path", "study_inputs", "sha256_file"]
+__all__ = [
+    "run_report",
+    "ReportResult",
+    "NotebookRun",
+    "resolve_notebooks",
+    "DEFAULT_NOTEBOOKS",
+    "NOTEBOOK_DIR",
+    "save_table",
+    "save_tables",
+    "figure_path",
+    "record_inputs",
+    "ParameterError",
+    "check_parameters",
+    "notebook_parameters",
+    "read_parameters",
+    "display_path",
+    "study_inputs",
+    "sha256_file",
+]
 
 #: Deprecated (kept importable): the folder above the package. painstudy no longer assumes a
 #: checkout; outputs go to ``./reports/<study>`` or ``--out`` and shipped files are package data.

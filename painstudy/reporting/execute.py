@@ -28,7 +28,7 @@ _VOLATILE_CELL = ("start_time", "end_time", "duration")
 
 def now() -> str:
     """The current UTC time, to the second, ISO 8601."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def kernel_manager(kernel: str | None, connection_file: Path):
@@ -43,12 +43,23 @@ def kernel_manager(kernel: str | None, connection_file: Path):
         """The kernelspec ``painstudy``: ipykernel in the Python running painstudy, whatever is installed."""
 
         def get_kernel_spec(self, kernel_name, *args, **kwargs):
-            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                                    "--HistoryManager.hist_file=:memory:"],
-                              display_name="Python 3 (painstudy)", language="python", resource_dir="")
+            return KernelSpec(
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                    "--HistoryManager.hist_file=:memory:",
+                ],
+                display_name="Python 3 (painstudy)",
+                language="python",
+                resource_dir="",
+            )
 
-    return KernelManager(kernel_name="painstudy", kernel_spec_manager=ThisInterpreter(),
-                         connection_file=str(connection_file))
+    return KernelManager(
+        kernel_name="painstudy", kernel_spec_manager=ThisInterpreter(), connection_file=str(connection_file)
+    )
 
 
 def _stop_kernel(km) -> None:
@@ -90,8 +101,14 @@ def export_html(ipynb: Path, html: Path, show_code: bool) -> None:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(ipynb), as_version=4)
-    title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
-                  if c.cell_type == "markdown" and c.source.startswith("# ")), ipynb.stem)
+    title = next(
+        (
+            c.source.splitlines()[0].lstrip("# ").strip()
+            for c in nb.cells
+            if c.cell_type == "markdown" and c.source.startswith("# ")
+        ),
+        ipynb.stem,
+    )
     exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     html.write_text(body, encoding="utf-8")
@@ -106,9 +123,17 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
     km = kernel_manager(job.get("kernel"), Path(job["connection_file"]))
     error, cell, status = "", None, "ok"
     try:
-        pm.execute_notebook(job["input"], str(target), parameters=None, km=km, kernel_name=km.kernel_name,
-                            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                            start_timeout=120)
+        pm.execute_notebook(
+            job["input"],
+            str(target),
+            parameters=None,
+            km=km,
+            kernel_name=km.kernel_name,
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            start_timeout=120,
+        )
     except pm.PapermillExecutionError as e:
         status, cell, error = "failed", e.exec_count, f"{e.ename}: {e.evalue}"
     except KeyboardInterrupt:

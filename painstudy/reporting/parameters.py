@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import ReportError
 
@@ -75,13 +76,16 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             target, annotation = node.targets[0].id, "Any"
         else:
-            raise ReportError(f"{name}: the parameters cell may hold only assignments of values "
-                              f"(line {node.lineno}: {ast.unparse(node)[:60]})")
+            raise ReportError(
+                f"{name}: the parameters cell may hold only assignments of values "
+                f"(line {node.lineno}: {ast.unparse(node)[:60]})"
+            )
         try:
             default = ast.literal_eval(node.value)
         except ValueError:
-            raise ReportError(f"{name}: parameter {target!r} has a default that is not a plain value "
-                              f"({ast.unparse(node.value)[:60]})") from None
+            raise ReportError(
+                f"{name}: parameter {target!r} has a default that is not a plain value ({ast.unparse(node.value)[:60]})"
+            ) from None
         out[target] = Parameter(target, annotation, default)
     return out
 
@@ -90,9 +94,17 @@ def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
 # types
 # -------------------------------------------------------------------------------------------
 
+
 def _describe(value: Any) -> str:
-    kind = {bool: "true/false", int: "int", float: "float", str: "str", list: "list", dict: "mapping",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "true/false",
+        int: "int",
+        float: "float",
+        str: "str",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
     text = repr(value)
     return f"{text[:60]}{'...' if len(text) > 60 else ''} ({kind})"
 
@@ -139,24 +151,28 @@ def _matches(value: Any, node: ast.AST) -> bool:
         if node.value.id == "list" and len(args) == 1:
             return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
         if node.value.id == "dict" and len(args) == 2:
-            return isinstance(value, dict) and all(_matches(k, args[0]) and _matches(v, args[1])
-                                                   for k, v in value.items())
+            return isinstance(value, dict) and all(
+                _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
+            )
     raise ReportError(f"unsupported parameter type {ast.unparse(node)!r} in a parameters cell")
 
 
 def check_value(value: Any, annotation: str) -> str | None:
     """``None`` when ``value`` is of the declared type, else what is wrong."""
     if not _plain(value):
-        return f"expected {annotation}, got {_describe(value)}: only text, numbers, true/false, null, lists " \
-               "and mappings are allowed"
+        return (
+            f"expected {annotation}, got {_describe(value)}: only text, numbers, true/false, null, lists "
+            "and mappings are allowed"
+        )
     if _matches(value, ast.parse(annotation, mode="eval").body):
         return None
     hint = " (write a list as [a, b])" if "list" in annotation and not isinstance(value, list) else ""
     return f"expected {annotation}, got {_describe(value)}{hint}"
 
 
-def check_parameters(given: Mapping[str, Any], notebooks: Sequence[str | Path],
-                     raw: Mapping[str, str] | None = None) -> dict[str, Any]:
+def check_parameters(
+    given: Mapping[str, Any], notebooks: Sequence[str | Path], raw: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Check parameters against the notebooks' ``parameters`` cells; return the accepted values.
 
     ``raw`` holds the text of ``-p`` values: a value YAML turned into another type (``yes``,
@@ -179,8 +195,9 @@ def check_parameters(given: Mapping[str, Any], notebooks: Sequence[str | Path],
             raise ParameterError(f"parameter {key!r} is set by {RESERVED[key]}, not by -p/-f")
         if key not in declared:
             names = ", ".join(Path(n).stem for n in notebooks)
-            raise ParameterError(f"unknown parameter {str(key)[:60]!r}; the notebooks ({names}) take: "
-                                 f"{', '.join(known)}")
+            raise ParameterError(
+                f"unknown parameter {str(key)[:60]!r}; the notebooks ({names}) take: {', '.join(known)}"
+            )
         for p in declared[key]:
             problem = check_value(value, p.annotation)
             if problem and raw is not None and key in raw and check_value(raw[key], p.annotation) is None:
@@ -195,6 +212,7 @@ def check_parameters(given: Mapping[str, Any], notebooks: Sequence[str | Path],
 # reading -p and -f
 # -------------------------------------------------------------------------------------------
 
+
 def read_parameters_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML parameters file (an empty file is an empty mapping)."""
     import yaml
@@ -202,8 +220,7 @@ def read_parameters_file(path: str | Path) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise ParameterError(f"{path}: cannot read the parameters file ({getattr(e, 'strerror', None) or e})"
-                             ) from None
+        raise ParameterError(f"{path}: cannot read the parameters file ({getattr(e, 'strerror', None) or e})") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -214,8 +231,9 @@ def read_parameters_file(path: str | Path) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ParameterError(f"{path}: a parameters file is a YAML mapping (name: value lines), "
-                             f"not a {type(doc).__name__}")
+        raise ParameterError(
+            f"{path}: a parameters file is a YAML mapping (name: value lines), not a {type(doc).__name__}"
+        )
     bad = [k for k in doc if not isinstance(k, str)]
     if bad:
         raise ParameterError(f"{path}: parameter names are text; got {bad[0]!r}")
@@ -236,8 +254,9 @@ def parse_assignment(text: str) -> tuple[str, Any, str]:
     return key.strip(), value, raw
 
 
-def read_parameters(assignments: Iterable[str] = (), file: str | Path | None = None
-                    ) -> tuple[dict[str, Any], dict[str, str]]:
+def read_parameters(
+    assignments: Iterable[str] = (), file: str | Path | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Parameters from a ``-f`` file, then ``-p KEY=VALUE`` (which win); and the raw ``-p`` texts."""
     params = read_parameters_file(file) if file else {}
     raw = {}
@@ -251,14 +270,20 @@ def read_parameters(assignments: Iterable[str] = (), file: str | Path | None = N
 # injection
 # -------------------------------------------------------------------------------------------
 
+
 def literal_cell(values: Mapping[str, Any]) -> str:
     """Python source assigning ``values`` as literals; verified to hold nothing but literals."""
     lines = [f"{name} = {value!r}" for name, value in values.items()]
     source = "\n".join(lines)
     tree = ast.parse(source)
     for node, (name, value) in zip(tree.body, values.items(), strict=True):
-        ok = (name.isidentifier() and isinstance(node, ast.Assign) and len(node.targets) == 1
-              and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name)
+        ok = (
+            name.isidentifier()
+            and isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == name
+        )
         if not ok or not _plain(value) or ast.literal_eval(node.value) != value:
             raise ParameterError(f"parameter {name!r}: cannot be written as a plain value")
     return source

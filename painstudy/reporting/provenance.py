@@ -28,8 +28,22 @@ if TYPE_CHECKING:
 
 #: Environment variable naming the file where a report notebook records the files it read.
 INPUTS_ENV = "PAINSTUDY_REPORT_INPUTS"
-_VERSIONED = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn", "papermill",
-              "nbconvert", "nbclient", "ipykernel", "pandera", "pyyaml", "pooch")
+_VERSIONED = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "lifelines",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "nbclient",
+    "ipykernel",
+    "pandera",
+    "pyyaml",
+    "pooch",
+)
 
 
 def _registry_file(spec: Any, source: str) -> str | None:
@@ -47,8 +61,9 @@ def _registry_file(spec: Any, source: str) -> str | None:
     return f"registry:{name}" if Path(local).resolve() == Path(source).resolve() else None
 
 
-def input_record(path: str | Path, sha256: str | None = None, study_root: str | Path | None = None,
-                 role: str = "") -> dict[str, str]:
+def input_record(
+    path: str | Path, sha256: str | None = None, study_root: str | Path | None = None, role: str = ""
+) -> dict[str, str]:
     """``{"path", "sha256", "role"}`` for one file read (the SHA-256 computed when not given)."""
     return {"path": display_path(path, study_root), "sha256": sha256 or sha256_file(path), "role": role}
 
@@ -110,12 +125,15 @@ def git_commit() -> str | None:
         return None
     pkg = Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
+        head = subprocess.run(["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(pkg), "status", "--porcelain", "--untracked-files=no", "--", "."],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(pkg), "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
@@ -131,15 +149,23 @@ def environment() -> dict[str, Any]:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             packages[name] = "not installed"
-    return {"painstudy": {**install_info(), "commit": git_commit()}, "python": platform.python_version(),
-            "packages": packages}
+    return {
+        "painstudy": {**install_info(), "commit": git_commit()},
+        "python": platform.python_version(),
+        "packages": packages,
+    }
 
 
 def volatile(started: str, finished: str, notebooks: list[dict[str, Any]]) -> dict[str, Any]:
     """The facts that differ on every run (kept apart in ``run.json``): times, host, platform."""
-    return {"note": "facts of this run that differ between runs; everything else in the report is reproducible",
-            "started": started, "finished": finished, "host": platform.node(), "platform": platform.platform(),
-            "notebooks": notebooks}
+    return {
+        "note": "facts of this run that differ between runs; everything else in the report is reproducible",
+        "started": started,
+        "finished": finished,
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "notebooks": notebooks,
+    }
 
 
 def study_inputs(study: Any, data: str | Path | None = None) -> list[dict[str, str]]:

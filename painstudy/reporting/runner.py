@@ -20,10 +20,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import DataFileError, ReportError
 from ..outputs import OutputError, OutputFolder, default_output_dir
@@ -100,6 +101,7 @@ def _relative(path: Path, start: Path) -> str:
 # running notebook processes
 # -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Job:
     name: str
@@ -121,19 +123,34 @@ class _Job:
         return self.run_dir / f"{self.name}.inputs.jsonl"
 
     def start(self, show_code: bool, kernel: str | None) -> None:
-        spec = {"input": str(self.run_dir / f"{self.name}.input.ipynb"),
-                "output": str(self.folder / f"{self.name}.ipynb"), "html": str(self.folder / f"{self.name}.html"),
-                "show_code": show_code, "kernel": kernel,
-                "connection_file": str(self.run_dir / f"kernel-{self.name}.json"), "result": str(self.result),
-                "parent": os.getpid()}
+        spec = {
+            "input": str(self.run_dir / f"{self.name}.input.ipynb"),
+            "output": str(self.folder / f"{self.name}.ipynb"),
+            "html": str(self.folder / f"{self.name}.html"),
+            "show_code": show_code,
+            "kernel": kernel,
+            "connection_file": str(self.run_dir / f"kernel-{self.name}.json"),
+            "result": str(self.result),
+            "parent": os.getpid(),
+        }
         job_file = self.run_dir / f"{self.name}.job.json"
         job_file.write_text(json.dumps(spec), encoding="utf-8")
-        env = {**os.environ, INPUTS_ENV: str(self.inputs), "JUPYTER_RUNTIME_DIR": str(self.run_dir),
-               "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        env = {
+            **os.environ,
+            INPUTS_ENV: str(self.inputs),
+            "JUPYTER_RUNTIME_DIR": str(self.run_dir),
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
         self.log_file = open(self.log, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "painstudy.reporting.execute", str(job_file)],
-                                        cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "painstudy.reporting.execute", str(job_file)],
+            cwd=self.folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def done(self) -> bool:
         return self.process is not None and self.process.poll() is not None
@@ -170,14 +187,29 @@ class _Job:
             r = json.loads(self.result.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             code = self.process.returncode if self.process else None
-            r = {"status": "failed", "error": f"the notebook process stopped unexpectedly (exit code {code})",
-                 "started": "", "finished": now(), "seconds": 0.0, "failed_cell": None}
-        return NotebookRun(self.name, r["status"], r["started"], r["finished"], r["seconds"], r.get("error", ""),
-                           r.get("failed_cell"), self.log.name)
+            r = {
+                "status": "failed",
+                "error": f"the notebook process stopped unexpectedly (exit code {code})",
+                "started": "",
+                "finished": now(),
+                "seconds": 0.0,
+                "failed_cell": None,
+            }
+        return NotebookRun(
+            self.name,
+            r["status"],
+            r["started"],
+            r["finished"],
+            r["seconds"],
+            r.get("error", ""),
+            r.get("failed_cell"),
+            self.log.name,
+        )
 
 
-def _run_jobs(jobs: list[_Job], parallel: int, show_code: bool, kernel: str | None, bar,
-              cancel: threading.Event | None) -> list[NotebookRun]:
+def _run_jobs(
+    jobs: list[_Job], parallel: int, show_code: bool, kernel: str | None, bar, cancel: threading.Event | None
+) -> list[NotebookRun]:
     pending, running, finished = list(jobs), [], {}
     try:
         while pending or running:
@@ -217,10 +249,19 @@ def _log_tail(path: Path, n: int = 15) -> str:
 # the report
 # -------------------------------------------------------------------------------------------
 
-def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
-               parameters: Mapping[str, Any] | None = None, out: str | Path | None = None, jobs: int = 1,
-               show_code: bool = False, kernel: str | None = None, progress: bool | None = None,
-               cancel: threading.Event | None = None) -> ReportResult:
+
+def run_report(
+    study: str = "demo",
+    *,
+    notebooks: Sequence[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    jobs: int = 1,
+    show_code: bool = False,
+    kernel: str | None = None,
+    progress: bool | None = None,
+    cancel: threading.Event | None = None,
+) -> ReportResult:
     """Execute the report notebooks for a study and write them, as HTML, with a manifest.
 
     Parameters
@@ -282,17 +323,20 @@ def run_report(study: str = "demo", *, notebooks: Sequence[str] | None = None,
             raise DataFileError(f"{data}: data file not found")
     seed = values.get("seed", next((p["seed"].default for p in map(notebook_parameters, nbs) if "seed" in p), None))
     shown = {**values, **({"data": display_path(data_path, spec.root)} if data_path else {})}
-    show = (sys.stderr.isatty() if progress is None else progress)
+    show = sys.stderr.isatty() if progress is None else progress
 
-    plan = _Plan(spec, nbs, values, str(study), study_path, data_path, shown, seed, jobs, show_code, kernel, show,
-                 cancel)
-    with OutputFolder(out if out is not None else default_output_dir(spec.name), kind="report",
-                      keep_failed=True) as folder:
+    plan = _Plan(
+        spec, nbs, values, str(study), study_path, data_path, shown, seed, jobs, show_code, kernel, show, cancel
+    )
+    with OutputFolder(
+        out if out is not None else default_output_dir(spec.name), kind="report", keep_failed=True
+    ) as folder:
         try:
             return _run_in(folder, plan)
         except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
-            raise OutputError(f"{folder.given}: cannot write the report ({e.strerror or e}); the previous "
-                              "report is unchanged") from None
+            raise OutputError(
+                f"{folder.given}: cannot write the report ({e.strerror or e}); the previous report is unchanged"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -340,15 +384,23 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
             bar.close()
     ok = all(r.status == "ok" for r in runs)
     manifest = {
-        "study": plan.spec.name, "title": plan.spec.title, "status": "ok" if ok else "failed",
-        "notebooks": [{"name": r.name, "status": r.status, "error": r.error, "failed_cell": r.failed_cell}
-                      for r in runs],
-        "parameters": plan.shown, "seed": plan.seed,
+        "study": plan.spec.name,
+        "title": plan.spec.title,
+        "status": "ok" if ok else "failed",
+        "notebooks": [
+            {"name": r.name, "status": r.status, "error": r.error, "failed_cell": r.failed_cell} for r in runs
+        ],
+        "parameters": plan.shown,
+        "seed": plan.seed,
         "inputs": collect_inputs({j.name: j.inputs for j in job_list}),
-        **environment(), "volatile": RUN_FILE,
+        **environment(),
+        "volatile": RUN_FILE,
     }
-    timing = volatile(started, now(), [{"name": r.name, "started": r.started, "finished": r.finished,
-                                        "seconds": r.seconds} for r in runs])
+    timing = volatile(
+        started,
+        now(),
+        [{"name": r.name, "started": r.started, "finished": r.finished, "seconds": r.seconds} for r in runs],
+    )
     (staging / RUN_FILE).write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
     if ok:
         shutil.rmtree(run_dir)
@@ -358,12 +410,15 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
     run_dir.rename(staging / "logs")
     kept = folder.keep_failed(manifest)
     failed = [r for r in runs if r.status != "ok"]
-    msg = "; ".join(f"{r.name} failed" + (f" in cell {r.failed_cell}" if r.failed_cell else "")
-                    + f": {r.error}" for r in failed)
+    msg = "; ".join(
+        f"{r.name} failed" + (f" in cell {r.failed_cell}" if r.failed_cell else "") + f": {r.error}" for r in failed
+    )
     for r in failed:
         if not r.failed_cell:  # the notebook process or its kernel failed: show why
             tail = _log_tail(kept / "logs" / r.log)
             if tail:
                 msg += f"\n{r.name} log (logs/{r.log}):\n{tail}"
-    raise ReportError(f"{msg}\nThe previous report in {folder.given} is unchanged; the failed run is kept "
-                      f"in {kept} (logs in {kept / 'logs'})")
+    raise ReportError(
+        f"{msg}\nThe previous report in {folder.given} is unchanged; the failed run is kept "
+        f"in {kept} (logs in {kept / 'logs'})"
+    )

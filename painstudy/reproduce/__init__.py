@@ -13,9 +13,10 @@ calls to the public API. :func:`reproduce` runs one and returns a :class:`Reprod
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -64,19 +65,24 @@ class Reproduction:
 
     def styled(self):
         """The table for display: numbers at 4 significant digits, rows that are not a match tinted."""
+
         def tint(row):
             colour = {"match": "", "documented": "background-color: #fff6d5", "differs": "background-color: #ffd7d7"}
             return [colour.get(row["status"], "")] * len(row)
 
-        return (self.table.style.format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"}).apply(tint, axis=1)
-                .hide(axis="index"))
+        return (
+            self.table.style.format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"})
+            .apply(tint, axis=1)
+            .hide(axis="index")
+        )
 
     def _repr_html_(self) -> str:
         return f"<b>Reproduction of {self.study}</b> ({self.source})" + self.styled().to_html()
 
 
-def compare(published: list[Published], reproduced: Mapping[str, float], scale: Mapping[str, float] | None = None
-            ) -> pd.DataFrame:
+def compare(
+    published: list[Published], reproduced: Mapping[str, float], scale: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """The comparison table; ``scale`` converts ours to the printed unit (e.g. 100 for percent)."""
     rows = []
     for p in published:
@@ -89,8 +95,16 @@ def compare(published: list[Published], reproduced: Mapping[str, float], scale: 
             status, reason = "documented", p.reason
         else:
             status, reason = "differs", ""
-        rows.append({"item": p.item, "published": p.printed, "reproduced": ours, "tolerance": p.tolerance,
-                     "status": status, "reason": reason})
+        rows.append(
+            {
+                "item": p.item,
+                "published": p.printed,
+                "reproduced": ours,
+                "tolerance": p.tolerance,
+                "status": status,
+                "reason": reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 

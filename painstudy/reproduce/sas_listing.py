@@ -55,8 +55,17 @@ import pandas as pd
 
 from ..errors import PainstudyError
 
-__all__ = ["ClassLevels", "ListingError", "ListingTable", "PrintedNumber", "SasListing", "parse_listing",
-           "printed", "read_listing", "un_parameter_visits"]
+__all__ = [
+    "ClassLevels",
+    "ListingError",
+    "ListingTable",
+    "PrintedNumber",
+    "SasListing",
+    "parse_listing",
+    "printed",
+    "read_listing",
+    "un_parameter_visits",
+]
 
 _PAGE_HEADER = re.compile(r"^\s*The SAS System\b")
 _GAP = re.compile(r"\s{2,}")
@@ -164,8 +173,9 @@ class ListingTable:
     def column(self, name: str) -> list[str]:
         """The cells of column ``name``."""
         if name not in self.columns:
-            raise ListingError(f"table {self.title!r} (line {self.line}) has no column {name!r}; "
-                               f"columns: {', '.join(self.columns)}")
+            raise ListingError(
+                f"table {self.title!r} (line {self.line}) has no column {name!r}; columns: {', '.join(self.columns)}"
+            )
         i = self.columns.index(name)
         return [r[i] for r in self.rows]
 
@@ -177,7 +187,9 @@ class ListingTable:
         try:
             return printed(text)
         except ListingError as exc:
-            raise ListingError(f"table {self.title!r} (line {self.line}), row {i + 1}, column {name!r}: {exc}") from None
+            raise ListingError(
+                f"table {self.title!r} (line {self.line}), row {i + 1}, column {name!r}: {exc}"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -198,8 +210,10 @@ class ClassLevels:
         """The values in SAS's order (SAS puts a level chosen with ``ref=`` last)."""
         tokens = tuple(self.values_text.split())
         if len(tokens) != self.n_levels:
-            raise ListingError(f"class {self.name}: {self.n_levels} levels printed as {self.values_text!r}; the "
-                               f"values contain blanks, use order_of() with the known values")
+            raise ListingError(
+                f"class {self.name}: {self.n_levels} levels printed as {self.values_text!r}; the "
+                f"values contain blanks, use order_of() with the known values"
+            )
         return tokens
 
     def order_of(self, values) -> tuple:
@@ -209,10 +223,12 @@ class ClassLevels:
         while rest:
             hit = next((v for v in cands if rest == v or rest.startswith(v + " ")), None)
             if hit is None:
-                raise ListingError(f"class {self.name}: the printed values {self.values_text!r} are not made of "
-                                   f"{sorted(map(str, values))}")
+                raise ListingError(
+                    f"class {self.name}: the printed values {self.values_text!r} are not made of "
+                    f"{sorted(map(str, values))}"
+                )
             out.append(hit)
-            rest = rest[len(hit):].lstrip(" ")
+            rest = rest[len(hit) :].lstrip(" ")
         if len(out) != self.n_levels or len(set(out)) != len(out):
             raise ListingError(f"class {self.name}: {self.n_levels} levels printed, found {out}")
         return tuple(out)
@@ -252,8 +268,9 @@ class SasListing:
 
     def table(self, title: str) -> ListingTable:
         """The table titled ``title`` (or whose title starts with it, e.g. ``"Estimated R Matrix"``)."""
-        hits = [t for t in self.tables if t.title == title] or \
-               [t for t in self.tables if t.title.startswith(title + " ")]
+        hits = [t for t in self.tables if t.title == title] or [
+            t for t in self.tables if t.title.startswith(title + " ")
+        ]
         if len(hits) != 1:
             what = "no table" if not hits else f"{len(hits)} tables"
             raise ListingError(f"{self.source}: {what} titled {title!r}; tables: {'; '.join(self.titles)}")
@@ -270,8 +287,10 @@ class SasListing:
     def class_levels(self) -> dict:
         """Class variable -> :class:`ClassLevels` (from Class Level Information)."""
         t = self.table("Class Level Information")
-        return {r[0]: ClassLevels(r[0], int(r[1]), r[2]) for r in t.frame[["Class", "Levels", "Values"]].itertuples(
-            index=False)}
+        return {
+            r[0]: ClassLevels(r[0], int(r[1]), r[2])
+            for r in t.frame[["Class", "Levels", "Values"]].itertuples(index=False)
+        }
 
     @property
     def converged(self) -> bool:
@@ -397,7 +416,9 @@ def _table(title: str, line: int, body: list[tuple[int, list[str]]], source: str
         for k, x in enumerate(body[0][1]):
             r = _runs(x)
             if len(r) < 2:
-                raise ListingError(f"{source}, line {body[0][0] + k}: a row of {title!r} without a value: {x.strip()!r}")
+                raise ListingError(
+                    f"{source}, line {body[0][0] + k}: a row of {title!r} without a value: {x.strip()!r}"
+                )
             rows.append((r[0], " ".join(r[1:])))
         return ListingTable(title=title, columns=("name", "value"), rows=tuple(rows), line=line)
     header = body[0][1]
@@ -444,5 +465,4 @@ def parse_listing(text: str, source: str = "<text>") -> SasListing:
             tables[-1] = ListingTable(title=title, columns=prev.columns, rows=prev.rows + table.rows, line=prev.line)
         else:
             tables.append(table)
-    return SasListing(source=source, procedure=procedure, tables=tuple(tables), messages=tuple(messages),
-                      run_at=run_at)
+    return SasListing(source=source, procedure=procedure, tables=tuple(tables), messages=tuple(messages), run_at=run_at)

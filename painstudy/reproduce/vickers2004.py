@@ -24,14 +24,20 @@ from . import Published, Reproduction, compare
 STUDY = "vickers2004"
 COVARIATES = ("age", "sex", "migraine", "chronicity")
 
-_COVSET = ("The paper does not state the exact covariate set and analysis population of each ANCOVA; ours "
-           "adjusts for baseline, age, sex, migraine and chronicity in 12-month completers with data at the "
-           "visit, which reproduces the primary end point; secondary end points differ slightly")
-_RESOURCE = ("The released file's resource-use totals do not map one-to-one onto the paper's categories "
-             "(totalacu counts the trial's own acupuncture among complementary visits) and the paper does not "
-             "state the exposure, covariates or population of its negative binomial models")
-_SUBGROUP = ("The paper does not say how the subgroup estimates were obtained; ours fits the ANCOVA within "
-             "the subgroup, which for 17 tension-type patients gives a far wider interval than published")
+_COVSET = (
+    "The paper does not state the exact covariate set and analysis population of each ANCOVA; ours "
+    "adjusts for baseline, age, sex, migraine and chronicity in 12-month completers with data at the "
+    "visit, which reproduces the primary end point; secondary end points differ slightly"
+)
+_RESOURCE = (
+    "The released file's resource-use totals do not map one-to-one onto the paper's categories "
+    "(totalacu counts the trial's own acupuncture among complementary visits) and the paper does not "
+    "state the exposure, covariates or population of its negative binomial models"
+)
+_SUBGROUP = (
+    "The paper does not say how the subgroup estimates were obtained; ours fits the ANCOVA within "
+    "the subgroup, which for 17 tension-type patients gives a far wider interval than published"
+)
 
 
 def _p(item, printed, reason=""):
@@ -41,44 +47,80 @@ def _p(item, printed, reason=""):
 def published() -> list[Published]:
     """Every published number, as printed in the paper."""
     P = [
-        _p("Figure 1: randomised", "401"), _p("Figure 1: randomised, acupuncture", "205"),
-        _p("Figure 1: randomised, control", "196"), _p("Figure 1: completed 12 months, acupuncture", "161"),
+        _p("Figure 1: randomised", "401"),
+        _p("Figure 1: randomised, acupuncture", "205"),
+        _p("Figure 1: randomised, control", "196"),
+        _p("Figure 1: completed 12 months, acupuncture", "161"),
         _p("Figure 1: completed 12 months, control", "140"),
-        _p("Table 1: age mean, acupuncture", "46.4"), _p("Table 1: age SD, acupuncture", "10.0"),
-        _p("Table 1: age mean, control", "46.2"), _p("Table 1: age SD, control", "10.8"),
-        _p("Table 1: female n, acupuncture", "133"), _p("Table 1: female %, acupuncture", "83"),
-        _p("Table 1: female n, control", "120"), _p("Table 1: female %, control", "86"),
-        _p("Table 1: migraine n, acupuncture", "152"), _p("Table 1: migraine %, acupuncture", "94"),
-        _p("Table 1: migraine n, control", "132"), _p("Table 1: migraine %, control", "94"),
-        _p("Table 1: chronicity mean, acupuncture", "21.3"), _p("Table 1: chronicity SD, acupuncture", "14.5"),
-        _p("Table 1: chronicity mean, control", "21.9"), _p("Table 1: chronicity SD, control", "13.3"),
+        _p("Table 1: age mean, acupuncture", "46.4"),
+        _p("Table 1: age SD, acupuncture", "10.0"),
+        _p("Table 1: age mean, control", "46.2"),
+        _p("Table 1: age SD, control", "10.8"),
+        _p("Table 1: female n, acupuncture", "133"),
+        _p("Table 1: female %, acupuncture", "83"),
+        _p("Table 1: female n, control", "120"),
+        _p("Table 1: female %, control", "86"),
+        _p("Table 1: migraine n, acupuncture", "152"),
+        _p("Table 1: migraine %, acupuncture", "94"),
+        _p("Table 1: migraine n, control", "132"),
+        _p("Table 1: migraine %, control", "94"),
+        _p("Table 1: chronicity mean, acupuncture", "21.3"),
+        _p("Table 1: chronicity SD, acupuncture", "14.5"),
+        _p("Table 1: chronicity mean, control", "21.9"),
+        _p("Table 1: chronicity SD, control", "13.3"),
     ]
     # Table 2, continuous end points: baseline, 3 and 12 months mean (SD) per arm; adjusted differences
     cont = {
-        "headache score": ("24.6 14.1 26.7 16.8", "18.0 14.8 23.7 16.8", "3.9 1.6 6.3 0.001",
-                           "16.2 13.7 22.3 17.0", "4.6 2.2 7.0 0.0002"),
-        "days with headache": ("15.6 6.6 16.2 6.7", "12.1 7.2 14.3 7.3", "1.8 0.7 2.9 0.002",
-                               "11.4 7.5 13.6 7.5", "1.8 0.6 2.9 0.003"),
-        "pain medication": ("16.5 18.1 14.3 17.6", "11.0 13.6 11.4 14.1", "1.6 -0.7 3.9 0.16",
-                            "8.5 12.2 8.7 12.6", "1.2 -0.6 3.1 0.19"),
-        "prophylactic medication": ("9.0 17.8 13.3 22.2", "7.9 17.6 11.5 21.3", "0.7 -2.4 3.8 0.7",
-                                    "5.0 14.4 11.1 21.3", "3.9 0.5 7.4 0.026"),
+        "headache score": (
+            "24.6 14.1 26.7 16.8",
+            "18.0 14.8 23.7 16.8",
+            "3.9 1.6 6.3 0.001",
+            "16.2 13.7 22.3 17.0",
+            "4.6 2.2 7.0 0.0002",
+        ),
+        "days with headache": (
+            "15.6 6.6 16.2 6.7",
+            "12.1 7.2 14.3 7.3",
+            "1.8 0.7 2.9 0.002",
+            "11.4 7.5 13.6 7.5",
+            "1.8 0.6 2.9 0.003",
+        ),
+        "pain medication": (
+            "16.5 18.1 14.3 17.6",
+            "11.0 13.6 11.4 14.1",
+            "1.6 -0.7 3.9 0.16",
+            "8.5 12.2 8.7 12.6",
+            "1.2 -0.6 3.1 0.19",
+        ),
+        "prophylactic medication": (
+            "9.0 17.8 13.3 22.2",
+            "7.9 17.6 11.5 21.3",
+            "0.7 -2.4 3.8 0.7",
+            "5.0 14.4 11.1 21.3",
+            "3.9 0.5 7.4 0.026",
+        ),
     }
     for name, (b, m3, d3, m12, d12) in cont.items():
         for label, text in (("baseline", b), ("3 months", m3), ("12 months", m12)):
             a_m, a_sd, c_m, c_sd = text.split()
-            P += [_p(f"Table 2: {name} {label} mean, acupuncture", a_m),
-                  _p(f"Table 2: {name} {label} SD, acupuncture", a_sd),
-                  _p(f"Table 2: {name} {label} mean, control", c_m),
-                  _p(f"Table 2: {name} {label} SD, control", c_sd)]
+            P += [
+                _p(f"Table 2: {name} {label} mean, acupuncture", a_m),
+                _p(f"Table 2: {name} {label} SD, acupuncture", a_sd),
+                _p(f"Table 2: {name} {label} mean, control", c_m),
+                _p(f"Table 2: {name} {label} SD, control", c_sd),
+            ]
         for label, text in (("3 months", d3), ("12 months", d12)):
             est, lo, hi, p = text.split()
-            P += [_p(f"Table 2: {name} difference {label}", est, _COVSET),
-                  _p(f"Table 2: {name} difference {label} lower", lo, _COVSET),
-                  _p(f"Table 2: {name} difference {label} upper", hi, _COVSET),
-                  _p(f"Table 2: {name} difference {label} P", p, _COVSET)]
-    P += [_p("Table 2: headache score 3 months n, acupuncture", "159"),
-          _p("Table 2: headache score 3 months n, control", "136")]
+            P += [
+                _p(f"Table 2: {name} difference {label}", est, _COVSET),
+                _p(f"Table 2: {name} difference {label} lower", lo, _COVSET),
+                _p(f"Table 2: {name} difference {label} upper", hi, _COVSET),
+                _p(f"Table 2: {name} difference {label} P", p, _COVSET),
+            ]
+    P += [
+        _p("Table 2: headache score 3 months n, acupuncture", "159"),
+        _p("Table 2: headache score 3 months n, control", "136"),
+    ]
     binary = {
         ">=35% improvement in headache score": ("65 41 37 27", "14 3 24 0.014", "87 54 45 32", "22 11 33 0.0001"),
         ">=50% fewer headache days": ("36 23 17 13", "10 2 19 0.024", "49 30 21 15", "15 6 25 0.002"),
@@ -88,17 +130,25 @@ def published() -> list[Published]:
         for label, r, d in (("3 months", r3, d3), ("12 months", r12, d12)):
             an, ap, cn, cp = r.split()
             est, lo, hi, p = d.split()
-            P += [_p(f"Table 2: {name} {label} n, acupuncture", an), _p(f"Table 2: {name} {label} %, acupuncture", ap),
-                  _p(f"Table 2: {name} {label} n, control", cn), _p(f"Table 2: {name} {label} %, control", cp),
-                  _p(f"Table 2: {name} difference {label} %", est), _p(f"Table 2: {name} difference {label} lower %", lo),
-                  _p(f"Table 2: {name} difference {label} upper %", hi), _p(f"Table 2: {name} difference {label} P", p)]
-    P += [_p("Table 2: any prophylactic medication baseline n, acupuncture", "40"),
-          _p("Table 2: any prophylactic medication baseline %, acupuncture", "25"),
-          _p("Table 2: any prophylactic medication baseline n, control", "45"),
-          _p("Table 2: any prophylactic medication baseline %, control", "32"),
-          _p("NNT for >=35% improvement at 12 months", "4.6"),
-          _p("NNT for >=35% improvement at 12 months, lower", "3.0"),
-          _p("NNT for >=35% improvement at 12 months, upper", "9.1")]
+            P += [
+                _p(f"Table 2: {name} {label} n, acupuncture", an),
+                _p(f"Table 2: {name} {label} %, acupuncture", ap),
+                _p(f"Table 2: {name} {label} n, control", cn),
+                _p(f"Table 2: {name} {label} %, control", cp),
+                _p(f"Table 2: {name} difference {label} %", est),
+                _p(f"Table 2: {name} difference {label} lower %", lo),
+                _p(f"Table 2: {name} difference {label} upper %", hi),
+                _p(f"Table 2: {name} difference {label} P", p),
+            ]
+    P += [
+        _p("Table 2: any prophylactic medication baseline n, acupuncture", "40"),
+        _p("Table 2: any prophylactic medication baseline %, acupuncture", "25"),
+        _p("Table 2: any prophylactic medication baseline n, control", "45"),
+        _p("Table 2: any prophylactic medication baseline %, control", "32"),
+        _p("NNT for >=35% improvement at 12 months", "4.6"),
+        _p("NNT for >=35% improvement at 12 months, lower", "3.0"),
+        _p("NNT for >=35% improvement at 12 months, upper", "9.1"),
+    ]
     sf36 = {
         "physical functioning": ("3.0 -0.2 6.2 0.07", "2.7 -0.7 6.0 0.12"),
         "role physical": ("5.0 -3.6 13.5 0.3", "8.8 0.6 17.0 0.036"),
@@ -113,27 +163,41 @@ def published() -> list[Published]:
     for name, (d3, d12) in sf36.items():
         for label, text in (("3 months", d3), ("12 months", d12)):
             est, lo, hi, p = text.split()
-            P += [_p(f"Table 3: SF-36 {name} difference {label}", est, _COVSET),
-                  _p(f"Table 3: SF-36 {name} difference {label} lower", lo, _COVSET),
-                  _p(f"Table 3: SF-36 {name} difference {label} upper", hi, _COVSET),
-                  _p(f"Table 3: SF-36 {name} difference {label} P", p, _COVSET)]
-    for name, text in {"GP visits": "0.77 0.56 1.06 0.10", "specialist visits": "1.13 0.34 3.73 0.8",
-                       "complementary therapist visits": "0.56 0.18 1.72 0.3",
-                       "days off sick": "0.84 0.64 1.09 0.2"}.items():
+            P += [
+                _p(f"Table 3: SF-36 {name} difference {label}", est, _COVSET),
+                _p(f"Table 3: SF-36 {name} difference {label} lower", lo, _COVSET),
+                _p(f"Table 3: SF-36 {name} difference {label} upper", hi, _COVSET),
+                _p(f"Table 3: SF-36 {name} difference {label} P", p, _COVSET),
+            ]
+    for name, text in {
+        "GP visits": "0.77 0.56 1.06 0.10",
+        "specialist visits": "1.13 0.34 3.73 0.8",
+        "complementary therapist visits": "0.56 0.18 1.72 0.3",
+        "days off sick": "0.84 0.64 1.09 0.2",
+    }.items():
         rr, lo, hi, p = text.split()
-        P += [_p(f"Table 4: {name} rate ratio", rr, _RESOURCE), _p(f"Table 4: {name} rate ratio lower", lo, _RESOURCE),
-              _p(f"Table 4: {name} rate ratio upper", hi, _RESOURCE), _p(f"Table 4: {name} P", p, _RESOURCE)]
-    P += [_p("Subgroup: migraine difference 12 months", "4.9", _COVSET),
-          _p("Subgroup: migraine lower", "2.4", _COVSET), _p("Subgroup: migraine upper", "7.5", _COVSET),
-          _p("Subgroup: migraine n", "284"),
-          _p("Subgroup: tension-type difference 12 months", "1.1", _SUBGROUP),
-          _p("Subgroup: tension-type lower", "-2.4", _SUBGROUP), _p("Subgroup: tension-type upper", "4.5", _SUBGROUP),
-          _p("Subgroup: tension-type n", "17"),
-          _p("Baseline score by group interaction P", "0.004", _COVSET)]
+        P += [
+            _p(f"Table 4: {name} rate ratio", rr, _RESOURCE),
+            _p(f"Table 4: {name} rate ratio lower", lo, _RESOURCE),
+            _p(f"Table 4: {name} rate ratio upper", hi, _RESOURCE),
+            _p(f"Table 4: {name} P", p, _RESOURCE),
+        ]
+    P += [
+        _p("Subgroup: migraine difference 12 months", "4.9", _COVSET),
+        _p("Subgroup: migraine lower", "2.4", _COVSET),
+        _p("Subgroup: migraine upper", "7.5", _COVSET),
+        _p("Subgroup: migraine n", "284"),
+        _p("Subgroup: tension-type difference 12 months", "1.1", _SUBGROUP),
+        _p("Subgroup: tension-type lower", "-2.4", _SUBGROUP),
+        _p("Subgroup: tension-type upper", "4.5", _SUBGROUP),
+        _p("Subgroup: tension-type n", "17"),
+        _p("Baseline score by group interaction P", "0.004", _COVSET),
+    ]
     return P
 
 
 # -------------------------------------------------------------------------------------------
+
 
 def _mean_sd(cohort, outcome, visit, arm):
     v = cohort.visits
@@ -146,9 +210,17 @@ def _proportion_rows(cohort, flag: pd.Series, name: str):
     v = cohort.visits.assign(responder=flag.astype(float))
     v = v[v["responder"].notna() & (v["visit"] != "baseline")]
     arms = tuple(a.name for a in cohort.spec.arms)
-    return ResponderData(table=v[["subject", "arm", "visit", "week", "responder"]].reset_index(drop=True),
-                         outcome=name, threshold=np.nan, relative=False, population="completers", arms=arms,
-                         reference="usual_care", visits=("month3", "month12"), study=STUDY)
+    return ResponderData(
+        table=v[["subject", "arm", "visit", "week", "responder"]].reset_index(drop=True),
+        outcome=name,
+        threshold=np.nan,
+        relative=False,
+        population="completers",
+        arms=arms,
+        reference="usual_care",
+        visits=("month3", "month12"),
+        study=STUDY,
+    )
 
 
 def recompute(cohort) -> dict[str, float]:
@@ -165,17 +237,26 @@ def recompute(cohort) -> dict[str, float]:
     t1 = comp.table1(tidy=True)
     lab = {"acupuncture": "Acupuncture + usual care", "control": "Usual care"}
     for arm, g in lab.items():
-        row = lambda var, level="": t1[(t1["variable"] == var) & (t1["group"] == g) & (t1["level"] == level)].iloc[0]  # noqa: E731
+
+        def row(var, level="", g=g):
+            return t1[(t1["variable"] == var) & (t1["group"] == g) & (t1["level"] == level)].iloc[0]
+
         R[f"Table 1: age mean, {arm}"], R[f"Table 1: age SD, {arm}"] = row("age")["mean"], row("age")["sd"]
         R[f"Table 1: chronicity mean, {arm}"] = row("chronicity")["mean"]
         R[f"Table 1: chronicity SD, {arm}"] = row("chronicity")["sd"]
         R[f"Table 1: female n, {arm}"], R[f"Table 1: female %, {arm}"] = row("sex", "female")[["count", "percent"]]
-        R[f"Table 1: migraine n, {arm}"], R[f"Table 1: migraine %, {arm}"] = row("migraine", "yes")[["count", "percent"]]
+        R[f"Table 1: migraine n, {arm}"], R[f"Table 1: migraine %, {arm}"] = row("migraine", "yes")[
+            ["count", "percent"]
+        ]
 
     arms = {"acupuncture": "acupuncture", "control": "usual_care"}
     visits = {"baseline": "baseline", "3 months": "month3", "12 months": "month12"}
-    outcomes = {"headache score": "headache_score", "days with headache": "headache_days",
-                "pain medication": "pain_medication", "prophylactic medication": "prophylactic_medication"}
+    outcomes = {
+        "headache score": "headache_score",
+        "days with headache": "headache_days",
+        "pain medication": "pain_medication",
+        "prophylactic medication": "prophylactic_medication",
+    }
     for name, col in outcomes.items():
         for label, vis in visits.items():
             for a, arm in arms.items():
@@ -197,9 +278,12 @@ def recompute(cohort) -> dict[str, float]:
             r = rd.loc[vis]
             R[f"Table 2: {name} {label} n, acupuncture"] = r["responders"] if sign > 0 else r["n"] - r["responders"]
             R[f"Table 2: {name} {label} %, acupuncture"] = 100 * (r["rate"] if sign > 0 else 1 - r["rate"])
-            R[f"Table 2: {name} {label} n, control"] = (r["responders_reference"] if sign > 0
-                                                        else r["n_reference"] - r["responders_reference"])
-            R[f"Table 2: {name} {label} %, control"] = 100 * (r["rate_reference"] if sign > 0 else 1 - r["rate_reference"])
+            R[f"Table 2: {name} {label} n, control"] = (
+                r["responders_reference"] if sign > 0 else r["n_reference"] - r["responders_reference"]
+            )
+            R[f"Table 2: {name} {label} %, control"] = 100 * (
+                r["rate_reference"] if sign > 0 else 1 - r["rate_reference"]
+            )
             R[f"Table 2: {name} difference {label} %"] = 100 * r["estimate"]
             R[f"Table 2: {name} difference {label} lower %"] = 100 * r["ci_lower"]
             R[f"Table 2: {name} difference {label} upper %"] = 100 * r["ci_upper"]
@@ -223,9 +307,17 @@ def recompute(cohort) -> dict[str, float]:
         R[f"Table 2: any prophylactic medication baseline n, {a}"] = int((x > 0).sum())
         R[f"Table 2: any prophylactic medication baseline %, {a}"] = 100 * (x > 0).mean()
 
-    sf = {"physical functioning": "sf36_pf", "role physical": "sf36_rp", "role emotional": "sf36_re",
-          "energy/fatigue": "sf36_ef", "emotional well-being": "sf36_ewb", "social functioning": "sf36_sf",
-          "pain": "sf36_bp", "general health": "sf36_gh", "health change": "sf36_hc"}
+    sf = {
+        "physical functioning": "sf36_pf",
+        "role physical": "sf36_rp",
+        "role emotional": "sf36_re",
+        "energy/fatigue": "sf36_ef",
+        "emotional well-being": "sf36_ewb",
+        "social functioning": "sf36_sf",
+        "pain": "sf36_bp",
+        "general health": "sf36_gh",
+        "health change": "sf36_hc",
+    }
     for name, col in sf.items():
         for label, vis in (("3 months", "month3"), ("12 months", "month12")):
             res = ancova(comp, col, vis, covariates=COVARIATES).table.iloc[0]
@@ -235,9 +327,12 @@ def recompute(cohort) -> dict[str, float]:
             R[f"Table 3: SF-36 {name} difference {label} P"] = res["p_value"]
 
     subj = cohort.subjects
-    for name, col in {"GP visits": "gp_visits", "specialist visits": "specialist_visits",
-                      "complementary therapist visits": "complementary_visits",
-                      "days off sick": "days_off_sick"}.items():
+    for name, col in {
+        "GP visits": "gp_visits",
+        "specialist visits": "specialist_visits",
+        "complementary therapist visits": "complementary_visits",
+        "days off sick": "days_off_sick",
+    }.items():
         r = rate_ratio(subj, col, "arm", reference="usual_care").table.iloc[0]
         R[f"Table 4: {name} rate ratio"], R[f"Table 4: {name} P"] = r["rate_ratio"], r["p_value"]
         R[f"Table 4: {name} rate ratio lower"], R[f"Table 4: {name} rate ratio upper"] = r["ci_lower"], r["ci_upper"]

@@ -451,7 +451,7 @@ class AR1family(_Hetero):
         L, r = self._lag, c[0]
         dR = np.where(L >= 1, L * r ** np.maximum(L - 1, 0), 0.0)[None]
         d2R = np.where(L >= 2, L * (L - 1) * r ** np.maximum(L - 2, 0), 0.0)[None, None] if second else None
-        return r ** L, dR, d2R
+        return r**L, dR, d2R
 
     def _corr_from_theta(self, t):
         return np.array([_rho(t[0])]), np.array([[_drho(t[0])]])
@@ -537,7 +537,7 @@ class TOEPfamily(_Hetero):
         if not self.hetero:
             v, r = np.array([phi[0]]), np.asarray(phi[1:]) / phi[0]
         else:
-            v, r = phi[: self.T], np.asarray(phi[self.T:])
+            v, r = phi[: self.T], np.asarray(phi[self.T :])
         return np.concatenate([np.log(v), _rho_inv_exact(_levinson(r))])
 
     def sigma_nat(self, phi):
@@ -554,7 +554,7 @@ class TOEPfamily(_Hetero):
     def cov_params(self, phi):
         if not self.hetero:
             return {"sigma2": phi[0], "lag_correlations": list(np.asarray(phi[1:]) / phi[0])}
-        return {"variances": list(phi[: self.T]), "lag_correlations": list(phi[self.T:])}
+        return {"variances": list(phi[: self.T]), "lag_correlations": list(phi[self.T :])}
 
 
 class ADfamily(_Hetero):
@@ -593,8 +593,9 @@ class ADfamily(_Hetero):
             d2R = np.zeros((k, k, T, T))
             for m in range(k):
                 for l in range(m + 1, k):
-                    up = np.where((a[:, None] <= m) & (a[None, :] >= l + 1),
-                                  np.outer(R[:, m], R[l + 1, :]) * R[m + 1, l], 0.0)
+                    up = np.where(
+                        (a[:, None] <= m) & (a[None, :] >= l + 1), np.outer(R[:, m], R[l + 1, :]) * R[m + 1, l], 0.0
+                    )
                     d2R[m, l] = d2R[l, m] = up + up.T
         return R, dR, d2R
 

@@ -6,15 +6,24 @@ value where there is one) and the rule.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
 
-__all__ = ["MAX_ABS", "MIN_VARIANCE", "plain", "check_frame", "check_columns", "check_outcome", "check_finite", "check_full_rank",
-           "numerical_failure"]
+__all__ = [
+    "MAX_ABS",
+    "MIN_VARIANCE",
+    "plain",
+    "check_frame",
+    "check_columns",
+    "check_outcome",
+    "check_finite",
+    "check_full_rank",
+    "numerical_failure",
+]
 
 #: Largest magnitude accepted in an outcome, covariate or weight: the likelihood's second derivatives
 #: scale with the fourth power of the outcome, and beyond about 1e70 they leave double precision (the fits
@@ -71,7 +80,8 @@ def check_finite(data: pd.DataFrame, columns: Sequence[str]) -> None:
             more = int(bad.sum()) - 1
             raise ModelError(
                 f"column {c!r}, row {plain(data.index[i])!r}: value {plain(x[i])!r} is not a finite number with |value| <= "
-                f"{MAX_ABS:g}" + (f" ({more} more row(s) like it)" if more else "")
+                f"{MAX_ABS:g}"
+                + (f" ({more} more row(s) like it)" if more else "")
                 + "; correct it, or set it to missing to leave the row out"
             )
 

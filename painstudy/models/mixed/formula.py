@@ -36,9 +36,24 @@ import pandas as pd
 
 from painstudy.errors import ModelError
 
-__all__ = ["STRUCTURES", "Variable", "CovarianceSpec", "FixedSpec", "ParsedFormula", "RandomTerm", "LMMFormula",
-           "parse_formula", "parse_lmm_formula", "natural_key", "visit_levels", "factor_levels", "is_categorical",
-           "DesignInfo", "make_design_info", "build_design"]
+__all__ = [
+    "STRUCTURES",
+    "Variable",
+    "CovarianceSpec",
+    "FixedSpec",
+    "ParsedFormula",
+    "RandomTerm",
+    "LMMFormula",
+    "parse_formula",
+    "parse_lmm_formula",
+    "natural_key",
+    "visit_levels",
+    "factor_levels",
+    "is_categorical",
+    "DesignInfo",
+    "make_design_info",
+    "build_design",
+]
 
 STRUCTURES = ("us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh")
 
@@ -120,7 +135,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ModelError(f"formula {text!r}: cannot read the text at position {pos}: {text[pos:pos + 20]!r}")
+            raise ModelError(f"formula {text!r}: cannot read the text at position {pos}: {text[pos : pos + 20]!r}")
         kind = m.lastgroup
         val = m.group(kind)
         if kind == "name" and val.startswith("`"):
@@ -235,7 +250,7 @@ class _Parser:
                 if self.peek()[1] == ")":
                     self.take(")")
                 if kind == "name" and ref in ("reference", "base"):  # Treatment(reference="x")
-                    raise ModelError(f"formula {self.text!r}: write Treatment(\"level\") without a keyword")
+                    raise ModelError(f'formula {self.text!r}: write Treatment("level") without a keyword')
             self.take(")")
             old = self.variables.get(col)
             if old is not None and old.reference not in (None, ref):
@@ -245,7 +260,7 @@ class _Parser:
         if fname in ("sp_exp", "sp_pow"):
             raise ModelError(f"formula {self.text!r}: spatial structure {fname}() is not supported")
         raise ModelError(
-            f"formula {self.text!r}: unknown function {fname}(); use C(x, Treatment(\"level\")) or one of "
+            f'formula {self.text!r}: unknown function {fname}(); use C(x, Treatment("level")) or one of '
             f"the covariance structures {', '.join(STRUCTURES)}"
         )
 
@@ -321,13 +336,13 @@ def _split_random(rhs: str, formula: str) -> tuple[str, list[str]]:
                 k += 1
             if depth != 0:
                 raise ModelError(f"formula {formula!r}: unbalanced parentheses")
-            inner = rhs[i + 1:k]
+            inner = rhs[i + 1 : k]
             is_call = bool(prev) and (prev.isalnum() or prev in "_.`")
             if "|" in inner and not is_call:
                 found.append(inner)
                 out.append("1")  # harmless placeholder for the removed term
             else:
-                out.append(rhs[i:k + 1])
+                out.append(rhs[i : k + 1])
             i = k + 1
             continue
         out.append(ch)
@@ -404,8 +419,10 @@ def parse_lmm_formula(formula: str) -> LMMFormula:
                 random.append(t)
     fixed, cov = _fixed_part(formula, lhs, fixed_rhs)
     if cov is not None and cov.group is not None:
-        raise ModelError(f"formula {formula!r}: a grouped residual structure ({cov.structure}(visit | group / "
-                         f"subject)) is not supported with random effects")
+        raise ModelError(
+            f"formula {formula!r}: a grouped residual structure ({cov.structure}(visit | group / "
+            f"subject)) is not supported with random effects"
+        )
     return LMMFormula(formula, fixed, tuple(random), cov)
 
 
@@ -636,7 +653,7 @@ def build_design(info: DesignInfo, data: pd.DataFrame, sum_coding: bool = False)
                     full[np.arange(n), codes(c)] = 1.0
                     piece = full[:, 1:] - full[:, [0]] if how == "contrast" else full
                 block = (piece[:, :, None] * block[:, None, :]).reshape(n, -1)
-            X[:, col:col + width] = block
+            X[:, col : col + width] = block
         else:
             # treatment coding: each row has at most one non-zero column in the term's block
             idx = np.zeros(n, np.int64)

@@ -102,7 +102,7 @@ class Inference:
         CZ = self.C_model @ ZtZ
         num = trace_d - np.trace(CZ)
         den = den_d2 - 2 * cross + np.trace(CZ @ CZ)
-        return float(num ** 2 / den) if den > 0 else np.inf
+        return float(num**2 / den) if den > 0 else np.inf
 
     def _satt_1d(self, l: np.ndarray, C: np.ndarray) -> float:
         if self.bm is not None:
@@ -113,7 +113,7 @@ class Inference:
         den = float(g @ self.W @ g)
         if den <= 0 or not np.isfinite(den):
             return np.inf
-        return 2.0 * v ** 2 / den
+        return 2.0 * v**2 / den
 
     def _bw(self, L) -> float:
         if self.within is None:
@@ -143,7 +143,7 @@ class Inference:
         c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
         Estar = 1.0 / (1 - A2 / q)
         Vstar = (2.0 / q) * (1 + c1 * B) / ((1 - c2 * B) ** 2 * (1 - c3 * B))
-        rho = Vstar / (2 * Estar ** 2)
+        rho = Vstar / (2 * Estar**2)
         mdf = 4 + (q + 2) / (q * rho - 1)
         lam = mdf / (Estar * (mdf - 2))
         if m == 0:

@@ -28,10 +28,24 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
-from painstudy.models.mixed.data import (check_columns, check_finite, check_frame, check_full_rank, check_outcome,
-                                         numerical_failure, plain)
-from painstudy.models.mixed.formula import (DesignInfo, LMMFormula, RandomTerm, build_design, make_design_info,
-                                            parse_lmm_formula, visit_levels)
+from painstudy.models.mixed.data import (
+    check_columns,
+    check_finite,
+    check_frame,
+    check_full_rank,
+    check_outcome,
+    numerical_failure,
+    plain,
+)
+from painstudy.models.mixed.formula import (
+    DesignInfo,
+    LMMFormula,
+    RandomTerm,
+    build_design,
+    make_design_info,
+    parse_lmm_formula,
+    visit_levels,
+)
 from painstudy.models.mixed.lmm_engine import Engine, components
 from painstudy.models.mixed.lmm_inference import build_lmm_inference
 from painstudy.models.mixed.lmm_optim import fit_variance
@@ -112,8 +126,10 @@ def prepare_lmm(spec: LMMFormula, data: pd.DataFrame, visit_order=None) -> LMMDa
     check_columns(data, used)
     check_outcome(data, fx.outcome)
     if visit_order is not None and res is None:
-        raise ModelError("visit_order orders the visits of a residual covariance structure, e.g. "
-                         "+ ar1(visit | subject); the formula has none")
+        raise ModelError(
+            "visit_order orders the visits of a residual covariance structure, e.g. "
+            "+ ar1(visit | subject); the formula has none"
+        )
     for t in spec.random:
         for s in t.slopes:
             if not pd.api.types.is_numeric_dtype(data[s].dtype) or pd.api.types.is_bool_dtype(data[s].dtype):
@@ -169,8 +185,10 @@ def prepare_lmm(spec: LMMFormula, data: pd.DataFrame, visit_order=None) -> LMMDa
         pair = rs * T + vcode
         if np.bincount(pair).max() > 1:
             j = int(np.flatnonzero(np.bincount(pair) > 1)[0])
-            raise ModelError(f"subject {plain(rlab[j // T])!r} has more than one row at visit {plain(vlev[j % T])!r} "
-                             f"(column {res.visit!r}); the residual structure needs one row per subject and visit")
+            raise ModelError(
+                f"subject {plain(rlab[j // T])!r} has more than one row at visit {plain(vlev[j % T])!r} "
+                f"(column {res.visit!r}); the residual structure needs one row per subject and visit"
+            )
         resid = (vcode, rs, T)
         codes_list.append(rs)
         nlev.append(len(rlab))
@@ -178,9 +196,20 @@ def prepare_lmm(spec: LMMFormula, data: pd.DataFrame, visit_order=None) -> LMMDa
         visit_note = f"visits in order {' < '.join(str(v) for v in vlev)} ({vsource})"
     comp = components(codes_list, nlev)
     engine = Engine(X, y, terms, comp, resid)
-    return LMMData(spec=spec, design=info, data=d, X=X, y=y, terms=terms, levels=levels, n_groups=n_groups,
-                   visit_levels=vis_levels, visit_order_note=visit_note, engine=engine,
-                   n_rows_dropped=n_rows_dropped)
+    return LMMData(
+        spec=spec,
+        design=info,
+        data=d,
+        X=X,
+        y=y,
+        terms=terms,
+        levels=levels,
+        n_groups=n_groups,
+        visit_levels=vis_levels,
+        visit_order_note=visit_note,
+        engine=engine,
+        n_rows_dropped=n_rows_dropped,
+    )
 
 
 def lmm(
@@ -257,8 +286,7 @@ def _fit(formula, data, reml, df, visit_order, control) -> LMMResult:
         raise ModelError("df='kenward-roger' is defined for REML fits; use reml=True (or df='satterthwaite')")
     prep = prepare_lmm(parse_lmm_formula(formula), data, visit_order)
     fit, optim = fit_variance(prep, bool(reml), control)
-    inference, inf_notes = build_lmm_inference(prep, fit.params, fit.evaluation, fit.theta, fit.sigma2, bool(reml),
-                                               df)
+    inference, inf_notes = build_lmm_inference(prep, fit.params, fit.evaluation, fit.theta, fit.sigma2, bool(reml), df)
     optim = {**optim, "seconds": time.perf_counter() - t_start, "n_blocks": sum(b.K for b in prep.engine.blocks)}
     fit = dataclasses.replace(fit, notes=fit.notes + tuple(inf_notes))
     return LMMResult.from_fit(prep, fit, inference, optim)

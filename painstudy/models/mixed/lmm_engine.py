@@ -144,7 +144,7 @@ class Engine:
                 b.Zexp = []
                 for k in range(b.K):
                     per_t = []
-                    for (codes, Z) in terms:
+                    for codes, Z in terms:
                         c = codes[idx[k]]
                         _, loc = np.unique(c, return_inverse=True)
                         nl, q = loc.max() + 1, Z.shape[1]
@@ -555,7 +555,7 @@ class SchurEngine:
             o = self.offs[t]
             for l in range(self.nlev[t]):
                 s = o + l * qt
-                L2[s:s + qt, s:s + qt] = lt
+                L2[s : s + qt, s : s + qt] = lt
         return L2
 
     def evaluate(self, Ds_unused, resid_unused, reml=True, profiled=True, grad=True, lams=None, keep=False):
@@ -612,10 +612,10 @@ class SchurEngine:
         for t in self.small:
             qt = self.q[t]
             o = self.offs[t]
-            blk = F2[o:o + self.nlev[t] * qt, o:o + self.nlev[t] * qt]
+            blk = F2[o : o + self.nlev[t] * qt, o : o + self.nlev[t] * qt]
             Gt = np.zeros((qt, qt))
             for l in range(self.nlev[t]):
-                Gt += blk[l * qt:(l + 1) * qt, l * qt:(l + 1) * qt]
+                Gt += blk[l * qt : (l + 1) * qt, l * qt : (l + 1) * qt]
             G[t] = Gt
         out["G"] = G
         out["Gres"] = 0.0

@@ -32,7 +32,7 @@ def natural_specs(params: Params, qs: list[int]) -> list[tuple]:
     structure's natural parameters."""
     specs = []
     for t, q in enumerate(qs):
-        for (i, j) in tril_cols(q):
+        for i, j in tril_cols(q):
             specs.append(("D", t, i, j))
     if params.struct is None:
         specs.append(("s2",))
@@ -47,9 +47,9 @@ def phi_from_varpar(vp: np.ndarray, params: Params) -> np.ndarray:
     lams = params.lams(vp[:-1])
     out = []
     for L, q in zip(lams, params.qs):
-        D = sigma ** 2 * (L @ L.T)
+        D = sigma**2 * (L @ L.T)
         out += [D[i, j] for (i, j) in tril_cols(q)]
-    return np.array(out + [sigma ** 2])
+    return np.array(out + [sigma**2])
 
 
 def jac_hess(fun, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +73,9 @@ def jac_hess(fun, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return J, Hs
 
 
-
-def build_lmm_inference(prep: "LMMData", params: Params, ev: dict, theta: np.ndarray, sigma2: float, reml: bool,
-                        df_method: str) -> tuple[Inference, list[str]]:
+def build_lmm_inference(
+    prep: LMMData, params: Params, ev: dict, theta: np.ndarray, sigma2: float, reml: bool, df_method: str
+) -> tuple[Inference, list[str]]:
     """The inference object (shared with the MMRM) for the chosen df method, and notes about it.
 
     ``ev`` is a full-mode evaluation of the engine at the fitted covariance (``keep=True``)."""
@@ -84,7 +84,7 @@ def build_lmm_inference(prep: "LMMData", params: Params, ev: dict, theta: np.nda
     struct = params.struct
     sj = sh = None
     if struct is not None:
-        phi_res = struct.natural(theta[params.n_lam:])
+        phi_res = struct.natural(theta[params.n_lam :])
         sj = struct.jac_nat(phi_res)
         if not struct.linear_natural:
             sh = struct.hess_nat(phi_res)
@@ -125,5 +125,13 @@ def build_lmm_inference(prep: "LMMData", params: Params, ev: dict, theta: np.nda
         else:
             W_used = 2.0 * np.linalg.inv(Hvp)
         P_used, C_used = Pvp, C
-    return Inference(beta=beta, C_model=C, C=C_used, P=P_used, W=W_used, df_method=df_method,
-                     ddf_residual=float(engine.n_obs - p), column_names=prep.design.column_names), notes
+    return Inference(
+        beta=beta,
+        C_model=C,
+        C=C_used,
+        P=P_used,
+        W=W_used,
+        df_method=df_method,
+        ddf_residual=float(engine.n_obs - p),
+        column_names=prep.design.column_names,
+    ), notes

@@ -25,8 +25,18 @@ from painstudy.models.mixed.lmm_engine import FastEngine, SchurEngine
 if TYPE_CHECKING:  # pragma: no cover
     from painstudy.models.mixed.lmm import LMMData
 
-__all__ = ["SINGULAR_TOL", "LMMFit", "fit_variance", "tril_cols", "Params", "Objective", "fd_hessian",
-           "start_values", "optimize_theta", "canonical_signs"]
+__all__ = [
+    "SINGULAR_TOL",
+    "LMMFit",
+    "fit_variance",
+    "tril_cols",
+    "Params",
+    "Objective",
+    "fd_hessian",
+    "start_values",
+    "optimize_theta",
+    "canonical_signs",
+]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on the bounded elements of theta
 
@@ -55,7 +65,7 @@ class LMMFit:
     notes : tuple of str
     """
 
-    params: "Params"
+    params: Params
     theta: np.ndarray
     Ds: list
     resid_cov: object
@@ -68,7 +78,7 @@ class LMMFit:
     notes: tuple
 
 
-def fit_variance(prep: "LMMData", reml: bool, control: dict) -> tuple[LMMFit, dict]:
+def fit_variance(prep: LMMData, reml: bool, control: dict) -> tuple[LMMFit, dict]:
     """Fit the variance parameters by REML or ML; returns the fit and the optimiser diagnostics.
 
     The engine: per-group sufficient statistics for one random term (:class:`FastEngine`), a Schur
@@ -114,13 +124,30 @@ def fit_variance(prep: "LMMData", reml: bool, control: dict) -> tuple[LMMFit, di
             "lmm: singular fit -- a random-effect variance is estimated at 0 or a correlation at +-1 (a "
             "boundary estimate); consider simplifying the random terms. Standard errors and df treat the "
             "boundary parameters as fixed.",
-            ConvergenceWarning, stacklevel=4)
+            ConvergenceWarning,
+            stacklevel=4,
+        )
         notes.append("singular fit")
-    optim = {"engine": type(fast).__name__ if fast is not None else "Engine (dense blocks)",
-             "optimizers": tried, "newton_steps": newton, "max_abs_gradient": gmax,
-             "n_evaluations": obj.n_eval}
-    fit = LMMFit(params=params, theta=theta, Ds=Ds, resid_cov=rc_abs, sigma2=sigma2, evaluation=ev,
-                 neg2_log_lik=float(fval), reml=reml, converged=converged, singular=singular, notes=tuple(notes))
+    optim = {
+        "engine": type(fast).__name__ if fast is not None else "Engine (dense blocks)",
+        "optimizers": tried,
+        "newton_steps": newton,
+        "max_abs_gradient": gmax,
+        "n_evaluations": obj.n_eval,
+    }
+    fit = LMMFit(
+        params=params,
+        theta=theta,
+        Ds=Ds,
+        resid_cov=rc_abs,
+        sigma2=sigma2,
+        evaluation=ev,
+        neg2_log_lik=float(fval),
+        reml=reml,
+        converged=converged,
+        singular=singular,
+        notes=tuple(notes),
+    )
     return fit, optim
 
 
@@ -143,7 +170,7 @@ class Params:
         out, k = [], 0
         for q, ix in zip(self.qs, self.idx):
             L = np.zeros((q, q))
-            for (i, j) in ix:
+            for i, j in ix:
                 L[i, j] = theta[k]
                 k += 1
             out.append(L)
@@ -192,7 +219,7 @@ class Objective:
         Ds = [L @ L.T for L in lams]
         if self.profiled:
             return lams, Ds, 1.0
-        return lams, Ds, self.params.struct.sigma(theta[self.params.n_lam:])
+        return lams, Ds, self.params.struct.sigma(theta[self.params.n_lam :])
 
     def __call__(self, theta):
         self.n_eval += 1
@@ -207,7 +234,7 @@ class Objective:
             return 1e300, np.zeros_like(theta)
         g = self.params.grad_lams(ev["G"], lams)
         if not self.profiled:
-            g = np.concatenate([g, self.params.struct.grad(theta[self.params.n_lam:], ev["Gres"])])
+            g = np.concatenate([g, self.params.struct.grad(theta[self.params.n_lam :], ev["Gres"])])
         return ev["value"], g
 
 
@@ -230,16 +257,16 @@ def fd_hessian(fun_grad, x, bounded):
     return 0.5 * (H + H.T)
 
 
-def start_values(prep: "LMMData", params: Params):
+def start_values(prep: LMMData, params: Params):
     """Start values (in the optimiser's scaled units) and the scale vector."""
     X, y = prep.X, prep.y
     b, *_ = np.linalg.lstsq(X, y, rcond=None)
     s2 = float(np.sum((y - X @ b) ** 2) / max(len(y) - X.shape[1], 1))
     u, scale = [], []
-    for (codes, Z), ix in zip(prep.terms, params.idx):
-        rms = np.sqrt(np.mean(Z ** 2, axis=0))
+    for (_codes, Z), ix in zip(prep.terms, params.idx):
+        rms = np.sqrt(np.mean(Z**2, axis=0))
         rms[rms == 0] = 1.0
-        for (i, j) in ix:
+        for i, j in ix:
             u.append(0.5 if i == j else 0.0)
             scale.append(1.0 / rms[i])
     u, scale = np.array(u), np.array(scale)
@@ -261,8 +288,16 @@ def optimize_theta(obj: Objective, u0: np.ndarray, params: Params, control: dict
     bounded = params.bounded()
     opts = {"maxiter": control.get("maxiter", 2000), "maxcor": 20, "ftol": 1e-12, "gtol": 1e-7}
     res = optimize.minimize(obj.scaled, u0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
-    tried = [{"method": "L-BFGS-B", "success": bool(res.success), "message": str(res.message),
-              "n_iter": int(res.nit), "fun": float(res.fun), "seconds": time.perf_counter() - t0}]
+    tried = [
+        {
+            "method": "L-BFGS-B",
+            "success": bool(res.success),
+            "message": str(res.message),
+            "n_iter": int(res.nit),
+            "fun": float(res.fun),
+            "seconds": time.perf_counter() - t0,
+        }
+    ]
     # a diagonal element at its bound 0 may be a saddle (the deviance is even in it): try moving away
     for _ in range(3):
         at0 = np.flatnonzero(bounded & (res.x <= 1e-8))
@@ -279,9 +314,16 @@ def optimize_theta(obj: Objective, u0: np.ndarray, params: Params, control: dict
         if best is None:
             break
         res2 = optimize.minimize(obj.scaled, best[1], jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
-        tried.append({"method": "L-BFGS-B (restart off the boundary)", "success": bool(res2.success),
-                      "message": str(res2.message), "n_iter": int(res2.nit), "fun": float(res2.fun),
-                      "seconds": time.perf_counter() - t0})
+        tried.append(
+            {
+                "method": "L-BFGS-B (restart off the boundary)",
+                "success": bool(res2.success),
+                "message": str(res2.message),
+                "n_iter": int(res2.nit),
+                "fun": float(res2.fun),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         if res2.fun < res.fun:
             res = res2
         else:
@@ -316,19 +358,34 @@ def optimize_theta(obj: Objective, u0: np.ndarray, params: Params, control: dict
     # projected gradient: at a bound only a negative derivative (pointing out of the region) counts
     gproj = np.where(free, g, np.minimum(g, 0.0))
     gmax = float(np.max(np.abs(gproj))) if len(g) else 0.0
-    if not (np.isfinite(f) and gmax < 1e-3 * max(1.0, abs(f)) ** 0.5) and len(theta) <= 30 \
-            and control.get("fallback", True):
+    if (
+        not (np.isfinite(f) and gmax < 1e-3 * max(1.0, abs(f)) ** 0.5)
+        and len(theta) <= 30
+        and control.get("fallback", True)
+    ):
         # fallback: derivative-free Nelder-Mead (Lambda Lambda' is the same for any sign of a column of
         # Lambda, so the bounds are restored afterwards by flipping columns), then L-BFGS-B again
         t1 = time.perf_counter()
-        nm = optimize.minimize(lambda u: obj.scaled(u)[0], theta / obj.scale, method="Nelder-Mead",
-                               options={"maxiter": 400 * len(theta), "xatol": 1e-6, "fatol": 1e-8, "adaptive": True})
+        nm = optimize.minimize(
+            lambda u: obj.scaled(u)[0],
+            theta / obj.scale,
+            method="Nelder-Mead",
+            options={"maxiter": 400 * len(theta), "xatol": 1e-6, "fatol": 1e-8, "adaptive": True},
+        )
         u = canonical_signs(nm.x, params)
-        res3 = optimize.minimize(obj.scaled, u, jac=True, method="L-BFGS-B", bounds=bounds,
-                                 options={**opts, "maxiter": 2000})
-        tried.append({"method": "Nelder-Mead + L-BFGS-B", "success": bool(res3.success),
-                      "message": str(res3.message), "n_iter": int(nm.nit), "fun": float(res3.fun),
-                      "seconds": time.perf_counter() - t1})
+        res3 = optimize.minimize(
+            obj.scaled, u, jac=True, method="L-BFGS-B", bounds=bounds, options={**opts, "maxiter": 2000}
+        )
+        tried.append(
+            {
+                "method": "Nelder-Mead + L-BFGS-B",
+                "success": bool(res3.success),
+                "message": str(res3.message),
+                "n_iter": int(nm.nit),
+                "fun": float(res3.fun),
+                "seconds": time.perf_counter() - t1,
+            }
+        )
         if res3.fun < f:
             theta = np.asarray(res3.x, float) * obj.scale
             f, g = obj(theta)

@@ -67,7 +67,7 @@ class LMMResult(MixedModelResult):
     _blups: dict = field(compare=False)
 
     @classmethod
-    def from_fit(cls, prep: "LMMData", fit: "LMMFit", inference: Inference, optimizer: dict) -> "LMMResult":
+    def from_fit(cls, prep: LMMData, fit: LMMFit, inference: Inference, optimizer: dict) -> LMMResult:
         """Build the result from the prepared data, the fitted variance parameters and the inference object."""
         spec, params, Ds = prep.spec, fit.params, fit.Ds
         coefs = coefficient_table(inference)
@@ -76,23 +76,48 @@ class LMMResult(MixedModelResult):
             nm = t.names
             sd = np.sqrt(np.clip(np.diag(D), 0, None))
             for i in range(len(nm)):
-                vc.append({"group": t.group_label, "term1": nm[i], "term2": None, "variance": D[i, i],
-                           "sd": sd[i], "corr": np.nan})
+                vc.append(
+                    {
+                        "group": t.group_label,
+                        "term1": nm[i],
+                        "term2": None,
+                        "variance": D[i, i],
+                        "sd": sd[i],
+                        "corr": np.nan,
+                    }
+                )
             for j in range(len(nm)):
                 for i in range(j + 1, len(nm)):
                     corr = D[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    vc.append({"group": t.group_label, "term1": nm[j], "term2": nm[i], "variance": D[i, j],
-                               "sd": np.nan, "corr": corr})
+                    vc.append(
+                        {
+                            "group": t.group_label,
+                            "term1": nm[j],
+                            "term2": nm[i],
+                            "variance": D[i, j],
+                            "sd": np.nan,
+                            "corr": corr,
+                        }
+                    )
         struct = params.struct
         if struct is None:
             sigma = float(np.sqrt(fit.resid_cov))
-            vc.append({"group": "Residual", "term1": None, "term2": None, "variance": fit.resid_cov, "sd": sigma,
-                       "corr": np.nan})
+            vc.append(
+                {
+                    "group": "Residual",
+                    "term1": None,
+                    "term2": None,
+                    "variance": fit.resid_cov,
+                    "sd": sigma,
+                    "corr": np.nan,
+                }
+            )
         else:
-            phi = struct.natural(fit.theta[params.n_lam:])
+            phi = struct.natural(fit.theta[params.n_lam :])
             for nmn, v in zip(struct.natural_names(), phi):
-                vc.append({"group": "Residual", "term1": nmn, "term2": None, "variance": v, "sd": np.nan,
-                           "corr": np.nan})
+                vc.append(
+                    {"group": "Residual", "term1": nmn, "term2": None, "variance": v, "sd": np.nan, "corr": np.nan}
+                )
             sigma = np.nan
         varcorr = pd.DataFrame(vc, columns=VARCORR_COLUMNS)
         # BLUPs: b = D Z' V^-1 r per level
@@ -103,20 +128,39 @@ class LMMResult(MixedModelResult):
             np.add.at(S, codes, Z * e[:, None])
             B = S @ D
             blups[t.group_label] = blups.get(t.group_label, []) + [
-                pd.DataFrame(B, index=pd.Index(labels, name=t.group_label), columns=t.names)]
+                pd.DataFrame(B, index=pd.Index(labels, name=t.group_label), columns=t.names)
+            ]
         blups = {g: pd.concat(v, axis=1) if len(v) > 1 else v[0] for g, v in blups.items()}
         n_obs = prep.engine.n_obs
         k = len(natural_specs(params, prep.engine.q)) + len(coefs)
         neg2 = fit.neg2_log_lik
-        th = fit.theta if struct is None else fit.theta[:params.n_lam]
-        return cls(formula=spec.formula, reml=fit.reml, df_method=inference.df_method, coefficients=coefs,
-                   neg2_log_lik=float(neg2), aic=float(neg2 + 2 * k), bic=float(neg2 + k * np.log(n_obs)),
-                   n_obs=int(n_obs), n_rows_dropped=prep.n_rows_dropped, converged=fit.converged,
-                   optimizer=optimizer, notes=tuple(fit.notes) + numerical_notes(coefs)
-                   + ((prep.visit_order_note,) if prep.visit_order_note else ()), design=prep.design,
-                   inference=inference,
-                   varcorr=varcorr, n_groups=dict(prep.n_groups), singular=fit.singular, theta=np.array(th),
-                   sigma=sigma, visit_levels=prep.visit_levels, random=tuple(spec.random), _blups=blups)
+        th = fit.theta if struct is None else fit.theta[: params.n_lam]
+        return cls(
+            formula=spec.formula,
+            reml=fit.reml,
+            df_method=inference.df_method,
+            coefficients=coefs,
+            neg2_log_lik=float(neg2),
+            aic=float(neg2 + 2 * k),
+            bic=float(neg2 + k * np.log(n_obs)),
+            n_obs=int(n_obs),
+            n_rows_dropped=prep.n_rows_dropped,
+            converged=fit.converged,
+            optimizer=optimizer,
+            notes=tuple(fit.notes)
+            + numerical_notes(coefs)
+            + ((prep.visit_order_note,) if prep.visit_order_note else ()),
+            design=prep.design,
+            inference=inference,
+            varcorr=varcorr,
+            n_groups=dict(prep.n_groups),
+            singular=fit.singular,
+            theta=np.array(th),
+            sigma=sigma,
+            visit_levels=prep.visit_levels,
+            random=tuple(spec.random),
+            _blups=blups,
+        )
 
     # -------------------------------------------------------------------------------------------
     def ranef(self, group: str | None = None) -> pd.DataFrame:
@@ -152,13 +196,17 @@ class LMMResult(MixedModelResult):
         if level == "subject":
             for t in self.random:
                 B = self._blups[t.group_label][t.names]
-                key = nd[t.group[0]].astype(str) if len(t.group) == 1 else \
-                    nd[list(t.group)].astype(str).agg(":".join, axis=1)
+                key = (
+                    nd[t.group[0]].astype(str)
+                    if len(t.group) == 1
+                    else nd[list(t.group)].astype(str).agg(":".join, axis=1)
+                )
                 idx = pd.Index(B.index.astype(str))
                 pos = idx.get_indexer(key)
                 Bv = B.to_numpy()
-                Zr = np.column_stack(([np.ones(len(nd))] if t.intercept else [])
-                                     + [nd[s].to_numpy(float) for s in t.slopes])
+                Zr = np.column_stack(
+                    ([np.ones(len(nd))] if t.intercept else []) + [nd[s].to_numpy(float) for s in t.slopes]
+                )
                 contrib = np.where(pos[:, None] >= 0, Bv[np.maximum(pos, 0)], 0.0)
                 val = val + np.sum(Zr * contrib, axis=1)
         pred[ok] = val
@@ -170,32 +218,57 @@ class LMMResult(MixedModelResult):
 
     def tidy(self) -> Tidy:
         """Title, facts, the fixed-effect and variance-component tables, and the notes."""
-        facts = (("fit", "REML" if self.reml else "ML"), ("observations", self.n_obs),
-                 ("groups", self._groups_text()), ("-2 log-lik", self.neg2_log_lik), ("converged", self.converged),
-                 ("singular", self.singular), ("df", self.df_method), ("AIC", self.aic), ("BIC", self.bic))
+        facts = (
+            ("fit", "REML" if self.reml else "ML"),
+            ("observations", self.n_obs),
+            ("groups", self._groups_text()),
+            ("-2 log-lik", self.neg2_log_lik),
+            ("converged", self.converged),
+            ("singular", self.singular),
+            ("df", self.df_method),
+            ("AIC", self.aic),
+            ("BIC", self.bic),
+        )
         st = self._status()
         tables = ((f"{st}Fixed effects", self.coefficients), (f"{st}Random effects", self.varcorr))
         return Tidy(f"{st}Linear mixed model: {self.formula}", facts, tables, tuple(self.notes))
 
     def to_dict(self) -> dict:
         """A JSON-serialisable summary."""
-        return to_jsonable({
-            "formula": self.formula, "reml": self.reml, "df_method": self.df_method,
-            "neg2_log_lik": self.neg2_log_lik, "aic": self.aic, "bic": self.bic, "n_obs": self.n_obs,
-            "n_groups": self.n_groups, "converged": self.converged, "singular": self.singular,
-            "coefficients": self.coefficients.reset_index().to_dict(orient="records"),
-            "varcorr": self.varcorr.to_dict(orient="records"), "notes": list(self.notes)})
+        return to_jsonable(
+            {
+                "formula": self.formula,
+                "reml": self.reml,
+                "df_method": self.df_method,
+                "neg2_log_lik": self.neg2_log_lik,
+                "aic": self.aic,
+                "bic": self.bic,
+                "n_obs": self.n_obs,
+                "n_groups": self.n_groups,
+                "converged": self.converged,
+                "singular": self.singular,
+                "coefficients": self.coefficients.reset_index().to_dict(orient="records"),
+                "varcorr": self.varcorr.to_dict(orient="records"),
+                "notes": list(self.notes),
+            }
+        )
 
     def summary(self) -> str:
         """Plain-text summary."""
         st = self._status()
-        lines = [f"{st}Linear mixed model  {self.formula}",
-                 f"{'REML' if self.reml else 'ML'}, df {self.df_method}; {self.n_obs} observations, groups "
-                 + self._groups_text(),
-                 f"-2 log-lik {self.neg2_log_lik:.6f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}   converged "
-                 f"{self.converged}{'   SINGULAR' if self.singular else ''}", "", f"{st}Random effects:",
-                 self.varcorr.to_string(index=False, float_format=lambda x: f"{x:.5g}"), "", f"{st}Fixed effects:",
-                 self.coefficients.to_string(float_format=lambda x: f"{x:.4f}")]
+        lines = [
+            f"{st}Linear mixed model  {self.formula}",
+            f"{'REML' if self.reml else 'ML'}, df {self.df_method}; {self.n_obs} observations, groups "
+            + self._groups_text(),
+            f"-2 log-lik {self.neg2_log_lik:.6f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}   converged "
+            f"{self.converged}{'   SINGULAR' if self.singular else ''}",
+            "",
+            f"{st}Random effects:",
+            self.varcorr.to_string(index=False, float_format=lambda x: f"{x:.5g}"),
+            "",
+            f"{st}Fixed effects:",
+            self.coefficients.to_string(float_format=lambda x: f"{x:.4f}"),
+        ]
         if self.notes:
             lines += ["", "Notes: " + "; ".join(self.notes)]
         return "\n".join(lines)

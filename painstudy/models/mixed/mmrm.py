@@ -16,14 +16,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
-from painstudy.models.mixed.data import (check_columns, check_finite, check_frame, check_full_rank, check_outcome,
-                                         numerical_failure, plain)
-from painstudy.models.mixed.formula import (DesignInfo, ParsedFormula, build_design, factor_levels, make_design_info,
-                                            parse_formula, visit_levels)
+from painstudy.models.mixed.data import (
+    check_columns,
+    check_finite,
+    check_frame,
+    check_full_rank,
+    check_outcome,
+    numerical_failure,
+    plain,
+)
+from painstudy.models.mixed.formula import (
+    DesignInfo,
+    ParsedFormula,
+    build_design,
+    factor_levels,
+    make_design_info,
+    parse_formula,
+    visit_levels,
+)
 from painstudy.models.mixed.mmrm_engine import Engine, blas_threads
 from painstudy.models.mixed.mmrm_inference import build_mmrm_inference
 from painstudy.models.mixed.mmrm_optim import fit_covariance
@@ -92,8 +107,9 @@ class MMRMData:
         return f"visits in order {' < '.join(str(v) for v in self.visit_levels)} ({self.visit_order_source})"
 
 
-def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_raw: bool = False,
-                 visit_order=None) -> MMRMData:
+def prepare_mmrm(
+    parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_raw: bool = False, visit_order=None
+) -> MMRMData:
     """Check the data against the formula and build the design and the likelihood engine.
 
     Rows with a missing outcome, visit, group or covariate (or weight) are dropped and counted; an
@@ -117,8 +133,9 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
         w_all = data[weights] if isinstance(weights, str) else pd.Series(np.asarray(weights, float), index=data.index)
         if len(w_all) != len(data):
             raise ModelError(f"weights: expected {len(data)} values, got {len(w_all)}")
-    used = list(dict.fromkeys([fx.outcome, cov.visit] + ([cov.group] if cov.group else [])
-                              + [c for t in fx.terms for c in t]))
+    used = list(
+        dict.fromkeys([fx.outcome, cov.visit] + ([cov.group] if cov.group else []) + [c for t in fx.terms for c in t])
+    )
     keep = data[used].notna().all(axis=1).to_numpy()
     if weights is not None:
         wv = pd.to_numeric(w_all, errors="coerce").to_numpy(dtype=float)
@@ -127,8 +144,9 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
         check_finite(pd.DataFrame({wname: wv[keep]}, index=data.index[keep]), [wname])
         if np.any(wv[keep] <= 0):
             i = int(np.flatnonzero(wv[keep] <= 0)[0])
-            raise ModelError(f"{wname}, row {plain(data.index[keep][i])!r}: value {plain(wv[keep][i])!r}: weights "
-                             f"must be positive")
+            raise ModelError(
+                f"{wname}, row {plain(data.index[keep][i])!r}: value {plain(wv[keep][i])!r}: weights must be positive"
+            )
     n_rows_dropped = int((~keep).sum())
     d = data if keep.all() else data.loc[keep]
     if len(d) == 0:
@@ -184,13 +202,26 @@ def prepare_mmrm(parsed: ParsedFormula, data: pd.DataFrame, weights=None, keep_r
         log_w_sum = float(np.log(w).sum())
     vcode = vcode.astype(np.int64)
     subj_codes = subj_codes.astype(np.int64)
-    engine = Engine(X, y, vcode, subj_codes, gcode, len(glev), T, sqrt_w=sqrt_w, log_w_sum=log_w_sum,
-                    keep_raw=keep_raw)
-    return MMRMData(parsed=parsed, design=info, data=d, X=X, y=y, visit_code=vcode, subject_code=subj_codes,
-                    group_code=gcode, visit_levels=tuple(vlev), visit_order_source=vsource,
-                    group_levels=tuple(glev), sqrt_w=sqrt_w, XtX=XtX,
-                    engine=engine, n_subjects=nsub, n_rows_dropped=n_rows_dropped,
-                    n_subjects_dropped=n_subjects_dropped)
+    engine = Engine(X, y, vcode, subj_codes, gcode, len(glev), T, sqrt_w=sqrt_w, log_w_sum=log_w_sum, keep_raw=keep_raw)
+    return MMRMData(
+        parsed=parsed,
+        design=info,
+        data=d,
+        X=X,
+        y=y,
+        visit_code=vcode,
+        subject_code=subj_codes,
+        group_code=gcode,
+        visit_levels=tuple(vlev),
+        visit_order_source=vsource,
+        group_levels=tuple(glev),
+        sqrt_w=sqrt_w,
+        XtX=XtX,
+        engine=engine,
+        n_subjects=nsub,
+        n_rows_dropped=n_rows_dropped,
+        n_subjects_dropped=n_subjects_dropped,
+    )
 
 
 def mmrm(

@@ -62,8 +62,7 @@ def pair_trace(J: np.ndarray, K: np.ndarray) -> np.ndarray:
 class Engine:
     """Holds the pattern statistics and evaluates the (restricted) likelihood."""
 
-    def __init__(self, X, y, visit, subj, group, n_groups, T, sqrt_w=None, log_w_sum=0.0, force=None,
-                 keep_raw=False):
+    def __init__(self, X, y, visit, subj, group, n_groups, T, sqrt_w=None, log_w_sum=0.0, force=None, keep_raw=False):
         n, p = X.shape
         p1 = p + 1
         self.p, self.T, self.n_groups = p, T, n_groups
@@ -81,8 +80,10 @@ class Engine:
         self.n_patterns = npat
         kpat = np.array([bin(int(k) & ((1 << T) - 1)).count("1") for k in ukeys])
         # padded data per subject (T x p1), zero at unobserved visits
-        use_stats = np.array([force == "stats" or (force != "raw" and kk * p1 * p1 < nn * (kk + p1))
-                              for kk, nn in zip(kpat, n_per)], bool)
+        use_stats = np.array(
+            [force == "stats" or (force != "raw" and kk * p1 * p1 < nn * (kk + p1)) for kk, nn in zip(kpat, n_per)],
+            bool,
+        )
         if force is None and npat * T * T * p1 * p1 <= 2_000_000:
             use_stats[:] = True  # small problem: one batched form is fastest
         vis_mask = ((ukeys[:, None] >> np.arange(T)[None, :]) & 1).astype(bool)  # (npat, T)
@@ -124,7 +125,7 @@ class Engine:
                 G = np.empty((len(sel_p), T, T, p1, p1))
                 ends = np.concatenate([f.starts[1:], [len(Wp)]])
                 for j in range(len(sel_p)):
-                    Z = Wp[f.starts[j]:ends[j]].reshape(-1, T * p1)
+                    Z = Wp[f.starts[j] : ends[j]].reshape(-1, T * p1)
                     G[j] = (Z.T @ Z).reshape(T, p1, T, p1).transpose(0, 2, 1, 3)
                 f.G = G
                 f.Gflat = G.reshape(len(sel_p), T * T, p1 * p1)
@@ -195,7 +196,7 @@ class Engine:
             cHinv = np.linalg.inv(cH)
             M[:p, :p] += cHinv.T @ cHinv
         D = np.zeros((self.n_groups, self.T, self.T))
-        for f, (P, Linv) in zip(self.forms, Ps):
+        for f, (P, _Linv) in zip(self.forms, Ps):
             if f.G is not None:
                 Tm = (f.Gflat2 @ M.reshape(-1)).reshape(len(P), self.T, self.T)
             else:
@@ -218,7 +219,7 @@ class Engine:
         p, T = self.p, self.T
         A = np.zeros((self.n_groups, T, p, T, p))
         KQ = np.zeros((p, p))
-        for f, (P, Linv) in zip(self.forms, Ps):
+        for f, (P, _Linv) in zip(self.forms, Ps):
             Pm = np.where(f.mask2, P, 0.0)  # drop the padding identity
             Mp = kr_M(f, Pm) if kr_M is not None else None
             if f.G is not None:
@@ -255,7 +256,7 @@ class Engine:
         out = np.zeros((m, m))
         F = np.zeros((self.n_groups, T, p, T))
         A = np.zeros((self.n_groups, T, p, T, p)) if reml else None
-        for f, (P, Linv) in zip(self.forms, extra["Ps"]):
+        for f, (P, _Linv) in zip(self.forms, extra["Ps"]):
             Pm = np.where(f.mask2, P, 0.0)
             if f.G is not None:
                 R = np.einsum("nabjl,j,l->nab", f.G, c, c, optimize=True)
@@ -325,7 +326,7 @@ class Engine:
         """Per form: B_p = sum_{i in p} P X_i C X_i' P (npat, T, T) (padding removed)."""
         p = self.p
         out = []
-        for f, (P, Linv) in zip(self.forms, Ps):
+        for f, (P, _Linv) in zip(self.forms, Ps):
             Pm = np.where(f.mask2, P, 0.0)
             if f.G is not None:
                 GC = f.G[:, :, :, :p, :p].reshape(len(P), self.T, self.T, p * p) @ C.reshape(-1)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build_mmrm_inference"]
 
 
-def _within_columns(prep: "MMRMData") -> np.ndarray:
+def _within_columns(prep: MMRMData) -> np.ndarray:
     """Columns of terms with a variable that varies within a subject."""
     subj = np.asarray(prep.subject_code)
     nsub = int(subj.max()) + 1
@@ -96,7 +96,7 @@ def _bm_arrays(engine, sigmas, C, bias_reduced):
     """Per-subject B_i (T x p): u_i = B_i C l is the weight of subject i's residual vector in the
     sandwich for contrast l (CR0: W_i X_i; CR2: A_i W_i X_i), with X_i and V_i (padded)."""
     Bs, Xs, Ss = [], [], []
-    for X, r, Sinv, S in engine.residual_scores(sigmas, np.zeros(engine.p)):
+    for X, _r, Sinv, S in engine.residual_scores(sigmas, np.zeros(engine.p)):
         B = Sinv @ X
         if bias_reduced:
             B = _cr2_adjust(X, S, Sinv, C) @ B
@@ -106,8 +106,9 @@ def _bm_arrays(engine, sigmas, C, bias_reduced):
     return Bs, Xs, Ss
 
 
-def build_mmrm_inference(prep: "MMRMData", fit: "CovarianceFit", df_method: str, vcov_method: str,
-                         information: str = "observed") -> Inference:
+def build_mmrm_inference(
+    prep: MMRMData, fit: CovarianceFit, df_method: str, vcov_method: str, information: str = "observed"
+) -> Inference:
     """Assemble C, P_k, W (and the KR adjustment / sandwich) after the fit.
 
     Parameters
@@ -144,7 +145,7 @@ def build_mmrm_inference(prep: "MMRMData", fit: "CovarianceFit", df_method: str,
     kr_M = None
     if kr:
         Jall = np.stack(Js)  # (G, m_g, T, T) - all groups share the structure
-        Wall = np.stack([W[offs[g]:offs[g + 1], offs[g]:offs[g + 1]] for g in range(len(Js))])
+        Wall = np.stack([W[offs[g] : offs[g + 1], offs[g] : offs[g + 1]] for g in range(len(Js))])
 
         def kr_M(f, Pm):
             # M_p = sum_ij W_ij J_i P_p J_j = sum_ab P_p[a, b] Q4[:, a, b, :], Q4 = sum_ij W_ij J_i[:, a] J_j[b, :]
@@ -162,15 +163,15 @@ def build_mmrm_inference(prep: "MMRMData", fit: "CovarianceFit", df_method: str,
         A, _ = engine.a_tensor(extra["Ps"], None)
         Pk = np.zeros((m, p, p))
         for g, J in enumerate(Js):
-            Pk[offs[g]:offs[g + 1]] = -np.einsum("kuv,ujvl->kjl", J, A[g], optimize=True)
+            Pk[offs[g] : offs[g + 1]] = -np.einsum("kuv,ujvl->kjl", J, A[g], optimize=True)
         I_E = _expected_information(engine, Js, offs, extra["Ps"], C_model, Pk, reml)
         W = np.linalg.inv(I_E)
         if kr:
-            Wall = np.stack([W[offs[g]:offs[g + 1], offs[g]:offs[g + 1]] for g in range(len(Js))])
+            Wall = np.stack([W[offs[g] : offs[g + 1], offs[g] : offs[g + 1]] for g in range(len(Js))])
     A, KQ = engine.a_tensor(extra["Ps"], kr_M)
     Pk = np.zeros((m, p, p))
     for g, J in enumerate(Js):
-        Pk[offs[g]:offs[g + 1]] = -np.einsum("kuv,ujvl->kjl", J, A[g], optimize=True)
+        Pk[offs[g] : offs[g + 1]] = -np.einsum("kuv,ujvl->kjl", J, A[g], optimize=True)
     C = C_model
     if kr:
         term = KQ - np.einsum("ij,iab,bc,jcd->ad", W, Pk, C_model, Pk, optimize=True)
@@ -179,7 +180,7 @@ def build_mmrm_inference(prep: "MMRMData", fit: "CovarianceFit", df_method: str,
             for g, (s, ph, Ag) in enumerate(zip(structs, parts, list(A))):
                 if s.linear_natural:
                     continue
-                Wg = W[offs[g]:offs[g + 1], offs[g]:offs[g + 1]]
+                Wg = W[offs[g] : offs[g + 1], offs[g] : offs[g + 1]]
                 d2 = s.hess_nat(ph)
                 Msum = np.einsum("ij,ijuv->uv", Wg, d2)
                 Rsum += np.einsum("uv,ujvl->jl", Msum, Ag, optimize=True)
@@ -198,7 +199,17 @@ def build_mmrm_inference(prep: "MMRMData", fit: "CovarianceFit", df_method: str,
     n_obs, nsub = engine.n_obs, prep.n_subjects
     n_within = int(np.sum(within))
     return Inference(
-        beta=beta, C_model=C_model, C=C, P=Pk, W=W, df_method=df_method, vcov_method=vcov_method,
-        within=within, ddf_between=float(nsub - (p - n_within)), ddf_within=float(n_obs - nsub - n_within),
-        ddf_residual=float(n_obs - p), column_names=prep.design.column_names, bm=bm,
+        beta=beta,
+        C_model=C_model,
+        C=C,
+        P=Pk,
+        W=W,
+        df_method=df_method,
+        vcov_method=vcov_method,
+        within=within,
+        ddf_between=float(nsub - (p - n_within)),
+        ddf_within=float(n_obs - nsub - n_within),
+        ddf_residual=float(n_obs - p),
+        column_names=prep.design.column_names,
+        bm=bm,
     )

@@ -70,7 +70,7 @@ class CovarianceFit:
     optimizer: dict
 
 
-def start_sigmas(prep: "MMRMData") -> list[np.ndarray]:
+def start_sigmas(prep: MMRMData) -> list[np.ndarray]:
     """Moment-based start: the covariance of OLS residuals per group (pairwise over observed visits),
     eigenvalues floored at 1% of the largest.
 
@@ -104,11 +104,13 @@ def start_sigmas(prep: "MMRMData") -> list[np.ndarray]:
             raise ModelError(
                 f"column {prep.parsed.fixed.outcome!r}: at visit(s) {which}{grp} the fixed effects reproduce the "
                 f"outcome exactly (residual variance 0), so the covariance cannot be estimated; remove those "
-                f"visits or check the data")
+                f"visits or check the data"
+            )
         if dvar.max() < MIN_VARIANCE:
             raise ModelError(
                 f"column {prep.parsed.fixed.outcome!r}: the outcome varies too little for double precision "
-                f"(residual standard deviation about {np.sqrt(dvar.max()):.1g}); rescale it, e.g. to other units")
+                f"(residual standard deviation about {np.sqrt(dvar.max()):.1g}); rescale it, e.g. to other units"
+            )
         fill = np.mean(dvar[dvar > 0])
         dvar[dvar <= 0] = fill
         np.fill_diagonal(S, dvar)
@@ -122,7 +124,7 @@ def start_sigmas(prep: "MMRMData") -> list[np.ndarray]:
 class Objective:
     """-2 log L and its gradient in the optimisation parametrisation ``theta`` (all groups stacked)."""
 
-    def __init__(self, engine: "Engine", structs: list[Structure], reml: bool):
+    def __init__(self, engine: Engine, structs: list[Structure], reml: bool):
         self.engine, self.structs, self.reml = engine, structs, reml
         self.sizes = [s.n_theta for s in structs]
         self.splits = np.cumsum(self.sizes)[:-1]
@@ -144,8 +146,10 @@ class Objective:
 
 
 def _jacobians(structs, parts, jac_cache):
-    return [jac_cache[i] if (jac_cache is not None and s.linear_natural) else s.jac_nat(ph)
-            for i, (s, ph) in enumerate(zip(structs, parts))]
+    return [
+        jac_cache[i] if (jac_cache is not None and s.linear_natural) else s.jac_nat(ph)
+        for i, (s, ph) in enumerate(zip(structs, parts))
+    ]
 
 
 def natural_gradient(engine, structs, reml, phi, jac_cache=None):
@@ -238,11 +242,14 @@ def newton(engine, structs, reml, phi, theta, jac_cache, max_steps):
         accepted = False
         for _ in range(30):
             cand = phi - t * step
-            f1, _, _ = engine.evaluate([s.sigma_nat(ph) for s, ph in zip(structs, split_natural(structs, cand))],
-                                       reml, grad=False)
+            f1, _, _ = engine.evaluate(
+                [s.sigma_nat(ph) for s, ph in zip(structs, split_natural(structs, cand))], reml, grad=False
+            )
             if np.isfinite(f1) and f1 <= f0 + 1e-10 * max(1.0, abs(f0)):
                 try:
-                    th = np.concatenate([s.theta_from_natural(ph) for s, ph in zip(structs, split_natural(structs, cand))])
+                    th = np.concatenate(
+                        [s.theta_from_natural(ph) for s, ph in zip(structs, split_natural(structs, cand))]
+                    )
                 except (np.linalg.LinAlgError, FloatingPointError, ValueError):
                     th = None
                 if th is not None and np.all(np.isfinite(th)):
@@ -268,23 +275,42 @@ def optimizer_chain(obj: Objective, theta0: np.ndarray, control: dict):
         if method == "Nelder-Mead":
             if len(theta) > 20:
                 continue
-            res = optimize.minimize(lambda t: obj(t)[0], theta, method="Nelder-Mead",
-                                    options={"maxiter": control.get("maxiter", 20000), "xatol": 1e-10, "fatol": 1e-12,
-                                             "adaptive": True})
+            res = optimize.minimize(
+                lambda t: obj(t)[0],
+                theta,
+                method="Nelder-Mead",
+                options={"maxiter": control.get("maxiter", 20000), "xatol": 1e-10, "fatol": 1e-12, "adaptive": True},
+            )
         elif method == "L-BFGS-B":
-            res = optimize.minimize(obj, theta, jac=True, method="L-BFGS-B",
-                                    options={"maxiter": control.get("maxiter", 5000), "maxcor": 30, "ftol": 1e-15,
-                                             "gtol": 1e-9})
+            res = optimize.minimize(
+                obj,
+                theta,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": control.get("maxiter", 5000), "maxcor": 30, "ftol": 1e-15, "gtol": 1e-9},
+            )
         else:
-            res = optimize.minimize(obj, theta, jac=True, method=method,
-                                    options={"maxiter": control.get("maxiter", 5000), "gtol": control.get("gtol", 1e-3),
-                                             "norm": np.inf})
+            res = optimize.minimize(
+                obj,
+                theta,
+                jac=True,
+                method=method,
+                options={"maxiter": control.get("maxiter", 5000), "gtol": control.get("gtol", 1e-3), "norm": np.inf},
+            )
         f, g = obj(res.x)
         gmax = float(np.max(np.abs(g))) if len(g) else 0.0
         ok = np.isfinite(f) and f < 1e299 and gmax < 1e-3 * max(1.0, abs(f)) ** 0.5
-        tried.append({"method": method, "success": bool(res.success), "message": str(res.message),
-                      "n_iter": int(getattr(res, "nit", -1)), "fun": float(f), "max_abs_grad": gmax,
-                      "seconds": time.perf_counter() - t0})
+        tried.append(
+            {
+                "method": method,
+                "success": bool(res.success),
+                "message": str(res.message),
+                "n_iter": int(getattr(res, "nit", -1)),
+                "fun": float(f),
+                "max_abs_grad": gmax,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         if best is None or f < best[1]:
             best = (res.x, f, ok, method)
         theta = best[0]
@@ -293,7 +319,7 @@ def optimizer_chain(obj: Objective, theta0: np.ndarray, control: dict):
     return best, tried
 
 
-def fit_covariance(prep: "MMRMData", structure: str, reml: bool, control: dict) -> CovarianceFit:
+def fit_covariance(prep: MMRMData, structure: str, reml: bool, control: dict) -> CovarianceFit:
     """Fit the covariance structure ``structure`` (one per group) by REML or ML.
 
     Returns
@@ -315,11 +341,19 @@ def fit_covariance(prep: "MMRMData", structure: str, reml: bool, control: dict) 
     if control.get("newton_first", True) and n_newton > 0:
         # damped Newton straight from the moment-based start (fast when the start is good)
         t0 = time.perf_counter()
-        phi, theta, newton_steps, decrement = newton(engine, structs, reml, phi, theta, jac_cache,
-                                                     int(control.get("newton_first_steps", 25)))
+        phi, theta, newton_steps, decrement = newton(
+            engine, structs, reml, phi, theta, jac_cache, int(control.get("newton_first_steps", 25))
+        )
         ok = bool(np.isfinite(decrement) and 0 <= decrement < 1e-8)
-        tried.append({"method": "newton", "success": ok, "message": f"Newton decrement {decrement:.3g}",
-                      "n_iter": newton_steps, "seconds": time.perf_counter() - t0})
+        tried.append(
+            {
+                "method": "newton",
+                "success": ok,
+                "message": f"Newton decrement {decrement:.3g}",
+                "n_iter": newton_steps,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
     if not ok:
         (theta, fval, ok, method), more = optimizer_chain(obj, theta, control)
         tried += more
@@ -335,19 +369,24 @@ def fit_covariance(prep: "MMRMData", structure: str, reml: bool, control: dict) 
     except np.linalg.LinAlgError:
         decrement = np.inf
     # converged: Newton decrement (scale free) tiny, or the optimiser chain converged
-    converged = bool((np.isfinite(decrement) and abs(decrement) < 1e-6) or (ok and gmax < 1e-3 * max(1.0, abs(fval)) ** 0.5))
+    converged = bool(
+        (np.isfinite(decrement) and abs(decrement) < 1e-6) or (ok and gmax < 1e-3 * max(1.0, abs(fval)) ** 0.5)
+    )
     notes = []
     if not converged:
-        detail = (f"the optimiser did not converge (max |gradient| {gmax:.3g}; tried "
-                  f"{', '.join(t['method'] for t in tried)}); estimates are unreliable")
+        detail = (
+            f"the optimiser did not converge (max |gradient| {gmax:.3g}; tried "
+            f"{', '.join(t['method'] for t in tried)}); estimates are unreliable"
+        )
         warnings.warn(f"mmrm: {detail}", ConvergenceWarning, stacklevel=4)
         notes += ["not converged", detail]
     pd_ok = all(np.linalg.eigvalsh(S).min() > 1e-10 * max(np.abs(S).max(), 1e-300) for S in sigmas)
     hess_ev = np.linalg.eigvalsh(Hn) if np.all(np.isfinite(Hn)) else np.array([np.nan])
     hess_pd = bool(np.all(hess_ev > 0))
     if not pd_ok:
-        warnings.warn("mmrm: the estimated covariance matrix is not positive definite", ConvergenceWarning,
-                      stacklevel=4)
+        warnings.warn(
+            "mmrm: the estimated covariance matrix is not positive definite", ConvergenceWarning, stacklevel=4
+        )
         notes.append("covariance not positive definite")
     if not hess_pd:
         warnings.warn(
@@ -366,6 +405,16 @@ def fit_covariance(prep: "MMRMData", structure: str, reml: bool, control: dict) 
         "n_patterns": engine.n_patterns,
         "hessian_eigen_min": float(np.min(hess_ev)) if np.all(np.isfinite(hess_ev)) else np.nan,
     }
-    return CovarianceFit(structures=tuple(structs), phi=phi, sigmas=tuple(sigmas), hessian=Hn, evaluation=extra,
-                         neg2_log_lik=float(fval), reml=reml, converged=converged, positive_definite=pd_ok,
-                         notes=tuple(notes), optimizer=optim)
+    return CovarianceFit(
+        structures=tuple(structs),
+        phi=phi,
+        sigmas=tuple(sigmas),
+        hessian=Hn,
+        evaluation=extra,
+        neg2_log_lik=float(fval),
+        reml=reml,
+        converged=converged,
+        positive_definite=pd_ok,
+        notes=tuple(notes),
+        optimizer=optim,
+    )

@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
 from painstudy.io import to_jsonable
-from painstudy.models.contrasts import (TABLE_COLUMNS, adjust_family, check_contrast_args, contrast_family,
-                                        estimate_row, t_quantile)
+from painstudy.models.contrasts import (
+    TABLE_COLUMNS,
+    adjust_family,
+    check_contrast_args,
+    contrast_family,
+    estimate_row,
+    t_quantile,
+)
 from painstudy.models.mixed.formula import DesignInfo, ParsedFormula, build_design
 from painstudy.models.mixed.inference import Inference
 from painstudy.rendering import Rendered, Tidy
@@ -59,8 +66,9 @@ def numerical_notes(coefficients: pd.DataFrame) -> tuple[str, ...]:
 
 def _mean_table(est: np.ndarray, se: np.ndarray, level: float, index) -> pd.DataFrame:
     q = t_quantile(level, np.inf)
-    return pd.DataFrame({"estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se},
-                        index=index)
+    return pd.DataFrame(
+        {"estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se}, index=index
+    )
 
 
 def _as_list(x) -> list:
@@ -194,11 +202,24 @@ class MixedModelResult(Rendered):
             est, se, df = self.inference.contrast(l)
             out.append({**dict(zip(keys, combo)), **estimate_row(est, se, df, level)})
         cols = by + [s for s in specs if s not in by]
-        return pd.DataFrame(out)[cols + TABLE_COLUMNS].sort_values(by, kind="stable").reset_index(drop=True) \
-            if by else pd.DataFrame(out)[keys + TABLE_COLUMNS]
+        return (
+            pd.DataFrame(out)[cols + TABLE_COLUMNS].sort_values(by, kind="stable").reset_index(drop=True)
+            if by
+            else pd.DataFrame(out)[keys + TABLE_COLUMNS]
+        )
 
-    def contrasts(self, specs, by=None, method: str = "pairwise", ref=None, adjust: str = "none",
-                  level: float = 0.95, levels=None, *, at: dict | None = None) -> pd.DataFrame:
+    def contrasts(
+        self,
+        specs,
+        by=None,
+        method: str = "pairwise",
+        ref=None,
+        adjust: str = "none",
+        level: float = 0.95,
+        levels=None,
+        *,
+        at: dict | None = None,
+    ) -> pd.DataFrame:
         """Differences of LS means within each level of ``by``.
 
         Parameters
@@ -240,7 +261,9 @@ class MixedModelResult(Rendered):
             names, Ls = contrast_family(items, method, ref, levels, specs_l)
             fam = []
             for nm, l in zip(names, Ls):
-                fam.append({"contrast": nm, **dict(zip(by_l, bykey)), **estimate_row(*self.inference.contrast(l), level)})
+                fam.append(
+                    {"contrast": nm, **dict(zip(by_l, bykey)), **estimate_row(*self.inference.contrast(l), level)}
+                )
             adjust_family(fam, np.array(Ls), self.inference.C, adjust, level)
             out.extend(fam)
         return pd.DataFrame(out)[["contrast"] + by_l + TABLE_COLUMNS]
@@ -273,8 +296,17 @@ class MixedModelResult(Rendered):
         out = [{**dict(zip(by, combo)), **estimate_row(*self.inference.contrast(l), level)} for combo, l in rows]
         return pd.DataFrame(out)[by + TABLE_COLUMNS]
 
-    def trend_contrasts(self, var: str, by, method: str = "pairwise", ref=None, adjust: str = "none",
-                        at: dict | None = None, level: float = 0.95, levels=None) -> pd.DataFrame:
+    def trend_contrasts(
+        self,
+        var: str,
+        by,
+        method: str = "pairwise",
+        ref=None,
+        adjust: str = "none",
+        at: dict | None = None,
+        level: float = 0.95,
+        levels=None,
+    ) -> pd.DataFrame:
         """Differences of slopes of ``var`` between the levels of ``by`` (e.g. each arm minus the reference
         arm): ``method`` ``"pairwise"`` or ``"trt.vs.ctrl"`` (with ``ref``), ``adjust`` none, holm,
         bonferroni or dunnett; ``levels`` restricts the family (as :meth:`contrasts`)."""
@@ -315,7 +347,7 @@ class MixedModelResult(Rendered):
                 g = base.copy()
                 for f, lv, cbit in zip(fac_t, combo, corner[: len(fac_t)]):
                     g[f] = lv if cbit else info.factors[f][0]
-                for c, cbit in zip(num_t, corner[len(fac_t):]):
+                for c, cbit in zip(num_t, corner[len(fac_t) :]):
                     g[c] = float(cbit)
                 sign = (-1) ** (len(corner) - sum(corner))
                 l += sign * build_design(info, g).mean(axis=0)
@@ -417,8 +449,7 @@ class MMRMResult(MixedModelResult):
 
     # -------------------------------------------------------------------------------------------
     @classmethod
-    def from_fit(cls, prep: "MMRMData", fit: "CovarianceFit", inference: Inference,
-                 seconds: float = np.nan) -> "MMRMResult":
+    def from_fit(cls, prep: MMRMData, fit: CovarianceFit, inference: Inference, seconds: float = np.nan) -> MMRMResult:
         """Build the result from the prepared data, the fitted covariance and the inference object."""
         coefs = coefficient_table(inference)
         vis = [str(v) for v in prep.visit_levels]
@@ -441,16 +472,31 @@ class MMRMResult(MixedModelResult):
         neg2 = fit.neg2_log_lik
         k_aic = len(fit.phi) if fit.reml else len(fit.phi) + prep.engine.p
         return cls(
-            formula=prep.parsed.formula, reml=fit.reml, df_method=inference.df_method, coefficients=coefs,
-            neg2_log_lik=neg2, aic=float(neg2 + 2 * k_aic), bic=float(neg2 + k_aic * np.log(prep.n_subjects)),
-            n_obs=int(prep.engine.n_obs), n_rows_dropped=prep.n_rows_dropped, converged=fit.converged,
+            formula=prep.parsed.formula,
+            reml=fit.reml,
+            df_method=inference.df_method,
+            coefficients=coefs,
+            neg2_log_lik=neg2,
+            aic=float(neg2 + 2 * k_aic),
+            bic=float(neg2 + k_aic * np.log(prep.n_subjects)),
+            n_obs=int(prep.engine.n_obs),
+            n_rows_dropped=prep.n_rows_dropped,
+            converged=fit.converged,
             optimizer={**fit.optimizer, "seconds": seconds},
-            notes=tuple(fit.notes) + numerical_notes(coefs) + (prep.visit_order_note,), design=prep.design,
-            inference=inference, structure=prep.parsed.covariance.structure, vcov_method=inference.vcov_method,
-            covariance=covdf, covariance_parameters=cp, n_subjects=int(prep.n_subjects),
-            n_subjects_dropped=prep.n_subjects_dropped, positive_definite=fit.positive_definite,
-            visit_levels=tuple(prep.visit_levels), visit_order_source=prep.visit_order_source,
-            group_levels=tuple(prep.group_levels), parsed=prep.parsed,
+            notes=tuple(fit.notes) + numerical_notes(coefs) + (prep.visit_order_note,),
+            design=prep.design,
+            inference=inference,
+            structure=prep.parsed.covariance.structure,
+            vcov_method=inference.vcov_method,
+            covariance=covdf,
+            covariance_parameters=cp,
+            n_subjects=int(prep.n_subjects),
+            n_subjects_dropped=prep.n_subjects_dropped,
+            positive_definite=fit.positive_definite,
+            visit_levels=tuple(prep.visit_levels),
+            visit_order_source=prep.visit_order_source,
+            group_levels=tuple(prep.group_levels),
+            parsed=prep.parsed,
             _covariance_by_group=cov_by_group,
         )
 
@@ -537,37 +583,62 @@ class MMRMResult(MixedModelResult):
 
     # -------------------------------------------------------------------------------------------
     def _method_line(self) -> str:
-        return (f"{'REML' if self.reml else 'ML'}, covariance {self.structure}, df {self.df_method}, "
-                f"vcov {self.vcov_method}")
+        return (
+            f"{'REML' if self.reml else 'ML'}, covariance {self.structure}, df {self.df_method}, "
+            f"vcov {self.vcov_method}"
+        )
 
     def tidy(self) -> Tidy:
         """Title, facts, the coefficient, covariance and covariance-parameter tables, and the notes."""
-        facts = (("fit", "REML" if self.reml else "ML"), ("covariance", self.structure),
-                 ("subjects", self.n_subjects), ("observations", self.n_obs), ("-2 log-lik", self.neg2_log_lik),
-                 ("converged", self.converged), ("df", self.df_method), ("vcov", self.vcov_method),
-                 ("AIC", self.aic), ("BIC", self.bic))
+        facts = (
+            ("fit", "REML" if self.reml else "ML"),
+            ("covariance", self.structure),
+            ("subjects", self.n_subjects),
+            ("observations", self.n_obs),
+            ("-2 log-lik", self.neg2_log_lik),
+            ("converged", self.converged),
+            ("df", self.df_method),
+            ("vcov", self.vcov_method),
+            ("AIC", self.aic),
+            ("BIC", self.bic),
+        )
         st = self._status()
-        tables = ((f"{st}Coefficients", self.coefficients), (f"{st}Covariance", self.covariance),
-                  (f"{st}Covariance parameters", self.covariance_parameters))
+        tables = (
+            (f"{st}Coefficients", self.coefficients),
+            (f"{st}Covariance", self.covariance),
+            (f"{st}Covariance parameters", self.covariance_parameters),
+        )
         return Tidy(f"{st}MMRM: {self.formula}", facts, tables, tuple(self.notes))
 
     def to_dict(self) -> dict:
         """A JSON-serialisable summary (used by the command line)."""
-        return to_jsonable({
-            "formula": self.formula, "structure": self.structure, "reml": self.reml,
-            "df_method": self.df_method, "vcov_method": self.vcov_method,
-            "neg2_log_lik": self.neg2_log_lik, "aic": self.aic, "bic": self.bic,
-            "n_subjects": self.n_subjects, "n_obs": self.n_obs, "n_rows_dropped": self.n_rows_dropped,
-            "n_subjects_dropped": self.n_subjects_dropped, "converged": self.converged,
-            "positive_definite": self.positive_definite,
-            "coefficients": self.coefficients.reset_index().to_dict(orient="records"),
-            "covariance": {"visits": [str(v) for v in self.visit_levels],
-                           "groups": {str(g): d.to_numpy().tolist() for g, d in self._covariance_by_group.items()}},
-            "covariance_parameters": self.covariance_parameters.to_dict(orient="records"),
-            "anova": self.anova().reset_index().to_dict(orient="records"),
-            "optimizer": self.optimizer,
-            "notes": list(self.notes),
-        })
+        return to_jsonable(
+            {
+                "formula": self.formula,
+                "structure": self.structure,
+                "reml": self.reml,
+                "df_method": self.df_method,
+                "vcov_method": self.vcov_method,
+                "neg2_log_lik": self.neg2_log_lik,
+                "aic": self.aic,
+                "bic": self.bic,
+                "n_subjects": self.n_subjects,
+                "n_obs": self.n_obs,
+                "n_rows_dropped": self.n_rows_dropped,
+                "n_subjects_dropped": self.n_subjects_dropped,
+                "converged": self.converged,
+                "positive_definite": self.positive_definite,
+                "coefficients": self.coefficients.reset_index().to_dict(orient="records"),
+                "covariance": {
+                    "visits": [str(v) for v in self.visit_levels],
+                    "groups": {str(g): d.to_numpy().tolist() for g, d in self._covariance_by_group.items()},
+                },
+                "covariance_parameters": self.covariance_parameters.to_dict(orient="records"),
+                "anova": self.anova().reset_index().to_dict(orient="records"),
+                "optimizer": self.optimizer,
+                "notes": list(self.notes),
+            }
+        )
 
     def summary(self) -> str:
         """Plain-text summary."""

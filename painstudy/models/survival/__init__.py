@@ -59,10 +59,25 @@ from .results import (
 )
 
 __all__ = [
-    "KaplanMeierResult", "LogRankResult", "CoxResult", "DiscreteTimeResult", "TurnbullResult",
-    "RMSTResult", "CumulativeIncidenceResult", "ImprovementAnalysis",
-    "kaplan_meier", "logrank", "cox_ph", "discrete_time_ph", "turnbull", "rmst",
-    "cumulative_incidence", "analyze_improvement", "person_period", "cox_zph", "default_covariates",
+    "KaplanMeierResult",
+    "LogRankResult",
+    "CoxResult",
+    "DiscreteTimeResult",
+    "TurnbullResult",
+    "RMSTResult",
+    "CumulativeIncidenceResult",
+    "ImprovementAnalysis",
+    "kaplan_meier",
+    "logrank",
+    "cox_ph",
+    "discrete_time_ph",
+    "turnbull",
+    "rmst",
+    "cumulative_incidence",
+    "analyze_improvement",
+    "person_period",
+    "cox_zph",
+    "default_covariates",
 ]
 
 

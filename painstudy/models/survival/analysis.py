@@ -92,8 +92,17 @@ def analyze_improvement(
         res_rmst = rmst(data, horizon=horizon, extrapolate=extrapolate, conf_level=conf_level)
         tb = turnbull(data)
         inc = cumulative_incidence(data, conf_level=conf_level)
-    return ImprovementAnalysis(data=data, km=km, logrank=lr, cox=cox, rmst=res_rmst, discrete=disc,
-                               turnbull=tb, incidence=inc, notes=tuple(notes))
+    return ImprovementAnalysis(
+        data=data,
+        km=km,
+        logrank=lr,
+        cox=cox,
+        rmst=res_rmst,
+        discrete=disc,
+        turnbull=tb,
+        incidence=inc,
+        notes=tuple(notes),
+    )
 
 
 def _reason(model: str, exc: ModelError) -> str:

@@ -18,7 +18,8 @@ def check_data(data: object) -> ImprovementData:
     if not isinstance(data, ImprovementData):
         raise ModelError(
             f"expected ImprovementData (from painstudy.time_to_improvement or "
-            f"ImprovementData.from_table), got {type(data).__name__}")
+            f"ImprovementData.from_table), got {type(data).__name__}"
+        )
     if data.n == 0:
         raise ModelError("the improvement data has no subjects")
     return data

@@ -27,9 +27,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["RiskTable", "factorize_sorted", "stable_order", "risk_table", "grouped_risk_tables",
-           "km_table", "km_from_risk", "step_quantile", "logrank_chisq", "concordance_counts",
-           "aalen_johansen", "innermost_intervals", "turnbull_em"]
+__all__ = [
+    "RiskTable",
+    "factorize_sorted",
+    "stable_order",
+    "risk_table",
+    "grouped_risk_tables",
+    "km_table",
+    "km_from_risk",
+    "step_quantile",
+    "logrank_chisq",
+    "concordance_counts",
+    "aalen_johansen",
+    "innermost_intervals",
+    "turnbull_em",
+]
 
 
 def factorize_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +110,12 @@ def risk_table(time: np.ndarray, event: np.ndarray) -> RiskTable:
     return RiskTable(ut, n_risk.astype(np.int64), events, exits - events)
 
 
-def grouped_risk_tables(time: np.ndarray, event: np.ndarray, group: np.ndarray, k: int,
-                        ) -> list[RiskTable | None]:
+def grouped_risk_tables(
+    time: np.ndarray,
+    event: np.ndarray,
+    group: np.ndarray,
+    k: int,
+) -> list[RiskTable | None]:
     """:func:`risk_table` of each group ``0 .. k-1`` (None for a group without subjects).
 
     One factorisation of the times and two counts over all rows, instead of a pass per group.
@@ -149,15 +165,29 @@ def km_from_risk(rt: RiskTable) -> pd.DataFrame:
     var[~np.isfinite(var)] = np.nan  # S reached 0: undefined, as R's survfit (NaN)
     if len(rt.time) == 0 or rt.time[0] > 0:  # time 0 first: everyone at risk, S = 1
         total = int(rt.n_risk[0]) if len(rt.time) else 0
-        return pd.DataFrame({"time": np.r_[0.0, rt.time], "n_risk": np.r_[total, rt.n_risk],
-                             "n_event": np.r_[0, rt.n_event], "n_censor": np.r_[0, rt.n_censor],
-                             "estimate": np.r_[1.0, s], "std_error": np.r_[0.0, np.sqrt(var)]})
-    return pd.DataFrame({"time": rt.time, "n_risk": rt.n_risk, "n_event": rt.n_event,
-                         "n_censor": rt.n_censor, "estimate": s, "std_error": np.sqrt(var)})
+        return pd.DataFrame(
+            {
+                "time": np.r_[0.0, rt.time],
+                "n_risk": np.r_[total, rt.n_risk],
+                "n_event": np.r_[0, rt.n_event],
+                "n_censor": np.r_[0, rt.n_censor],
+                "estimate": np.r_[1.0, s],
+                "std_error": np.r_[0.0, np.sqrt(var)],
+            }
+        )
+    return pd.DataFrame(
+        {
+            "time": rt.time,
+            "n_risk": rt.n_risk,
+            "n_event": rt.n_event,
+            "n_censor": rt.n_censor,
+            "estimate": s,
+            "std_error": np.sqrt(var),
+        }
+    )
 
 
-def step_quantile(x: np.ndarray, y: np.ndarray, p: float,
-                  tol: float = float(np.sqrt(np.finfo(float).eps))) -> float:
+def step_quantile(x: np.ndarray, y: np.ndarray, p: float, tol: float = float(np.sqrt(np.finfo(float).eps))) -> float:
     """Quantile of a step curve by R's ``survival:::findq`` rule (``x`` times, ``y = 1 - S``).
 
     Repeated values of ``y`` keep their first occurrence (NaN counting as one value), then the
@@ -191,8 +221,9 @@ def step_quantile(x: np.ndarray, y: np.ndarray, p: float,
 
 
 # ================================================================================ log-rank
-def logrank_chisq(time: np.ndarray, event: np.ndarray, group: np.ndarray, k: int,
-                  strata: np.ndarray | None = None) -> tuple[float, int, np.ndarray, np.ndarray]:
+def logrank_chisq(
+    time: np.ndarray, event: np.ndarray, group: np.ndarray, k: int, strata: np.ndarray | None = None
+) -> tuple[float, int, np.ndarray, np.ndarray]:
     """k-sample log-rank test (R ``survdiff``, rho = 0), optionally stratified.
 
     Parameters
@@ -254,8 +285,9 @@ def logrank_chisq(time: np.ndarray, event: np.ndarray, group: np.ndarray, k: int
 
 
 # ================================================================================ concordance
-def concordance_counts(time: np.ndarray, event: np.ndarray, score: np.ndarray, *,
-                       time_codes: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, int, int]:
+def concordance_counts(
+    time: np.ndarray, event: np.ndarray, score: np.ndarray, *, time_codes: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[int, int, int]:
     """Harrell's concordance counts of a risk score (higher score = earlier event expected).
 
     A pair is comparable when the subject with the shorter time had the event; a subject censored
@@ -316,8 +348,9 @@ HISTOGRAM_CELLS = 30_000_000
 HISTOGRAM_SLAB = 4_000_000
 
 
-def _dominance_histogram(t_code: np.ndarray, rank: np.ndarray, ev: np.ndarray, n_times: int,
-                         n_ranks: int) -> tuple[int, int]:
+def _dominance_histogram(
+    t_code: np.ndarray, rank: np.ndarray, ev: np.ndarray, n_times: int, n_ranks: int
+) -> tuple[int, int]:
     """Events' later subjects with a lower / the same score rank, from time x rank counts.
 
     The subjects later than the events at time t are those censored at t and all of later times.
@@ -332,8 +365,9 @@ def _dominance_histogram(t_code: np.ndarray, rank: np.ndarray, ev: np.ndarray, n
         order = stable_order(t_code, n_times)
         t, r, e = t_code[order], rank[order], ev[order]
         bounds = np.searchsorted(t, np.arange(n_times + 1))  # rows of each time
-        slabs = [(max(0, hi - step), hi, slice(bounds[max(0, hi - step)], bounds[hi]))
-                 for hi in range(n_times, 0, -step)]
+        slabs = [
+            (max(0, hi - step), hi, slice(bounds[max(0, hi - step)], bounds[hi])) for hi in range(n_times, 0, -step)
+        ]
     after = np.zeros(n_ranks, np.int64)
     correct = tied = 0
     for lo, hi, rows in slabs:
@@ -342,7 +376,7 @@ def _dominance_histogram(t_code: np.ndarray, rank: np.ndarray, ev: np.ndarray, n
         total = np.bincount(cell, minlength=size).reshape(hi - lo, n_ranks)
         events = np.bincount(cell[e[rows]], minlength=size).reshape(hi - lo, n_ranks)
         later = np.cumsum(total[::-1], axis=0)[::-1] - events + after  # censored at t, later times
-        below = np.cumsum(later, axis=1) - later                       # ... with a lower rank
+        below = np.cumsum(later, axis=1) - later  # ... with a lower rank
         correct += int((events * below).sum())
         tied += int((events * later).sum())
         after += total.sum(axis=0)
@@ -380,8 +414,9 @@ def _dominance_bits(block: np.ndarray, rank: np.ndarray, ev: np.ndarray) -> tupl
         tied += int(ones[rstop] @ use_r) - s_rs
         # stable partition of each group: bit-0 subjects, then bit-1 subjects
         gl = gstop - gs
-        pos = np.where(bit == 0, idx - ones[:-1] + np.repeat(ones[gs], gl),
-                       ones[:-1] + np.repeat(gstop - ones[gstop], gl))
+        pos = np.where(
+            bit == 0, idx - ones[:-1] + np.repeat(ones[gs], gl), ones[:-1] + np.repeat(gstop - ones[gstop], gl)
+        )
         new_key = np.empty_like(key)
         new_key[pos] = key
         key = new_key
@@ -408,9 +443,18 @@ def aalen_johansen(time: np.ndarray, status: np.ndarray) -> pd.DataFrame:
     time = np.asarray(time, float)
     status = np.asarray(status, np.int64)
     n_subj = len(time)
-    first = pd.DataFrame({"time": [0.0], "n_risk": [n_subj], "n_event": [0], "n_competing": [0],
-                          "n_censor": [0], "estimate": [0.0], "std_error": [0.0],
-                          "competing_estimate": [0.0]})
+    first = pd.DataFrame(
+        {
+            "time": [0.0],
+            "n_risk": [n_subj],
+            "n_event": [0],
+            "n_competing": [0],
+            "n_censor": [0],
+            "estimate": [0.0],
+            "std_error": [0.0],
+            "competing_estimate": [0.0],
+        }
+    )
     if not np.any(status > 0):
         return first
     all_t, inv = factorize_sorted(time)
@@ -429,13 +473,13 @@ def aalen_johansen(time: np.ndarray, status: np.ndarray) -> pd.DataFrame:
     F1 = np.cumsum(S_prev * h1)
     F2 = np.cumsum(S_prev * h2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        e = np.where(1 - h > 0, h / (n * (1 - h)), 0.0)       # dlogS of a subject at risk, no event
-        c_own = np.where(1 - h > 0, 1 / (n * (1 - h)), 0.0)   # minus dlogS of its own event
+        e = np.where(1 - h > 0, h / (n * (1 - h)), 0.0)  # dlogS of a subject at risk, no event
+        c_own = np.where(1 - h > 0, 1 / (n * (1 - h)), 0.0)  # minus dlogS of its own event
     E = np.cumsum(e)
     E_prev = np.concatenate([[0.0], E[:-1]])
-    a = S_prev * h1                                            # increments of F1
+    a = S_prev * h1  # increments of F1
     b = S_prev / n
-    G = np.cumsum(a * E_prev - b * h1)                         # influence while at risk
+    G = np.cumsum(a * E_prev - b * h1)  # influence while at risk
     A = np.cumsum(a)
     # each subject: R_i = number of event times <= its time; own event at index R_i - 1
     R = np.searchsorted(ut, time, side="right")
@@ -444,19 +488,30 @@ def aalen_johansen(time: np.ndarray, status: np.ndarray) -> pd.DataFrame:
     own &= ut[np.clip(last, 0, None)] == time
     li = np.clip(last, 0, None)
     K = np.where(last >= 0, E[li], 0.0) - np.where(own, c_own[li], 0.0)
-    Cc = (np.where(last >= 0, G[li], 0.0) - K * np.where(last >= 0, A[li], 0.0)
-          + np.where(own & (status == 1), b[li], 0.0))
+    Cc = (
+        np.where(last >= 0, G[li], 0.0)
+        - K * np.where(last >= 0, A[li], 0.0)
+        + np.where(own & (status == 1), b[li], 0.0)
+    )
     T = len(ut)
     # subjects who left before index k: R_i <= k  ->  bincount by R_i, cumulative
     left_c2 = np.cumsum(np.bincount(R, weights=Cc * Cc, minlength=T + 1))[:T]
     left_ck = np.cumsum(np.bincount(R, weights=Cc * K, minlength=T + 1))[:T]
     left_k2 = np.cumsum(np.bincount(R, weights=K * K, minlength=T + 1))[:T]
-    var = (n * G ** 2 + d1 * (2 * G * b + b ** 2)
-           + left_c2 + 2 * A * left_ck + A ** 2 * left_k2)
+    var = n * G**2 + d1 * (2 * G * b + b**2) + left_c2 + 2 * A * left_ck + A**2 * left_k2
     se = np.sqrt(np.maximum(var, 0.0))
-    out = pd.DataFrame({"time": ut, "n_risk": n.astype(int), "n_event": d1.astype(int),
-                        "n_competing": d2.astype(int), "n_censor": cens_all[is_ev].astype(int),
-                        "estimate": F1, "std_error": se, "competing_estimate": F2})
+    out = pd.DataFrame(
+        {
+            "time": ut,
+            "n_risk": n.astype(int),
+            "n_event": d1.astype(int),
+            "n_competing": d2.astype(int),
+            "n_censor": cens_all[is_ev].astype(int),
+            "estimate": F1,
+            "std_error": se,
+            "competing_estimate": F2,
+        }
+    )
     if ut[0] > 0:
         out = pd.concat([first, out], ignore_index=True)
     return out
@@ -480,8 +535,13 @@ def innermost_intervals(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.column_stack([v[start], v[start + 1]]).astype(float)
 
 
-def turnbull_em(left: np.ndarray, right: np.ndarray, q: np.ndarray, tol: float, max_iter: int,
-                ) -> tuple[np.ndarray, int, bool]:
+def turnbull_em(
+    left: np.ndarray,
+    right: np.ndarray,
+    q: np.ndarray,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, int, bool]:
     """Self-consistency EM for the masses of the innermost intervals ``q``.
 
     Each observation covers a contiguous range of innermost intervals (an open left end does not
@@ -509,7 +569,7 @@ def turnbull_em(left: np.ndarray, right: np.ndarray, q: np.ndarray, tol: float, 
     p = np.full(m, 1.0 / m)
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         cum = np.concatenate([[0.0], np.cumsum(p)])
         denom = np.where(single, p[np.minimum(j1, m - 1)], cum[j2 + 1] - cum[j1])
         v = w / denom

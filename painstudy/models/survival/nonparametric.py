@@ -134,8 +134,9 @@ def kaplan_meier(
     if not np.all(np.isfinite(at_risk_times) & (at_risk_times >= 0)):
         raise ModelError(f"at_risk_times must be finite and >= 0, got {list(at_risk_times)}")
     tab = data.table
-    tables = grouped_risk_tables(tab["time"].to_numpy(float), tab["event"].to_numpy(int),
-                                 arm_codes(data), len(data.arms))
+    tables = grouped_risk_tables(
+        tab["time"].to_numpy(float), tab["event"].to_numpy(int), arm_codes(data), len(data.arms)
+    )
     for arm, rt in zip(data.arms, tables):
         if rt is None:  # no subjects: named in the notes
             continue
@@ -151,8 +152,16 @@ def kaplan_meier(
         med = step_quantile(xs, np.concatenate([[0.0], 1 - cur["estimate"].to_numpy()]), 0.5)
         mlo = step_quantile(xs, np.concatenate([[0.0], 1 - lo]), 0.5)
         mhi = step_quantile(xs, np.concatenate([[0.0], 1 - hi]), 0.5)
-        meds.append({"arm": arm, "n": int(rt.n_risk[0]), "events": int(rt.n_event.sum()), "median": med,
-                     "ci_lower": mlo, "ci_upper": mhi})
+        meds.append(
+            {
+                "arm": arm,
+                "n": int(rt.n_risk[0]),
+                "events": int(rt.n_event.sum()),
+                "median": med,
+                "ci_lower": mlo,
+                "ci_upper": mhi,
+            }
+        )
         risk.append(_at_risk(arm, rt, at_risk_times))
     surv = pd.concat(curves, ignore_index=True)
     surv["arm"] = pd.Categorical(surv["arm"], categories=list(data.arms))
@@ -161,21 +170,33 @@ def kaplan_meier(
     at_risk = pd.concat(risk, ignore_index=True)
     at_risk["arm"] = pd.Categorical(at_risk["arm"], categories=list(data.arms))
     present = [a for a, t in zip(data.arms, tables) if t is not None]
-    return KaplanMeierResult(survival=surv, medians=medians, at_risk=at_risk, conf_level=conf_level,
-                             conf_type=conf_type, notes=empty_arm_notes(data, present))
+    return KaplanMeierResult(
+        survival=surv,
+        medians=medians,
+        at_risk=at_risk,
+        conf_level=conf_level,
+        conf_type=conf_type,
+        notes=empty_arm_notes(data, present),
+    )
 
 
 def _at_risk(arm: str, rt: RiskTable, at: np.ndarray) -> pd.DataFrame:
     """At risk (time >= t; everyone at t = 0), improved and censored up to t, at each ``t``."""
     n = int(rt.n_risk[0])
-    upto = np.searchsorted(rt.time, at, side="right")        # distinct times <= t
-    before = np.searchsorted(rt.time, at, side="left")       # distinct times < t
+    upto = np.searchsorted(rt.time, at, side="right")  # distinct times <= t
+    before = np.searchsorted(rt.time, at, side="left")  # distinct times < t
     exits = np.concatenate([[0], np.cumsum(rt.n_event + rt.n_censor)])
     improved = np.concatenate([[0], np.cumsum(rt.n_event)])[upto]
     n_risk = np.where(at > 0, n - exits[before], n)
-    return pd.DataFrame({"arm": arm, "time": at, "n_risk": n_risk.astype(int),
-                         "n_improved": improved.astype(int),
-                         "n_censored": (exits[upto] - improved).astype(int)})
+    return pd.DataFrame(
+        {
+            "arm": arm,
+            "time": at,
+            "n_risk": n_risk.astype(int),
+            "n_improved": improved.astype(int),
+            "n_censored": (exits[upto] - improved).astype(int),
+        }
+    )
 
 
 # =============================================================================== log-rank
@@ -250,11 +271,12 @@ def logrank(
     stratum = _stratum_codes(tab, strata_cols)
 
     def test(rows: np.ndarray, grp: np.ndarray, k: int, label: str) -> tuple[float, int, float]:
-        stat, df, _, _ = logrank_chisq(time[rows], event[rows], grp, k,
-                                       None if stratum is None else stratum[rows])
+        stat, df, _, _ = logrank_chisq(time[rows], event[rows], grp, k, None if stratum is None else stratum[rows])
         if df < k - 1 and int(event[rows].sum()):
-            notes.append(f"log-rank{label}: {k - 1 - df} arm(s) had nobody at risk at any improvement "
-                         f"time and were left out (as R survdiff)")
+            notes.append(
+                f"log-rank{label}: {k - 1 - df} arm(s) had nobody at risk at any improvement "
+                f"time and were left out (as R survdiff)"
+            )
         return stat, df, float(stats.chi2.sf(stat, df)) if df > 0 else 1.0
 
     used = np.flatnonzero(group >= 0)
@@ -268,8 +290,7 @@ def logrank(
         elif pairs == "reference":
             plist = [(a, data.reference) for a in arms if a != data.reference]
         else:
-            raise ModelError(f"pairs must be 'auto', 'all', 'reference' or a list of arm pairs, "
-                             f"got {pairs!r}")
+            raise ModelError(f"pairs must be 'auto', 'all', 'reference' or a list of arm pairs, got {pairs!r}")
     else:
         plist = [tuple(p) for p in pairs]
     rows = []
@@ -287,8 +308,7 @@ def logrank(
     pw["p_adjusted"] = adjust_p(pw["p_value"].to_numpy(float), adjust)
     pw["adjust"] = adjust
     if strata_cols:
-        notes.append(f"log-rank tests stratified by {', '.join(strata_cols)} "
-                     f"({int(stratum.max()) + 1} strata)")
+        notes.append(f"log-rank tests stratified by {', '.join(strata_cols)} ({int(stratum.max()) + 1} strata)")
     return LogRankResult(overall=overall, pairwise=pw, adjust=adjust, notes=tuple(notes))
 
 
@@ -320,9 +340,11 @@ def _strata_columns(data: ImprovementData, strata: str | Sequence[str] | None) -
     for c in cols:
         miss = tab[c].isna().to_numpy()
         if miss.any():
-            raise ModelError(f"strata column {c!r} is missing for {int(miss.sum())} subject(s) (first: "
-                             f"{tab['subject'].iloc[int(np.flatnonzero(miss)[0])]!r}); every subject needs a "
-                             f"stratum")
+            raise ModelError(
+                f"strata column {c!r} is missing for {int(miss.sum())} subject(s) (first: "
+                f"{tab['subject'].iloc[int(np.flatnonzero(miss)[0])]!r}); every subject needs a "
+                f"stratum"
+            )
     return cols
 
 
@@ -350,8 +372,7 @@ def _turnbull_one(left: np.ndarray, right: np.ndarray, tol: float, max_iter: int
         return pd.DataFrame(columns=["left", "right", "probability", "estimate"]), 0, True
     est = 1.0 - np.cumsum(p)
     est[est < 0] = 0.0
-    return pd.DataFrame({"left": q[:, 0], "right": q[:, 1], "probability": p,
-                         "estimate": est}), it, converged
+    return pd.DataFrame({"left": q[:, 0], "right": q[:, 1], "probability": p, "estimate": est}), it, converged
 
 
 def _km_masses(time: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -407,16 +428,18 @@ def turnbull(data: ImprovementData, *, tol: float = 1e-12, max_iter: int = 100_0
         raise ModelError(f"tol must be > 0 and max_iter >= 1, got tol={tol!r}, max_iter={max_iter!r}")
     tab = data.table
     ev_rows = tab.loc[tab["event"] == 1]
-    bad = ev_rows.loc[~((ev_rows["time_lower"] <= ev_rows["time_upper"])
-                        & np.isfinite(ev_rows["time_upper"].astype(float)))]
+    bad = ev_rows.loc[
+        ~((ev_rows["time_lower"] <= ev_rows["time_upper"]) & np.isfinite(ev_rows["time_upper"].astype(float)))
+    ]
     if len(bad):
         r = bad.iloc[0]
-        raise ModelError(f"subject {r['subject']!r}: the improvement interval (time_lower, time_upper] = "
-                         f"({r['time_lower']!r}, {r['time_upper']!r}] must have time_lower <= time_upper "
-                         f"< inf for an improvement; {len(bad)} row(s) break this rule")
+        raise ModelError(
+            f"subject {r['subject']!r}: the improvement interval (time_lower, time_upper] = "
+            f"({r['time_lower']!r}, {r['time_upper']!r}] must have time_lower <= time_upper "
+            f"< inf for an improvement; {len(bad)} row(s) break this rule"
+        )
     parts, its, conv = [], 0, True
-    for arm, (time, event, lower, upper) in arm_arrays(data, "time", "event", "time_lower",
-                                                       "time_upper").items():
+    for arm, (time, event, lower, upper) in arm_arrays(data, "time", "event", "time_lower", "time_upper").items():
         ev = event.astype(int) == 1
         left = np.where(ev, lower.astype(float), time.astype(float))
         right = np.where(ev, upper.astype(float), np.inf)
@@ -428,8 +451,7 @@ def turnbull(data: ImprovementData, *, tol: float = 1e-12, max_iter: int = 100_0
         conv = conv and ok
     notes = list(empty_arm_notes(data))
     if not conv:
-        notes.append(f"Turnbull EM did not converge to {tol:g} in {max_iter} iterations: the masses are "
-                     f"approximate")
+        notes.append(f"Turnbull EM did not converge to {tol:g} in {max_iter} iterations: the masses are approximate")
     table = pd.concat(parts, ignore_index=True)
     table["arm"] = pd.Categorical(table["arm"], categories=list(data.arms))
     return TurnbullResult(table=table, iterations=its, converged=conv, notes=tuple(notes))
@@ -454,7 +476,7 @@ def _rmst_one(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple[floa
     tk = t[t < horizon]
     dk, nk = d[: len(tk)], n[: len(tk)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where((dk > 0) & (nk - dk > 0), after ** 2 * dk / (nk * (nk - dk)), 0.0)
+        terms = np.where((dk > 0) & (nk - dk > 0), after**2 * dk / (nk * (nk - dk)), 0.0)
     var = float(terms.sum())
     return est, float(np.sqrt(var))
 
@@ -468,8 +490,7 @@ def _follow_up(data: ImprovementData) -> pd.DataFrame:
     for arm, (time, event) in arm_arrays(data, "time", "event").items():
         last = float(time.max())
         cur = km_curve(time.astype(float), event.astype(int))
-        rows.append({"arm": arm, "follow_up": last,
-                     "known_to": np.inf if cur["estimate"].iloc[-1] <= 0 else last})
+        rows.append({"arm": arm, "follow_up": last, "known_to": np.inf if cur["estimate"].iloc[-1] <= 0 else last})
     return pd.DataFrame(rows)
 
 
@@ -534,8 +555,10 @@ def rmst(
         horizon = scheduled if extrapolate else min(scheduled, limit)
         if horizon < scheduled:
             short = fu.loc[fu["known_to"] == limit, "arm"].tolist()
-            notes.append(f"RMST horizon set to week {horizon:g}, the end of follow-up of arm(s) "
-                         f"{', '.join(short)}, instead of the last scheduled visit (week {scheduled:g})")
+            notes.append(
+                f"RMST horizon set to week {horizon:g}, the end of follow-up of arm(s) "
+                f"{', '.join(short)}, instead of the last scheduled visit (week {scheduled:g})"
+            )
     try:
         horizon = float(horizon)
     except (TypeError, ValueError):
@@ -544,25 +567,36 @@ def rmst(
         raise ModelError(f"horizon must be a positive number of weeks, got {horizon!r}")
     beyond = fu["known_to"] < horizon - 1e-9
     if beyond.any() and not extrapolate:
-        where = ", ".join(f"arm {r.arm!r} was followed to week {r.follow_up:g}"
-                          for r in fu.loc[beyond].itertuples())
-        raise ModelError(f"RMST horizon {horizon:g} weeks is beyond the follow-up: {where}; choose a horizon of "
-                         f"at most {limit:g} weeks, or ask for extrapolate=True (command line: --extrapolate) "
-                         f"to carry the last Kaplan-Meier value forward")
+        where = ", ".join(f"arm {r.arm!r} was followed to week {r.follow_up:g}" for r in fu.loc[beyond].itertuples())
+        raise ModelError(
+            f"RMST horizon {horizon:g} weeks is beyond the follow-up: {where}; choose a horizon of "
+            f"at most {limit:g} weeks, or ask for extrapolate=True (command line: --extrapolate) "
+            f"to carry the last Kaplan-Meier value forward"
+        )
     if beyond.any():
-        notes.append("RMST extrapolated beyond follow-up (last Kaplan-Meier value carried forward to week "
-                     f"{horizon:g}) for arm(s) " + ", ".join(f"{r.arm} (followed to week {r.follow_up:g})"
-                                                             for r in fu.loc[beyond].itertuples()))
+        notes.append(
+            "RMST extrapolated beyond follow-up (last Kaplan-Meier value carried forward to week "
+            f"{horizon:g}) for arm(s) "
+            + ", ".join(f"{r.arm} (followed to week {r.follow_up:g})" for r in fu.loc[beyond].itertuples())
+        )
     extrapolated = dict(zip(fu["arm"], beyond))
     rows = []
     per_arm = arm_arrays(data, "time", "event")
     for arm in arms:
         time, event = per_arm[arm]
         est, se = _rmst_one(time.astype(float), event.astype(int), horizon)
-        rows.append({"arm": arm, "horizon": horizon,
-                     "follow_up": float(fu.loc[fu["arm"] == arm, "follow_up"].iloc[0]),
-                     "extrapolated": bool(extrapolated[arm]), "estimate": est, "std_error": se,
-                     "ci_lower": est - z * se, "ci_upper": est + z * se})
+        rows.append(
+            {
+                "arm": arm,
+                "horizon": horizon,
+                "follow_up": float(fu.loc[fu["arm"] == arm, "follow_up"].iloc[0]),
+                "extrapolated": bool(extrapolated[arm]),
+                "estimate": est,
+                "std_error": se,
+                "ci_lower": est - z * se,
+                "ci_upper": est + z * se,
+            }
+        )
     table = pd.DataFrame(rows)
     diffs = []
     r = table.set_index("arm").loc[reference]
@@ -572,17 +606,37 @@ def rmst(
         est = a["estimate"] - r["estimate"]
         se = float(np.hypot(a["std_error"], r["std_error"]))
         st = est / se if se > 0 else np.nan
-        diffs.append({"arm": a["arm"], "reference": reference, "estimate": est,
-                      "std_error": se, "statistic": st,
-                      "p_value": 2 * stats.norm.sf(abs(st)) if se > 0 else np.nan,
-                      "ci_lower": est - z * se, "ci_upper": est + z * se,
-                      "extrapolated": bool(a["extrapolated"] or r["extrapolated"])})
-    differences = pd.DataFrame(diffs, columns=["arm", "reference", "estimate", "std_error",
-                                               "statistic", "p_value", "ci_lower", "ci_upper",
-                                               "extrapolated"])
+        diffs.append(
+            {
+                "arm": a["arm"],
+                "reference": reference,
+                "estimate": est,
+                "std_error": se,
+                "statistic": st,
+                "p_value": 2 * stats.norm.sf(abs(st)) if se > 0 else np.nan,
+                "ci_lower": est - z * se,
+                "ci_upper": est + z * se,
+                "extrapolated": bool(a["extrapolated"] or r["extrapolated"]),
+            }
+        )
+    differences = pd.DataFrame(
+        diffs,
+        columns=[
+            "arm",
+            "reference",
+            "estimate",
+            "std_error",
+            "statistic",
+            "p_value",
+            "ci_lower",
+            "ci_upper",
+            "extrapolated",
+        ],
+    )
     table["arm"] = pd.Categorical(table["arm"], categories=list(data.arms))
-    return RMSTResult(table=table, differences=differences, horizon=horizon,
-                      extrapolated=bool(beyond.any()), notes=tuple(notes))
+    return RMSTResult(
+        table=table, differences=differences, horizon=horizon, extrapolated=bool(beyond.any()), notes=tuple(notes)
+    )
 
 
 # =============================================================================== Aalen-Johansen
@@ -621,9 +675,11 @@ def cumulative_incidence(data: ImprovementData, *, conf_level: float = 0.95) -> 
     bad = tab.loc[~status.isin([0, 1, 2]) | ((status == 1) != (tab["event"] == 1))]
     if len(bad):
         r = bad.iloc[0]
-        raise ModelError(f"subject {r['subject']!r}: status {r['status']!r} with event {r['event']!r}; status "
-                         f"must be 1 (improved) exactly when event is 1, else 0 (censored) or 2 (dropout); "
-                         f"{len(bad)} row(s) break this rule")
+        raise ModelError(
+            f"subject {r['subject']!r}: status {r['status']!r} with event {r['event']!r}; status "
+            f"must be 1 (improved) exactly when event is 1, else 0 (censored) or 2 (dropout); "
+            f"{len(bad)} row(s) break this rule"
+        )
     parts = []
     for arm, (time, st) in arm_arrays(data, "time", "status").items():
         cur = aalen_johansen(time.astype(float), st.astype(int))
@@ -635,9 +691,20 @@ def cumulative_incidence(data: ImprovementData, *, conf_level: float = 0.95) -> 
         cur.insert(0, "arm", arm)
         parts.append(cur)
     table = pd.concat(parts, ignore_index=True)
-    table = table[["arm", "time", "n_risk", "n_event", "n_competing", "n_censor", "estimate",
-                   "std_error", "ci_lower", "ci_upper", "competing_estimate"]]
+    table = table[
+        [
+            "arm",
+            "time",
+            "n_risk",
+            "n_event",
+            "n_competing",
+            "n_censor",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "competing_estimate",
+        ]
+    ]
     table["arm"] = pd.Categorical(table["arm"], categories=list(data.arms))
     return CumulativeIncidenceResult(table=table, conf_level=conf_level, notes=empty_arm_notes(data))
-
-

@@ -96,8 +96,15 @@ class PartialLikelihood:
     -2.484907
     """
 
-    def __init__(self, X: np.ndarray, time: np.ndarray, event: np.ndarray, ties: str = "efron", *,
-                 time_codes: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(
+        self,
+        X: np.ndarray,
+        time: np.ndarray,
+        event: np.ndarray,
+        ties: str = "efron",
+        *,
+        time_codes: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         if ties not in TIES:
             raise ModelError(f"ties must be one of {', '.join(map(repr, TIES))}, got {ties!r}")
         X = np.asarray(X, float)
@@ -186,7 +193,7 @@ class PartialLikelihood:
             log_s = float(np.log(s).sum())
         else:  # Breslow, or no ties: every event at t has denominator S0(t)
             zero = np.zeros(len(d))
-            sums = [d / S0, zero, d / S0 ** 2, zero, zero]
+            sums = [d / S0, zero, d / S0**2, zero, zero]
             log_s = float(d @ np.log(S0))
         loglik = float(self.x_event_sum @ beta) - shift * float(d.sum()) - log_s
         return Terms(beta, w, S1, D1, *sums, loglik)
@@ -210,8 +217,7 @@ class PartialLikelihood:
         row[self.event] -= (t.w * B)[self.event]
         info = (self.X * row[:, None]).T @ self.X
         cross = (t.S1 * (c * t.b2)[:, None]).T @ t.D1
-        info -= ((t.S1 * (c * t.a2)[:, None]).T @ t.S1 - cross - cross.T
-                 + (t.D1 * (c * t.c2)[:, None]).T @ t.D1)
+        info -= (t.S1 * (c * t.a2)[:, None]).T @ t.S1 - cross - cross.T + (t.D1 * (c * t.c2)[:, None]).T @ t.D1
         return score, (info + info.T) / 2
 
 
@@ -229,7 +235,7 @@ def fit_cox(pl: PartialLikelihood, *, max_iter: int = 100, tol: float = 1e-10) -
     ll0 = t.loglik
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         score, info = pl.weighted(t)
         step = _solve(info, score)
         if np.max(np.abs(step)) <= tol * max(1.0, float(np.max(np.abs(beta)))):
@@ -253,8 +259,17 @@ def fit_cox(pl: PartialLikelihood, *, max_iter: int = 100, tol: float = 1e-10) -
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         cov = np.full((p, p), np.inf)
-    return CoxFit(beta=beta, cov=cov, loglik=t.loglik, loglik_null=ll0, iterations=it,
-                  converged=converged, terms=t, score=score, information=info)
+    return CoxFit(
+        beta=beta,
+        cov=cov,
+        loglik=t.loglik,
+        loglik_null=ll0,
+        iterations=it,
+        converged=converged,
+        terms=t,
+        score=score,
+        information=info,
+    )
 
 
 def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -264,8 +279,9 @@ def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
         return np.linalg.lstsq(info, score, rcond=None)[0]
 
 
-def zph_test(pl: PartialLikelihood, t: Terms, g: np.ndarray, *,
-             score_info: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def zph_test(
+    pl: PartialLikelihood, t: Terms, g: np.ndarray, *, score_info: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Score and information of the model extended by ``x * g(t)``, at ``(t.beta, 0)``.
 
     ``t`` is :meth:`PartialLikelihood.terms` at the fitted coefficients (or

@@ -56,8 +56,10 @@ def covariate_columns(data: ImprovementData, covariates: Sequence[str]) -> dict[
         col = "baseline" if c in ("baseline", f"{data.outcome}_baseline") else c
         if col not in tab.columns or c in ("subject", "arm", "time", "event", "status"):
             avail = ["baseline", *[v for v in data.covariates if v != "baseline"]]
-            raise ModelError(f"unknown covariate {c!r}: not a column of the improvement table of "
-                             f"{data.outcome!r}; available: {', '.join(avail)}")
+            raise ModelError(
+                f"unknown covariate {c!r}: not a column of the improvement table of "
+                f"{data.outcome!r}; available: {', '.join(avail)}"
+            )
         out[c] = col
     return out
 
@@ -90,8 +92,10 @@ def model_frame(data: ImprovementData, covariates: Sequence[str], reference: str
     miss = X.isna().any(axis=1)
     if not miss.any():
         return tab, X, reference, notes
-    notes.append(f"{int(miss.sum())} subject(s) with a missing covariate left out of the model "
-                 f"(first: {tab.loc[miss, 'subject'].iloc[0]!r})")
+    notes.append(
+        f"{int(miss.sum())} subject(s) with a missing covariate left out of the model "
+        f"(first: {tab.loc[miss, 'subject'].iloc[0]!r})"
+    )
     return tab.loc[~miss], X.loc[~miss], reference, notes
 
 
@@ -106,16 +110,25 @@ def _check_events_per_arm(tab: pd.DataFrame, reference: str, model: str) -> None
         raise ModelError(
             f"{model}: no subject improved in arm(s) {detail}, so the hazard ratio against {reference!r} "
             f"is 0 or infinite (monotone likelihood) and cannot be estimated; compare the arms with the "
-            f"log-rank test and the Kaplan-Meier curves, or leave the arm out")
+            f"log-rank test and the Kaplan-Meier curves, or leave the arm out"
+        )
 
 
 def _coef_table(est, se, terms, z) -> pd.DataFrame:
     est = np.asarray(est, float)
     se = np.asarray(se, float)
     stat = est / se
-    out = pd.DataFrame({"term": list(terms), "estimate": est, "std_error": se, "statistic": stat,
-                        "p_value": 2 * stats.norm.sf(np.abs(stat)),
-                        "ci_lower": est - z * se, "ci_upper": est + z * se})
+    out = pd.DataFrame(
+        {
+            "term": list(terms),
+            "estimate": est,
+            "std_error": se,
+            "statistic": stat,
+            "p_value": 2 * stats.norm.sf(np.abs(stat)),
+            "ci_lower": est - z * se,
+            "ci_upper": est + z * se,
+        }
+    )
     with np.errstate(over="ignore"):
         out["hazard_ratio"] = np.exp(out["estimate"])
         out["hr_ci_lower"] = np.exp(out["ci_lower"])
@@ -180,8 +193,7 @@ def cox_ph(
     data = check_data(data)
     z = normal_quantile(conf_level)
     if ph_transform not in PH_TRANSFORMS:
-        raise ModelError(f"ph_transform must be one of {', '.join(map(repr, PH_TRANSFORMS))}, "
-                         f"got {ph_transform!r}")
+        raise ModelError(f"ph_transform must be one of {', '.join(map(repr, PH_TRANSFORMS))}, got {ph_transform!r}")
     if ties not in TIES:
         raise ModelError(f"ties must be one of {', '.join(map(repr, TIES))}, got {ties!r}")
     tab, X, reference, notes = model_frame(data, covariates, reference)
@@ -196,8 +208,7 @@ def cox_ph(
     event = tab["event"].to_numpy(int)
     codes = factorize_sorted(time)
     pl = PartialLikelihood(Xa, time, event, ties, time_codes=codes)
-    with warnings_as_notes(notes, "Cox model: "), np.errstate(over="ignore", divide="ignore",
-                                                              invalid="ignore"):
+    with warnings_as_notes(notes, "Cox model: "), np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         fit = fit_cox(pl)
     if not fit.converged:
         raise ModelError(f"Cox model: Newton-Raphson did not converge in {fit.iterations} iterations")
@@ -209,23 +220,37 @@ def cox_ph(
     try:
         ph_table = _zph_table(pl, fit.terms, names, ph_transform, (fit.score, fit.information))
     except (np.linalg.LinAlgError, ValueError) as exc:  # report instead of failing the fit
-        ph_table = pd.DataFrame({"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1,
-                                 "p_value": np.nan, "transform": ph_transform})
+        ph_table = pd.DataFrame(
+            {"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1, "p_value": np.nan, "transform": ph_transform}
+        )
         notes.append(f"the proportional-hazards test could not be computed ({exc})")
     correct, tied, pairs = concordance_counts(time, event, Xa @ est, time_codes=codes)
     conc = (correct + tied / 2) / pairs if pairs else float("nan")
-    return CoxResult(table=table, ph_test=ph_table, n=len(tab), events=int(event.sum()),
-                     log_likelihood=fit.loglik, concordance=float(conc), reference=reference,
-                     ties=ties, notes=tuple(notes))
+    return CoxResult(
+        table=table,
+        ph_test=ph_table,
+        n=len(tab),
+        events=int(event.sum()),
+        log_likelihood=fit.loglik,
+        concordance=float(conc),
+        reference=reference,
+        ties=ties,
+        notes=tuple(notes),
+    )
 
 
 def _check_diverged(names: Sequence[str], est: np.ndarray, se: np.ndarray, model: str, why: str) -> None:
-    bad = [n for n, b, e in zip(names, est, se)
-           if not (np.isfinite(b) and np.isfinite(e)) or (abs(b) > DIVERGED_ESTIMATE and e > DIVERGED_SE)]
+    bad = [
+        n
+        for n, b, e in zip(names, est, se)
+        if not (np.isfinite(b) and np.isfinite(e)) or (abs(b) > DIVERGED_ESTIMATE and e > DIVERGED_SE)
+    ]
     if bad:
-        raise ModelError(f"{model}: the estimates of {', '.join(bad)} run off to infinity ({why}); no finite "
-                         f"hazard ratio exists for these data; leave the term out or compare arms with the "
-                         f"log-rank test")
+        raise ModelError(
+            f"{model}: the estimates of {', '.join(bad)} run off to infinity ({why}); no finite "
+            f"hazard ratio exists for these data; leave the term out or compare arms with the "
+            f"log-rank test"
+        )
 
 
 def _transformed_times(pl: PartialLikelihood, transform: str) -> np.ndarray:
@@ -247,8 +272,13 @@ def _transformed_times(pl: PartialLikelihood, transform: str) -> np.ndarray:
     raise ModelError(f"ph_transform must be one of {', '.join(map(repr, PH_TRANSFORMS))}, got {transform!r}")
 
 
-def _zph_table(pl: PartialLikelihood, terms: Terms, names: Sequence[str], transform: str,
-               score_info: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+def _zph_table(
+    pl: PartialLikelihood,
+    terms: Terms,
+    names: Sequence[str],
+    transform: str,
+    score_info: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """The PH test of every term and GLOBAL at the fitted coefficients (see :func:`cox_zph`)."""
     tt = _transformed_times(pl, transform)[pl.event_times]
     g = tt - (pl.d @ tt) / pl.d.sum()  # centred on the mean over events
@@ -320,8 +350,7 @@ def person_period(data: ImprovementData, grid: Sequence[float] | None = None) ->
     out = tab.iloc[rows].reset_index(drop=True)
     out.insert(1, "period", periods)
     out.insert(2, "y", y)
-    return out[["subject", "period", "y"] + [c for c in out.columns
-                                             if c not in ("subject", "period", "y")]]
+    return out[["subject", "period", "y"] + [c for c in out.columns if c not in ("subject", "period", "y")]]
 
 
 def _person_period_rows(data: ImprovementData, grid: Sequence[float] | None):
@@ -338,9 +367,11 @@ def _person_period_rows(data: ImprovementData, grid: Sequence[float] | None):
     off = (event == 1) & ~np.isin(np.round(time, 9), np.round(grid, 9))
     if off.any():
         i = int(np.flatnonzero(off)[0])
-        raise ModelError(f"subject {tab['subject'].iloc[i]!r} improved at week {time[i]:g}, which is not a "
-                         f"visit week of the grid {[float(g) for g in grid]}; {int(off.sum())} improvement(s) "
-                         f"off the grid (give visit_weeks, or grid=, that include every improvement time)")
+        raise ModelError(
+            f"subject {tab['subject'].iloc[i]!r} improved at week {time[i]:g}, which is not a "
+            f"visit week of the grid {[float(g) for g in grid]}; {int(off.sum())} improvement(s) "
+            f"off the grid (give visit_weeks, or grid=, that include every improvement time)"
+        )
     counts = (grid[None, :] <= time[:, None] + 1e-9).sum(axis=1)
     rows = np.repeat(np.arange(len(tab)), counts)
     periods = np.concatenate([grid[:k] for k in counts]) if len(tab) else np.array([])
@@ -394,15 +425,23 @@ def discrete_time_ph(
     design = pd.concat([P, Xp], axis=1)
     separated = separated_terms(design, y)
     if separated:
-        raise ModelError(f"discrete-time model: the estimates of {', '.join(separated)} are infinite "
-                         f"(complete or quasi-complete separation: these terms predict improvement or its "
-                         f"absence perfectly); leave them out or compare arms with the log-rank test")
+        raise ModelError(
+            f"discrete-time model: the estimates of {', '.join(separated)} are infinite "
+            f"(complete or quasi-complete separation: these terms predict improvement or its "
+            f"absence perfectly); leave them out or compare arms with the log-rank test"
+        )
     fam = sm.families.Binomial(link=sm.families.links.CLogLog())
     with warnings_as_notes(notes, "discrete-time model: "):
         fit = sm.GLM(y.astype(float), design.to_numpy(float), family=fam).fit(tol=1e-12, maxiter=200)
     est, se = np.asarray(fit.params), np.asarray(fit.bse)
     _check_diverged(list(design.columns), est, se, "discrete-time model", "separation")
     table = _coef_table(est, se, design.columns, z)
-    return DiscreteTimeResult(table=table, n_subjects=int(len(set(rows))),
-                              n_rows=len(y), events=int(y.sum()),
-                              deviance=float(fit.deviance), reference=reference, notes=tuple(notes))
+    return DiscreteTimeResult(
+        table=table,
+        n_subjects=int(len(set(rows))),
+        n_rows=len(y),
+        events=int(y.sum()),
+        deviance=float(fit.deviance),
+        reference=reference,
+        notes=tuple(notes),
+    )

@@ -17,8 +17,14 @@ from painstudy.improvement import ImprovementData
 from painstudy.rendering import Rendered, Tidy
 
 __all__ = [
-    "KaplanMeierResult", "LogRankResult", "CoxResult", "DiscreteTimeResult", "TurnbullResult",
-    "RMSTResult", "CumulativeIncidenceResult", "ImprovementAnalysis",
+    "KaplanMeierResult",
+    "LogRankResult",
+    "CoxResult",
+    "DiscreteTimeResult",
+    "TurnbullResult",
+    "RMSTResult",
+    "CumulativeIncidenceResult",
+    "ImprovementAnalysis",
 ]
 
 
@@ -50,10 +56,12 @@ class KaplanMeierResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Kaplan-Meier: time to improvement",
-                    (("conf_level", self.conf_level), ("conf_type", self.conf_type)),
-                    (("medians", self.medians), ("survival", self.survival), ("at_risk", self.at_risk)),
-                    self.notes)
+        return Tidy(
+            "Kaplan-Meier: time to improvement",
+            (("conf_level", self.conf_level), ("conf_type", self.conf_type)),
+            (("medians", self.medians), ("survival", self.survival), ("at_risk", self.at_risk)),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -70,8 +78,12 @@ class LogRankResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Log-rank tests", (("adjust", self.adjust),),
-                    (("overall", self.overall), ("pairwise", self.pairwise)), self.notes)
+        return Tidy(
+            "Log-rank tests",
+            (("adjust", self.adjust),),
+            (("overall", self.overall), ("pairwise", self.pairwise)),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -110,11 +122,19 @@ class CoxResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Cox proportional hazards (time to improvement)",
-                    (("n", self.n), ("events", self.events), ("reference", self.reference),
-                     ("ties", self.ties), ("log_likelihood", self.log_likelihood),
-                     ("concordance", self.concordance)),
-                    (("table", self.table), ("ph_test", self.ph_test)), self.notes)
+        return Tidy(
+            "Cox proportional hazards (time to improvement)",
+            (
+                ("n", self.n),
+                ("events", self.events),
+                ("reference", self.reference),
+                ("ties", self.ties),
+                ("log_likelihood", self.log_likelihood),
+                ("concordance", self.concordance),
+            ),
+            (("table", self.table), ("ph_test", self.ph_test)),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -135,10 +155,18 @@ class DiscreteTimeResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Discrete-time proportional hazards (complementary log-log)",
-                    (("subjects", self.n_subjects), ("person-period rows", self.n_rows),
-                     ("events", self.events), ("reference", self.reference), ("deviance", self.deviance)),
-                    (("table", self.table),), self.notes)
+        return Tidy(
+            "Discrete-time proportional hazards (complementary log-log)",
+            (
+                ("subjects", self.n_subjects),
+                ("person-period rows", self.n_rows),
+                ("events", self.events),
+                ("reference", self.reference),
+                ("deviance", self.deviance),
+            ),
+            (("table", self.table),),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -156,9 +184,12 @@ class TurnbullResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Turnbull NPMLE (interval-censored time to improvement)",
-                    (("iterations", self.iterations), ("converged", self.converged)),
-                    (("table", self.table),), self.notes)
+        return Tidy(
+            "Turnbull NPMLE (interval-censored time to improvement)",
+            (("iterations", self.iterations), ("converged", self.converged)),
+            (("table", self.table),),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -179,9 +210,12 @@ class RMSTResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Restricted mean time without improvement",
-                    (("horizon", self.horizon), ("extrapolated", self.extrapolated)),
-                    (("table", self.table), ("differences", self.differences)), self.notes)
+        return Tidy(
+            "Restricted mean time without improvement",
+            (("horizon", self.horizon), ("extrapolated", self.extrapolated)),
+            (("table", self.table), ("differences", self.differences)),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -200,8 +234,12 @@ class CumulativeIncidenceResult(Rendered):
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
-        return Tidy("Cumulative incidence of improvement (dropout competing)",
-                    (("conf_level", self.conf_level),), (("table", self.table),), self.notes)
+        return Tidy(
+            "Cumulative incidence of improvement (dropout competing)",
+            (("conf_level", self.conf_level),),
+            (("table", self.table),),
+            self.notes,
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -225,8 +263,12 @@ class ImprovementAnalysis(Rendered):
     def tidy(self) -> Tidy:
         d = self.data
         facts = d.tidy().facts + (("rmst_horizon", self.rmst.horizon),)
-        tables = [("events", d.event_counts()), ("medians", self.km.medians),
-                  ("logrank_overall", self.logrank.overall), ("logrank_pairwise", self.logrank.pairwise)]
+        tables = [
+            ("events", d.event_counts()),
+            ("medians", self.km.medians),
+            ("logrank_overall", self.logrank.overall),
+            ("logrank_pairwise", self.logrank.pairwise),
+        ]
         if self.cox is not None:
             tables += [("cox", self.cox.table), ("ph_test", self.cox.ph_test)]
         tables += [("rmst", self.rmst.table), ("rmst_differences", self.rmst.differences)]
@@ -234,7 +276,7 @@ class ImprovementAnalysis(Rendered):
             tables.append(("discrete_time", self.discrete.table))
         notes = list(self.notes)
         for part in (self.km, self.logrank, self.cox, self.rmst, self.discrete, self.turnbull, self.incidence):
-            for n in (part.notes if part is not None else ()):
+            for n in part.notes if part is not None else ():
                 if n not in notes:
                     notes.append(n)
         return Tidy("Time to improvement", facts, tuple(tables), tuple(notes))
