@@ -435,6 +435,7 @@ def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_
         window = ""
         if roles["week"] and codes:
             actual = _numeric(raw.loc[raw[roles["visit"]].isin(codes), roles["week"]]).dropna()
+            actual = actual[actual.map(math.isfinite)]  # infinities are for `painstudy validate` to report
             lo, hi = (math.floor(actual.min()), math.ceil(actual.max())) if len(actual) else (week, week)
             lo, hi = min(lo, week), max(hi, week)
             window = f", window: [{lo:g}, {hi:g}]"

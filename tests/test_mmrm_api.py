@@ -60,6 +60,10 @@ def test_parse_formula_terms_and_reference():
         ("y ~ a + us(v | s) + cs(v | s)", "only one covariance term"),
         ("y a + us(v | s)", "expected 'outcome ~"),
         ("y ~ C(a, Sum) + us(v | s)", "only Treatment"),
+        ("y ~", "it ends where a term is expected"),
+        ("y ~ a + us(v | s) +", "it ends where a term is expected"),
+        ("y ~ (a + us(v | s)", "expected '\\)' but found the end of the formula"),
+        ("y ~ a b + us(v | s)", "unexpected 'b' \\(a missing \\+ between terms\\?\\)"),
     ],
 )
 def test_formula_errors(formula, match):

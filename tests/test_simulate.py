@@ -52,3 +52,34 @@ def test_committed_demo_is_the_simulator_output():
 def test_bad_arguments():
     with pytest.raises(PainstudyError, match="n_subjects must be at least 4"):
         simulate(2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": 1.5}, "seed must be a non-negative integer"),
+        ({"dropout": -1.0}, "dropout must be a finite number >= 0"),
+        ({"dropout": float("nan")}, "dropout must be a finite number >= 0"),
+        ({"n_sites": 0}, "n_sites must be at least 1"),
+    ],
+)
+def test_arguments_out_of_range_are_refused(kwargs, match):
+    with pytest.raises(PainstudyError, match=match):
+        simulate(40, **kwargs)
+
+
+def test_cli_refuses_a_negative_seed_without_writing(tmp_path, capsys):
+    assert main(["simulate", "--seed", "-1", "--out", str(tmp_path / "s")]) == 1
+    assert "seed must be a non-negative integer" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_trial_larger_than_memory_is_refused_before_allocating(monkeypatch):
+    import sys
+
+    sim = sys.modules["painstudy.simulate"]  # the module (painstudy.simulate is also the function's name)
+    monkeypatch.setattr(sim, "available_memory", lambda: 100 * sim.BYTES_PER_SUBJECT)
+    with pytest.raises(PainstudyError, match=r"1,000 subjects need about .* simulate at most 100 subjects"):
+        simulate(1000)
+    assert len(simulate(100).data) == 600

@@ -162,7 +162,8 @@ class _Parser:
     def take(self, value=None):
         tok = self.peek()
         if tok[0] is None or (value is not None and tok[1] != value):
-            raise ModelError(f"formula {self.text!r}: expected {value!r} but found {tok[1]!r}")
+            found = "the end of the formula" if tok[1] is None else repr(tok[1])
+            raise ModelError(f"formula {self.text!r}: expected {value!r} but found {found}")
         self.i += 1
         return tok
 
@@ -217,7 +218,9 @@ class _Parser:
                 return self.call(val)
             self.variables.setdefault(val, Variable(val))
             return [(val,)]
-        raise ModelError(f"formula {self.text!r}: unexpected {val!r}")
+        if val is None:
+            raise ModelError(f"formula {self.text!r}: it ends where a term is expected (e.g. after '~', '+' or '*')")
+        raise ModelError(f"formula {self.text!r}: unexpected {val!r} where a term is expected")
 
     def call(self, fname: str):
         self.take("(")
@@ -289,7 +292,7 @@ def _fixed_part(formula: str, outcome: str, rhs: str) -> tuple[FixedSpec, Covari
     p = _Parser(formula, _tokenize(rhs))
     terms = p.expr()
     if p.i != len(p.toks):
-        raise ModelError(f"formula {formula!r}: unexpected {p.toks[p.i][1]!r}")
+        raise ModelError(f"formula {formula!r}: unexpected {p.toks[p.i][1]!r} (a missing + between terms?)")
     terms = [t for t in terms if t != "__one__"]
     # order by degree, stable in appearance
     order = sorted(range(len(terms)), key=lambda i: (len(terms[i]), i))
