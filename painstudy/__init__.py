@@ -1,7 +1,7 @@
 """painstudy: outcomes research on chronic-pain studies.
 
-The public API, and nothing else. Heavier parts (models, survival, reports) are imported on
-first use, so ``import painstudy`` stays fast.
+The public API, and nothing else. Every name is imported on first use, so ``import painstudy``
+and ``painstudy --help`` stay fast.
 
 >>> import painstudy
 >>> cohort = painstudy.load_cohort("demo")
@@ -9,19 +9,36 @@ first use, so ``import painstudy`` stays fast.
 'integrative'
 """
 
+import sys
+import types
 from importlib import import_module
 
-from .cohort import Cohort, load_cohort, validate
-from .errors import CohortError, DataFileError, DatasetError, ModelError, PainstudyError, ReportError, StudySpecError
-from .instruments import Instrument, get_instrument, list_instruments
-from .outcomes import cpra, responder_flags
-from .simulate import SimulatedTrial, simulate
-from .study import StudySpec, read_study
-from .tables import disposition, table1
 from .version import __version__ as __version__
 
-# name -> module holding it; resolved lazily on first attribute access
+# name -> module holding it; every public name is resolved on first use, so that ``import painstudy``
+# and ``painstudy --help`` do not load pandas, scipy or the engines
 _LAZY = {
+    "Cohort": "painstudy.cohort",
+    "load_cohort": "painstudy.cohort",
+    "validate": "painstudy.cohort",
+    "StudySpec": "painstudy.study",
+    "read_study": "painstudy.study",
+    "Instrument": "painstudy.instruments",
+    "get_instrument": "painstudy.instruments",
+    "list_instruments": "painstudy.instruments",
+    "cpra": "painstudy.outcomes",
+    "responder_flags": "painstudy.outcomes",
+    "simulate": "painstudy.simulate",
+    "SimulatedTrial": "painstudy.simulate",
+    "table1": "painstudy.tables",
+    "disposition": "painstudy.tables",
+    "PainstudyError": "painstudy.errors",
+    "CohortError": "painstudy.errors",
+    "DataFileError": "painstudy.errors",
+    "DatasetError": "painstudy.errors",
+    "ModelError": "painstudy.errors",
+    "ReportError": "painstudy.errors",
+    "StudySpecError": "painstudy.errors",
     "mmrm": "painstudy.models.mixed.mmrm",
     "lmm": "painstudy.models.mixed.lmm",
     "compare_arms": "painstudy.compare",
@@ -48,39 +65,34 @@ _LAZY = {
 }
 
 
+class _Package(types.ModuleType):
+    """The package module: the function ``painstudy.simulate`` keeps its name when the submodule of the
+    same name is imported (the import system would otherwise set the attribute to the module)."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in _LAZY and hasattr(value, name):
+            # the public name is the module's member of that name (the function painstudy.simulate); the
+            # submodule stays reachable through sys.modules and its full name
+            super().__setattr__(name, getattr(value, name))
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 def __getattr__(name):
     if name in _LAZY:
         module = import_module(_LAZY[name])
-        return getattr(module, name, module)
+        value = getattr(module, name, module)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'painstudy' has no attribute {name!r}")
 
 
 def __dir__():
     """Every public name, the lazily loaded ones included (for tab completion)."""
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted({*_LAZY, "__version__"})
 
 
-__all__ = [
-    "Cohort",
-    "load_cohort",
-    "validate",
-    "StudySpec",
-    "read_study",
-    "Instrument",
-    "get_instrument",
-    "list_instruments",
-    "cpra",
-    "responder_flags",
-    "simulate",
-    "SimulatedTrial",
-    "table1",
-    "disposition",
-    "PainstudyError",
-    "CohortError",
-    "DataFileError",
-    "DatasetError",
-    "ModelError",
-    "ReportError",
-    "StudySpecError",
-    *_LAZY,
-]
+__all__ = [*_LAZY]

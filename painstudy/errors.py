@@ -38,9 +38,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported on use: the command line starts without it
+    import pandas as pd
 
 #: Columns of the failure table of a :class:`CohortError` (see the module docstring).
 FAILURE_COLUMNS = ["code", "file", "line", "row", "column", "subject", "value", "rule"]
@@ -114,6 +115,8 @@ class CohortError(PainstudyError):
 
     def __init__(self, message: str, failures: pd.DataFrame | None = None):
         if failures is None:
+            import pandas as pd
+
             failures = pd.DataFrame(columns=FAILURE_COLUMNS)
         self.failures = failures
         super().__init__(message)
@@ -145,7 +148,7 @@ class ReportError(PainstudyError):
 
 
 def _present(value: Any) -> bool:
-    if value is None or value is pd.NA:
+    if value is None or type(value).__name__ == "NAType":  # pandas.NA, without importing pandas
         return False
     if isinstance(value, float) and math.isnan(value):
         return False

@@ -6,12 +6,15 @@ printed on its own line, no traceback); 2 usage errors.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` starts without it
+    import pandas as pd
+
 import argparse
 import importlib
 import sys
 from pathlib import Path
-
-import pandas as pd
 
 from ..errors import CohortError, PainstudyError, format_failure
 
@@ -24,6 +27,8 @@ _TOP_MODULES = ("painstudy.cli.report", "painstudy.cli.reproduce")
 
 
 def _print_table(df: pd.DataFrame, title: str | None = None) -> None:
+    import pandas as pd
+
     if title:
         print(f"\n{title}\n{'-' * len(title)}")
     with pd.option_context(
@@ -130,6 +135,7 @@ def _write_json(obj, path) -> None:
 
 def _json_default(o):
     import numpy as np
+    import pandas as pd
 
     if isinstance(o, (np.integer,)):
         return int(o)

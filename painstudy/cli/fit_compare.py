@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` starts without it
+    pass
 
 
 def register(fit_subparsers) -> None:
@@ -42,6 +45,8 @@ def register(fit_subparsers) -> None:
 
 
 def run(args) -> int:
+    import pandas as pd
+
     from ..cohort import load_cohort
     from ..compare import compare_arms
 

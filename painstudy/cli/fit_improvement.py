@@ -9,7 +9,11 @@ libraries). Output files (``--json``, ``--plot``) never replace a file painstudy
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` starts without it
+    import pandas as pd
+
 
 from ..errors import ModelError
 
@@ -80,6 +84,8 @@ def register(fit_subparsers):
 
 
 def _show(df: pd.DataFrame, title: str) -> None:
+    import pandas as pd
+
     print(f"\n{title}\n{'-' * len(title)}")
     with pd.option_context("display.width", 160, "display.max_columns", 30, "display.max_rows", 200):
         print(df.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
@@ -87,6 +93,8 @@ def _show(df: pd.DataFrame, title: str) -> None:
 
 def run(args) -> int:
     """Run the command; returns the exit code."""
+    import pandas as pd
+
     from ..cohort import load_cohort
     from ..improvement import describe_threshold, time_to_improvement
     from ..models.design import warnings_as_notes

@@ -9,11 +9,14 @@ NOT CONVERGED.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` starts without it
+    import pandas as pd
+
 import argparse
 import sys
 import warnings
-
-import pandas as pd
 
 from painstudy.errors import ConvergenceWarning, ModelError, PainstudyError
 
@@ -24,7 +27,7 @@ FORMATS = "csv, tsv, txt (also .gz), parquet, xlsx, xls, sas7bdat, xpt, dta, sav
 
 def register(fit_subparsers) -> argparse.ArgumentParser:
     """Add the ``mmrm`` sub-command to the ``painstudy fit`` sub-parsers."""
-    from painstudy.models.mixed.mmrm import DF_METHODS, VCOV_METHODS
+    from painstudy.models.mixed.options import DF_METHODS, VCOV_METHODS
 
     p = fit_subparsers.add_parser(
         "mmrm",
@@ -82,6 +85,8 @@ def register(fit_subparsers) -> argparse.ArgumentParser:
 
 def _read(path: str) -> pd.DataFrame:
     """Read the data file; text columns holding only numbers become numeric; rows numbered from 1."""
+    import pandas as pd
+
     from painstudy.io import read_table
 
     data = read_table(path)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` starts without it
+    pass
+
 import sys
 from pathlib import Path
-
-import pandas as pd
 
 from .report import terminate_as_interrupt
 
@@ -22,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import pandas as pd
+
     from ..reporting import run_report
 
     if args.data and not Path(args.data).is_file():

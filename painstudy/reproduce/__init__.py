@@ -16,9 +16,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported on use: the command line lists STUDIES without it
+    import pandas as pd
 
 from ..errors import PainstudyError
 
@@ -105,6 +106,8 @@ def compare(
                 "reason": reason,
             }
         )
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 

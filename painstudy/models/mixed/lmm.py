@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
+from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
 from painstudy.models.mixed.data import (
     check_columns,
     check_finite,
@@ -248,7 +249,9 @@ def lmm(
     control : dict, optional
         ``{"maxiter": 2000, "newton_steps": 3}`` (the defaults) limit the iterations; ``{"fallback": False}`` skips the
         derivative-free fallback (Nelder-Mead, then L-BFGS-B again) when L-BFGS-B stops short;
-        ``{"dense": True}`` uses the dense-block engine for every model.
+        ``{"dense": True}`` uses the dense-block engine for every model; ``{"blas_threads": 1}`` is the
+        number of BLAS threads during the fit (default :data:`painstudy.models.blas.DEFAULT_BLAS_THREADS`, as
+        :func:`painstudy.mmrm`; ``None`` leaves the setting alone).
 
     Returns
     -------
@@ -269,9 +272,10 @@ def lmm(
     >>> round(float(fit.coefficients.loc["armB:week", "estimate"]), 1)
     -0.3
     """
-    with np.errstate(all="ignore"):
+    control = dict(control or {})
+    with blas_threads(control.get("blas_threads", DEFAULT_BLAS_THREADS)), np.errstate(all="ignore"):
         try:
-            return _fit(formula, data, reml, df, visit_order, dict(control or {}))
+            return _fit(formula, data, reml, df, visit_order, control)
         except (np.linalg.LinAlgError, FloatingPointError) as exc:
             raise numerical_failure("lmm", exc) from exc
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
+from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
 from painstudy.models.mixed.data import (
     check_columns,
     check_finite,
@@ -39,15 +40,13 @@ from painstudy.models.mixed.formula import (
     parse_formula,
     visit_levels,
 )
-from painstudy.models.mixed.mmrm_engine import Engine, blas_threads
+from painstudy.models.mixed.mmrm_engine import Engine
 from painstudy.models.mixed.mmrm_inference import build_mmrm_inference
 from painstudy.models.mixed.mmrm_optim import fit_covariance
+from painstudy.models.mixed.options import DF_METHODS, VCOV_METHODS
 from painstudy.models.mixed.results import MMRMResult
 
 __all__ = ["mmrm", "MMRMData", "prepare_mmrm", "DF_METHODS", "VCOV_METHODS"]
-
-DF_METHODS = ("satterthwaite", "kenward-roger", "kenward-roger-linear", "residual", "between-within")
-VCOV_METHODS = ("model", "empirical", "empirical-bc")
 
 
 @dataclass(frozen=True)
@@ -305,7 +304,7 @@ def mmrm(
     control = dict(control or {})
     # floating-point warnings are not shown: overflow in a trial step of the optimiser is handled (the step
     # is rejected); what matters ends up in the result's notes
-    with blas_threads(control.get("blas_threads", 1)), np.errstate(all="ignore"):
+    with blas_threads(control.get("blas_threads", DEFAULT_BLAS_THREADS)), np.errstate(all="ignore"):
         try:
             return _fit(formula, data, reml, df, vcov, weights, visit_order, control)
         except (np.linalg.LinAlgError, FloatingPointError) as exc:

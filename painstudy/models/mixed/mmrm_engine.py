@@ -16,34 +16,9 @@ every element of every group's T x T covariance matrix; the structures chain tha
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-_CONTROLLER = None
-
-
-def _controller():
-    """One threadpoolctl controller per process (inspecting the loaded BLAS libraries costs milliseconds)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER
-
-
-@contextlib.contextmanager
-def blas_threads(n: int | None):
-    """Temporarily limit BLAS threads (small batched matrices: threads only add contention).
-
-    Uses threadpoolctl, so OpenBLAS, MKL and Apple Accelerate builds of numpy/scipy are all covered.
-    """
-    if n is None:
-        yield
-        return
-    with _controller().limit(limits=int(n), user_api="blas"):
-        yield
+from painstudy.models.blas import blas_threads as blas_threads  # re-exported (its former home)
 
 
 class _Form:
