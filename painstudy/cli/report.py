@@ -34,7 +34,12 @@ def register(subparsers) -> None:
         "--out",
         help="output folder (default ./reports/<study>; with several studies, the folder holding one folder per study)",
     )
-    sp.add_argument("--jobs", type=int, default=1, help="notebooks (or, with several studies, studies) run at once")
+    sp.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="notebooks (or, with several studies, studies) run at once (default: the number of cores)",
+    )
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     sp.set_defaults(func=run)
 
@@ -63,8 +68,17 @@ def _usage(message: str) -> int:
 
 def run(args) -> int:
     from ..cohort import resolve_study
-    from ..reporting import ParameterError, check_parameters, read_parameters, resolve_notebooks, run_report
+    from ..reporting import (
+        ParameterError,
+        check_parameters,
+        default_jobs,
+        read_parameters,
+        resolve_notebooks,
+        run_report,
+    )
 
+    if args.jobs is None:
+        args.jobs = default_jobs()
     if args.jobs < 1:
         return _usage(f"--jobs must be at least 1, got {args.jobs}")
     try:

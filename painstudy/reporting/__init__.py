@@ -20,9 +20,18 @@ from ..io import sha256_file
 from .notebook import figure_path, record_inputs, save_table, save_tables
 from .parameters import ParameterError, check_parameters, notebook_parameters, read_parameters
 from .provenance import display_path, study_inputs
-from .runner import DEFAULT_NOTEBOOKS, NOTEBOOK_DIR, NotebookRun, ReportResult, resolve_notebooks, run_report
+from .runner import (
+    DEFAULT_NOTEBOOKS,
+    NOTEBOOK_DIR,
+    NotebookRun,
+    ReportResult,
+    default_jobs,
+    resolve_notebooks,
+    run_report,
+)
 
 __all__ = [
+    "default_jobs",
     "run_report",
     "ReportResult",
     "NotebookRun",

@@ -250,13 +250,21 @@ def _log_tail(path: Path, n: int = 15) -> str:
 # -------------------------------------------------------------------------------------------
 
 
+def default_jobs() -> int:
+    """The number of cores this process may use (its CPU affinity where the system reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def run_report(
     study: str = "demo",
     *,
     notebooks: Sequence[str] | None = None,
     parameters: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     show_code: bool = False,
     kernel: str | None = None,
     progress: bool | None = None,
@@ -277,8 +285,9 @@ def run_report(
     out : path, optional
         Output folder; default ``./reports/<study name>`` in the current folder. An existing folder
         is replaced only when it is empty or painstudy wrote it (see :mod:`painstudy.outputs`).
-    jobs : int
-        Notebooks run at the same time (each in its own process).
+    jobs : int, optional
+        Notebooks run at the same time (each in its own process); default :func:`default_jobs`, the cores
+        this process may use.
     show_code : bool
         Keep code cells in the HTML.
     kernel : str, optional
@@ -325,6 +334,9 @@ def run_report(
     shown = {**values, **({"data": display_path(data_path, spec.root)} if data_path else {})}
     show = sys.stderr.isatty() if progress is None else progress
 
+    if jobs is not None and (isinstance(jobs, bool) or int(jobs) < 1):
+        raise ReportError(f"jobs must be a number at least 1, got {jobs!r}")
+    jobs = min(default_jobs() if jobs is None else int(jobs), len(nbs))
     plan = _Plan(
         spec, nbs, values, str(study), study_path, data_path, shown, seed, jobs, show_code, kernel, show, cancel
     )
