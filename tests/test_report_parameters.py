@@ -163,3 +163,16 @@ def test_the_shipped_notebooks_are_what_the_builder_writes(tmp_path):
         shipped = (NOTEBOOK_DIR / path.name).read_bytes()
         assert path.read_bytes() == shipped, f"{path.name} differs: run tools/build_notebooks.py"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def test_jobs_default_to_the_cores_and_must_be_positive(tmp_path):
+    import os
+
+    from painstudy.errors import ReportError
+    from painstudy.reporting import default_jobs, run_report
+
+    assert default_jobs() == len(os.sched_getaffinity(0))
+    for bad in (0, -1, True):
+        with pytest.raises(ReportError, match="jobs must be a number at least 1"):
+            run_report("demo", notebooks=["01"], jobs=bad, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
