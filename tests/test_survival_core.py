@@ -14,6 +14,7 @@ import json
 from itertools import combinations
 from pathlib import Path
 
+import ledger
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,8 +30,19 @@ CASES = ["sim1", "sim2", "chow2006", "demo"]
 RTOL = 1e-4
 
 
-def close(a, b, rtol=RTOL, atol=0.0):
-    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=atol, equal_nan=True)
+def close(quantity, ref, a, b, rtol=RTOL, atol=0.0, labels=None):
+    """``a`` (ours) against ``b`` (R, from ``ref``'s JSON file) as ``assert_allclose(equal_nan=True)``, recorded."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert a.shape == b.shape
+    ledger.check(
+        f"{ref['name']}: {quantity}",
+        a,
+        b,
+        rtol=rtol,
+        atol=atol,
+        labels=labels,
+        source=f"tests/reference/survival_core_ref_{ref['name']}.json",
+    )
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -65,17 +77,17 @@ def test_cox_breslow_matches_coxph(case):
     assert fit.ties == "breslow"
     ours = by_r_term(fit.table, r)
     for col in ("estimate", "std_error", "hazard_ratio", "hr_ci_lower", "hr_ci_upper"):
-        close(ours[col], r[col])
+        close(f"Cox (Breslow ties), unadjusted: {col}", ref, ours[col], r[col], labels=list(r["term"]))
     adj = sv.cox_ph(data, covariates=ref["covariates"], ties="breslow")
     r = pd.DataFrame(ref["breslow_adjusted"])
     ours = by_r_term(adj.table, r)
     for col in ("estimate", "std_error", "hazard_ratio", "hr_ci_lower", "hr_ci_upper"):
-        close(ours[col], r[col])
-    close(adj.log_likelihood, ref["breslow_loglik"])
+        close(f"Cox (Breslow ties), adjusted: {col}", ref, ours[col], r[col], labels=list(r["term"]))
+    close("Cox (Breslow ties), adjusted: log-likelihood", ref, adj.log_likelihood, ref["breslow_loglik"])
     r = pd.DataFrame(ref["breslow_zph"])
     ph = by_r_term(adj.ph_test, r)
-    close(ph["statistic"], r["statistic"])
-    close(ph["p_value"], r["p_value"])
+    close("cox.zph of the Breslow fit: chi-square", ref, ph["statistic"], r["statistic"], labels=list(r["term"]))
+    close("cox.zph of the Breslow fit: p", ref, ph["p_value"], r["p_value"], labels=list(r["term"]))
 
 
 @pytest.mark.parametrize("transform", ["rank", "identity", "log"])
@@ -85,8 +97,8 @@ def test_ph_test_transforms_match_cox_zph(case, transform):
     ph = sv.cox_ph(data, covariates=ref["covariates"], ph_transform=transform).ph_test
     r = pd.DataFrame(ref["zph"][transform])
     ours = by_r_term(ph, r)
-    close(ours["statistic"], r["statistic"])
-    close(ours["p_value"], r["p_value"])
+    close(f"cox.zph ({transform}): chi-square", ref, ours["statistic"], r["statistic"], labels=list(r["term"]))
+    close(f"cox.zph ({transform}): p", ref, ours["p_value"], r["p_value"], labels=list(r["term"]))
     assert (ours["df"].to_numpy() == r["df"].to_numpy()).all()
 
 
@@ -95,7 +107,7 @@ def test_concordance_matches_coxph(case):
     ref, data = case
     fit = sv.cox_ph(data, covariates=ref["covariates"])
     rc = ref["concordance"]
-    close(fit.concordance, rc["concordance"], rtol=1e-12)
+    close("concordance of the Cox fit", ref, fit.concordance, rc["concordance"], rtol=1e-12)
     tab = data.table
     from painstudy.models.survival.regression import model_frame
 
@@ -111,13 +123,19 @@ def test_stratified_logrank_matches_survdiff(case):
     for spec in ref["logrank_strata"]:
         strata = spec["strata"] if isinstance(spec["strata"], list) else [spec["strata"]]
         lr = sv.logrank(data, pairs="all", strata=strata)
-        close(lr.overall["statistic"].iloc[0], spec["statistic"])
+        by = ", ".join(strata)
+        close(f"log-rank stratified by {by}: chi-square", ref, lr.overall["statistic"].iloc[0], spec["statistic"])
         assert lr.overall["df"].iloc[0] == spec["df"]
         assert any(f"stratified by {', '.join(strata)}" in n for n in lr.notes)
         for row in spec["pairs"]:
             hit = lr.pairwise.loc[(lr.pairwise["arm"] == row["a"]) & (lr.pairwise["reference"] == row["b"])]
             assert len(hit) == 1
-            close(hit["statistic"].iloc[0], row["statistic"])
+            close(
+                f"log-rank stratified by {by}: chi-square {row['a']} vs {row['b']}",
+                ref,
+                hit["statistic"].iloc[0],
+                row["statistic"],
+            )
             assert hit["df"].iloc[0] == row["df"]
 
 
