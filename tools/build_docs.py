@@ -35,9 +35,10 @@ REFERENCE_TESTS = [
     "tests/test_lmm_reference.py",
     "tests/test_lmm_pastes.py",
     "tests/test_survival_reference.py",
+    "tests/test_survival_core.py",
+    "tests/test_mvt.py",
     "tests/test_responders.py",
     "tests/test_ancova.py",
-    "tests/test_reproduce_ledger.py",
 ]
 
 

@@ -33,11 +33,13 @@ _R_PARTS = {"mmrm_visit_order_fev.json": "visitorder"}
 #: scripts of the files that do not record theirs
 _R_SCRIPTS = {
     "survival_ref_": "survival_reference.R",
+    "survival_core_ref_": "survival_core_reference.R",
+    "mvt_ref": "mvt_reference.R",
     "negbin_ref_": "negbin_reference.R",
     "firth_reference": "firth_reference.R",
 }
 #: keys of the JSON files that name the version of an R package
-_VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich")
+_VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich", "mvtnorm")
 #: row colours of the detail tables (as painstudy.reproduce's tables: documented deviations yellow, failures red)
 KNOWN_TINT, FAILED_TINT = ' style="background-color: #fff6d5"', ' style="background-color: #ffd7d7"'
 TABLE = '<div class="table-wrapper"><table class="docutils align-default" style="font-size: 0.85em; width: 100%">'
@@ -112,6 +114,8 @@ def readme_rows(readme: Path) -> dict:
 
 
 def _r_software(doc: dict) -> str:
+    software = doc.get("software") if isinstance(doc.get("software"), dict) else {}
+    doc = {**software, **doc}
     r = doc.get("r_version") or doc.get("R") or ""
     packages = dict(doc.get("packages") or {})
     for key in _VERSION_KEYS:
