@@ -209,7 +209,6 @@ def compare_arms(
     df : str
         Degrees of freedom method of the MMRM.
     """
-    from .models.mixed.lmm import lmm
     from .models.mixed.mmrm import mmrm
 
     spec = cohort.spec
@@ -259,6 +258,8 @@ def compare_arms(
             m = fit.lsmeans("arm", by="visit", level=level).assign(outcome=outcome)
             m["week"] = m["visit"].map({v.name: v.week for v in spec.visits}).astype(float)
         else:
+            from .models.mixed.lmm import lmm  # imported only for this model (its engines load scipy.sparse)
+
             formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * week + (1 + week | subject)"
             fit = lmm(formula, data)
             sd = float(np.nanstd(cohort.subjects[f"{outcome}_baseline"], ddof=1))

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special  # the t and normal functions scipy.stats calls, without its import cost
 
 from painstudy.errors import ModelError
 
@@ -57,12 +57,12 @@ ADJUSTMENTS = ("none", "holm", "bonferroni", "dunnett")
 def t_quantile(level: float, df: float) -> float:
     """Two-sided critical value for confidence ``level``: a t quantile, or normal when ``df`` is infinite."""
     a = 1 - (1 - level) / 2
-    return float(stats.t.ppf(a, df)) if np.isfinite(df) else float(stats.norm.ppf(a))
+    return float(special.stdtrit(df, a)) if np.isfinite(df) else float(special.ndtri(a))
 
 
 def t_p_value(t: float, df: float) -> float:
     """Two-sided p-value of a t statistic (normal when ``df`` is infinite)."""
-    return float(2 * (stats.t.sf(abs(t), df) if np.isfinite(df) else stats.norm.sf(abs(t))))
+    return float(2 * (special.stdtr(df, -abs(t)) if np.isfinite(df) else special.ndtr(-abs(t))))
 
 
 def estimate_row(est: float, se: float, df: float, level: float = 0.95) -> dict[str, float]:

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from painstudy.errors import ModelError
 
@@ -240,7 +240,7 @@ def normal_quantile(conf_level: float, name: str = "conf_level") -> float:
         ok = False
     if not ok:
         raise ModelError(f"{name} must be between 0 and 1 (e.g. 0.95), got {conf_level!r}")
-    return float(stats.norm.ppf(0.5 + float(conf_level) / 2))
+    return float(special.ndtri(0.5 + float(conf_level) / 2))
 
 
 def separated_terms(X: pd.DataFrame, y: np.ndarray, *, tol: float = 1e-7) -> list[str]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 __all__ = ["box_probability", "critical_value", "product_form"]
 
@@ -299,7 +299,7 @@ def _plan(key: tuple, m: int) -> tuple[str, np.ndarray | None]:
 def _evaluate(cs: np.ndarray, key: tuple, m: int, df: float, tol: float) -> tuple[np.ndarray, float]:
     """Box probabilities at the c values ``cs`` (one quadrature or lattice pass) and the error bound."""
     if m == 1:
-        p = 2 * stats.t.cdf(cs, df) - 1 if np.isfinite(df) else 2 * special.ndtr(cs) - 1
+        p = 2 * special.stdtr(df, cs) - 1 if np.isfinite(df) else 2 * special.ndtr(cs) - 1
         return np.asarray(p, float), 0.0
     kind, lam = _plan(key, m)
     if kind == "product":
@@ -328,7 +328,7 @@ def _critical(level: float, key: tuple, m: int, df: float, tol: float) -> float:
         return _evaluate(np.asarray(cs, float), key, m, df, tol)[0]
 
     def quantile(p):
-        return float(stats.t.ppf(p, df)) if np.isfinite(df) else float(stats.norm.ppf(p))
+        return float(special.stdtrit(df, p)) if np.isfinite(df) else float(special.ndtri(p))
 
     lo = quantile(0.5 + level / 2)  # one comparison
     hi = quantile(1 - (1 - level) / (2 * m))  # Bonferroni: Dunnett lies between
