@@ -54,10 +54,10 @@ def main() -> None:
 
     d = data()
     fits = {
-        "LMM (1 + week | subject), 3,000 subjects, Satterthwaite": lambda c: painstudy.lmm(
+        "LMM (1 + week \\| subject), 3,000 subjects, Satterthwaite": lambda c: painstudy.lmm(
             "y ~ arm * week + (1 + week | subject)", d, control=c
         ),
-        "MMRM us(visit | subject), 3,000 subjects, Satterthwaite": lambda c: painstudy.mmrm(
+        "MMRM us(visit \\| subject), 3,000 subjects, Satterthwaite": lambda c: painstudy.mmrm(
             "y ~ arm * visit + us(visit | subject)", d, control=c
         ),
     }
@@ -98,7 +98,7 @@ Policy (`painstudy.models.blas`): the MMRM and LMM fits run with one BLAS thread
 batched products); the survival core has no BLAS-bound step. Ratio = one thread / the BLAS's default
 (below 1: one thread is faster), median of paired repetitions.
 
-| fit | machine | default threads | one thread | ratio |
+| fit | situation (no neighbour started by the benchmark, or one busy neighbour) | default threads | one thread | ratio |
 |---|---|---|---|---|
 """
         + "\n".join(rows)
