@@ -45,9 +45,54 @@ def run(cmd: list[str]) -> tuple[float, str]:
     return time.perf_counter() - t0, out.stdout
 
 
+def report_rows(reps: int) -> list[str]:
+    """The demo report (four notebooks) with one notebook at a time and with the default --jobs (the cores),
+    alternating; plus the fixed cost of one notebook (a trivial one: kernel start, imports, HTML export)."""
+    import json
+    import tempfile
+
+    if reps < 1:
+        return []
+    times: dict[str, list[float]] = {"--jobs 1": [], "default --jobs": []}
+    trivial: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        nb = Path(tmp) / "trivial.ipynb"
+        cells = [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {"tags": ["parameters"]},
+                "outputs": [],
+                "source": 'study = "demo"\noutput_dir = "."',
+            },
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": "x = 1"},
+        ]
+        meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        nb.write_text(json.dumps({"cells": cells, "metadata": meta, "nbformat": 4, "nbformat_minor": 4}))
+        for r in range(reps):
+            for label in ("--jobs 1", "default --jobs") if r % 2 == 0 else ("default --jobs", "--jobs 1"):
+                extra = ["--jobs", "1"] if label == "--jobs 1" else []
+                t, _ = run([EXE, "report", "demo", "--out", str(Path(tmp) / f"r{r}{len(extra)}"), *extra])
+                times[label].append(t)
+            out = Path(tmp) / f"t{r}"
+            run([EXE, "report", "demo", "--notebooks", str(nb), "--out", str(out)])
+            trivial.append(json.loads((out / "run.json").read_text())["notebooks"][0]["seconds"])
+            print(f"report repetition {r + 1}/{reps} done", flush=True)
+    rows = [
+        f"| painstudy report demo (4 notebooks), {k} | {statistics.median(v):.1f} s | {min(v):.1f} s | |"
+        for k, v in times.items()
+    ]
+    rows.append(
+        f"| one trivial notebook in a report (kernel start, imports, HTML export) | "
+        f"{statistics.median(trivial):.1f} s | {min(trivial):.1f} s | |"
+    )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=11)
+    ap.add_argument("--report-reps", type=int, default=2, help="repetitions of the demo report timings (0: skip)")
     args = ap.parse_args()
     names = list(TASKS)
     times: dict[str, list[float]] = {n: [] for n in names}
@@ -80,6 +125,7 @@ def main() -> None:
         rows.append(
             f"| {label} | {med * 1000:.0f} ms | {min(vals) * 1000:.0f} ms | goal < 1 s: {'met' if med < 1 else 'NOT met'} |"
         )
+    rows += report_rows(args.report_reps)
     import numpy
     import pandas
     import scipy

@@ -176,3 +176,29 @@ def test_jobs_default_to_the_cores_and_must_be_positive(tmp_path):
         with pytest.raises(ReportError, match="jobs must be a number at least 1"):
             run_report("demo", notebooks=["01"], jobs=bad, out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [("{not json", "not a Jupyter notebook \\(not JSON"), ('{"cells": 3}', "not a Jupyter notebook of format 4")],
+)
+def test_a_file_that_is_not_a_notebook_is_refused(tmp_path, capsys, text, match):
+    import re
+
+    nb = tmp_path / "broken.ipynb"
+    nb.write_text(text)
+    assert main(["report", "demo", "--notebooks", str(nb), "--out", str(tmp_path / "r")]) == 1
+    assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_injection_keeps_the_notebook_format(tmp_path):
+    """The runner writes the parameterised copy without nbformat; nbformat must read it as valid."""
+    import nbformat
+
+    src = NOTEBOOK_DIR / "01_cohort.ipynb"
+    out = inject(src, tmp_path / "01.ipynb", {"seed": 7, "study": "demo"})
+    nb = nbformat.read(str(out), as_version=4)
+    nbformat.validate(nb)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "seed = 7" in injected[0].source

@@ -166,7 +166,16 @@ def _watch_parent(parent: int) -> None:
             os._exit(3)
 
 
+def skip_slow_optional_imports() -> None:
+    """Keep jsonschema from loading its optional IRI format checker (``rfc3987_syntax``), which builds a
+    parser at import and costs about 3 s in every process that imports nbformat or papermill. Notebook
+    schemas use no IRI formats, so validation is unchanged. Only for processes painstudy owns (this one):
+    it makes the module unimportable in the process."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # None: ``import`` raises ImportError, which jsonschema expects
+
+
 def main(argv: list[str]) -> int:
+    skip_slow_optional_imports()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)

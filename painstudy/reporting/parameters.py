@@ -22,6 +22,7 @@ study = 'x"); import os'
 from __future__ import annotations
 
 import ast
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,24 +50,56 @@ class Parameter:
     default: Any
 
 
-def _parameters_cell(nb) -> Any:
-    for cell in nb.cells:
-        if cell.cell_type == "code" and PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+def read_notebook(path: str | Path) -> dict:
+    """A notebook file as its JSON document (nbformat 4), read without importing nbformat: the runner
+    only reads the parameters cell and adds one cell, and nbformat's import costs seconds (jsonschema's
+    format checkers); the executing process validates the notebook with nbformat."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ReportError(f"{path}: cannot read the notebook ({e.strerror or e})") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ReportError(f"{path}: not a Jupyter notebook (not JSON: {e})") from None
+    if not (isinstance(nb, dict) and isinstance(nb.get("cells"), list) and nb.get("nbformat") == 4):
+        raise ReportError(f"{path}: not a Jupyter notebook of format 4 (no 'cells' list, or another 'nbformat')")
+    return nb
+
+
+def write_notebook(nb: dict, path: str | Path) -> Path:
+    """Write a notebook document as nbformat writes it (sorted keys, one-space indent, UTF-8)."""
+    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": ")) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def cell_source(cell: Mapping) -> str:
+    """A cell's source as one string (notebook files store it as a string or a list of lines)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _tags(cell: Mapping) -> list:
+    meta = cell.get("metadata")
+    tags = meta.get("tags", []) if isinstance(meta, Mapping) else []
+    return tags if isinstance(tags, list) else []
+
+
+def _parameters_cell(nb: dict) -> dict | None:
+    for cell in nb["cells"]:
+        if isinstance(cell, Mapping) and cell.get("cell_type") == "code" and PARAMETERS_TAG in _tags(cell):
             return cell
     return None
 
 
 def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
     """The parameters a notebook declares (name, type annotation, default), read without running it."""
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
+    nb = read_notebook(path)
     cell = _parameters_cell(nb)
     if cell is None:
         return {}
     name = Path(path).stem
     try:
-        tree = ast.parse(cell.source)
+        tree = ast.parse(cell_source(cell))
     except SyntaxError as e:
         raise ReportError(f"{name}: the parameters cell is not valid Python (line {e.lineno}: {e.msg})") from None
     out = {}
@@ -292,18 +325,21 @@ def literal_cell(values: Mapping[str, Any]) -> str:
 def inject(source: str | Path, target: str | Path, values: Mapping[str, Any]) -> Path:
     """Write a copy of notebook ``source`` with ``values`` in a cell tagged ``injected-parameters``
     right after its ``parameters`` cell (only the names that notebook declares)."""
-    import nbformat
-
-    nb = nbformat.read(str(source), as_version=4)
+    nb = read_notebook(source)
     declared = notebook_parameters(source)
     mine = {k: v for k, v in values.items() if k in declared}
-    nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    nb["cells"] = [c for c in nb["cells"] if not (isinstance(c, Mapping) and INJECTED_TAG in _tags(c))]
     if mine:
         cell = _parameters_cell(nb)
-        at = nb.cells.index(cell) + 1 if cell is not None else 0
-        new = nbformat.v4.new_code_cell("# Parameters given to this report run\n" + literal_cell(mine))
-        new.metadata["tags"] = [INJECTED_TAG]
-        new.id = "injected-parameters"
-        nb.cells.insert(at, new)
-    nbformat.write(nb, str(target))
-    return Path(target)
+        at = nb["cells"].index(cell) + 1 if cell is not None else 0
+        new = {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {"tags": [INJECTED_TAG]},
+            "outputs": [],
+            "source": "# Parameters given to this report run\n" + literal_cell(mine),
+        }
+        if nb.get("nbformat_minor", 0) >= 5:  # cell ids exist from format 4.5 on
+            new["id"] = "injected-parameters"
+        nb["cells"].insert(at, new)
+    return write_notebook(nb, target)
