@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PainstudyError
-from .io import JSON_MARK, current_umask, to_jsonable
+from .io import JSON_MARK, current_umask, sha256_file, to_jsonable
 
 __all__ = [
     "OutputError",
@@ -58,7 +58,8 @@ __all__ = [
 #: The file that marks a folder as painstudy's own and lists what it holds.
 MANIFEST = "manifest.json"
 _RULE = (
-    "painstudy replaces only an empty folder or one it wrote itself (recognised by its "
+    "painstudy replaces only an empty folder or one it wrote itself, of the same kind and unchanged since "
+    "(recognised by its "
     f"{MANIFEST}); choose another --out or move the content away"
 )
 
@@ -122,12 +123,14 @@ def _legacy_report(doc: dict, files: list[str]) -> bool:
     return True
 
 
-def ownership(folder: str | Path) -> str | None:
-    """Why painstudy may not replace ``folder``, or ``None`` when it may.
+def ownership(folder: str | Path, kind: str | None = None) -> str | None:
+    """Why painstudy may not replace ``folder`` (with a folder of ``kind``), or ``None`` when it may.
 
-    ``None`` for a missing path, an empty folder, and a folder holding painstudy's manifest
-    that lists every file present. Otherwise a short reason, e.g. ``"is a file"`` or
-    ``"holds files painstudy did not write: ch1.tex"``.
+    ``None`` for a missing path, an empty folder, and a folder holding painstudy's manifest that lists
+    every file present, unchanged since (their SHA-256 are in the manifest), of the same kind (a report
+    never replaces a simulated study, nor the reverse). Otherwise a short reason, e.g. ``"is a file"``,
+    ``"holds files painstudy did not write: ch1.tex"`` or ``"holds files changed since painstudy wrote
+    them: study.yml"``.
     """
     p = Path(folder)
     if p.is_symlink():
@@ -153,6 +156,15 @@ def ownership(folder: str | Path) -> str | None:
     foreign = [f for f in files if f not in listed]
     if foreign:
         return f"holds files painstudy did not write: {_some(foreign)}"
+    if kind is not None and doc.get("kind", kind) != kind:
+        return f"holds a {doc.get('kind')} painstudy wrote, not a {kind} (it may be the input of this run)"
+    hashes = doc.get("sha256") if isinstance(doc.get("sha256"), dict) else {}
+    try:
+        changed = [f for f, h in hashes.items() if (p / f).is_file() and sha256_file(p / f) != h]
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if changed:
+        return f"holds files changed since painstudy wrote them: {_some(sorted(changed))}"
     return None
 
 
@@ -164,8 +176,9 @@ def _package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-def check_replaceable(path: str | Path, *, what: str = "output folder") -> Path:
-    """Raise :class:`OutputError` unless painstudy may write (and later replace) the folder ``path``.
+def check_replaceable(path: str | Path, *, what: str = "output folder", kind: str | None = None) -> Path:
+    """Raise :class:`OutputError` unless painstudy may write (and later replace) the folder ``path`` with a
+    folder of ``kind`` (see :func:`ownership`).
 
     Returns the absolute path (parent folders resolved, the last component kept as given).
     """
@@ -189,20 +202,24 @@ def check_replaceable(path: str | Path, *, what: str = "output folder") -> Path:
             f"{path}: refusing to write the {what} inside the painstudy package ({pkg.name}/); "
             "outputs go to ./reports/ or --out"
         )
-    reason = ownership(target)
+    reason = ownership(target, kind)
     if reason:
         raise OutputError(f"{path}: refusing to replace it: it {reason}. {_RULE}")
     return target
 
 
-def write_manifest(folder: str | Path, manifest: Mapping[str, Any], *, files: list[str] | None = None) -> Path:
-    """Write ``<folder>/manifest.json``: ``manifest`` plus the ``written_by`` mark and the list of the
-    folder's files (which makes the folder one that a later run may replace)."""
+def write_manifest(
+    folder: str | Path, manifest: Mapping[str, Any], *, files: list[str] | None = None, unhashed: tuple = ()
+) -> Path:
+    """Write ``<folder>/manifest.json``: ``manifest`` plus the ``written_by`` mark, the list of the folder's
+    files and their SHA-256 (which make the folder one that a later run may replace, as long as nobody
+    changed it); ``unhashed`` names files that change on every run (e.g. a report's ``run.json``)."""
     folder = Path(folder)
     from .version import __version__, install_info
 
     listed = sorted(set(files if files is not None else _files(folder)) | {MANIFEST})
-    doc = {JSON_MARK: f"painstudy {__version__}", **to_jsonable(dict(manifest)), "files": listed}
+    hashes = {f: sha256_file(folder / f) for f in listed if f not in (MANIFEST, *unhashed) and (folder / f).is_file()}
+    doc = {JSON_MARK: f"painstudy {__version__}", **to_jsonable(dict(manifest)), "files": listed, "sha256": hashes}
     doc["painstudy"] = {**install_info(), **(doc.get("painstudy") or {})}  # version and how it was installed
     path = folder / MANIFEST
     with open(path, "w", encoding="utf-8") as f:
@@ -298,11 +315,14 @@ class OutputFolder:
     exception, removes the staging folder and leaves the target as it was.
     """
 
-    def __init__(self, path: str | Path, *, kind: str, keep_failed: bool = False, what: str | None = None):
+    def __init__(
+        self, path: str | Path, *, kind: str, keep_failed: bool = False, what: str | None = None, unhashed: tuple = ()
+    ):
         self.given = str(path)
         self.kind = kind
+        self.unhashed = tuple(unhashed)  # files of the folder that change on every run (not checksummed)
         self.what = what or f"{kind} folder"
-        self.target = check_replaceable(path, what=self.what)
+        self.target = check_replaceable(path, what=self.what, kind=kind)
         self.failed = self.target.with_name(self.target.name + ".failed") if keep_failed else None
         self.token = secrets.token_hex(4)
         self.staging = self.target.with_name(f".tmp-{self.target.name}-{os.getpid()}-{self.token}")
@@ -323,7 +343,7 @@ class OutputFolder:
         self._lock.acquire()
         try:
             self._clean_leftovers()
-            check_replaceable(self.target, what=self.what)  # again, now that no other run can change it
+            check_replaceable(self.target, what=self.what, kind=self.kind)  # again, now that no other run can
             if self.failed is not None:
                 reason = ownership(self.failed)
                 if reason:
@@ -373,7 +393,7 @@ class OutputFolder:
     def publish(self, manifest: Mapping[str, Any]) -> Path:
         """Write the manifest into the staging folder and swap it in place of the target."""
         try:
-            write_manifest(self.staging, {"kind": self.kind, **manifest})
+            write_manifest(self.staging, {"kind": self.kind, **manifest}, unhashed=self.unhashed)
         except OSError as e:
             raise self._io_error("write the manifest", e) from None
         old = self.target.with_name(f".old-{self.target.name}-{os.getpid()}-{self.token}")
@@ -398,7 +418,7 @@ class OutputFolder:
         if self.failed is None:
             raise ValueError("OutputFolder(keep_failed=True) is needed to keep a failed run")
         try:
-            write_manifest(self.staging, {"kind": self.kind, **manifest})
+            write_manifest(self.staging, {"kind": self.kind, **manifest}, unhashed=self.unhashed)
             if self.failed.exists():
                 shutil.rmtree(self.failed)
             os.rename(self.staging, self.failed)

@@ -192,3 +192,32 @@ def test_a_foreign_failed_folder_is_refused_before_running(tmp_path):
         with OutputFolder(tmp_path / "r", kind="test", keep_failed=True):
             pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.failed"]
+
+
+def test_a_folder_of_another_kind_is_refused(tmp_path):
+    """A report never replaces a simulated study (it may be the report's own input), nor the reverse."""
+    sim = _publish(tmp_path / "study", {"study.yml": "name: x\n", "data.csv": "a\n1\n"}, kind="simulation")
+    before = _tree(sim)
+    assert "holds a simulation painstudy wrote, not a report" in ownership(sim, "report")
+    with pytest.raises(OutputError, match="not a report"):
+        _publish(sim, {"x.html": "1"}, kind="report")
+    assert _tree(sim) == before
+    assert ownership(sim, "simulation") is None
+
+
+def test_a_folder_changed_since_painstudy_wrote_it_is_refused(tmp_path):
+    own = _publish(tmp_path / "own", {"study.yml": "title: a\n", "run.json": "{}"})
+    (own / "study.yml").write_text("title: edited by the user\n")
+    assert ownership(own) == "holds files changed since painstudy wrote them: study.yml"
+    with pytest.raises(OutputError, match="changed since painstudy wrote them: study.yml"):
+        _publish(own, {"c.txt": "3"})
+    assert (own / "study.yml").read_text() == "title: edited by the user\n"
+
+
+def test_report_out_on_a_simulated_study_keeps_the_study(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "--n", "40", "--out", "mystudy"]) == 0
+    before = _tree(tmp_path / "mystudy")
+    assert main(["report", "mystudy", "--notebooks", "01", "--out", "mystudy"]) == 1
+    assert "holds a simulation painstudy wrote, not a report" in capsys.readouterr().err
+    assert _tree(tmp_path / "mystudy") == before

@@ -341,7 +341,7 @@ def run_report(
         spec, nbs, values, str(study), study_path, data_path, shown, seed, jobs, show_code, kernel, show, cancel
     )
     with OutputFolder(
-        out if out is not None else default_output_dir(spec.name), kind="report", keep_failed=True
+        out if out is not None else default_output_dir(spec.name), kind="report", keep_failed=True, unhashed=(RUN_FILE,)
     ) as folder:
         try:
             return _run_in(folder, plan)
