@@ -135,3 +135,43 @@ def test_every_option_has_help():
     for action in sub._actions:
         assert action.help, action.option_strings
     assert main(["fit", "mmrm", "--help"]) == 0
+
+
+def _small_trial(path, age_at_row6="45"):
+    """60 subjects x 3 visits, arms A/B/C; ``age_at_row6`` replaces the age of data row 6."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n = 60
+    d = pd.DataFrame(
+        {
+            "subject": np.repeat([f"P{i:03d}" for i in range(n)], 3),
+            "arm": np.repeat(np.array(list("ABC"))[np.arange(n) % 3], 3),
+            "age": np.repeat(rng.integers(20, 80, n), 3).astype(object),
+            "visit": np.tile(["baseline", "week4", "week12"], n),
+        }
+    )
+    d["pain"] = np.round(rng.normal(6, 1.5, len(d)), 1)
+    d.loc[5, "age"] = age_at_row6
+    d.to_csv(path, index=False)
+    return path
+
+
+def test_words_among_the_numbers_of_a_covariate_are_refused(tmp_path, capsys):
+    """One 'n/a' in a numeric covariate must not turn it into a factor with one level per value."""
+    f = _small_trial(tmp_path / "d.csv", age_at_row6="n/a")
+    rc = main(["fit", "mmrm", "--data", str(f), "--formula", "pain ~ age + arm * visit + us(visit | subject)"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "[not_numeric]" in err and "column 'age' holds numbers except at data row 6 ('n/a')" in err
+
+
+def test_a_factor_with_one_level_is_named(tmp_path, capsys):
+    f = _small_trial(tmp_path / "d.csv")
+    import pandas as pd
+
+    d = pd.read_csv(f)
+    d[d["arm"] == "B"].to_csv(f, index=False)
+    rc = main(["fit", "mmrm", "--data", str(f), "--formula", "pain ~ arm * visit + us(visit | subject)"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "column 'arm' has a single level ('B')" in err and "internal error" not in err

@@ -83,10 +83,16 @@ def register(fit_subparsers) -> argparse.ArgumentParser:
     return p
 
 
+#: A text column is taken for a numeric one with mistakes when at most this share of its values are not numbers.
+NUMERIC_SHARE_OFF = 0.1
+
+
 def _read(path: str) -> pd.DataFrame:
     """Read the data file; text columns holding only numbers become numeric; rows numbered from 1."""
+    import numpy as np
     import pandas as pd
 
+    from painstudy.errors import DataFileError
     from painstudy.io import read_table
 
     data = read_table(path)
@@ -96,8 +102,19 @@ def _read(path: str) -> pd.DataFrame:
             continue
         text = col.where(col.isna(), col.astype(str).str.strip())
         num = pd.to_numeric(text, errors="coerce")
-        if col.notna().any() and not (num.isna() & col.notna()).any():
+        odd = num.isna() & col.notna()
+        if col.notna().any() and not odd.any():
             data[c] = num
+        elif odd.sum() <= NUMERIC_SHARE_OFF * col.notna().sum():
+            # numbers with a few words among them (n/a, -, ?): a covariate that would silently become a factor
+            rows = [f"data row {i + 1} ({v!r})" for i, v in zip(np.flatnonzero(odd)[:5], col[odd].iloc[:5])]
+            more = f" and {int(odd.sum()) - 5} more" if odd.sum() > 5 else ""
+            raise DataFileError(
+                f"{path}: column {c!r} holds numbers except at {', '.join(rows)}{more}: write missing values as "
+                "empty cells or NA, or correct them (a column with words among its numbers would be fitted as a "
+                "factor)",
+                code="not_numeric",
+            )
     data.index = pd.RangeIndex(1, len(data) + 1, name="row")
     return data
 

@@ -545,6 +545,11 @@ def make_design_info(fixed: FixedSpec, data: pd.DataFrame, orders: dict | None =
             factors[col] = factor_levels(s, var.reference if var else None, col, orders.get(col))
             if len(factors[col]) < 1:
                 raise ModelError(f"column {col!r}: has no non-missing values")
+            if len(factors[col]) == 1:
+                raise ModelError(
+                    f"column {col!r} has a single level ({str(factors[col][0])!r}) in the rows used: a factor "
+                    "needs at least two levels; remove it from the formula, or check the data"
+                )
         else:
             numerics.append(col)
     termset = {frozenset(t) for t in fixed.terms}
