@@ -229,7 +229,7 @@ def test_cpra_cumulative_incidence_and_rate_plots(vickers_cohort, data):
 
 
 # ------------------------------------------------------------------ command line
-def test_cli_fit_improvement(tmp_path, capsys):
+def test_cli_fit_improvement(tmp_path, capsys, shared):  # chow2006 is read from ../shared/datasets
     from painstudy.cli import main
 
     out = tmp_path / "chow.json"
@@ -509,7 +509,7 @@ def test_cli_prints_notes_instead_of_warnings(tmp_path, capsys):
     assert any("monotone likelihood" in n for n in d["notes"])
 
 
-def test_cli_output_files_and_user_errors(tmp_path, capsys):
+def test_cli_output_files_and_user_errors(tmp_path, capsys, shared):  # chow2006 is read from ../shared/datasets
     from painstudy.cli import main
 
     base = ["fit", "improvement", "chow2006", "--outcome", "vas", "--threshold", "30%"]
