@@ -111,6 +111,18 @@ def load_yaml(text: str, source: str = "study.yml") -> tuple[Any, dict[str, int]
         doc = None if node is None else _construct(loader, node, "", lines, problems, source, set())
     except yaml.YAMLError as e:
         raise StudySpecError(f"{source}: not valid YAML", [_yaml_problem(e, source)]) from None
+    except _TooLarge as e:
+        raise StudySpecError(
+            f"{source}: not a study definition",
+            [
+                Problem(
+                    "yaml_syntax",
+                    f"the document expands to more than {MAX_YAML_VALUES:,} values (aliases repeating aliases?)",
+                    line=e.line,
+                    file=source,
+                )
+            ],
+        ) from None
     except RecursionError:
         raise StudySpecError(
             f"{source}: not a study definition",
@@ -123,8 +135,20 @@ def load_yaml(text: str, source: str = "study.yml") -> tuple[Any, dict[str, int]
     return doc, lines
 
 
+#: At most this many values in a YAML document once its aliases are expanded (a study.yml has a few hundred;
+#: repeated aliases can expand a short file exponentially: the "billion laughs").
+MAX_YAML_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
 def _construct(loader, node, path, lines, problems, source, active):
     lines.setdefault(path, node.start_mark.line + 1)
+    if len(lines) > MAX_YAML_VALUES:
+        raise _TooLarge(node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node, deep=True)
     if id(node) in active:

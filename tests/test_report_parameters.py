@@ -77,10 +77,11 @@ def test_wrong_values_exit_2_with_a_message(args, message, tmp_path, monkeypatch
     "text, message",
     [
         ("- seed: 1\n", "a parameters file is a YAML mapping (name: value lines), not a list"),
-        ("seed: [1\n", "not a YAML file (line 2, column 1)"),
+        ("seed: [1\n", "not a valid parameters file: [yaml_syntax]"),
         ("just text\n", "not a str"),
         ("1: x\n", "parameter names are text"),
-        ("seed: !!python/object/apply:os.system ['touch PWNED']\n", "not a YAML file"),
+        # the tag is not honoured (a plain list is read), and the list is not an int
+        ("seed: !!python/object/apply:os.system ['touch PWNED']\n", "parameter 'seed': expected int"),
     ],
 )
 def test_a_bad_parameters_file_is_one_line_exit_2(text, message, tmp_path, monkeypatch, capsys):
@@ -202,3 +203,12 @@ def test_injection_keeps_the_notebook_format(tmp_path):
     nbformat.validate(nb)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "seed = 7" in injected[0].source
+
+
+def test_a_key_written_twice_in_a_parameters_file_is_refused(tmp_path):
+    from painstudy.reporting.parameters import read_parameters_file
+
+    f = tmp_path / "p.yml"
+    f.write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(ParameterError, match=r"\[duplicate_key\] .*line 2: field seed: key 'seed' is written twice"):
+        read_parameters_file(f)

@@ -195,3 +195,20 @@ def test_data_file_must_stay_in_the_study_folder(tmp_path):
     assert spec_from_dict(doc, root=tmp_path).data_file() == str((tmp_path / "../x.csv").resolve())
     doc["data"] = {"file": "sub/../x.csv"}
     assert spec_from_dict(doc, root=tmp_path).data_file() == str(tmp_path / "x.csv")
+
+
+def test_exploding_aliases_are_refused_quickly(tmp_path):
+    """The 'billion laughs': nine levels of nine aliases would expand to 387 million values."""
+    import time
+
+    from painstudy.errors import StudySpecError
+
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for prev, cur in zip("abcdefghi", "bcdefghij"):
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    (tmp_path / "study.yml").write_text("\n".join(lines) + "\nname: t\n")
+    t0 = time.perf_counter()
+    with pytest.raises(StudySpecError) as e:
+        read_study(tmp_path / "study.yml")
+    assert time.perf_counter() - t0 < 30  # a bound on the damage, not a speed target
+    assert "expands to more than 100,000 values" in "\n".join(e.value.problem_lines())

@@ -248,19 +248,17 @@ def check_parameters(
 
 def read_parameters_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML parameters file (an empty file is an empty mapping)."""
-    import yaml
+    from ..errors import StudySpecError
+    from ..study_schema import load_yaml
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ParameterError(f"{path}: cannot read the parameters file ({getattr(e, 'strerror', None) or e})") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ParameterError(f"{path}: not a YAML file{where}: {problem}") from None
+    try:  # the study.yml reader: duplicate keys, recursive or exploding aliases and bad YAML are errors
+        doc, _ = load_yaml(text, str(path))
+    except StudySpecError as e:
+        raise ParameterError(f"{path}: not a valid parameters file: " + "; ".join(e.problem_lines())) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
