@@ -539,3 +539,10 @@ def test_lsmeans_at_numeric_covariate(fev):
     np.testing.assert_allclose(m1.estimate - m0.estimate, 2.0 * b, rtol=1e-10)
     c0 = r.contrasts("ARMCD", by="AVISIT", at={"FEV1_BL": 10.0})
     np.testing.assert_allclose(c0.estimate, r.contrasts("ARMCD", by="AVISIT").estimate, rtol=1e-10)
+
+
+def test_lsmeans_by_visit_follow_the_visit_order_not_the_alphabet(demo_cohort):
+    d = demo_cohort.analysis_data("pain")
+    fit = mmrm("pain ~ pain_baseline + arm * visit + us(visit | subject)", d)
+    order = list(dict.fromkeys(fit.lsmeans("arm", by="visit")["visit"]))
+    assert order == ["week4", "week8", "week12", "week26", "week52"] == list(fit.visit_levels)

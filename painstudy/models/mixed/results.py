@@ -202,10 +202,14 @@ class MixedModelResult(Rendered):
             est, se, df = self.inference.contrast(l)
             out.append({**dict(zip(keys, combo)), **estimate_row(est, se, df, level)})
         cols = by + [s for s in specs if s not in by]
+        if not by:
+            return pd.DataFrame(out)[keys + TABLE_COLUMNS]
+        # rows grouped by the ``by`` factors in the order of their levels (visits in time order), not alphabetically
+        rank = {k: {lv: i for i, lv in enumerate(self.design.factors.get(k, ()))} for k in by}
         return (
-            pd.DataFrame(out)[cols + TABLE_COLUMNS].sort_values(by, kind="stable").reset_index(drop=True)
-            if by
-            else pd.DataFrame(out)[keys + TABLE_COLUMNS]
+            pd.DataFrame(out)[cols + TABLE_COLUMNS]
+            .sort_values(by, kind="stable", key=lambda s: s.map(rank[s.name]) if rank[s.name] else s)
+            .reset_index(drop=True)
         )
 
     def contrasts(
