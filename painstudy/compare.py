@@ -212,6 +212,8 @@ def compare_arms(
     from .models.mixed.mmrm import mmrm
 
     spec = cohort.spec
+    if isinstance(outcomes, str):  # one outcome given as a name, not as a list of letters
+        outcomes = [outcomes]
     outcomes = list(outcomes or cohort.outcomes[:2])
     reference = reference or spec.reference_arm.name
     spec.arm(reference)

@@ -33,6 +33,7 @@ from .errors import PainstudyError
 from .instruments import get_instrument
 from .io import read_table
 from .study import MODALITY_DOMAINS
+from .study_rules import study_name_problem
 
 __all__ = ["Draft", "draft_study", "init_study"]
 
@@ -515,6 +516,8 @@ def init_study(folder: str | Path, *, data: str | Path | None = None, name: str 
             f"{folder}: {', '.join(clash)} already exist; painstudy init never overwrites: "
             f"choose an empty or new folder"
         )
+    if name is not None and study_name_problem(name):
+        raise PainstudyError(f"--name: {study_name_problem(name)}")
     name = name or _slug(folder.resolve().name)
     studies = resources.files("painstudy.datasets") / "studies"
     if data is None:

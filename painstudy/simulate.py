@@ -87,7 +87,10 @@ class SimulatedTrial:
         :class:`painstudy.outputs.OutputError` and left as it was. Returns the path of the study.yml.
         """
         from .outputs import OutputError, OutputFolder
+        from .study_rules import study_name_problem
 
+        if study_name_problem(name):
+            raise PainstudyError(f"--name: {study_name_problem(name)}")
         if Path(data_file).name != data_file or data_file in ("truth.csv", "study.yml", "manifest.json"):
             raise OutputError(
                 f"data_file must be a plain file name other than truth.csv, study.yml and "

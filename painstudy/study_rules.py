@@ -48,6 +48,13 @@ def normalise_code(value: Any) -> str | None:
     return s
 
 
+def study_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a study (it names report folders), or None."""
+    if isinstance(name, str) and _STUDY_NAME.fullmatch(name):
+        return None
+    return f"{name!r} cannot name a study: use letters, digits, _, - and . (it names report folders)"
+
+
 def study_problems(spec: StudySpec) -> list[tuple[str, str, str]]:
     """Every broken rule of a study definition, as ``(code, field path, message)``.
 
@@ -62,12 +69,8 @@ def study_problems(spec: StudySpec) -> list[tuple[str, str, str]]:
     """
     out: list[tuple[str, str, str]] = []
     add = lambda code, path, msg: out.append((code, path, msg))  # noqa: E731
-    if not _STUDY_NAME.fullmatch(spec.name):
-        add(
-            "invalid_name",
-            "name",
-            f"{spec.name!r} cannot name a study: use letters, digits, _, - and . (it names report folders)",
-        )
+    if study_name_problem(spec.name):
+        add("invalid_name", "name", study_name_problem(spec.name))
     if spec.layout not in ("long", "wide"):
         add("invalid_value", "data.layout", f"must be 'long' or 'wide', not {spec.layout!r}")
     if not spec.arms:

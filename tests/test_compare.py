@@ -167,3 +167,10 @@ def test_command_line(tmp_path, capsys, shared):
     doc = json.loads(out.read_text())
     assert len(doc["comparisons"]) == 4 and doc["formulas"]["headache_score"].startswith("headache_score ~")
     assert main(["fit", "compare", "--model", "nope"]) == 2
+
+
+def test_one_outcome_may_be_given_as_a_name(demo_cohort):
+    from painstudy.compare import compare_arms
+
+    res = compare_arms(demo_cohort, "pain", visits=["week52"])
+    assert set(res.to_frame()["outcome"]) == {"pain"}

@@ -83,3 +83,12 @@ def test_a_trial_larger_than_memory_is_refused_before_allocating(monkeypatch):
     with pytest.raises(PainstudyError, match=r"1,000 subjects need about .* simulate at most 100 subjects"):
         simulate(1000)
     assert len(simulate(100).data) == 600
+
+
+def test_a_name_that_cannot_name_a_study_is_refused_before_writing(tmp_path, capsys):
+    assert main(["simulate", "--n", "10", "--name", "../evil", "--out", str(tmp_path / "s")]) == 1
+    assert "--name: '../evil' cannot name a study" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    assert main(["init", str(tmp_path / "i"), "--name", "../evil"]) == 1
+    assert "--name: '../evil' cannot name a study" in capsys.readouterr().err
+    assert not (tmp_path / "i").exists()
