@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -24,6 +25,8 @@ from typing import Any
 #: Cell and notebook metadata that record when and where a run happened (removed: kept in run.json).
 _VOLATILE_NB = ("start_time", "end_time", "duration", "input_path", "output_path")
 _VOLATILE_CELL = ("start_time", "end_time", "duration")
+#: The memory address in a default object repr ("<Figure ... at 0x7f8de944f350>").
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 
 
 def now() -> str:
@@ -92,6 +95,10 @@ def scrub(path: Path) -> None:
         cell.metadata.pop("execution", None)
         for key in _VOLATILE_CELL:
             cell.metadata.get("papermill", {}).pop(key, None)
+        for out in cell.get("outputs", []):  # "<... Styler at 0x7f...>": a memory address differs on every run
+            plain = out.get("data", {}).get("text/plain")
+            if isinstance(plain, str):
+                out["data"]["text/plain"] = _ADDRESS.sub(">", plain)
     nbformat.write(nb, str(path))
 
 

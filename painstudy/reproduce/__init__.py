@@ -72,7 +72,8 @@ class Reproduction:
             return [colour.get(row["status"], "")] * len(row)
 
         return (
-            self.table.style.format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"})
+            self.table.style.set_uuid(f"reproduction-{self.study}")  # fixed ids: a re-run is byte-identical
+            .format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"})
             .apply(tint, axis=1)
             .hide(axis="index")
         )
