@@ -105,6 +105,10 @@ class ArmComparison(Rendered):
 
         return plot_forest(self, visit=visit, ax=ax)
 
+    def model_lines(self) -> dict[str, str]:
+        """Per outcome: the model's formula and how many subjects it used (and left out, and why)."""
+        return {o: f"{f}{_subjects_note(self.fits.get(o))}" for o, f in self.formulas.items()}
+
     def display_table(self) -> pd.DataFrame:
         """The comparisons as a reader sees them: one row per outcome, visit and comparison, with
         ``estimate (95% CI)``, ``p``, the family's adjusted interval and p, the effect size and the
@@ -137,7 +141,7 @@ class ArmComparison(Rendered):
             ("outcomes", ", ".join(dict.fromkeys(self.table["outcome"]))),
             ("comparisons", len(self.table)),
         )
-        formulas = tuple(f"{o}: {f}" for o, f in self.formulas.items())
+        formulas = tuple(f"{o}: {line}" for o, line in self.model_lines().items())
         return Tidy(
             "Comparison of arms",
             facts,
@@ -145,6 +149,16 @@ class ArmComparison(Rendered):
             (self.multiplicity,) + formulas,
             shown=(("comparisons", self.display_table()),),
         )
+
+
+def _subjects_note(fit) -> str:
+    """`` (n subjects; k left out ...)`` for a fit: nobody leaves an analysis unsaid."""
+    n, gone = getattr(fit, "n_subjects", None), getattr(fit, "n_subjects_dropped", 0)
+    if n is None:
+        return ""
+    if not gone:
+        return f" ({n} subjects)"
+    return f" ({n} subjects; {gone} left out: no post-baseline value of the outcome with its baseline and covariates)"
 
 
 def _adjust_names(cohort: Cohort, outcome: str, adjust_for: Sequence[str]) -> list[str]:

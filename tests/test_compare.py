@@ -174,3 +174,14 @@ def test_one_outcome_may_be_given_as_a_name(demo_cohort):
 
     res = compare_arms(demo_cohort, "pain", visits=["week52"])
     assert set(res.to_frame()["outcome"]) == {"pain"}
+
+
+def test_every_model_says_how_many_subjects_it_used_and_left_out(demo_cohort):
+    from painstudy.compare import compare_arms
+
+    res = compare_arms(demo_cohort, ["pain", "function"], visits=["week52"])
+    for outcome, line in res.model_lines().items():
+        fit = res.fits[outcome]
+        assert line.startswith(res.formulas[outcome]) and f"({fit.n_subjects} subjects" in line
+        assert ("left out" in line) == (fit.n_subjects_dropped > 0)
+        assert line in str(res)

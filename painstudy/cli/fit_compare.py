@@ -64,7 +64,7 @@ def run(args) -> int:
     from ..io import write_json
 
     print(f"{cohort.spec.name}: {res.model}; {res.multiplicity}")
-    for outcome, formula in res.formulas.items():
+    for outcome, formula in res.model_lines().items():
         print(f"  {outcome}: {formula}")
     shown = res.display_table()
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
