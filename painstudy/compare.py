@@ -107,7 +107,7 @@ class ArmComparison(Rendered):
 
     def model_lines(self) -> dict[str, str]:
         """Per outcome: the model's formula and how many subjects it used (and left out, and why)."""
-        return {o: f"{f}{_subjects_note(self.fits.get(o))}" for o, f in self.formulas.items()}
+        return {o: f"{f}{_subjects_note(self.fits[o])}" for o, f in self.formulas.items()}
 
     def display_table(self) -> pd.DataFrame:
         """The comparisons as a reader sees them: one row per outcome, visit and comparison, with
@@ -152,10 +152,8 @@ class ArmComparison(Rendered):
 
 
 def _subjects_note(fit) -> str:
-    """`` (n subjects; k left out ...)`` for a fit: nobody leaves an analysis unsaid."""
-    n, gone = getattr(fit, "n_subjects", None), getattr(fit, "n_subjects_dropped", 0)
-    if n is None:
-        return ""
+    """`` (n subjects; k left out ...)`` for a mixed-model fit: nobody leaves an analysis unsaid."""
+    n, gone = fit.n_subjects, fit.n_subjects_dropped
     if not gone:
         return f" ({n} subjects)"
     return f" ({n} subjects; {gone} left out: no post-baseline value of the outcome with its baseline and covariates)"

@@ -93,11 +93,14 @@ def _parameters_cell(nb: dict) -> dict | None:
 
 def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
     """The parameters a notebook declares (name, type annotation, default), read without running it."""
-    nb = read_notebook(path)
+    return _declared(read_notebook(path), Path(path).stem)
+
+
+def _declared(nb: dict, name: str) -> dict[str, Parameter]:
+    """The parameters declared in the ``parameters`` cell of notebook document ``nb`` (called ``name``)."""
     cell = _parameters_cell(nb)
     if cell is None:
         return {}
-    name = Path(path).stem
     try:
         tree = ast.parse(cell_source(cell))
     except SyntaxError as e:
@@ -323,8 +326,8 @@ def literal_cell(values: Mapping[str, Any]) -> str:
 def inject(source: str | Path, target: str | Path, values: Mapping[str, Any]) -> Path:
     """Write a copy of notebook ``source`` with ``values`` in a cell tagged ``injected-parameters``
     right after its ``parameters`` cell (only the names that notebook declares)."""
-    nb = read_notebook(source)
-    declared = notebook_parameters(source)
+    nb = read_notebook(source)  # read once: the declared names come from the same document
+    declared = _declared(nb, Path(source).stem)
     mine = {k: v for k, v in values.items() if k in declared}
     nb["cells"] = [c for c in nb["cells"] if not (isinstance(c, Mapping) and INJECTED_TAG in _tags(c))]
     if mine:
