@@ -34,6 +34,25 @@ def pair_trace(J: np.ndarray, K: np.ndarray) -> np.ndarray:
     return (Jf @ Kab) @ Jf.T
 
 
+def padded_rows(X, y, subject, visit, n_subjects, T, sqrt_w=None) -> np.ndarray:
+    """Every subject's rows padded to all T visits: ``W[i, t] = [x, y]`` of subject i's row at visit t, zero at
+    visits without a row (times the square root of the weight, if any); shape (n_subjects, T, p+1)."""
+    p = X.shape[1]
+    W = np.zeros((n_subjects, T, p + 1))
+    W[subject, visit, :p] = X
+    W[subject, visit, p] = y
+    if sqrt_w is not None:
+        W[subject, visit, :] *= sqrt_w[:, None]
+    return W
+
+
+def pattern_gram(W) -> np.ndarray:
+    """``G[a, b] = sum_i W_i[a] W_i[b]'`` of padded rows W (n, T, p+1); shape (T, T, p+1, p+1)."""
+    n, T, p1 = W.shape
+    Z = W.reshape(n, T * p1)
+    return (Z.T @ Z).reshape(T, p1, T, p1).transpose(0, 2, 1, 3)
+
+
 class Engine:
     """Holds the pattern statistics and evaluates the (restricted) likelihood."""
 
@@ -61,56 +80,112 @@ class Engine:
         )
         if force is None and npat * T * T * p1 * p1 <= 2_000_000:
             use_stats[:] = True  # small problem: one batched form is fastest
-        vis_mask = ((ukeys[:, None] >> np.arange(T)[None, :]) & 1).astype(bool)  # (npat, T)
-        grp = (ukeys >> T).astype(np.int64)
         self.forms = []
-        eye = np.eye(T, dtype=bool)
         for stats_form in (True, False):
             sel_p = np.flatnonzero(use_stats == stats_form)
             if len(sel_p) == 0:
                 continue
-            f = _Form()
-            f.stats = stats_form
-            f.grp = grp[sel_p]
-            f.n = n_per[sel_p].astype(float)
-            f.vmask = vis_mask[sel_p]
-            f.mask2 = f.vmask[:, :, None] & f.vmask[:, None, :]
-            f.eye_fill = np.where(f.mask2, False, eye[None])  # where the padded identity goes
-            f.onehot = (f.grp[:, None] == np.arange(n_groups)[None, :]).astype(float)
+            f = self._form(ukeys[sel_p], n_per[sel_p])
             remap = np.full(npat, -1)
             remap[sel_p] = np.arange(len(sel_p))
             sub_sel = np.flatnonzero(use_stats[pat_of_sub] == stats_form)
             lp = remap[pat_of_sub[sub_sel]]
             order = np.argsort(lp, kind="stable")
             sub_sorted = sub_sel[order]
-            lp_sorted = lp[order]
             # rows of those subjects
             pos = np.full(nsub, -1)
             pos[sub_sorted] = np.arange(len(sub_sorted))
             rsel = pos[subj] >= 0
-            Wp = np.zeros((len(sub_sorted), T, p1))
-            rows = pos[subj[rsel]]
-            Wp[rows, visit[rsel], :p] = X[rsel]
-            Wp[rows, visit[rsel], p] = y[rsel]
-            if sqrt_w is not None:
-                Wp[rows, visit[rsel], :] *= sqrt_w[rsel][:, None]
-            f.pat = lp_sorted
-            f.starts = np.concatenate([[0], np.cumsum(f.n.astype(np.int64))[:-1]]).astype(np.int64)
+            Wp = padded_rows(
+                X[rsel],
+                y[rsel],
+                pos[subj[rsel]],
+                visit[rsel],
+                len(sub_sorted),
+                T,
+                sqrt_w=None if sqrt_w is None else sqrt_w[rsel],
+            )
+            f.pat = lp[order]
             if stats_form:
                 G = np.empty((len(sel_p), T, T, p1, p1))
                 ends = np.concatenate([f.starts[1:], [len(Wp)]])
                 for j in range(len(sel_p)):
-                    Z = Wp[f.starts[j] : ends[j]].reshape(-1, T * p1)
-                    G[j] = (Z.T @ Z).reshape(T, p1, T, p1).transpose(0, 2, 1, 3)
-                f.G = G
-                f.Gflat = G.reshape(len(sel_p), T * T, p1 * p1)
-                f.Gflat2 = G.reshape(len(sel_p) * T * T, p1 * p1)
+                    G[j] = pattern_gram(Wp[f.starts[j] : ends[j]])
+                self._set_stats(f, G)
                 f.W = Wp if keep_raw else None
                 del Wp
             else:
                 f.G = None
                 f.W = Wp
             self.forms.append(f)
+
+    @classmethod
+    def from_pattern_stats(cls, keys, n_per, G, n_obs, T, n_groups, log_w_sum=0.0):
+        """An engine from statistics built elsewhere (e.g. in chunks, :mod:`.mmrm_stream`).
+
+        ``keys[j] = group << T | visit mask`` and ``n_per[j]`` subjects of pattern ``j``, ``G[j]`` its
+        ``sum_i W_i[a] W_i[b]'`` (T, T, p+1, p+1), ``n_obs`` the number of rows."""
+        self = cls.__new__(cls)
+        keys = np.asarray(keys, np.int64)
+        order = np.argsort(keys)
+        p1 = G.shape[-1]
+        self.p, self.T, self.n_groups = p1 - 1, T, n_groups
+        self.n_obs = int(n_obs)
+        self.log_w_sum = float(log_w_sum)
+        self.n_patterns = len(keys)
+        f = self._form(keys[order], np.asarray(n_per)[order])
+        f.pat = None
+        self._set_stats(f, np.ascontiguousarray(G[order]))
+        f.W = None
+        self.forms = [f]
+        return self
+
+    def _form(self, keys, n_per):
+        """A storage form for the patterns ``keys`` (group << T | visit mask) with ``n_per`` subjects each."""
+        T = self.T
+        f = _Form()
+        f.grp = (keys >> T).astype(np.int64)
+        f.n = np.asarray(n_per).astype(float)
+        f.vmask = ((keys[:, None] >> np.arange(T)[None, :]) & 1).astype(bool)  # (npat, T)
+        f.mask2 = f.vmask[:, :, None] & f.vmask[:, None, :]
+        f.eye_fill = np.where(f.mask2, False, np.eye(T, dtype=bool)[None])  # where the padded identity goes
+        f.onehot = (f.grp[:, None] == np.arange(self.n_groups)[None, :]).astype(float)
+        f.starts = np.concatenate([[0], np.cumsum(f.n.astype(np.int64))[:-1]]).astype(np.int64)
+        return f
+
+    @staticmethod
+    def _set_stats(f, G):
+        npat, T, _, p1, _ = G.shape
+        f.stats = True
+        f.G = G
+        f.Gflat = G.reshape(npat, T * T, p1 * p1)
+        f.Gflat2 = G.reshape(npat * T * T, p1 * p1)
+
+    def gram(self) -> np.ndarray:
+        """``sum_i W_i' W_i`` over all subjects ((p+1) x (p+1): X'X, X'y and y'y, weighted if the fit is)."""
+        out = np.zeros((self.p + 1, self.p + 1))
+        for f in self.forms:
+            if f.G is not None:
+                out += np.einsum("naajl->jl", f.G)
+            else:
+                out += np.einsum("naj,nal->jl", f.W, f.W)
+        return out
+
+    def residual_moments(self, beta) -> tuple[np.ndarray, np.ndarray]:
+        """Per covariance group: ``sum_i r_i r_i'`` over the visit pairs observed together (r = y - X beta) and
+        the number of subjects behind each pair; shapes (groups, T, T)."""
+        c = np.concatenate([-np.asarray(beta, float), [1.0]])
+        num = np.zeros((self.n_groups, self.T, self.T))
+        den = np.zeros((self.n_groups, self.T, self.T))
+        for f in self.forms:
+            if f.G is not None:
+                R = f.G @ c @ c  # (npat, T, T)
+            else:
+                r = f.W @ c
+                R = np.add.reduceat(r[:, :, None] * r[:, None, :], f.starts, axis=0)
+            num += np.tensordot(f.onehot, np.where(f.mask2, R, 0.0), axes=(0, 0))
+            den += np.tensordot(f.onehot, f.mask2 * f.n[:, None, None], axes=(0, 0))
+        return num, den
 
     # ------------------------------------------------------------------------------------------
     def _blocks(self, Sig, f):

@@ -76,24 +76,14 @@ def start_sigmas(prep: MMRMData) -> list[np.ndarray]:
 
     Raises :class:`ModelError` when the fixed effects reproduce the outcome exactly at some visit (its
     residual variance is 0: the likelihood has no maximum)."""
-    X, y = prep.X, prep.y
-    if prep.sqrt_w is not None:
-        Xw, yw = X * prep.sqrt_w[:, None], y * prep.sqrt_w
-        b, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
-        r = yw - Xw @ b
-    else:
-        b = np.linalg.solve(prep.XtX, X.T @ y)
-        r = y - X @ b
-    T, nsub = prep.T, prep.n_subjects
+    engine = prep.engine
+    gram = engine.gram()
+    p = engine.p
+    b = np.linalg.solve(gram[:p, :p], gram[:p, p])  # OLS (weighted least squares with weights)
+    num_all, den_all = engine.residual_moments(b)
     out = []
     for g in range(len(prep.group_levels)):
-        sel = prep.group_code == g
-        R = np.zeros((nsub, T))
-        I = np.zeros((nsub, T))
-        R[prep.subject_code[sel], prep.visit_code[sel]] = r[sel]
-        I[prep.subject_code[sel], prep.visit_code[sel]] = 1.0
-        num = R.T @ R
-        den = I.T @ I
+        num, den = num_all[g], den_all[g]
         S = np.where(den > 0, num / np.maximum(den, 1), 0.0)
         dvar = np.diag(S).copy()
         seen = np.diag(den) > 0
@@ -381,7 +371,13 @@ def fit_covariance(prep: MMRMData, structure: str, reml: bool, control: dict) ->
         warnings.warn(f"mmrm: {detail}", ConvergenceWarning, stacklevel=4)
         notes += ["not converged", detail]
     pd_ok = all(np.linalg.eigvalsh(S).min() > 1e-10 * max(np.abs(S).max(), 1e-300) for S in sigmas)
-    hess_ev = np.linalg.eigvalsh(Hn) if np.all(np.isfinite(Hn)) else np.array([np.nan])
+    # positive definiteness on the diagonally scaled Hessian: variances of an outcome measured in large or tiny
+    # units scale their rows by 1/scale^2 against the correlations' rows, so raw eigenvalues say nothing
+    hd = np.sqrt(np.abs(np.diag(Hn))) if np.all(np.isfinite(Hn)) else np.zeros(0)
+    if len(hd) and np.all(hd > 0):
+        hess_ev = np.linalg.eigvalsh(Hn / np.outer(hd, hd))
+    else:
+        hess_ev = np.array([np.nan])
     hess_pd = bool(np.all(hess_ev > 0))
     if not pd_ok:
         warnings.warn(
