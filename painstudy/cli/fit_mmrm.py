@@ -1,8 +1,10 @@
 """``painstudy fit mmrm``: fit an MMRM to a data file, print the tables, optionally write JSON.
 
 The data file is read by :func:`painstudy.io.read_table` (every format a study can use: CSV/TSV, also
-gzip-compressed, Parquet, Excel, SAS, Stata, SPSS); text columns whose every value is a number are
-read as numbers.  Rows are numbered from 1 (the first data row) in messages.  A fit that did not
+gzip-compressed, Excel, SAS, Stata, SPSS); text columns whose every value is a number are read as numbers.
+A Parquet file, or a folder of them, is read in chunks instead (:mod:`painstudy.models.mixed.mmrm_stream`),
+so that registries larger than memory can be fitted, with a progress bar when stderr is a terminal.  Rows
+are numbered from 1 (the first data row) in messages.  A fit that did not
 converge is an error (exit 1) unless ``--allow-nonconvergence``, when every table is marked
 NOT CONVERGED.
 """
@@ -39,7 +41,9 @@ def register(fit_subparsers) -> argparse.ArgumentParser:
         "--data",
         required=True,
         metavar="FILE",
-        help=f"data file in long format, one row per subject and visit ({FORMATS})",
+        help=f"data file in long format, one row per subject and visit ({FORMATS}); a Parquet file (or a "
+        "folder of them) is read in chunks, never whole, for data larger than memory (each subject's rows "
+        "together, e.g. sorted by subject)",
     )
     p.add_argument(
         "--formula",
@@ -119,12 +123,25 @@ def _read(path: str) -> pd.DataFrame:
     return data
 
 
+def _is_parquet(path: str) -> bool:
+    """A Parquet file, or a folder of Parquet files (a partitioned data set)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        return any(p.rglob("*.parquet"))
+    return p.suffix.lower() in (".parquet", ".pq")
+
+
 def run(args) -> int:
     """Run the sub-command; returns the exit code."""
     from painstudy.io import write_json
     from painstudy.models.mixed.mmrm import mmrm
 
-    data = _read(args.data)
+    chunked = _is_parquet(args.data)
+    # Parquet is read in chunks, never whole (data larger than memory), with a progress bar on a terminal
+    data = args.data if chunked else _read(args.data)
+    extra = {"control": {"progress": sys.stderr.isatty()}} if chunked else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
@@ -135,9 +152,11 @@ def run(args) -> int:
                 df=args.df,
                 vcov=getattr(args, "vcov", "model"),
                 visit_order=getattr(args, "visit_order", None),
+                **extra,
             )
         except ModelError as exc:
-            raise ModelError(f"{args.data}: {exc}") from None
+            msg = str(exc)
+            raise ModelError(msg if msg.startswith(f"{args.data}:") else f"{args.data}: {msg}") from None
     if not fit.converged and not getattr(args, "allow_nonconvergence", False):
         detail = next((n for n in fit.notes if n.startswith("the optimiser")), "the optimiser did not converge")
         raise ModelError(

@@ -22,6 +22,7 @@ __all__ = [
     "check_outcome",
     "check_finite",
     "check_full_rank",
+    "check_gram_rank",
     "numerical_failure",
 ]
 
@@ -99,7 +100,13 @@ def check_full_rank(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """The design must have columns and full column rank (column-scaled eigenvalue check); returns ``X'X``."""
     if X.shape[1] == 0:
         raise ModelError("the model has no fixed effects; add an intercept or a term")
-    XtX = X.T @ X
+    return check_gram_rank(X.T @ X, names)
+
+
+def check_gram_rank(XtX: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """:func:`check_full_rank` from ``X'X`` (as built in chunks, or weighted); returns it."""
+    if XtX.shape[1] == 0:
+        raise ModelError("the model has no fixed effects; add an intercept or a term")
     scale = np.sqrt(np.diag(XtX))
     if np.any(scale == 0):
         j = int(np.flatnonzero(scale == 0)[0])

@@ -528,16 +528,20 @@ def is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype))
 
 
-def make_design_info(fixed: FixedSpec, data: pd.DataFrame, orders: dict | None = None) -> DesignInfo:
+def make_design_info(
+    fixed: FixedSpec, data: pd.DataFrame, orders: dict | None = None, numeric_means: dict | None = None
+) -> DesignInfo:
     """Decide the coding of every term from the data (levels, numeric means).
 
     ``orders`` maps a column to the order of its levels (the visit factor of the covariance structure)
-    when it is used as a factor; other factors follow :func:`factor_levels`."""
+    when it is used as a factor; other factors follow :func:`factor_levels`.  ``data`` may also be a mapping
+    of column -> Series holding each column's distinct values (data read in chunks), with the means of the
+    numeric columns in ``numeric_means``."""
     orders = orders or {}
     factors, numerics = {}, []
     for col in dict.fromkeys(c for t in fixed.terms for c in t):
-        if col not in data.columns:
-            raise ModelError(f"formula term {col!r}: no such column in the data (columns: {list(data.columns)})")
+        if col not in data:
+            raise ModelError(f"formula term {col!r}: no such column in the data (columns: {list(data)})")
         var = fixed.variables.get(col, None)
         s = data[col]
         cat = var.categorical if var is not None and var.categorical is not None else is_categorical(s)
@@ -579,7 +583,9 @@ def make_design_info(fixed: FixedSpec, data: pd.DataFrame, orders: dict | None =
         coding=tuple(codings),
         column_names=tuple(names),
         term_columns=term_columns,
-        numeric_means={c: float(pd.to_numeric(data[c]).mean()) for c in numerics},
+        numeric_means={c: float(pd.to_numeric(data[c]).mean()) for c in numerics}
+        if numeric_means is None
+        else {c: float(numeric_means[c]) for c in numerics},
     )
 
 
@@ -614,19 +620,30 @@ def _codes(series: pd.Series, levels: tuple, column: str) -> np.ndarray:
     return codes
 
 
-def build_design(info: DesignInfo, data: pd.DataFrame, sum_coding: bool = False) -> np.ndarray:
+def build_design(
+    info: DesignInfo, data: pd.DataFrame, sum_coding: bool = False, out: np.ndarray | None = None, rows=None
+) -> np.ndarray:
     """Build the design matrix for ``data`` (rows with missing inputs must already be removed).
 
     With ``sum_coding=True`` the factors in ``contrast`` positions use sum-to-zero (effect) coding instead
-    of treatment coding.
+    of treatment coding.  With ``out`` (zeros, at least p columns) and ``rows`` (one row of ``out`` per row
+    of ``data``) the design is written there instead (e.g. straight into subjects' padded visit slots) and
+    ``out`` is returned.
     """
-    n = len(data)
+    n = len(data) if data.shape[1] else (len(rows) if rows is not None else 0)
     p = len(info.column_names)
-    X = np.zeros((n, p))
+    if out is None:
+        X = np.zeros((n, p))
+        target = slice(None)
+    else:
+        X, target = out, rows
     col = 0
     if info.intercept:
-        X[:, 0] = 1.0
+        X[target, 0] = 1.0
         col = 1
+    # flat positions of each data row's first element in X (X is C-contiguous): one 1-D scatter per term
+    Xflat = X.reshape(-1)
+    base = (np.arange(n, dtype=np.int64) if out is None else np.asarray(rows, np.int64)) * X.shape[1]
     codes_cache: dict = {}
     num_cache: dict = {}
 
@@ -661,12 +678,12 @@ def build_design(info: DesignInfo, data: pd.DataFrame, sum_coding: bool = False)
                     full[np.arange(n), codes(c)] = 1.0
                     piece = full[:, 1:] - full[:, [0]] if how == "contrast" else full
                 block = (piece[:, :, None] * block[:, None, :]).reshape(n, -1)
-            X[:, col : col + width] = block
+            X[target, col : col + width] = block
         else:
             # treatment coding: each row has at most one non-zero column in the term's block
-            idx = np.zeros(n, np.int64)
-            valid = np.ones(n, bool)
-            value = np.ones(n)
+            pos = base + col
+            valid = None
+            value = 1.0
             stride = 1
             for c, how in parts:  # first factor varies fastest
                 if how == "numeric":
@@ -675,13 +692,15 @@ def build_design(info: DesignInfo, data: pd.DataFrame, sum_coding: bool = False)
                 k = codes(c)
                 nlev = len(info.factors[c])
                 if how == "contrast":
-                    valid &= k >= 1
-                    idx += (k - 1) * stride
+                    valid = k >= 1 if valid is None else valid & (k >= 1)
+                    pos = pos + (k - 1) * stride
                     stride *= nlev - 1
                 else:
-                    idx += k * stride
+                    pos = pos + k * stride
                     stride *= nlev
-            rows = np.flatnonzero(valid)
-            X[rows, col + idx[rows]] = value[rows]
+            if valid is None:
+                Xflat[pos] = value
+            else:
+                Xflat[pos[valid]] = value[valid] if np.ndim(value) else value
         col += width
     return X

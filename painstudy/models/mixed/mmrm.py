@@ -22,6 +22,7 @@ import pandas as pd
 
 from painstudy.errors import ModelError
 from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
+from painstudy.models.mixed.chunked import file_progress, is_parquet_source
 from painstudy.models.mixed.data import (
     check_columns,
     check_finite,
@@ -46,7 +47,7 @@ from painstudy.models.mixed.mmrm_optim import fit_covariance
 from painstudy.models.mixed.options import DF_METHODS, VCOV_METHODS
 from painstudy.models.mixed.results import MMRMResult
 
-__all__ = ["mmrm", "MMRMData", "prepare_mmrm", "DF_METHODS", "VCOV_METHODS"]
+__all__ = ["mmrm", "MMRMData", "prepare_mmrm", "prepare_mmrm_file", "DF_METHODS", "VCOV_METHODS"]
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,21 @@ class MMRMData:
     engine : Engine
         Per-pattern sufficient statistics and the REML/ML criterion.
     n_subjects, n_rows_dropped, n_subjects_dropped : int
+    within_varies : dict or None
+        Data read from a file in chunks (where the row-level fields are ``None``): per term column, whether
+        it varies within some subject (for the between-within df).
+    source : str or None
+        The file the data were read from in chunks.
     """
 
     parsed: ParsedFormula
     design: DesignInfo
-    data: pd.DataFrame
-    X: np.ndarray
-    y: np.ndarray
-    visit_code: np.ndarray
-    subject_code: np.ndarray
-    group_code: np.ndarray
+    data: pd.DataFrame | None
+    X: np.ndarray | None
+    y: np.ndarray | None
+    visit_code: np.ndarray | None
+    subject_code: np.ndarray | None
+    group_code: np.ndarray | None
     visit_levels: tuple
     visit_order_source: str
     group_levels: tuple
@@ -94,6 +100,8 @@ class MMRMData:
     n_subjects: int
     n_rows_dropped: int
     n_subjects_dropped: int
+    within_varies: dict | None = None
+    source: str | None = None
 
     @property
     def T(self) -> int:
@@ -223,9 +231,52 @@ def prepare_mmrm(
     )
 
 
+def prepare_mmrm_file(parsed: ParsedFormula, path, weights=None, keep_raw=False, visit_order=None, control=None):
+    """:func:`prepare_mmrm` for a Parquet file or folder read in chunks (:mod:`.mmrm_stream`): the same
+    design, levels and pattern statistics, without the rows in memory."""
+    from painstudy.models.mixed.chunked import DEFAULT_CHUNK_ROWS
+    from painstudy.models.mixed.mmrm_stream import stream_statistics
+
+    control = control or {}
+    if keep_raw:
+        raise ModelError(
+            "a sandwich covariance (vcov='empirical' or 'empirical-bc') needs every subject's rows in memory; "
+            "with data read from a file in chunks use vcov='model', or read the file into a DataFrame"
+        )
+    s = stream_statistics(
+        parsed,
+        path,
+        weights,
+        visit_order,
+        chunk_rows=control.get("chunk_rows", DEFAULT_CHUNK_ROWS),
+        progress=control.get("progress"),
+    )
+    return MMRMData(
+        parsed=parsed,
+        design=s.design,
+        data=None,
+        X=None,
+        y=None,
+        visit_code=None,
+        subject_code=None,
+        group_code=None,
+        visit_levels=s.visit_levels,
+        visit_order_source=s.visit_order_source,
+        group_levels=s.group_levels,
+        sqrt_w=None,
+        XtX=s.XtX,
+        engine=s.engine,
+        n_subjects=s.n_subjects,
+        n_rows_dropped=s.n_rows_dropped,
+        n_subjects_dropped=s.n_subjects_dropped,
+        within_varies=s.within_varies,
+        source=s.source,
+    )
+
+
 def mmrm(
     formula: str,
-    data: pd.DataFrame,
+    data,
     *,
     reml: bool = True,
     df: str = "satterthwaite",
@@ -244,9 +295,13 @@ def mmrm(
         ``(VISIT | GROUP / SUBJECT)`` (one covariance matrix per group). Factors use treatment coding with
         the first level (categorical order, else alphabetical, as R) as reference; choose the reference with
         ``C(ARMCD, Treatment("PBO"))``.
-    data : pandas.DataFrame
+    data : pandas.DataFrame, or the path of a Parquet file or folder
         Long data, one row per subject and visit. Rows with a missing outcome or covariate are dropped
         and counted (``n_rows_dropped``); subjects left without rows are counted in ``n_subjects_dropped``.
+        A path is read in chunks, twice, never whole (:mod:`painstudy.models.mixed.mmrm_stream`): for data
+        larger than memory (10 million subjects x 6 visits fit in under a minute in a few GiB); each
+        subject's rows must be next to each other in the file, and the results are those of the same rows
+        as a DataFrame (to rounding).
     reml : bool
         REML (default) or maximum likelihood.
     df : str
@@ -273,6 +328,8 @@ def mmrm(
         one converges); ``{"information": "expected"}`` takes the covariance of the covariance
         parameters (Satterthwaite / Kenward-Roger) from the expected instead of the observed information
         (the default, as SAS PROC MIXED and R mmrm; pbkrtest uses the expected one);
+        ``{"chunk_rows": 500000}`` rows per chunk when ``data`` is a file; ``{"progress": f}`` calls
+        ``f(stage, rows_done, rows_total)`` after each chunk of a file (``True``: a progress bar on stderr);
         ``{"newton_first": True}`` starts with damped Newton iterations from the moment-based start and
         uses the optimiser chain only if they do not converge; ``{"maxiter": 5000, "newton_steps": 8}``
         limit the iterations; ``{"blas_threads": 1}`` is the
@@ -325,7 +382,13 @@ def _fit(formula, data, reml, df, vcov, weights, visit_order, control) -> MMRMRe
     if information not in ("observed", "expected"):
         raise ModelError(f"control['information']={information!r}: use 'observed' or 'expected'")
     parsed = parse_formula(formula)
-    prep = prepare_mmrm(parsed, data, weights, keep_raw=(vcov != "model"), visit_order=visit_order)
+    if is_parquet_source(data):
+        with file_progress(control.get("progress")) as report:
+            prep = prepare_mmrm_file(
+                parsed, data, weights, vcov != "model", visit_order, {**control, "progress": report}
+            )
+    else:
+        prep = prepare_mmrm(parsed, data, weights, keep_raw=(vcov != "model"), visit_order=visit_order)
     fit = fit_covariance(prep, parsed.covariance.structure, bool(reml), control)
     inference = build_mmrm_inference(prep, fit, df, vcov, information=information)
     return MMRMResult.from_fit(prep, fit, inference, seconds=time.perf_counter() - t_start)

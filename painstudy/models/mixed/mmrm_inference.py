@@ -27,9 +27,11 @@ __all__ = ["build_mmrm_inference"]
 
 def _within_columns(prep: MMRMData) -> np.ndarray:
     """Columns of terms with a variable that varies within a subject."""
+    info = prep.design
+    if prep.data is None:  # read in chunks: the variation was recorded on the way
+        return _columns_of(info, prep.within_varies)
     subj = np.asarray(prep.subject_code)
     nsub = int(subj.max()) + 1
-    info = prep.design
     varies = {}
     for c in dict.fromkeys(v for t in info.terms for v in t):
         s = prep.data[c]
@@ -37,6 +39,10 @@ def _within_columns(prep: MMRMData) -> np.ndarray:
         first = np.empty(nsub)
         first[subj[::-1]] = x[::-1]  # the first value of each subject
         varies[c] = bool(np.any(x != first[subj]))
+    return _columns_of(info, varies)
+
+
+def _columns_of(info, varies: dict) -> np.ndarray:
     out = np.zeros(len(info.column_names), bool)
     for t in info.terms:
         if any(varies[c] for c in t):

@@ -15,6 +15,7 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -487,7 +488,10 @@ class MMRMResult(MixedModelResult):
             n_rows_dropped=prep.n_rows_dropped,
             converged=fit.converged,
             optimizer={**fit.optimizer, "seconds": seconds},
-            notes=tuple(fit.notes) + numerical_notes(coefs) + (prep.visit_order_note,),
+            notes=tuple(fit.notes)
+            + numerical_notes(coefs)
+            + (prep.visit_order_note,)
+            + ((f"data read in chunks from {Path(prep.source).name} (two passes)",) if prep.source else ()),
             design=prep.design,
             inference=inference,
             structure=prep.parsed.covariance.structure,
