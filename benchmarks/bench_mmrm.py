@@ -40,8 +40,9 @@ BCVA_US = "BCVA_CHG ~ BCVA_BL + RACE + ARMCD * AVISIT + us(AVISIT | USUBJID)"
 SIM_US = "y ~ base + arm * visit + us(visit | id)"
 
 
-def simulate(n: int, T: int = 6, seed: int = 1) -> pd.DataFrame:
-    """n subjects x T visits, two arms, a baseline covariate, AR-like covariance, ~15% missing (MAR-free)."""
+def simulate(n: int, T: int = 6, seed: int = 1, missing_rows: bool = False) -> pd.DataFrame:
+    """n subjects x T visits, two arms, a baseline covariate, AR-like covariance, ~15% missing (MAR-free);
+    missing visits have no row, or (``missing_rows``) a row with a missing outcome."""
     rng = np.random.default_rng(seed)
     idx = np.arange(T)
     S = 4.0 * 0.6 ** np.abs(np.subtract.outer(idx, idx)) + np.diag(np.linspace(1, 3, T))
@@ -52,6 +53,9 @@ def simulate(n: int, T: int = 6, seed: int = 1) -> pd.DataFrame:
     y = 10 + 0.2 * base[:, None] + 0.5 * idx[None, :] + 1.5 * arm[:, None] * (idx[None, :] / T) + e
     keep = rng.random((n, T)) > 0.15
     keep[:, 0] = True
+    if missing_rows:
+        y = np.where(keep, y, np.nan)
+        keep[:] = True
     sub, vis = np.nonzero(keep)
     visits = [f"V{t + 1}" for t in range(T)]
     return pd.DataFrame(

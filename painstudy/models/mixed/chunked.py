@@ -18,8 +18,8 @@ from painstudy.errors import ModelError
 
 __all__ = ["ParquetSource", "is_parquet_source", "missing", "as_float", "file_progress", "DEFAULT_CHUNK_ROWS"]
 
-#: Rows per chunk: about 100 MB of design per chunk for 20 fixed-effect columns.
-DEFAULT_CHUNK_ROWS = 500_000
+#: Rows per chunk: about 50 MB of padded design per chunk for 20 fixed-effect columns.
+DEFAULT_CHUNK_ROWS = 250_000
 
 
 def is_parquet_source(data) -> bool:

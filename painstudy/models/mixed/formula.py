@@ -605,6 +605,8 @@ def _interaction_labels(parts, factors):
 
 
 def _codes(series: pd.Series, levels: tuple, column: str) -> np.ndarray:
+    if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == list(levels):
+        return series.cat.codes.to_numpy().astype(np.int64)  # already coded by these levels (no missing values)
     if isinstance(series.dtype, pd.CategoricalDtype):
         cat = series.cat.set_categories(list(levels))
         codes = cat.cat.codes.to_numpy().astype(np.int64)
@@ -637,13 +639,15 @@ def build_design(
         target = slice(None)
     else:
         X, target = out, rows
-    col = 0
-    if info.intercept:
-        X[target, 0] = 1.0
-        col = 1
     # flat positions of each data row's first element in X (X is C-contiguous): one 1-D scatter per term
+    if not X.flags.c_contiguous:
+        raise ValueError("build_design writes into a C-contiguous array")
     Xflat = X.reshape(-1)
     base = (np.arange(n, dtype=np.int64) if out is None else np.asarray(rows, np.int64)) * X.shape[1]
+    col = 0
+    if info.intercept:
+        Xflat[base] = 1.0
+        col = 1
     codes_cache: dict = {}
     num_cache: dict = {}
 

@@ -328,7 +328,7 @@ def mmrm(
         one converges); ``{"information": "expected"}`` takes the covariance of the covariance
         parameters (Satterthwaite / Kenward-Roger) from the expected instead of the observed information
         (the default, as SAS PROC MIXED and R mmrm; pbkrtest uses the expected one);
-        ``{"chunk_rows": 500000}`` rows per chunk when ``data`` is a file; ``{"progress": f}`` calls
+        ``{"chunk_rows": 250000}`` rows per chunk when ``data`` is a file; ``{"progress": f}`` calls
         ``f(stage, rows_done, rows_total)`` after each chunk of a file (``True``: a progress bar on stderr);
         ``{"newton_first": True}`` starts with damped Newton iterations from the moment-based start and
         uses the optimiser chain only if they do not converge; ``{"maxiter": 5000, "newton_steps": 8}``
