@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
+from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
 from painstudy.models.mixed.chunked import DEFAULT_CHUNK_ROWS, ParquetSource, as_float, missing
 from painstudy.models.mixed.data import MAX_ABS, check_gram_rank, plain
 from painstudy.models.mixed.formula import ParsedFormula, build_design, factor_levels, make_design_info, visit_levels
@@ -365,6 +366,31 @@ def _subject_chunks(src: ParquetSource, subject: str, columns: list, chunk_rows:
         yield start + last, carry, np.zeros(1, np.int64)
 
 
+def _second_pass(src, p2: _Pass2, columns, chunk_rows, limit, T, workers, progress, total) -> None:
+    """Chunks cut at subject boundaries (the last subject of a chunk waits for the next one), worked on by a
+    pool of threads (numpy and arrow release the GIL) and merged into ``p2`` in file order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+
+        def drain(keep: int) -> None:
+            while len(pending) > keep:
+                future, done = pending.popleft()
+                p2.merge(future.result())
+                if progress:
+                    progress("statistics", done, total)
+
+        try:
+            for start, table, starts in _subject_chunks(src, columns[0], columns, chunk_rows, limit, T):
+                pending.append((pool.submit(p2.chunk, start, table, starts), start + table.num_rows))
+                drain(workers)
+            drain(0)
+        finally:
+            for future, _ in pending:
+                future.cancel()
+    if progress:
+        progress("statistics", total, total)
+
+
 def stream_statistics(
     parsed: ParsedFormula,
     path,
@@ -416,30 +442,9 @@ def stream_statistics(
         raise ModelError(f"column {cov.visit!r}: {T} visits; at most 52 are supported")
     p2 = _Pass2(p1, info, vlev, glev)
     limit = MAX_RUN_FACTOR * T + 64
-    # chunks are cut at subject boundaries here (the last subject of a chunk waits for the next one), worked
-    # on by a pool of threads (numpy and arrow release the GIL) and merged in file order
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque = deque()
+    with blas_threads(DEFAULT_BLAS_THREADS):  # threads of BLAS inside worker threads only contend
+        _second_pass(src, p2, [cov.subject] + p1.keep_cols, chunk_rows, limit, T, workers, progress, total)
 
-        def drain(keep: int) -> None:
-            while len(pending) > keep:
-                future, done = pending.popleft()
-                p2.merge(future.result())
-                if progress:
-                    progress("statistics", done, total)
-
-        try:
-            for start, table, starts in _subject_chunks(
-                src, cov.subject, [cov.subject] + p1.keep_cols, chunk_rows, limit, T
-            ):
-                pending.append((pool.submit(p2.chunk, start, table, starts), start + table.num_rows))
-                drain(workers)
-            drain(0)
-        finally:
-            for future, _ in pending:
-                future.cancel()
-    if progress:
-        progress("statistics", total, total)
     if p2.n_obs == 0:
         raise ModelError(f"{src.name}: no rows with a non-missing outcome {fx.outcome!r} and complete covariates")
     p2.check_grouped()
