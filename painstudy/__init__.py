@@ -42,6 +42,7 @@ _LAZY = {
     "mmrm": "painstudy.models.mixed.mmrm",
     "lmm": "painstudy.models.mixed.lmm",
     "compare_arms": "painstudy.compare",
+    "sensitivity": "painstudy.sensitivity",
     "ancova": "painstudy.models.ancova",
     "rate_ratio": "painstudy.models.ancova",
     "time_to_improvement": "painstudy.improvement",

@@ -39,6 +39,7 @@ REFERENCE_TESTS = [
     "tests/test_mvt.py",
     "tests/test_responders.py",
     "tests/test_ancova.py",
+    "tests/test_sensitivity.py",
 ]
 
 

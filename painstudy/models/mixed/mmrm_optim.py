@@ -321,7 +321,7 @@ def fit_covariance(prep: MMRMData, structure: str, reml: bool, control: dict) ->
     """
     engine = prep.engine
     structs = [make_structure(structure, prep.T) for _ in prep.group_levels]
-    starts = start_sigmas(prep)
+    starts = control.get("start_sigmas") or start_sigmas(prep)  # a warm start (refits on resamples)
     theta0 = np.concatenate([s.start(S) for s, S in zip(structs, starts)])
     obj = Objective(engine, structs, reml)
     theta = theta0

@@ -1,0 +1,180 @@
+"""Reference-based imputation (painstudy.sensitivity) against rbmi's published results, R mice's Rubin's
+rules, and the definitions of the strategies.
+
+Sources:
+- rbmi's vignette "CondMean_Inference" on its antidepressant data: the table and LS means printed in
+  ../shared/datasets/rbmi_antidepressant/README.md, read from there (never transcribed);
+- R mice::pool.scalar (Debian's r-cran-mice): tests/reference/rubin_reference.R -> rubin_reference.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import ledger
+import numpy as np
+import pandas as pd
+import pytest
+
+from painstudy.errors import ModelError
+from painstudy.sensitivity import sensitivity
+from painstudy.sensitivity.impute import impute, strategy_means
+from painstudy.sensitivity.pool import rubin
+
+HERE = Path(__file__).resolve().parent
+FORMULA = "CHANGE ~ THERAPY + VISIT + BASVAL*VISIT + THERAPY*VISIT + us(VISIT | PATIENT)"
+
+
+@pytest.fixture(scope="module")
+def antidep(shared):
+    d = pd.read_csv(shared / "rbmi_antidepressant" / "antidepressant_data.csv")
+    return d.assign(VISIT=d["VISIT"].astype(str))
+
+
+@pytest.fixture(scope="module")
+def published(shared):
+    """rbmi's printed results, parsed from the dataset's README."""
+    text = (shared / "rbmi_antidepressant" / "README.md").read_text()
+    rows = re.findall(r"^\s*\| (\d) \| (-?[\d.]+) \| ([\d.]+) \| (-?[\d.]+) to (-?[\d.]+) \| ([\d.]+) \|", text, re.M)
+    assert len(rows) == 4, "the README's table of rbmi results was not found"
+    lsm = re.search(r"LS means at visit 7: drug (-?[\d.]+) \(se ([\d.]+)\), placebo (-?[\d.]+) \(se ([\d.]+)\)", text)
+    return rows, lsm.groups()
+
+
+@pytest.fixture(scope="module")
+def jr(antidep):
+    # rbmi: THERAPY levels DRUG, PLACEBO, so its comparison is PLACEBO - DRUG: control = DRUG here
+    return sensitivity(antidep, FORMULA, arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"])
+
+
+def test_jump_to_reference_condmean_jackknife_matches_rbmi(jr, published):
+    rows, lsm = published
+    source = "../shared/datasets/rbmi_antidepressant/README.md (rbmi vignette CondMean_Inference)"
+    eff = jr.effects().set_index("visit")
+    with ledger.Batch() as b:
+        for visit, est, se, lo, hi, p in rows:
+            r = eff.loc[visit]
+            assert r["term"] == "PLACEBO - DRUG"
+            b.check_printed(f"JR condmean jackknife, visit {visit}: difference", r["estimate"], est, source=source)
+            b.check_printed(f"visit {visit}: standard error", r["std_error"], se, source=source)
+            b.check_printed(f"visit {visit}: 95% CI lower", r["ci_lower"], lo, source=source)
+            b.check_printed(f"visit {visit}: 95% CI upper", r["ci_upper"], hi, source=source)
+            b.check_printed(f"visit {visit}: p-value", r["p_value"], p, source=source)
+        lsm7 = jr.lsmeans().set_index(["visit", "term"])
+        b.check_printed("visit 7 LS mean, drug", lsm7.loc[("7", "DRUG"), "estimate"], lsm[0], source=source)
+        b.check_printed("visit 7 LS mean SE, drug", lsm7.loc[("7", "DRUG"), "std_error"], lsm[1], source=source)
+        b.check_printed("visit 7 LS mean, placebo", lsm7.loc[("7", "PLACEBO"), "estimate"], lsm[2], source=source)
+        b.check_printed("visit 7 LS mean SE, placebo", lsm7.loc[("7", "PLACEBO"), "std_error"], lsm[3], source=source)
+    # the README's description: 24% (drug) and 26% (placebo) discontinue; one intermittent value is MAR
+    assert jr.strategies == {"JR": 43}
+    assert jr.n_imputed == 4 * 172 - 608
+
+
+def test_rubins_rules_match_mice_pool_scalar():
+    ref = json.loads((HERE / "reference" / "rubin_reference.json").read_text())
+    source = "tests/reference/rubin_reference.json (R mice::pool.scalar)"
+    for name in ("m5", "m20", "m100", "small_b"):
+        s = ref[name]
+        q, u = np.array(s["Q"])[:, None], np.array(s["U"])[:, None]
+        pooled = rubin(q, u, np.array([s["df_complete"]]))
+        ledger.check(f"{name}: pooled estimate", pooled.estimate[0], s["qbar"], source=source, rtol=1e-12)
+        ledger.check(f"{name}: total variance", pooled.se[0] ** 2, s["t"], source=source, rtol=1e-12)
+        ledger.check(f"{name}: Barnard-Rubin df", pooled.df[0], s["df"], source=source, rtol=1e-10)
+
+
+def test_approximate_bayes_agrees_with_condmean(antidep, jr):
+    mi = sensitivity(
+        antidep,
+        FORMULA,
+        arm="THERAPY",
+        reference="PLACEBO",
+        control="DRUG",
+        covariates=["BASVAL"],
+        method="approxbayes",
+        n_samples=60,
+        seed=7,
+    )
+    a, b = mi.effects(), jr.effects()
+    # same estimand: the MI mean within 3 Monte Carlo SEs (between-imputation SD / sqrt(m)) of condmean's
+    mc = mi.effects()["std_error"] / np.sqrt(60)
+    assert np.all(np.abs(a["estimate"] - b["estimate"]) < 3 * mc + 0.05)
+    assert np.all(np.isfinite(a["df"])) and np.all(a["df"] > 20)
+
+
+def test_strategy_means_follow_their_definitions():
+    own = np.array([[1.0, 2.0, 3.0, 4.0]] * 5)
+    ref = np.array([[0.5, 1.0, 1.5, 2.0]] * 5)
+    ice = np.array([4, 2, 2, 2, 0])
+    strat = np.array(["MAR", "JR", "CR", "CIR", "CIR"], dtype=object)
+    mu = strategy_means(own, ref, ice, strat)
+    np.testing.assert_allclose(mu[0], [1, 2, 3, 4])  # MAR: own
+    np.testing.assert_allclose(mu[1], [1, 2, 1.5, 2])  # JR: reference from the event on
+    np.testing.assert_allclose(mu[2], [0.5, 1, 1.5, 2])  # CR: reference everywhere
+    np.testing.assert_allclose(mu[3], [1, 2, 2.5, 3])  # CIR: own at visit 2 + reference increments
+    np.testing.assert_allclose(mu[4], [0.5, 1, 1.5, 2])  # CIR before the first visit: reference
+    lm = strategy_means(own[:1], ref[:1], np.array([2]), np.array(["LMCF"], dtype=object))
+    np.testing.assert_allclose(lm[0], [1, 2, 2, 2])
+    with pytest.raises(ModelError, match="LMCF"):
+        strategy_means(own[:1], ref[:1], np.array([0]), np.array(["LMCF"], dtype=object))
+
+
+def test_conditional_mean_is_the_normal_regression():
+    sigma = np.array([[2.0, 1.0, 0.5], [1.0, 2.0, 1.0], [0.5, 1.0, 2.0]])
+    y = np.array([[1.0, np.nan, np.nan]])
+    mu = np.array([[0.0, 0.5, 1.0]])
+    out = impute(y, mu, sigma)
+    np.testing.assert_allclose(out[0, 1:], mu[0, 1:] + sigma[1:, 0] / sigma[0, 0] * (1.0 - 0.0))
+    assert out[0, 0] == 1.0
+
+
+def test_results_do_not_depend_on_the_executor(antidep):
+    kw = dict(arm="THERAPY", reference="PLACEBO", covariates=["BASVAL"], method="approxbayes", n_samples=8, seed=3)
+    a = sensitivity(antidep, FORMULA, **kw)
+    with ThreadPoolExecutor(2) as ex:
+        b = sensitivity(antidep, FORMULA, executor=ex, **kw)
+    pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_delta_shifts_only_imputed_values(antidep, jr):
+    kw = dict(arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"])
+    zero = sensitivity(antidep, FORMULA, delta=0.0, **kw)
+    pd.testing.assert_frame_equal(zero.table, jr.table)
+    worse = sensitivity(antidep, FORMULA, delta={"DRUG": 5.0}, **kw)
+    # a penalty on the drug arm's imputed values moves its LS mean up and PLACEBO - DRUG down
+    e0, e1 = jr.effects()["estimate"].to_numpy(), worse.effects()["estimate"].to_numpy()
+    assert np.all(e1[1:] < e0[1:])
+    # without covariates in the analysis the LS means are arm means: the drug arm's moves by exactly
+    # delta x its share of values imputed after an event, placebo's not at all
+    kw["covariates"] = []
+    base = sensitivity(antidep, FORMULA, **kw).lsmeans().set_index(["visit", "term"])["estimate"]
+    shifted = sensitivity(antidep, FORMULA, delta={"DRUG": 5.0}, **kw).lsmeans().set_index(["visit", "term"])
+    wide = antidep.pivot(index="PATIENT", columns="VISIT", values="CHANGE")
+    arm = antidep.groupby("PATIENT")["THERAPY"].first()
+    last = wide.notna().iloc[:, ::-1].idxmax(axis=1).astype(int)  # last observed visit (data are monotone but one)
+    for v in ("4", "5", "6", "7"):
+        drug = arm == "DRUG"
+        share = ((last < int(v)) & drug).sum() / drug.sum()
+        assert shifted.loc[(v, "DRUG"), "estimate"] - base.loc[(v, "DRUG")] == pytest.approx(5.0 * share, abs=1e-10)
+        assert shifted.loc[(v, "PLACEBO"), "estimate"] == pytest.approx(base.loc[(v, "PLACEBO")], abs=1e-10)
+
+
+def test_bad_input_is_named(antidep):
+    kw = dict(arm="THERAPY", reference="PLACEBO", covariates=["BASVAL"])
+    ev = pd.DataFrame({"PATIENT": [1503], "VISIT": ["9"], "strategy": ["JR"]})
+    with pytest.raises(ModelError, match=r"events, row 1: visit '9' is not one of the visits"):
+        sensitivity(antidep, FORMULA, events=ev, **kw)
+    ev = pd.DataFrame({"PATIENT": [1503, 1503], "VISIT": ["5", "6"], "strategy": ["JR", "CR"]})
+    with pytest.raises(ModelError, match=r"subject 1503 has more than one event"):
+        sensitivity(antidep, FORMULA, events=ev, **kw)
+    with pytest.raises(ModelError, match=r"reference arm 'SHAM' is not one of the arms"):
+        sensitivity(antidep, FORMULA, arm="THERAPY", reference="SHAM")
+    d = antidep.copy()
+    d.loc[d.index[3], "BASVAL"] = np.nan
+    with pytest.raises(ModelError, match=r"column 'BASVAL': subject .* has no value"):
+        sensitivity(d, FORMULA, **kw)
+    ev = pd.DataFrame({"PATIENT": [1503], "VISIT": ["5"], "strategy": ["J2R"]})
+    with pytest.raises(ModelError, match=r"unknown strategy 'J2R'"):
+        sensitivity(antidep, FORMULA, events=ev, **kw)
