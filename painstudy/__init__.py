@@ -42,7 +42,10 @@ _LAZY = {
     "mmrm": "painstudy.models.mixed.mmrm",
     "lmm": "painstudy.models.mixed.lmm",
     "compare_arms": "painstudy.compare",
-    "sensitivity": "painstudy.sensitivity",
+    "sensitivity": "painstudy.sensitivity",  # the namespace: sensitivity.reference_based, .tipping_point, ...
+    "reference_based": "painstudy.sensitivity",
+    "tipping_point": "painstudy.sensitivity",
+    "sensitivity_analyses": "painstudy.sensitivity_analyses",
     "ancova": "painstudy.models.ancova",
     "rate_ratio": "painstudy.models.ancova",
     "time_to_improvement": "painstudy.improvement",

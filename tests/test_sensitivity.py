@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import ledger
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from painstudy.errors import ModelError
-from painstudy.sensitivity import sensitivity
+from painstudy.sensitivity import reference_based
 from painstudy.sensitivity.impute import impute, strategy_means
 from painstudy.sensitivity.pool import rubin
 
@@ -47,7 +47,7 @@ def published(shared):
 @pytest.fixture(scope="module")
 def jr(antidep):
     # rbmi: THERAPY levels DRUG, PLACEBO, so its comparison is PLACEBO - DRUG: control = DRUG here
-    return sensitivity(antidep, FORMULA, arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"])
+    return reference_based(antidep, FORMULA, arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"])
 
 
 def test_jump_to_reference_condmean_jackknife_matches_rbmi(jr, published):
@@ -86,7 +86,7 @@ def test_rubins_rules_match_mice_pool_scalar():
 
 
 def test_approximate_bayes_agrees_with_condmean(antidep, jr):
-    mi = sensitivity(
+    mi = reference_based(
         antidep,
         FORMULA,
         arm="THERAPY",
@@ -132,25 +132,28 @@ def test_conditional_mean_is_the_normal_regression():
 
 def test_results_do_not_depend_on_the_executor(antidep):
     kw = dict(arm="THERAPY", reference="PLACEBO", covariates=["BASVAL"], method="approxbayes", n_samples=8, seed=3)
-    a = sensitivity(antidep, FORMULA, **kw)
+    a = reference_based(antidep, FORMULA, **kw)
     with ThreadPoolExecutor(2) as ex:
-        b = sensitivity(antidep, FORMULA, executor=ex, **kw)
+        b = reference_based(antidep, FORMULA, executor=ex, **kw)
     pd.testing.assert_frame_equal(a.table, b.table)
+    with ProcessPoolExecutor(2) as ex:  # the work is pickled to other processes: the same numbers
+        c = reference_based(antidep, FORMULA, executor=ex, **kw)
+    pd.testing.assert_frame_equal(a.table, c.table)
 
 
 def test_delta_shifts_only_imputed_values(antidep, jr):
     kw = dict(arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"])
-    zero = sensitivity(antidep, FORMULA, delta=0.0, **kw)
+    zero = reference_based(antidep, FORMULA, delta=0.0, **kw)
     pd.testing.assert_frame_equal(zero.table, jr.table)
-    worse = sensitivity(antidep, FORMULA, delta={"DRUG": 5.0}, **kw)
+    worse = reference_based(antidep, FORMULA, delta={"DRUG": 5.0}, **kw)
     # a penalty on the drug arm's imputed values moves its LS mean up and PLACEBO - DRUG down
     e0, e1 = jr.effects()["estimate"].to_numpy(), worse.effects()["estimate"].to_numpy()
     assert np.all(e1[1:] < e0[1:])
     # without covariates in the analysis the LS means are arm means: the drug arm's moves by exactly
     # delta x its share of values imputed after an event, placebo's not at all
     kw["covariates"] = []
-    base = sensitivity(antidep, FORMULA, **kw).lsmeans().set_index(["visit", "term"])["estimate"]
-    shifted = sensitivity(antidep, FORMULA, delta={"DRUG": 5.0}, **kw).lsmeans().set_index(["visit", "term"])
+    base = reference_based(antidep, FORMULA, **kw).lsmeans().set_index(["visit", "term"])["estimate"]
+    shifted = reference_based(antidep, FORMULA, delta={"DRUG": 5.0}, **kw).lsmeans().set_index(["visit", "term"])
     wide = antidep.pivot(index="PATIENT", columns="VISIT", values="CHANGE")
     arm = antidep.groupby("PATIENT")["THERAPY"].first()
     last = wide.notna().iloc[:, ::-1].idxmax(axis=1).astype(int)  # last observed visit (data are monotone but one)
@@ -165,16 +168,94 @@ def test_bad_input_is_named(antidep):
     kw = dict(arm="THERAPY", reference="PLACEBO", covariates=["BASVAL"])
     ev = pd.DataFrame({"PATIENT": [1503], "VISIT": ["9"], "strategy": ["JR"]})
     with pytest.raises(ModelError, match=r"events, row 1: visit '9' is not one of the visits"):
-        sensitivity(antidep, FORMULA, events=ev, **kw)
+        reference_based(antidep, FORMULA, events=ev, **kw)
     ev = pd.DataFrame({"PATIENT": [1503, 1503], "VISIT": ["5", "6"], "strategy": ["JR", "CR"]})
     with pytest.raises(ModelError, match=r"subject 1503 has more than one event"):
-        sensitivity(antidep, FORMULA, events=ev, **kw)
+        reference_based(antidep, FORMULA, events=ev, **kw)
     with pytest.raises(ModelError, match=r"reference arm 'SHAM' is not one of the arms"):
-        sensitivity(antidep, FORMULA, arm="THERAPY", reference="SHAM")
+        reference_based(antidep, FORMULA, arm="THERAPY", reference="SHAM")
     d = antidep.copy()
     d.loc[d.index[3], "BASVAL"] = np.nan
     with pytest.raises(ModelError, match=r"column 'BASVAL': subject .* has no value"):
-        sensitivity(d, FORMULA, **kw)
+        reference_based(d, FORMULA, **kw)
     ev = pd.DataFrame({"PATIENT": [1503], "VISIT": ["5"], "strategy": ["J2R"]})
     with pytest.raises(ModelError, match=r"unknown strategy 'J2R'"):
-        sensitivity(antidep, FORMULA, events=ev, **kw)
+        reference_based(antidep, FORMULA, events=ev, **kw)
+
+
+@pytest.fixture(scope="module")
+def vickers_missing():
+    import painstudy
+
+    cohort = painstudy.load_cohort("vickers2004")
+    return cohort, painstudy.sensitivity_analyses(cohort, "headache_score")
+
+
+def test_study_sensitivity_analyses_vickers(vickers_missing):
+    cohort, res = vickers_missing
+    t = res.table
+    assert res.visit == "month12"
+    assert set(res.estimand) == {"population", "variable", "intercurrent event", "strategy", "summary measure"}
+    assert "401" in res.estimand["population"] and "100 of 401" in res.estimand["intercurrent event"]
+    primary = t[t["analysis"].str.startswith("primary")].iloc[0]
+    mar = t[t["analysis"].str.startswith("MAR")].iloc[0]
+    jr = t[t["analysis"].str.startswith("JR")].iloc[0]
+    # MAR imputation + ANCOVA and the MMRM estimate the same under MAR: within a fifth of an SE
+    assert abs(mar["estimate"] - primary["estimate"]) < 0.2 * primary["std_error"]
+    # jump to reference pulls the 25% who left acupuncture to usual care's mean: a smaller benefit
+    assert abs(jr["estimate"]) < abs(mar["estimate"])
+    assert t.loc[t["legacy"], "analysis"].str.contains("single imputation").all()
+    assert len(t[t["legacy"]]) == 3
+    tip = res.tipping
+    assert tip.term == "acupuncture - usual_care" and tip.tipping_delta is not None
+    row = tip.table.set_index("delta_active")
+    assert row.loc[0.0, "estimate"] == pytest.approx(jr["estimate"], rel=1e-12)
+    assert not row.loc[tip.tipping_delta, "significant"] and row.loc[0.0, "significant"]
+    # every grid point before the tipping point is significant
+    assert row.loc[row.index < tip.tipping_delta, "significant"].all()
+    html = res._repr_html_()
+    assert "jump to reference" in html and "single imputation" in html
+
+
+def test_cli_fit_sensitivity(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "painstudy",
+            "fit",
+            "sensitivity",
+            "vickers2004",
+            "--strategies",
+            "jr",
+            "--json",
+            "s.json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "JR (jump to reference)" in out.stdout and "intercurrent event" in out.stdout
+    assert json.loads((tmp_path / "s.json").read_text())["tables"]["analyses"]
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "painstudy",
+            "fit",
+            "sensitivity",
+            "vickers2004",
+            "--method",
+            "approxbayes",
+            "--inference",
+            "jackknife",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 1 and "does not go with" in bad.stderr and "Traceback" not in bad.stderr

@@ -229,6 +229,47 @@ NOTEBOOKS = {
             ),
         ],
     ),
+    "06_sensitivity": (
+        "Missing data: the primary comparison beside reference-based sensitivity analyses",
+        [
+            (
+                "md",
+                "The primary outcome at the last visit (the first of `outcomes`): the primary analysis (MMRM, missing "
+                "at random) beside reference-based imputations of the same comparison under missing at random (MAR), "
+                "jump to reference (JR), copy reference (CR) and copy increments in reference (CIR), with conditional "
+                "mean imputation and jackknife standard errors (as R rbmi); the tipping point of the integrative "
+                "comparison under JR (a delta added to the active arm's imputed values until significance is lost); "
+                "and the historical single imputations (LOCF, BOCF, WOCF), shown for comparison only. A subject's "
+                "intercurrent event is discontinuation: the first visit of a terminal run of missing values.",
+            ),
+            (
+                "code",
+                "from painstudy import sensitivity_analyses\n"
+                "from painstudy.plotting.sensitivity import plot_sensitivity_forest, plot_tipping_point\n"
+                "outcome = outcomes[0]\n"
+                "res = sensitivity_analyses(cohort, outcome, seed=seed)\n"
+                'save_tables(res, f"sensitivity_{outcome}", output_dir)\n'
+                "res",
+            ),
+            ("md", "## Every analysis of the tipping-point comparison"),
+            (
+                "code",
+                "rows = res.table[res.table['comparison'] == res.tipping.term]\n"
+                "ax = plot_sensitivity_forest(rows)\n"
+                'ax.set_title(f"{outcome} at {res.visit}: {res.tipping.term}", fontsize=9)\n'
+                'save_figure(ax.figure, figure_path(f"sensitivity_forest_{outcome}", output_dir))\n'
+                "plt.show()",
+            ),
+            ("md", "## Tipping point (jump to reference)"),
+            (
+                "code",
+                "ax = plot_tipping_point(res.tipping)\n"
+                'save_figure(ax.figure, figure_path(f"tipping_point_{outcome}", output_dir))\n'
+                "plt.show()\n"
+                "res.tipping",
+            ),
+        ],
+    ),
 }
 
 

@@ -21,7 +21,12 @@ from ..errors import CohortError, PainstudyError, format_failure
 DEMO = "demo"
 
 #: modules adding sub-commands to ``painstudy fit`` (each has ``register(subparsers)``)
-_FIT_MODULES = ("painstudy.cli.fit_mmrm", "painstudy.cli.fit_improvement", "painstudy.cli.fit_compare")
+_FIT_MODULES = (
+    "painstudy.cli.fit_mmrm",
+    "painstudy.cli.fit_improvement",
+    "painstudy.cli.fit_compare",
+    "painstudy.cli.fit_sensitivity",
+)
 #: modules adding top-level commands (each has ``register(subparsers)``)
 _TOP_MODULES = ("painstudy.cli.report", "painstudy.cli.reproduce")
 

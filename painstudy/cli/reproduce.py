@@ -36,7 +36,7 @@ def run(args) -> int:
     with terminate_as_interrupt():
         res = run_report(
             args.study,
-            notebooks=[f"05_reproduce_{args.study}"],
+            notebooks=[f"05_reproduce_{args.study}", "06_sensitivity"],
             parameters=params,
             out=args.out,
             show_code=args.show_code,

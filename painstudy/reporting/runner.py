@@ -35,7 +35,13 @@ from .provenance import INPUTS_ENV, collect_inputs, display_path, environment, v
 #: The folder of the report notebooks shipped with painstudy (package data).
 NOTEBOOK_DIR = Path(str(resources.files("painstudy") / "notebooks"))
 #: The notebooks of a standard study report, in order.
-DEFAULT_NOTEBOOKS = ("01_cohort", "02_compare_arms", "03_time_to_improvement", "04_responders")
+DEFAULT_NOTEBOOKS = (
+    "01_cohort",
+    "02_compare_arms",
+    "03_time_to_improvement",
+    "04_responders",
+    "06_sensitivity",
+)
 #: Name of the file holding the facts that differ between runs (times, host).
 RUN_FILE = "run.json"
 _GRACE = 20.0  # seconds a notebook process gets to stop its kernel after SIGTERM

@@ -1,9 +1,20 @@
 """Missing data under missing-not-at-random assumptions: reference-based imputation (as R rbmi).
 
-See :func:`painstudy.sensitivity.run.sensitivity`.
+:func:`reference_based` (reference-based imputation, conditional mean or multiple imputation) and
+:func:`tipping_point` (delta adjustment over a grid).
 """
 
 from painstudy.sensitivity.data import STRATEGIES
-from painstudy.sensitivity.run import METHODS, SensitivityResult, sensitivity
+from painstudy.sensitivity.run import METHODS, Draws, SensitivityResult, draws, reference_based
+from painstudy.sensitivity.tipping import TippingPointResult, tipping_point
 
-__all__ = ["sensitivity", "SensitivityResult", "STRATEGIES", "METHODS"]
+__all__ = [
+    "reference_based",
+    "SensitivityResult",
+    "tipping_point",
+    "TippingPointResult",
+    "draws",
+    "Draws",
+    "STRATEGIES",
+    "METHODS",
+]

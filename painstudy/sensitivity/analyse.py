@@ -29,6 +29,7 @@ class AncovaDesign:
     L: np.ndarray  # (q, p): the quantities at one visit
     visits: tuple
     labels: tuple
+    covariates: tuple = ()
 
     def estimates(self, y: np.ndarray, index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Estimates, variances and df of every quantity at every visit (flattened visit-major) for the
@@ -95,4 +96,4 @@ def ancova_design(arm: np.ndarray, covariates: pd.DataFrame, control, visits: tu
         rows.append(r)
         labels.append(("lsmean", str(a)))
     full = tuple((v, kind, term) for v in visits for kind, term in labels)
-    return AncovaDesign(X=X, L=np.array(rows), visits=visits, labels=full)
+    return AncovaDesign(X=X, L=np.array(rows), visits=visits, labels=full, covariates=tuple(covariates.columns))

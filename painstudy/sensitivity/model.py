@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from painstudy.errors import ConvergenceWarning, ModelError
+from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
 from painstudy.models.mixed.data import check_full_rank
 from painstudy.models.mixed.formula import build_design, make_design_info, parse_formula
 from painstudy.models.mixed.mmrm import MMRMData
@@ -56,7 +57,7 @@ class ImputationModel:
                     f"formula term {c!r}: the imputation model may use the visit, the arm and subject-level "
                     f"covariates ({', '.join(wide.covariates.columns)})"
                 )
-        self.wide, self.parsed, self.reml = wide, parsed, reml
+        self.wide, self.parsed, self.reml, self.reference = wide, parsed, reml, dict(reference)
         long = wide.long()
         avail = wide.available().reshape(-1)
         self.info = make_design_info(fx, long.loc[avail], orders={wide.visit_column: wide.visits})
@@ -98,7 +99,7 @@ class ImputationModel:
             n_subjects_dropped=0,
         )
         control = {"start_sigmas": [start]} if start is not None else {}
-        with warnings.catch_warnings():
+        with blas_threads(DEFAULT_BLAS_THREADS), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             with np.errstate(all="ignore"):
                 try:

@@ -1,4 +1,4 @@
-"""``painstudy.sensitivity``: reference-based imputation in rbmi's four steps (draws, impute, analyse, pool).
+"""``painstudy.sensitivity.reference_based``: reference-based imputation in rbmi's four steps (draws, impute, analyse, pool).
 
 1. **Draws** of the imputation model (an MMRM, :mod:`.model`): the full data and each jackknife or
    bootstrap sample (conditional mean imputation), or bootstrap samples (approximate Bayesian multiple
@@ -15,8 +15,10 @@ on the executor or the number of workers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -26,12 +28,12 @@ from painstudy.models.mixed.data import plain
 from painstudy.models.mixed.formula import parse_formula
 from painstudy.rendering import Rendered, Tidy
 from painstudy.sensitivity.analyse import ancova_design
-from painstudy.sensitivity.data import wide_data
+from painstudy.sensitivity.data import STRATEGIES, wide_data
 from painstudy.sensitivity.impute import impute, strategy_means
 from painstudy.sensitivity.model import ImputationModel
-from painstudy.sensitivity.pool import bootstrap, jackknife, rubin
+from painstudy.sensitivity.pool import Pooled, bootstrap, jackknife, rubin
 
-__all__ = ["sensitivity", "SensitivityResult", "METHODS"]
+__all__ = ["reference_based", "draws", "Draws", "result_of", "delta_matrix", "SensitivityResult", "METHODS"]
 
 #: method -> the inferences it supports (the first is the default)
 METHODS = {"condmean": ("jackknife", "bootstrap", "bootstrap-percentile"), "approxbayes": ("rubin",)}
@@ -82,35 +84,123 @@ class SensitivityResult(Rendered):
         )
 
 
-class _Job:
-    """One sample's work (picklable, so that any executor can run it)."""
+def child(seq: np.random.SeedSequence, j: int) -> np.random.SeedSequence:
+    """The ``j``-th child stream of ``seq``, the same every time (``SeedSequence.spawn`` counts its calls)."""
+    return np.random.SeedSequence(entropy=seq.entropy, spawn_key=(*seq.spawn_key, j), pool_size=seq.pool_size)
 
-    def __init__(self, model, design, wide, mean_args, delta, method, seeds, sigma0):
-        self.model, self.design, self.wide, self.delta = model, design, wide, delta
-        self.mean_args, self.method, self.seeds, self.sigma0 = mean_args, method, seeds, sigma0
-        self.strata = [np.flatnonzero(wide.arm == a) for a in pd.unique(wide.arm)]
 
-    def resample(self, rng) -> np.ndarray:
-        return np.sort(np.concatenate([rng.choice(s, size=len(s), replace=True) for s in self.strata]))
+class _FitJob:
+    """Step 1 for one sample: the subjects drawn and the imputation model fitted on them (picklable, so that
+    any executor can run it)."""
+
+    def __init__(self, model, n: int, arms: np.ndarray, resample: bool, seeds, sigma0):
+        self.model, self.n, self.resample, self.seeds, self.sigma0 = model, n, resample, seeds, sigma0
+        self.strata = [np.flatnonzero(arms == a) for a in pd.unique(arms)]
 
     def __call__(self, k: int):
-        wide, n = self.wide, self.wide.n
-        rng = np.random.default_rng(self.seeds[k]) if self.seeds is not None else None
-        if self.method == "jackknife":
-            idx = np.delete(np.arange(n), k)
-        else:
-            idx = self.resample(rng)
-        par = self.model.fit(idx, start=self.sigma0)
-        mu = strategy_means(*self.model.means(par.beta), *self.mean_args)
-        d = None if self.delta is None else self.delta
-        if self.method == "approxbayes":  # impute the original data by draws
-            y = impute(wide.y, mu, par.sigma, rng=rng, delta=d)
-            return (*self.design.estimates(y), par.converged)
-        y = impute(wide.y[idx], mu[idx], par.sigma, delta=None if d is None else d[idx])
-        return (*self.design.estimates(y, index=idx), par.converged)
+        if self.resample:  # stratified by arm, as rbmi
+            rng = np.random.default_rng(child(self.seeds[k], 0))
+            idx = np.sort(np.concatenate([rng.choice(s, size=len(s), replace=True) for s in self.strata]))
+        else:  # jackknife: leave subject k out
+            idx = np.delete(np.arange(self.n), k)
+        return idx, self.model.fit(idx, start=self.sigma0)
 
 
-def sensitivity(
+@dataclass(frozen=True)
+class Draws:
+    """Step 1 of every analysis (rbmi's ``draws``): the imputation model on the full data and on each sample.
+
+    Imputation, analysis and pooling (:meth:`analyse`) take milliseconds per sample, so that a tipping-point
+    grid re-uses one set of draws for every delta.
+    """
+
+    model: ImputationModel
+    design: object
+    wide: object
+    method: str
+    inference: str
+    full: object
+    samples: tuple  # (index, Parameters) per sample
+    seeds: tuple | None
+    level: float
+
+    def with_strategy(self, strategy: str) -> Draws:
+        """The same draws with every event's strategy replaced by ``strategy`` (MAR: no event). Valid when
+        no observed outcome was set aside for the events (the imputation model saw the same data)."""
+        if self.wide.set_aside:
+            raise ModelError(
+                "these draws set observed outcomes aside for their events; fit new draws for another strategy"
+            )
+        s = _strategy_name(strategy)
+        events = self.wide.ice < self.wide.T
+        strat = np.where(events, s, "MAR").astype(object)
+        ice = self.wide.ice if s != "MAR" else np.full_like(self.wide.ice, self.wide.T)
+        return dataclasses.replace(self, wide=dataclasses.replace(self.wide, strategy=strat, ice=ice))
+
+    @cached_property
+    def imputed(self) -> tuple:
+        """Step 2 without a delta: the full data and every sample imputed (a delta is then added to the
+        imputed cells only: the imputations do not depend on it)."""
+        wide, model = self.wide, self.model
+        args = (wide.ice, wide.strategy)
+        mu = strategy_means(*model.means(self.full.beta), *args)
+        out = [(None, impute(wide.y, mu, self.full.sigma))]
+        for k, (idx, par) in enumerate(self.samples):
+            mu = strategy_means(*model.means(par.beta), *args)
+            if self.method == "approxbayes":  # the original data imputed by draws
+                rng = np.random.default_rng(child(self.seeds[k], 1))
+                out.append((None, impute(wide.y, mu, par.sigma, rng=rng)))
+            else:
+                out.append((idx, impute(wide.y[idx], mu[idx], par.sigma)))
+        return tuple(out)
+
+    def analyse(self, delta: np.ndarray | None) -> Pooled:
+        """Steps 2 to 4 with ``delta`` (n, T, added where a value is imputed): the pooled estimates."""
+        design, missing = self.design, np.isnan(self.wide.y)
+        shift = None if delta is None else np.where(missing, delta, 0.0)
+        runs = []
+        for idx, y in self.imputed:
+            if shift is not None:
+                y = y + (shift if idx is None else shift[idx])
+            runs.append(design.estimates(y, index=idx))
+        est = runs[0][0]
+        E = np.array([r[0] for r in runs[1:]])
+        if self.inference == "jackknife":
+            return jackknife(est, E, self.level)
+        if self.inference.startswith("bootstrap"):
+            kind = "percentile" if self.inference.endswith("percentile") else "normal"
+            return bootstrap(est, E, self.level, kind=kind)
+        return rubin(E, np.array([r[1] for r in runs[1:]]), runs[1][2], self.level)
+
+    def table(self, pooled) -> pd.DataFrame:
+        labels = self.design.labels
+        return pd.DataFrame(
+            {
+                "visit": [v for v, _, _ in labels],
+                "kind": [kd for _, kd, _ in labels],
+                "term": [t for _, _, t in labels],
+                "estimate": pooled.estimate,
+                "std_error": pooled.se,
+                "df": pooled.df,
+                "ci_lower": pooled.lower,
+                "ci_upper": pooled.upper,
+                "p_value": pooled.p,
+            }
+        )[COLUMNS]
+
+    def notes(self) -> list[str]:
+        out = []
+        if not self.full.converged:
+            out.append("the imputation model did not converge on the full data: estimates are unreliable")
+        failed = sum(1 for _, par in self.samples if not par.converged)
+        if failed:
+            out.append(f"the imputation model did not converge on {failed} of {len(self.samples)} samples")
+        if self.wide.set_aside:
+            out.append(f"{self.wide.set_aside} outcome(s) observed after a non-MAR event were set aside and imputed")
+        return out
+
+
+def reference_based(
     data: pd.DataFrame,
     formula: str,
     *,
@@ -181,6 +271,72 @@ def sensitivity(
     -------
     SensitivityResult
     """
+    d = draws(
+        data,
+        formula,
+        arm=arm,
+        reference=reference,
+        control=control,
+        events=events,
+        strategy=strategy,
+        method=method,
+        inference=inference,
+        n_samples=n_samples,
+        covariates=covariates,
+        level=level,
+        seed=seed,
+        visit_order=visit_order,
+        reml=reml,
+        executor=executor,
+    )
+    return result_of(d, formula, reml, delta_matrix(delta, d.wide))
+
+
+def result_of(d: Draws, formula: str, reml: bool, delta: np.ndarray | None, extra_notes=()) -> SensitivityResult:
+    """The :class:`SensitivityResult` of a set of draws with a delta."""
+    wide = d.wide
+    table = d.table(d.analyse(delta))
+    counts = pd.Series(wide.strategy[wide.ice < wide.T]).value_counts()
+    notes = d.notes() + list(extra_notes)
+    notes.append(
+        "imputation model: " + formula + f" ({'REML' if reml else 'ML'}, one covariance matrix shared by the arms)"
+    )
+    cov = [c for c in d.design.covariates]
+    notes.append(f"analysis: ANCOVA at each visit adjusted for {', '.join(cov) or 'nothing'}")
+    return SensitivityResult(
+        table=table,
+        method=d.method,
+        inference=d.inference,
+        strategies={str(s): int(c) for s, c in counts.items()},
+        reference={str(a): str(r) for a, r in d.model.reference.items()},
+        n_subjects=wide.n,
+        n_imputed=int(np.isnan(wide.y).sum()),
+        n_samples=len(d.samples),
+        notes=tuple(notes),
+    )
+
+
+def draws(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    arm: str,
+    reference,
+    control=None,
+    events: pd.DataFrame | None = None,
+    strategy: str = "JR",
+    method: str = "condmean",
+    inference: str | None = None,
+    n_samples: int | None = None,
+    covariates: Sequence[str] | None = None,
+    level: float = 0.95,
+    seed: int | None = None,
+    visit_order=None,
+    reml: bool = True,
+    executor=None,
+) -> Draws:
+    """Step 1: check the data, fit the imputation model on the full data and on every sample (the arguments
+    are those of :func:`reference_based`)."""
     if method not in METHODS:
         raise ModelError(f"method={method!r}: use one of {', '.join(METHODS)}")
     inference = inference or METHODS[method][0]
@@ -211,67 +367,24 @@ def sensitivity(
         control = refmap[arms[0]]
     design = ancova_design(wide.arm, wide.covariates[covariates], control, wide.visits)
     model = ImputationModel(wide, formula, refmap, reml=reml)
-    D = _delta(delta, wide)
-    mean_args = (wide.ice, wide.strategy)
     full = model.fit(np.arange(wide.n))
-    mu = strategy_means(*model.means(full.beta), *mean_args)
-    notes = []
-    if not full.converged:
-        notes.append("the imputation model did not converge on the full data: estimates are unreliable")
-    est, var, df = design.estimates(impute(wide.y, mu, full.sigma, delta=D))
     if method == "condmean" and inference == "jackknife":
         k, seeds = wide.n, None
     else:
         k = int(n_samples or (100 if method == "approxbayes" else 500))
         if k < 2:
             raise ModelError(f"n_samples={n_samples!r}: at least 2 samples are needed")
-        seeds = np.random.SeedSequence(seed).spawn(k)
-    job = _Job(
-        model, design, wide, mean_args, D, "jackknife" if inference == "jackknife" else method, seeds, full.sigma
-    )
-    runs = list(executor.map(job, range(k))) if executor is not None else [job(i) for i in range(k)]
-    E = np.array([r[0] for r in runs])
-    failed = sum(1 for r in runs if not r[3])
-    if failed:
-        notes.append(f"the imputation model did not converge on {failed} of {k} samples")
-    if inference == "jackknife":
-        pooled = jackknife(est, E, level)
-    elif inference.startswith("bootstrap"):
-        pooled = bootstrap(est, E, level, kind="percentile" if inference.endswith("percentile") else "normal")
-    else:
-        pooled = rubin(E, np.array([r[1] for r in runs]), np.array([r[2] for r in runs])[0], level)
-    labels = design.labels
-    table = pd.DataFrame(
-        {
-            "visit": [v for v, _, _ in labels],
-            "kind": [kd for _, kd, _ in labels],
-            "term": [t for _, _, t in labels],
-            "estimate": pooled.estimate,
-            "std_error": pooled.se,
-            "df": pooled.df,
-            "ci_lower": pooled.lower,
-            "ci_upper": pooled.upper,
-            "p_value": pooled.p,
-        }
-    )[COLUMNS]
-    counts = pd.Series(wide.strategy[wide.ice < wide.T]).value_counts()
-    if wide.set_aside:
-        notes.append(f"{wide.set_aside} outcome(s) observed after a non-MAR event were set aside and imputed")
-    notes.append(
-        "imputation model: " + formula + f" ({'REML' if reml else 'ML'}, one covariance matrix shared by the arms)"
-    )
-    notes.append(f"analysis: ANCOVA at each visit adjusted for {', '.join(covariates) or 'nothing'}")
-    return SensitivityResult(
-        table=table,
-        method=method,
-        inference=inference,
-        strategies={str(s): int(c) for s, c in counts.items()},
-        reference={str(a): str(r) for a, r in refmap.items()},
-        n_subjects=wide.n,
-        n_imputed=int(np.isnan(wide.y).sum()),
-        n_samples=k,
-        notes=tuple(notes),
-    )
+        seeds = tuple(np.random.SeedSequence(seed).spawn(k))
+    job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full.sigma)
+    samples = tuple(executor.map(job, range(k))) if executor is not None else tuple(job(i) for i in range(k))
+    return Draws(model, design, wide, method, inference, full, samples, seeds, level)
+
+
+def _strategy_name(value) -> str:
+    s = str(value).upper()
+    if s not in STRATEGIES:
+        raise ModelError(f"unknown strategy {value!r}; use one of {', '.join(STRATEGIES)}")
+    return s
 
 
 def _references(reference, arms: list) -> dict:
@@ -286,7 +399,7 @@ def _references(reference, arms: list) -> dict:
     return dict.fromkeys(arms, reference)
 
 
-def _delta(delta, wide) -> np.ndarray | None:
+def delta_matrix(delta, wide) -> np.ndarray | None:
     """The delta of every subject x visit, non-zero only at or after the subject's event."""
     if delta is None:
         return None
