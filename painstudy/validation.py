@@ -182,6 +182,27 @@ def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return pd.Series(values[codes], index=raw.index), pd.Series(bad[codes], index=raw.index)
 
 
+#: A number written with a decimal comma (``3,5``, ``-0,25``, ``1.234,5``).
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]*),[0-9]+\s*")
+
+#: What to do about numbers written with a decimal comma (painstudy reads a decimal point only).
+DECIMAL_COMMA_HINT = (
+    "it looks like a decimal comma (the file seems to use the European number format); painstudy reads "
+    "numbers with a decimal point only: save the file with '.' as the decimal separator (in R write.csv, "
+    "not write.csv2), or read it yourself with pandas.read_csv(FILE, sep=';', decimal=',') and pass the "
+    "table to painstudy.load_cohort(study, data=table)"
+)
+
+
+def decimal_comma(raw: pd.Series) -> pd.Series:
+    """The mask of text values that are numbers written with a decimal comma (``3,5``)."""
+    if not pd.api.types.is_object_dtype(raw) and not pd.api.types.is_string_dtype(raw):
+        return pd.Series(False, index=raw.index)
+    codes, uniques = _distinct(raw)
+    hit = np.array([isinstance(u, str) and bool(_DECIMAL_COMMA.fullmatch(u)) for u in uniques] + [False], dtype=bool)
+    return pd.Series(hit[codes], index=raw.index)
+
+
 def parse_booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Values as a nullable boolean Series and the mask of present values that are not booleans."""
     words = normalise_series(raw).str.lower()
@@ -360,7 +381,11 @@ def check_numbers(
     ``high`` infinite: an open-ended scale).
     """
     values, bad = parse_numbers(raw.frame[column])
-    log.add_mask("not_numeric", f"not a number ({what})", bad, column, subj)
+    comma = decimal_comma(raw.frame[column]).to_numpy()
+    shown, subjects = raw.frame[column].to_numpy(dtype=object), subj.to_numpy(dtype=object)
+    for i in np.flatnonzero(bad.to_numpy()):  # in file order; a decimal comma gets its hint
+        rule = f"not a number ({what})" + (f"; {DECIMAL_COMMA_HINT}" if comma[i] else "")
+        log.add("not_numeric", rule, column, int(i), subjects[i], shown[i])
     inf = np.isinf(values.to_numpy())
     log.add_mask("non_finite_number", f"infinite value ({what}); leave it empty if it is missing", inf, column, subj)
     y = values.where(~inf) * scale
