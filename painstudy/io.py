@@ -2,9 +2,9 @@
 
 Supported: CSV/TSV (``.csv``, ``.tsv``, ``.txt``, optionally gzip-compressed), Parquet,
 Excel (``.xlsx``, ``.xls``; any sheet), SAS (``.sas7bdat``, ``.xpt``), Stata (``.dta``) and SPSS
-(``.sav``, ``.zsav``). Values are read as they are (text files: strings, missing values as
-``None``); typing and range checks belong to cohort validation, which then reports every problem
-with its place in the file.
+(``.sav``, ``.zsav``; a column whose every code has a value label shows the labels). Values are read
+as they are (text files: strings, missing values as ``None``); typing and range checks belong to
+cohort validation, which then reports every problem with its place in the file.
 
 Where a problem is: text files number their **lines** as an editor does (the header is line 1;
 blank lines and line breaks inside quoted fields count); binary formats number their **data
@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +125,8 @@ class RawTable:
     notes : tuple of str
         Facts worth telling (rows skipped because every field was empty, a missing final line
         break, the encoding when it was not UTF-8).
+    value_labels : dict
+        Stata and SPSS: ``{column: {label: code}}`` of the columns shown by their value labels.
     """
 
     frame: pd.DataFrame
@@ -135,6 +137,7 @@ class RawTable:
     sheets: tuple[str, ...] = ()
     sheet: str | None = None
     notes: tuple[str, ...] = ()
+    value_labels: dict = field(default_factory=dict)
 
     @classmethod
     def from_frame(
@@ -462,6 +465,7 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
     """
     path = Path(path)
     kind = file_format(path, fmt)
+    labels: dict = {}  # Stata and SPSS: value labels of the codes of each column
     if not path.exists():
         raise DataFileError(f"{path}: data file not found", code="file_not_found")
     if path.is_dir():
@@ -484,12 +488,11 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
 
             reader = pyreadstat.read_sas7bdat if kind == "sas" else pyreadstat.read_xport
             df, _ = reader(str(path))
-        elif kind == "stata":
-            df = pd.read_stata(path, convert_categoricals=False)
-        else:
+        else:  # Stata and SPSS, with their value labels
             import pyreadstat
 
-            df, _ = pyreadstat.read_sav(str(path))
+            df, meta = (pyreadstat.read_dta if kind == "stata" else pyreadstat.read_sav)(str(path))
+            labels = meta.variable_value_labels
     except DataFileError:
         raise
     except Exception as e:  # every reader has its own exception types
@@ -505,7 +508,20 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
         blank = df[col].map(lambda v: isinstance(v, str) and not v.strip())
         if blank.any():
             df.loc[blank, col] = None
-    return RawTable.from_frame(df, str(path), kind)
+    labelled = {str(c).strip(): codes for c, codes in _apply_value_labels(df, labels).items()}
+    return replace(RawTable.from_frame(df, str(path), kind), value_labels=labelled)
+
+
+def _apply_value_labels(df: pd.DataFrame, labels: dict) -> dict:
+    """Labels for the codes of each column whose every value has one (an arm: 1 "acupuncture"); a scale
+    labelled at its ends only keeps its numbers. Returns ``{column: {label: code}}`` of those labelled."""
+    shown = {}
+    for col, codes in labels.items():
+        present = df[col].dropna() if col in df and codes else ()
+        if len(present) and present.isin(list(codes)).all():
+            df[col] = df[col].map(codes).astype(object).where(df[col].notna(), None)
+            shown[col] = {label: code for code, label in reversed(codes.items())}
+    return shown
 
 
 def read_table(
