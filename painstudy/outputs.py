@@ -328,6 +328,7 @@ class OutputFolder:
         self.staging = self.target.with_name(f".tmp-{self.target.name}-{os.getpid()}-{self.token}")
         self._lock = _Lock(self.target.with_name(f".{self.target.name}.lock"), self.given)
         self.cleaned: list[str] = []
+        self.existed = False  # whether a previous folder with content was there (known under the lock)
 
     @property
     def path(self) -> Path:
@@ -344,6 +345,7 @@ class OutputFolder:
         try:
             self._clean_leftovers()
             check_replaceable(self.target, what=self.what, kind=self.kind)  # again, now that no other run can
+            self.existed = self.target.is_dir() and any(self.target.iterdir())
             if self.failed is not None:
                 reason = ownership(self.failed)
                 if reason:
@@ -387,8 +389,15 @@ class OutputFolder:
             shutil.rmtree(entry, ignore_errors=True)
             self.cleaned.append(f"removed {entry.name}")
 
+    def unchanged(self, *, where: bool = False) -> str:
+        """What a failed run left of the target (named when ``where``): the previous folder unchanged, or
+        nothing written (there was no previous folder)."""
+        if self.existed:
+            return f"the previous {self.what}{f' in {self.given}' if where else ''} is unchanged"
+        return f"no {self.what} was written{f' to {self.given}' if where else ''}"
+
     def _io_error(self, action: str, e: OSError) -> OutputError:
-        return OutputError(f"{self.given}: cannot {action} ({e.strerror or e}); the previous {self.what} is unchanged")
+        return OutputError(f"{self.given}: cannot {action} ({e.strerror or e}); {self.unchanged()}")
 
     def publish(self, manifest: Mapping[str, Any]) -> Path:
         """Write the manifest into the staging folder and swap it in place of the target."""
@@ -425,6 +434,6 @@ class OutputFolder:
         except OSError as e:
             raise OutputError(
                 f"{self.given}: the run failed, and keeping it in {self.failed} failed too "
-                f"({e.strerror or e}); the previous {self.what} is unchanged"
+                f"({e.strerror or e}); {self.unchanged()}"
             ) from None
         return self.failed

@@ -221,3 +221,21 @@ def test_report_out_on_a_simulated_study_keeps_the_study(tmp_path, capsys, monke
     assert main(["report", "mystudy", "--notebooks", "01", "--out", "mystudy"]) == 1
     assert "holds a simulation painstudy wrote, not a report" in capsys.readouterr().err
     assert _tree(tmp_path / "mystudy") == before
+
+
+def test_a_failing_first_write_does_not_speak_of_a_previous_folder(tmp_path, monkeypatch):
+    real_rename = os.rename
+
+    def full_disk(src, dst):
+        if Path(src).name.startswith(".tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_rename(src, dst)
+
+    with OutputFolder(tmp_path / "new", kind="test") as out:
+        (out.path / "a.txt").write_text("new")
+        monkeypatch.setattr(os, "rename", full_disk)
+        with pytest.raises(OutputError, match="No space left on device.*; no test folder was written$") as err:
+            out.publish({})
+        monkeypatch.setattr(os, "rename", real_rename)
+    assert "previous" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -6,8 +6,8 @@ own (:mod:`painstudy.reporting.execute`, up to ``jobs`` at a time, each logging 
 inside a staging folder beside the output folder (:class:`painstudy.outputs.OutputFolder`).
 When every notebook succeeded, the staging folder replaces the output folder, with
 ``manifest.json`` (what was read, with SHA-256; parameters; versions; reproducible) and
-``run.json`` (times and host: what differs between runs). On failure the previous report stays
-as it was and the run is kept in ``<out>.failed/`` with its logs.
+``run.json`` (times and host: what differs between runs). On failure the previous report (if any)
+stays as it was and the run is kept in ``<out>.failed/`` with its logs.
 """
 
 from __future__ import annotations
@@ -347,7 +347,7 @@ def run_report(
             return _run_in(folder, plan)
         except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
             raise OutputError(
-                f"{folder.given}: cannot write the report ({e.strerror or e}); the previous report is unchanged"
+                f"{folder.given}: cannot write the report ({e.strerror or e}); {folder.unchanged()}"
             ) from None
 
 
@@ -430,7 +430,5 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
             tail = _log_tail(kept / "logs" / r.log)
             if tail:
                 msg += f"\n{r.name} log (logs/{r.log}):\n{tail}"
-    raise ReportError(
-        f"{msg}\nThe previous report in {folder.given} is unchanged; the failed run is kept "
-        f"in {kept} (logs in {kept / 'logs'})"
-    )
+    note = folder.unchanged(where=True)
+    raise ReportError(f"{msg}\n{note[0].upper()}{note[1:]}; the failed run is kept in {kept} (logs in {kept / 'logs'})")
