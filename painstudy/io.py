@@ -483,16 +483,12 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
             return _read_excel(path, sheet)
         if kind == "parquet":
             df = pd.read_parquet(path)
-        elif kind in ("sas", "xpt"):
+        else:  # SAS, Stata and SPSS (the last two with their value labels)
             import pyreadstat
 
-            reader = pyreadstat.read_sas7bdat if kind == "sas" else pyreadstat.read_xport
-            df, _ = reader(str(path))
-        else:  # Stata and SPSS, with their value labels
-            import pyreadstat
-
-            df, meta = (pyreadstat.read_dta if kind == "stata" else pyreadstat.read_sav)(str(path))
-            labels = meta.variable_value_labels
+            read = {"sas": "read_sas7bdat", "xpt": "read_xport", "stata": "read_dta", "spss": "read_sav"}[kind]
+            df, meta = getattr(pyreadstat, read)(str(path))
+            labels = meta.variable_value_labels if kind in ("stata", "spss") else {}
     except DataFileError:
         raise
     except Exception as e:  # every reader has its own exception types
@@ -578,14 +574,10 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         df.to_excel(path, index=False)
     elif kind == "stata":
         df.to_stata(path, write_index=False)
-    elif kind == "spss":
+    elif kind in ("spss", "xpt"):
         import pyreadstat
 
-        pyreadstat.write_sav(df, str(path))
-    elif kind == "xpt":
-        import pyreadstat
-
-        pyreadstat.write_xport(df, str(path))
+        (pyreadstat.write_sav if kind == "spss" else pyreadstat.write_xport)(df, str(path))
     else:
         raise DataFileError(f"{path}: writing {kind} files is not supported")
     return path
@@ -599,9 +591,15 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 JSON_MARK = "written_by"
 
 
+#: Environment variable naming the folder that paths are shown relative to (default: the current
+#: folder); ``painstudy report`` sets it for its notebooks, which run in the output folder.
+DISPLAY_BASE_ENV = "PAINSTUDY_DISPLAY_BASE"
+
+
 def display_path(path: str | Path, study_root: str | Path | None = None) -> str:
-    """How a file is shown in reports and results: relative to the study folder when inside it,
-    else its name alone (no machine path, no user name).
+    """How a file is shown in reports and results: relative to the study folder when inside it, else
+    relative to the current folder (:data:`DISPLAY_BASE_ENV`) when inside it, as a user gives it, else
+    its name alone (no machine path, no user name).
 
     >>> display_path("/somewhere/studies/demo/data.csv", "/somewhere/studies/demo")
     'data.csv'
@@ -611,11 +609,10 @@ def display_path(path: str | Path, study_root: str | Path | None = None) -> str:
     import os
 
     p = Path(os.path.abspath(path))
-    if study_root is not None:
-        try:
-            return p.relative_to(Path(os.path.abspath(study_root))).as_posix()
-        except ValueError:
-            pass
+    for base in (study_root, os.environ.get(DISPLAY_BASE_ENV) or os.getcwd()):
+        b = Path(os.path.abspath(base)) if base is not None else None
+        if b is not None and b != Path(b.anchor) and b in p.parents:  # never relative to the root folder
+            return p.relative_to(b).as_posix()
     return p.name
 
 

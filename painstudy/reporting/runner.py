@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFileError, ReportError
+from ..io import DISPLAY_BASE_ENV
 from ..outputs import OutputError, OutputFolder, default_output_dir
 from .execute import now
 from .parameters import check_parameters, inject, notebook_parameters
@@ -138,6 +139,7 @@ class _Job:
         env = {
             **os.environ,
             INPUTS_ENV: str(self.inputs),
+            DISPLAY_BASE_ENV: os.environ.get(DISPLAY_BASE_ENV) or os.getcwd(),  # paths as the user sees them
             "JUPYTER_RUNTIME_DIR": str(self.run_dir),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         }
