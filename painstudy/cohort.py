@@ -183,7 +183,7 @@ class Cohort(Rendered):
             ("outcomes", len(names)),
             ("validation", "valid: every rule holds"),
             ("completed", int(subj["completer"].sum())),
-            ("source", display_path(self.source, s.root) if Path(self.source).is_absolute() else self.source),
+            ("source", self.source if self.source.startswith("<") else display_path(self.source, s.root)),
             ("SHA-256", self.sha256[:16]),
         )
         tables = [("arms", arms), ("visits", visits), ("outcomes", outcomes)]

@@ -163,6 +163,7 @@ def _adjust_names(cohort: Cohort, outcome: str, adjust_for: Sequence[str]) -> li
     cols = []
     for a in adjust_for:
         if a == "baseline":
+            _check_baseline(cohort, outcome)
             cols.append(f"{outcome}_baseline")
         elif a in ("site", "condition") or a in cohort.subjects.columns:
             cols.append(a)
@@ -172,6 +173,28 @@ def _adjust_names(cohort: Cohort, outcome: str, adjust_for: Sequence[str]) -> li
                 f"({', '.join(cohort.subjects.columns)})"
             )
     return cols
+
+
+def _check_baseline(cohort: Cohort, outcome: str) -> None:
+    """Adjusting for the baseline needs baseline values: say why there are none and what to do instead."""
+    spec = cohort.spec
+    if cohort.subjects[f"{outcome}_baseline"].notna().any():
+        return
+    if spec.baseline_visit is None and spec.outcome(outcome).baseline_column is None:
+        why = (
+            f"study {spec.name!r} has no baseline of outcome {outcome!r}: no visit of its study.yml is marked "
+            "`baseline: true` and the outcome has no `baseline_column`"
+        )
+    else:
+        why = f"no subject of study {spec.name!r} has a baseline value of outcome {outcome!r}"
+    numeric = [v.name for v in spec.covariates if v.kind == "numeric"]
+    instead = (
+        f"adjust for a baseline covariate instead: --adjust-for {numeric[0]} (Python: adjust_for=[{numeric[0]!r}]; "
+        f"numeric covariates: {', '.join(numeric)})"
+        if numeric
+        else "declare the baseline in study.yml, or adjust for subject covariates with --adjust-for (adjust_for=[...])"
+    )
+    raise ModelError(f"adjust_for 'baseline' (the default): {why}; {instead}")
 
 
 def _direction(estimate: float, lower_is_better: bool, arm: str, ref: str, lo: float, hi: float) -> tuple[str, str]:

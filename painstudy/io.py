@@ -2,9 +2,9 @@
 
 Supported: CSV/TSV (``.csv``, ``.tsv``, ``.txt``, optionally gzip-compressed), Parquet,
 Excel (``.xlsx``, ``.xls``; any sheet), SAS (``.sas7bdat``, ``.xpt``), Stata (``.dta``) and SPSS
-(``.sav``, ``.zsav``). Values are read as they are (text files: strings, missing values as
-``None``); typing and range checks belong to cohort validation, which then reports every problem
-with its place in the file.
+(``.sav``, ``.zsav``; a column whose every code has a value label shows the labels). Values are read
+as they are (text files: strings, missing values as ``None``); typing and range checks belong to
+cohort validation, which then reports every problem with its place in the file.
 
 Where a problem is: text files number their **lines** as an editor does (the header is line 1;
 blank lines and line breaks inside quoted fields count); binary formats number their **data
@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +125,8 @@ class RawTable:
     notes : tuple of str
         Facts worth telling (rows skipped because every field was empty, a missing final line
         break, the encoding when it was not UTF-8).
+    value_labels : dict
+        Stata and SPSS: ``{column: {label: code}}`` of the columns shown by their value labels.
     """
 
     frame: pd.DataFrame
@@ -135,6 +137,7 @@ class RawTable:
     sheets: tuple[str, ...] = ()
     sheet: str | None = None
     notes: tuple[str, ...] = ()
+    value_labels: dict = field(default_factory=dict)
 
     @classmethod
     def from_frame(
@@ -462,6 +465,7 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
     """
     path = Path(path)
     kind = file_format(path, fmt)
+    labels: dict = {}  # Stata and SPSS: value labels of the codes of each column
     if not path.exists():
         raise DataFileError(f"{path}: data file not found", code="file_not_found")
     if path.is_dir():
@@ -479,17 +483,12 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
             return _read_excel(path, sheet)
         if kind == "parquet":
             df = pd.read_parquet(path)
-        elif kind in ("sas", "xpt"):
+        else:  # SAS, Stata and SPSS (the last two with their value labels)
             import pyreadstat
 
-            reader = pyreadstat.read_sas7bdat if kind == "sas" else pyreadstat.read_xport
-            df, _ = reader(str(path))
-        elif kind == "stata":
-            df = pd.read_stata(path, convert_categoricals=False)
-        else:
-            import pyreadstat
-
-            df, _ = pyreadstat.read_sav(str(path))
+            read = {"sas": "read_sas7bdat", "xpt": "read_xport", "stata": "read_dta", "spss": "read_sav"}[kind]
+            df, meta = getattr(pyreadstat, read)(str(path))
+            labels = meta.variable_value_labels if kind in ("stata", "spss") else {}
     except DataFileError:
         raise
     except Exception as e:  # every reader has its own exception types
@@ -505,7 +504,20 @@ def read_raw(path: str | Path, fmt: str | None = None, *, sheet: str | None = No
         blank = df[col].map(lambda v: isinstance(v, str) and not v.strip())
         if blank.any():
             df.loc[blank, col] = None
-    return RawTable.from_frame(df, str(path), kind)
+    labelled = {str(c).strip(): codes for c, codes in _apply_value_labels(df, labels).items()}
+    return replace(RawTable.from_frame(df, str(path), kind), value_labels=labelled)
+
+
+def _apply_value_labels(df: pd.DataFrame, labels: dict) -> dict:
+    """Labels for the codes of each column whose every value has one (an arm: 1 "acupuncture"); a scale
+    labelled at its ends only keeps its numbers. Returns ``{column: {label: code}}`` of those labelled."""
+    shown = {}
+    for col, codes in labels.items():
+        present = df[col].dropna() if col in df and codes else ()
+        if len(present) and present.isin(list(codes)).all():
+            df[col] = df[col].map(codes).astype(object).where(df[col].notna(), None)
+            shown[col] = {label: code for code, label in reversed(codes.items())}
+    return shown
 
 
 def read_table(
@@ -562,14 +574,10 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         df.to_excel(path, index=False)
     elif kind == "stata":
         df.to_stata(path, write_index=False)
-    elif kind == "spss":
+    elif kind in ("spss", "xpt"):
         import pyreadstat
 
-        pyreadstat.write_sav(df, str(path))
-    elif kind == "xpt":
-        import pyreadstat
-
-        pyreadstat.write_xport(df, str(path))
+        (pyreadstat.write_sav if kind == "spss" else pyreadstat.write_xport)(df, str(path))
     else:
         raise DataFileError(f"{path}: writing {kind} files is not supported")
     return path
@@ -583,9 +591,15 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 JSON_MARK = "written_by"
 
 
+#: Environment variable naming the folder that paths are shown relative to (default: the current
+#: folder); ``painstudy report`` sets it for its notebooks, which run in the output folder.
+DISPLAY_BASE_ENV = "PAINSTUDY_DISPLAY_BASE"
+
+
 def display_path(path: str | Path, study_root: str | Path | None = None) -> str:
-    """How a file is shown in reports and results: relative to the study folder when inside it,
-    else its name alone (no machine path, no user name).
+    """How a file is shown in reports and results: relative to the study folder when inside it, else
+    relative to the current folder (:data:`DISPLAY_BASE_ENV`) when inside it, as a user gives it, else
+    its name alone (no machine path, no user name).
 
     >>> display_path("/somewhere/studies/demo/data.csv", "/somewhere/studies/demo")
     'data.csv'
@@ -595,11 +609,10 @@ def display_path(path: str | Path, study_root: str | Path | None = None) -> str:
     import os
 
     p = Path(os.path.abspath(path))
-    if study_root is not None:
-        try:
-            return p.relative_to(Path(os.path.abspath(study_root))).as_posix()
-        except ValueError:
-            pass
+    for base in (study_root, os.environ.get(DISPLAY_BASE_ENV) or os.getcwd()):
+        b = Path(os.path.abspath(base)) if base is not None else None
+        if b is not None and b != Path(b.anchor) and b in p.parents:  # never relative to the root folder
+            return p.relative_to(b).as_posix()
     return p.name
 
 

@@ -123,7 +123,7 @@ def _legacy_report(doc: dict, files: list[str]) -> bool:
     return True
 
 
-def ownership(folder: str | Path, kind: str | None = None) -> str | None:
+def ownership(folder: str | Path, kind: str | None = None, *, digests: dict | None = None) -> str | None:
     """Why painstudy may not replace ``folder`` (with a folder of ``kind``), or ``None`` when it may.
 
     ``None`` for a missing path, an empty folder, and a folder holding painstudy's manifest that lists
@@ -131,6 +131,9 @@ def ownership(folder: str | Path, kind: str | None = None) -> str | None:
     never replaces a simulated study, nor the reverse). Otherwise a short reason, e.g. ``"is a file"``,
     ``"holds files painstudy did not write: ch1.tex"`` or ``"holds files changed since painstudy wrote
     them: study.yml"``.
+
+    ``digests``: a dict kept between checks of the same folder, so that a file is hashed once as long
+    as it is not touched (its size, times and inode unchanged).
     """
     p = Path(folder)
     if p.is_symlink():
@@ -160,12 +163,23 @@ def ownership(folder: str | Path, kind: str | None = None) -> str | None:
         return f"holds a {doc.get('kind')} painstudy wrote, not a {kind} (it may be the input of this run)"
     hashes = doc.get("sha256") if isinstance(doc.get("sha256"), dict) else {}
     try:
-        changed = [f for f, h in hashes.items() if (p / f).is_file() and sha256_file(p / f) != h]
+        changed = [f for f, h in hashes.items() if (p / f).is_file() and _digest(p / f, digests) != h]
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
     if changed:
         return f"holds files changed since painstudy wrote them: {_some(sorted(changed))}"
     return None
+
+
+def _digest(path: Path, digests: dict | None) -> str:
+    """The SHA-256 of a file, from ``digests`` when the file has not been touched since it was hashed."""
+    if digests is None:
+        return sha256_file(path)
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in digests:
+        digests[key] = sha256_file(path)
+    return digests[key]
 
 
 def _some(names: list[str], k: int = 3) -> str:
@@ -176,9 +190,11 @@ def _package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-def check_replaceable(path: str | Path, *, what: str = "output folder", kind: str | None = None) -> Path:
+def check_replaceable(
+    path: str | Path, *, what: str = "output folder", kind: str | None = None, digests: dict | None = None
+) -> Path:
     """Raise :class:`OutputError` unless painstudy may write (and later replace) the folder ``path`` with a
-    folder of ``kind`` (see :func:`ownership`).
+    folder of ``kind`` (see :func:`ownership`, and its ``digests``).
 
     Returns the absolute path (parent folders resolved, the last component kept as given).
     """
@@ -202,7 +218,7 @@ def check_replaceable(path: str | Path, *, what: str = "output folder", kind: st
             f"{path}: refusing to write the {what} inside the painstudy package ({pkg.name}/); "
             "outputs go to ./reports/ or --out"
         )
-    reason = ownership(target, kind)
+    reason = ownership(target, kind, digests=digests)
     if reason:
         raise OutputError(f"{path}: refusing to replace it: it {reason}. {_RULE}")
     return target
@@ -322,12 +338,14 @@ class OutputFolder:
         self.kind = kind
         self.unhashed = tuple(unhashed)  # files of the folder that change on every run (not checksummed)
         self.what = what or f"{kind} folder"
-        self.target = check_replaceable(path, what=self.what, kind=kind)
+        self._digests: dict = {}  # the folder's files are hashed once for both checks (unless touched between)
+        self.target = check_replaceable(path, what=self.what, kind=kind, digests=self._digests)
         self.failed = self.target.with_name(self.target.name + ".failed") if keep_failed else None
         self.token = secrets.token_hex(4)
         self.staging = self.target.with_name(f".tmp-{self.target.name}-{os.getpid()}-{self.token}")
         self._lock = _Lock(self.target.with_name(f".{self.target.name}.lock"), self.given)
         self.cleaned: list[str] = []
+        self.existed = False  # whether a previous folder with content was there (known under the lock)
 
     @property
     def path(self) -> Path:
@@ -343,7 +361,9 @@ class OutputFolder:
         self._lock.acquire()
         try:
             self._clean_leftovers()
-            check_replaceable(self.target, what=self.what, kind=self.kind)  # again, now that no other run can
+            # again, now that no other run can change it
+            check_replaceable(self.target, what=self.what, kind=self.kind, digests=self._digests)
+            self.existed = self.target.is_dir() and any(self.target.iterdir())
             if self.failed is not None:
                 reason = ownership(self.failed)
                 if reason:
@@ -387,8 +407,15 @@ class OutputFolder:
             shutil.rmtree(entry, ignore_errors=True)
             self.cleaned.append(f"removed {entry.name}")
 
+    def unchanged(self, *, where: bool = False) -> str:
+        """What a failed run left of the target (named when ``where``): the previous folder unchanged, or
+        nothing written (there was no previous folder)."""
+        if self.existed:
+            return f"the previous {self.what}{f' in {self.given}' if where else ''} is unchanged"
+        return f"no {self.what} was written{f' to {self.given}' if where else ''}"
+
     def _io_error(self, action: str, e: OSError) -> OutputError:
-        return OutputError(f"{self.given}: cannot {action} ({e.strerror or e}); the previous {self.what} is unchanged")
+        return OutputError(f"{self.given}: cannot {action} ({e.strerror or e}); {self.unchanged()}")
 
     def publish(self, manifest: Mapping[str, Any]) -> Path:
         """Write the manifest into the staging folder and swap it in place of the target."""
@@ -425,6 +452,6 @@ class OutputFolder:
         except OSError as e:
             raise OutputError(
                 f"{self.given}: the run failed, and keeping it in {self.failed} failed too "
-                f"({e.strerror or e}); the previous {self.what} is unchanged"
+                f"({e.strerror or e}); {self.unchanged()}"
             ) from None
         return self.failed

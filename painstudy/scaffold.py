@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ _REASON = re.compile(
 _BASELINE_LABEL = re.compile(
     r"^(baseline|base|bl|screening|pre|week_?0|wk_?0|w0|day_?0|0|v0|visit_?0|t0|month_?0)$", re.I
 )
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?$")
 _WIDE = re.compile(
     r"^(?P<stem>[A-Za-z][A-Za-z0-9_]*?)[_.]?(?P<v>bl|baseline|base|pre|post|fu\d*|"
     r"w(?:ee)?k?\d+|m(?:onth)?\d+|\d+(?:w|wk|m|mo)|t\d+|v(?:isit)?\d+|\d+)$",
@@ -195,20 +197,39 @@ def _constant_within(raw: pd.DataFrame, subject: str, col: str) -> bool:
     return bool((g.groupby(subject)[col].nunique() <= 1).all()) if len(g) else True
 
 
-def _week_of(label: str) -> tuple[float | None, bool]:
-    """Week number from a visit label, and whether it is a baseline label."""
+def _week_of(label) -> tuple[float | None, bool, str]:
+    """Week number from a visit label, whether it is a baseline label, and why the week is a guess
+    (empty when the label says it: a week, day or month number, or a baseline)."""
     s = str(label).strip().lower()
     if _BASELINE_LABEL.match(s):
-        return 0.0, True
+        return 0.0, True, ""
     m = re.search(r"(\d+(?:\.\d+)?)", s)
     if not m:
-        return None, False
+        return None, False, ""
     n = float(m.group(1))
     if re.search(r"m(on)?th|mo\b|\dm$|^m\d", s):
-        return round(n * 52 / 12), False
+        return round(n * 52 / 12), False, ""
     if re.search(r"day|^d\d", s):
-        return round(n / 7, 1), False
-    return n, False
+        return round(n / 7, 1), False, ""
+    if re.search(r"(^|[^a-z])w(ee)?k?s?[ _.]?\d|\d[ _.]?w(ee)?k?s?($|[^a-z])", s):
+        return n, False, ""
+    return n, False, f"the visit number in {str(label)!r} was taken as week {n:g}"
+
+
+def _dates(values) -> list[pd.Timestamp] | None:
+    """The values as dates when every one is a date (ISO text or a date cell), else None."""
+    out = []
+    for v in values:
+        if isinstance(v, datetime.date):  # a date or date-time cell (pandas' Timestamp is one)
+            out.append(pd.Timestamp(v))
+        elif isinstance(v, str) and _DATE.match(v.strip()):
+            try:
+                out.append(pd.Timestamp(v.strip()))
+            except ValueError:
+                return None
+        else:
+            return None
+    return out or None
 
 
 def _natural_key(v):
@@ -296,7 +317,7 @@ def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_
     used = {subject, arm}
     roles: dict[str, str | None] = {"subject": subject, "arm": arm, "visit": None, "week": None}
     lines: list[str] = []
-    visits: list[tuple[str, float | None, bool, list]] = []  # name, week, baseline, codes
+    visits: list[tuple[str, float | None, bool, list, str]] = []  # name, week, baseline, codes, guess
     wide_outcomes: dict[str, dict[str, str]] = {}
     if long:
         visit = _first(cols, _VISIT, exclude=used)
@@ -313,11 +334,19 @@ def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_
         if week is not None and _is_numeric(raw[week]) and not _constant_within(raw, subject, week):
             roles["week"] = week
             used.add(week)
-        for v in sorted(raw[visit].dropna().unique(), key=_natural_key):
-            wk, base = _week_of(v)
-            if _is_numeric(raw[visit]) and _WEEK.match(visit):
-                wk, base = float(_numeric(pd.Series([v]))[0]), float(_numeric(pd.Series([v]))[0]) == 0
-            visits.append((_slug(v) if not str(v).replace(".", "").isdigit() else f"visit{v}", wk, base, [v]))
+        labels = sorted(raw[visit].dropna().unique(), key=_natural_key)
+        dates = _dates(labels)
+        for i, v in enumerate(labels):
+            wk, base, note = _week_of(v)
+            if dates is not None:  # a visit column of dates: weeks counted from the first date
+                first = min(dates)
+                wk, base = round((dates[i] - first).days / 7, 1), False
+                note = f"the date {str(v)!r} was read as week {wk:g} (weeks from the first date, {first.date()})"
+            elif _is_numeric(raw[visit]) and _WEEK.match(visit):
+                n = float(_numeric(pd.Series([v]))[0])
+                per_day = re.search(r"day|ady", visit, re.I)
+                wk, base, note = (round(n / 7, 1) if per_day else n), n == 0, ""
+            visits.append((_slug(v) if not str(v).replace(".", "").isdigit() else f"visit{v}", wk, base, [v], note))
     else:
         stems: dict[str, dict[str, str]] = {}
         for c in cols:
@@ -329,17 +358,17 @@ def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_
             {t for v in stems.values() for t in v}, key=lambda t: (_week_of(t)[0] is None, _week_of(t)[0] or 0, t)
         )
         for t in tokens:
-            wk, base = _week_of(t)
-            visits.append((_slug(t) if not t.isdigit() else f"visit{t}", wk, base, []))
-            if t.isdigit():
-                confirm.append(f"visits: the column suffix {t!r} was read as visit {t} (week {wk:g}); set its week")
+            wk, base, note = _week_of(t)
+            if note:
+                note = f"the column suffix {t!r} was read as a visit number, week {wk:g}"
+            visits.append((_slug(t) if not t.isdigit() else f"visit{t}", wk, base, [], note))
         tok2visit = {t: v[0] for t, v in zip(tokens, visits)}
         for s, m in stems.items():
             wide_outcomes[s] = {tok2visit[t]: c for t, c in m.items()}
             used.update(m.values())
     if not visits:
         raise PainstudyError(f"{data_file or 'data'}: no visits could be recognised; write the visits in study.yml")
-    if not any(b for _, _, b, _ in visits):
+    if not any(v[2] for v in visits):
         confirm.append(
             "visits: no baseline visit was recognised; mark one with `baseline: true` or give each "
             "outcome a `baseline_column`"
@@ -403,8 +432,9 @@ def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_
         "data:",
         f"  file: {_q(data_file or 'data.csv')}",
         f"  layout: {'long' if long else 'wide'}",
-        f"subject: {_q(subject)}",
-        f"arm: {{column: {_q(arm)}}}",
+        f"subject: {_q(subject)}"
+        + ("" if _ID.match(subject.strip()) else "  # CHECK: the column taken as the subject identifier"),
+        f"arm: {{column: {_q(arm)}}}" + ("" if _ARM.match(arm.strip()) else "  # CHECK: the column taken as the arm"),
         "arms:",
     ]
     for value in sorted(raw[arm].dropna().unique(), key=_natural_key):
@@ -426,12 +456,16 @@ def draft_study(data: str | Path | pd.DataFrame, *, name: str = "mystudy", data_
         )
     lines.append("visits:")
     last = -math.inf
-    for vname, wk, base, codes in visits:
+    for vname, wk, base, codes, note in visits:
         week = wk if wk is not None and wk > last else (last + 1 if math.isfinite(last) else 0)
         last = week
-        guess = "" if wk is not None and wk == week else "  # CHECK: week not readable from the label"
-        if guess:
+        guess = ""
+        if wk is None or wk != week:
+            guess = "  # CHECK: week not readable from the label"
             confirm.append(f"visits.{vname}: week {week:g} is a placeholder")
+        elif note:
+            guess = f"  # CHECK: {note}; set its week"
+            confirm.append(f"visits.{vname}: {note}")
         code = f", codes: [{', '.join(_q(c) for c in codes)}]" if codes else ""
         window = ""
         if roles["week"] and codes:

@@ -182,6 +182,44 @@ def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return pd.Series(values[codes], index=raw.index), pd.Series(bad[codes], index=raw.index)
 
 
+#: A number written with a decimal comma (``3,5``, ``-0,25``, ``1.234,5``).
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]*),[0-9]+\s*")
+
+#: What to do about numbers written with a decimal comma (painstudy reads a decimal point only).
+DECIMAL_COMMA_HINT = (
+    "it looks like a decimal comma (the file seems to use the European number format); painstudy reads "
+    "numbers with a decimal point only: save the file with '.' as the decimal separator (in R write.csv, "
+    "not write.csv2), or read it yourself with pandas.read_csv(FILE, sep=';', decimal=',') and pass the "
+    "table to painstudy.load_cohort(study, data=table)"
+)
+
+
+def decimal_comma(raw: pd.Series) -> pd.Series:
+    """The mask of text values that are numbers written with a decimal comma (``3,5``)."""
+    if not pd.api.types.is_object_dtype(raw) and not pd.api.types.is_string_dtype(raw):
+        return pd.Series(False, index=raw.index)
+    codes, uniques = _distinct(raw)
+    hit = np.array([isinstance(u, str) and bool(_DECIMAL_COMMA.fullmatch(u)) for u in uniques] + [False], dtype=bool)
+    return pd.Series(hit[codes], index=raw.index)
+
+
+def as_codes(raw: RawTable, column: str) -> pd.Series:
+    """A column's values, with value labels (Stata, SPSS: see :attr:`RawTable.value_labels`) turned
+    back into their codes: a scale labelled at every point stays a number."""
+    labels = raw.value_labels.get(column)
+    return raw.frame[column] if not labels else raw.frame[column].map(lambda v: labels.get(v, v))
+
+
+def with_value_labels(codes: dict, raw: RawTable, column: str | None) -> dict:
+    """``codes`` (normalised code -> name) and, for a column shown by its value labels, the label of
+    each of those codes: a study.yml may name a Stata or SPSS code by its number or by its label."""
+    out = dict(codes)
+    for label, code in raw.value_labels.get(column, {}).items():
+        if normalise_code(code) in codes:
+            out.setdefault(normalise_code(label), codes[normalise_code(code)])
+    return out
+
+
 def parse_booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Values as a nullable boolean Series and the mask of present values that are not booleans."""
     words = normalise_series(raw).str.lower()
@@ -316,7 +354,9 @@ def _first_change(values: pd.Series, subj: pd.Series) -> pd.DataFrame:
 def check_arms(spec: StudySpec, raw: RawTable, subj: pd.Series, log: FailureLog) -> pd.Series:
     """``missing_value``, ``unknown_arm``, ``subject_in_two_arms``. Returns the arm name of each row."""
     col = raw.frame[spec.arm_column]
-    codes = {normalise_code(code): a.name for a in spec.arms for code in a.codes}
+    codes = with_value_labels(
+        {normalise_code(code): a.name for a in spec.arms for code in a.codes}, raw, spec.arm_column
+    )
     normed = normalise_series(col)
     arm = normed.map(codes)
     log.add_mask("missing_value", "missing arm", normed.isna(), spec.arm_column, subj)
@@ -359,8 +399,12 @@ def check_numbers(
     beyond :data:`MAX_MAGNITUDE` in size on a side of the range that is open (no ``high``, or
     ``high`` infinite: an open-ended scale).
     """
-    values, bad = parse_numbers(raw.frame[column])
-    log.add_mask("not_numeric", f"not a number ({what})", bad, column, subj)
+    values, bad = parse_numbers(as_codes(raw, column))
+    comma = decimal_comma(raw.frame[column]).to_numpy()
+    shown, subjects = raw.frame[column].to_numpy(dtype=object), subj.to_numpy(dtype=object)
+    for i in np.flatnonzero(bad.to_numpy()):  # in file order; a decimal comma gets its hint
+        rule = f"not a number ({what})" + (f"; {DECIMAL_COMMA_HINT}" if comma[i] else "")
+        log.add("not_numeric", rule, column, int(i), subjects[i], shown[i])
     inf = np.isinf(values.to_numpy())
     log.add_mask("non_finite_number", f"infinite value ({what}); leave it empty if it is missing", inf, column, subj)
     y = values.where(~inf) * scale
@@ -385,7 +429,7 @@ def _variable_values(var: Variable, raw: RawTable, subj: pd.Series, log: Failure
         return pd.Series(var.constant, index=raw.frame.index, dtype=object)
     col = raw.frame[var.column]
     if var.values:
-        mapping = {normalise_code(k): v for k, v in var.values.items()}
+        mapping = with_value_labels({normalise_code(k): v for k, v in var.values.items()}, raw, var.column)
         normed = normalise_series(col)
         out = normed.map(mapping)
         log.add_mask(
@@ -425,7 +469,7 @@ def check_subject_variables(spec: StudySpec, raw: RawTable, subj: pd.Series, log
         columns["withdrawal_reason"] = spec.withdrawal_reason
     if spec.completer_column:
         col = spec.completer_column
-        flags, bad = parse_booleans(raw.frame[col])
+        flags, bad = parse_booleans(as_codes(raw, col))
         log.add_mask("invalid_boolean", "not a completer flag: write true/false, yes/no, y/n or 1/0", bad, col, subj)
         out["completer"] = flags
         columns["completer"] = col
@@ -454,8 +498,8 @@ def check_long_rows(spec: StudySpec, raw: RawTable, subj: pd.Series, log: Failur
     """``missing_value``/``visit_not_in_schedule`` for the visit, number rules and ``outside_window`` for the
     actual week, ``duplicate_visit``. Returns one row per raw row: ``subject, visit, pos``
     (and ``week_actual``)."""
-    codes = {normalise_code(code): v.name for v in spec.visits for code in v.codes}
     vcol = spec.visit_column
+    codes = with_value_labels({normalise_code(code): v.name for v in spec.visits for code in v.codes}, raw, vcol)
     normed = normalise_series(raw.frame[vcol])
     visit = normed.map(codes)
     log.add_mask("missing_value", "missing visit", normed.isna(), vcol, subj)

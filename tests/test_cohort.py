@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import painstudy
-from painstudy.io import write_table
+from painstudy.io import read_table, write_table
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -237,3 +237,60 @@ def test_table1_without_any_baseline_shows_dashes_and_warns_nothing(shared):
         t = painstudy.load_cohort("bcva").table1()
     row = t.loc[("Generic score (no range) at baseline", "mean (SD)")]
     assert set(row) == {"-"}
+
+
+@pytest.mark.parametrize("ext", ["dta", "sav"])
+def test_stata_and_spss_value_labels_are_shown(tmp_path, demo_cohort, ext):
+    """Arms, visits and sex coded 1, 2, ... with value labels (as Stata and SPSS files keep them)
+    read as their labels; a column labelled at one value only (the oldest age) keeps its numbers.
+    A study.yml may name the codes by label (as `painstudy init` drafts them) or by number."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pyreadstat
+
+    demo = ROOT / "painstudy" / "datasets" / "studies" / "demo"
+    raw = pd.read_csv(demo / "data.csv").rename(columns=_RENAMES.get(ext, {}))
+    raw["withdrawal_reason"] = raw["withdrawal_reason"].fillna("")
+    labels = {}
+    for col in ("arm", "visit", "sex"):
+        names = list(dict.fromkeys(raw[col]))
+        labels[col] = {i + 1: name for i, name in enumerate(names)}
+        raw[col] = raw[col].map({name: i + 1 for i, name in enumerate(names)}).astype("int32")
+    raw["age"] = raw["age"].astype("int32")
+    labels["age"] = {int(raw["age"].max()): "oldest"}
+    path = tmp_path / f"trial.{ext}"
+    if ext == "dta":
+        raw.to_stata(path, write_index=False, value_labels=labels)
+    else:
+        pyreadstat.write_sav(raw, str(path), variable_value_labels=labels)
+    table = read_table(path)
+    assert set(table["arm"]) == {"usual_care", "physiotherapy", "mindfulness", "integrative"}
+    assert set(table["visit"]) == set(demo_cohort.spec.visit_names)
+    assert pd.api.types.is_numeric_dtype(table["age"])
+    # the demo's study.yml names arms, visits and sexes by label: it validates on the command line
+    shutil.copy(demo / "study.yml", tmp_path / "study.yml")
+    yml = (tmp_path / "study.yml").read_text().replace("file: data.csv", f"file: trial.{ext}")
+    (tmp_path / "study.yml").write_text(yml.replace("column: function", "column: physfunc") if ext == "dta" else yml)
+    r = subprocess.run(
+        [str(__import__("pathlib").Path(sys.executable).parent / "painstudy"), "validate", str(tmp_path / "study.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "valid (400 subjects" in r.stdout, r.stderr[:2000]
+    cohort = painstudy.load_cohort(tmp_path / "study.yml")
+    for table, cols in (("visits", ["subject", "arm", "visit", "pain"]), ("subjects", ["subject", "sex", "age"])):
+        ours, theirs = getattr(cohort, table)[cols], getattr(demo_cohort, table)[cols]
+        pd.testing.assert_frame_equal(ours.astype(str), theirs.astype(str))
+    # ... and so does a definition naming them by their numeric codes
+    spec = cohort.spec
+    by_code = spec.replace(
+        arms=tuple(
+            __import__("dataclasses").replace(a, codes=(next(k for k, v in labels["arm"].items() if v == a.name),))
+            for a in spec.arms
+        )
+    )
+    assert painstudy.load_cohort(by_code).subjects["arm"].value_counts().to_dict() == (
+        demo_cohort.subjects["arm"].value_counts().to_dict()
+    )

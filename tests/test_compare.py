@@ -185,3 +185,22 @@ def test_every_model_says_how_many_subjects_it_used_and_left_out(demo_cohort):
         assert line.startswith(res.formulas[outcome]) and f"({fit.n_subjects} subjects" in line
         assert ("left out" in line) == (fit.n_subjects_dropped > 0)
         assert line in str(res)
+
+
+def test_a_study_without_baseline_says_so_and_what_to_adjust_for_instead(shared):
+    """bcva's outcome is a change from baseline, its baseline a covariate (BCVA_BL): no visit is a
+    baseline, so the default adjustment for the baseline cannot be made. The error says that, not that
+    no rows had complete covariates."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cohort = painstudy.load_cohort("bcva")
+    with pytest.raises(ModelError, match=r"study 'bcva' has no baseline of outcome 'BCVA_CHG'.*--adjust-for BCVA_BL"):
+        painstudy.compare_arms(cohort)
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "painstudy"), "fit", "compare", "bcva"], capture_output=True, text=True
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "no visit of its study.yml is marked `baseline: true`" in r.stderr and "--adjust-for BCVA_BL" in r.stderr
+    assert "complete covariates" not in r.stderr

@@ -192,3 +192,30 @@ def test_offline_is_one_clear_line(monkeypatch, tmp_path):
     msg = str(err.value)
     assert "\n" not in msg and "PAINSTUDY_DATA_MIRROR" in msg
     assert main(["datasets", "fetch", "fev"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["missing folder", "a file"])
+def test_a_mirror_that_is_not_a_folder_is_named_not_ignored(tmp_path, monkeypatch, kind):
+    """PAINSTUDY_DATA_MIRROR set to a path that does not exist or to a file: a dataset is then needed
+    fails with the variable and the path (instead of a silent fall-back to cache or download);
+    `painstudy datasets list` notes it."""
+    import os
+    import subprocess
+    import sys
+
+    bogus = tmp_path / "no_such_mirror"
+    if kind == "a file":
+        bogus.write_text("not a folder\n")
+    monkeypatch.setenv(datasets.MIRROR_ENV, str(bogus))
+    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(DatasetError, match=f"PAINSTUDY_DATA_MIRROR={bogus}: (no such folder|is a file)"):
+        datasets.fetch("vickers2004")
+    with pytest.warns(UserWarning, match=f"PAINSTUDY_DATA_MIRROR={bogus}"):
+        datasets.list_datasets()
+    cli = str(Path(sys.executable).parent / "painstudy")
+    env = {**os.environ, datasets.MIRROR_ENV: str(bogus)}
+    r = subprocess.run([cli, "describe", "vickers2004"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"PAINSTUDY_DATA_MIRROR={bogus}: " in r.stderr and "unset it" in r.stderr
+    r = subprocess.run([cli, "datasets", "list"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and f"painstudy: note: PAINSTUDY_DATA_MIRROR={bogus}" in r.stderr

@@ -221,3 +221,42 @@ def test_report_out_on_a_simulated_study_keeps_the_study(tmp_path, capsys, monke
     assert main(["report", "mystudy", "--notebooks", "01", "--out", "mystudy"]) == 1
     assert "holds a simulation painstudy wrote, not a report" in capsys.readouterr().err
     assert _tree(tmp_path / "mystudy") == before
+
+
+def test_a_failing_first_write_does_not_speak_of_a_previous_folder(tmp_path, monkeypatch):
+    real_rename = os.rename
+
+    def full_disk(src, dst):
+        if Path(src).name.startswith(".tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_rename(src, dst)
+
+    with OutputFolder(tmp_path / "new", kind="test") as out:
+        (out.path / "a.txt").write_text("new")
+        monkeypatch.setattr(os, "rename", full_disk)
+        with pytest.raises(OutputError, match="No space left on device.*; no test folder was written$") as err:
+            out.publish({})
+        monkeypatch.setattr(os, "rename", real_rename)
+    assert "previous" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_previous_folder_is_hashed_once_per_run(tmp_path, monkeypatch):
+    """The folder is checked when the run is set up and again under the lock; its files are hashed
+    once for both, unless one is touched in between (then it is hashed again, and the change seen)."""
+    import painstudy.outputs
+
+    own = _publish(tmp_path / "r", {"a.txt": "a", "sub/b.txt": "b"})
+    hashed = []
+    real = painstudy.outputs.sha256_file
+    monkeypatch.setattr(painstudy.outputs, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    with OutputFolder(own, kind="test") as out:
+        assert sorted(hashed) == ["a.txt", "b.txt"]
+        (out.path / "c.txt").write_text("c")
+        out.publish({})
+    hashed.clear()
+    folder = OutputFolder(own, kind="test")
+    (own / "c.txt").write_text("changed by someone")  # the folder now holds c.txt only (the last run's)
+    with pytest.raises(OutputError, match="changed since painstudy wrote them: c.txt"):
+        folder.__enter__()
+    assert hashed == ["c.txt", "c.txt"]

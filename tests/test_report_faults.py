@@ -350,3 +350,15 @@ def test_a_write_error_while_preparing_is_one_message(quick, tmp_path, monkeypat
     err = capsys.readouterr().err
     assert "cannot write the report (No space left on device)" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["quick.ipynb"]
+
+
+@pytest.mark.slow
+def test_a_failed_report_mentions_a_previous_report_only_when_there_was_one(quick, tmp_path):
+    out = tmp_path / "r"
+    command = [*PAINSTUDY, "report", "--notebooks", str(quick), "--out", str(out)]
+    p = subprocess.run([*command, "-p", "fail=true"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "previous" not in p.stderr and f"No report folder was written to {out}" in p.stderr, p.stderr
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
+    p = subprocess.run([*command, "-p", "fail=true"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and f"The previous report folder in {out} is unchanged" in p.stderr, p.stderr

@@ -295,3 +295,40 @@ def test_an_installed_copy_works_outside_the_checkout(tmp_path):
     assert [i["path"] for i in manifest["inputs"]] == ["study.yml", "data.csv"]
     after = {p for p in site.rglob("*") if "__pycache__" not in p.parts}
     assert after == shipped, sorted(map(str, after - shipped))
+
+
+def test_input_paths_are_shown_as_the_user_gave_them_not_from_the_output_folder(tmp_path, monkeypatch):
+    """The notebooks run in the output folder; the paths a report shows (manifest parameters and
+    inputs, the cohort's source in the HTML) are those of the folder `painstudy report` was run from,
+    not '../../../elsewhere/trial.csv'."""
+    import subprocess
+    import sys
+
+    study = tmp_path / "studies" / "s"
+    study.mkdir(parents=True)
+    demo = painstudy.datasets.study_path("demo").parent
+    for f in ("study.yml", "data.csv"):
+        shutil.copy(demo / f, study / f)
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(demo / "data.csv", tmp_path / "elsewhere" / "trial.csv")
+    command = [str(Path(sys.executable).parent / "painstudy"), "report", "studies/s", "--notebooks", "01"]
+    r = subprocess.run(
+        [*command, "-p", "data=elsewhere/trial.csv", "--out", "out/deep/r"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out" / "deep" / "r"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parameters"] == {"data": "elsewhere/trial.csv"}
+    assert [i["path"] for i in manifest["inputs"]] == ["study.yml", "elsewhere/trial.csv"]
+    html = (out / "01_cohort.html").read_text()
+    assert "source: <b>elsewhere/trial.csv</b>" in html and "../elsewhere" not in html
+    # the same rule in Python: relative to the study folder, else to the current folder, else the name
+    monkeypatch.chdir(tmp_path)
+    cohort = painstudy.load_cohort("studies/s", data="elsewhere/trial.csv")
+    assert dict(cohort.tidy().facts)["source"] == "elsewhere/trial.csv"
+    assert painstudy.io.display_path(study / "data.csv", study) == "data.csv"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert painstudy.io.display_path(study / "data.csv") == "data.csv"  # outside the current folder: the name

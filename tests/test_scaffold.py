@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -11,6 +15,7 @@ from painstudy.errors import PainstudyError
 from painstudy.scaffold import draft_study, init_study
 
 DEMO = painstudy.datasets.studies_dir() / "demo"
+BIN = Path(sys.executable).parent  # the environment's console scripts (`painstudy`)
 
 
 def test_draft_of_the_demo_data_finds_every_role():
@@ -93,3 +98,42 @@ def test_a_file_without_outcomes_is_a_clear_error():
     raw = pd.DataFrame({"id": ["a", "b"], "arm": ["x", "y"], "note": ["p", "q"]})
     with pytest.raises(PainstudyError, match="no visits|no outcome"):
         draft_study(raw)
+
+
+def _visit_lines(yaml_text: str) -> list[str]:
+    lines = yaml_text.splitlines()
+    start = lines.index("visits:") + 1
+    return [ln for ln in lines[start:] if ln.startswith("  - ")]
+
+
+def test_weeks_read_from_visit_numbers_or_dates_are_marked_check(tmp_path):
+    """A visit number (1, 2, 3) or a date is not a week: the week drafted from it is a guess, marked
+    CHECK in study.yml (through the command line) and listed to confirm (through the API)."""
+    subjects = {"patient_id": ["P1"] * 3 + ["P2"] * 3, "group": ["UC"] * 3 + ["Yoga"] * 3}
+    pain = {"pain_nrs": [7, 5, 4, 6, 3, 2]}
+    by_number = pd.DataFrame({**subjects, "visitnum": [1, 2, 3] * 2, **pain})
+    by_date = pd.DataFrame({**subjects, "visit": ["2021-01-04", "2021-02-01", "2021-03-01"] * 2, **pain})
+    for label, raw in (("number", by_number), ("date", by_date)):
+        raw.to_csv(tmp_path / f"{label}.csv", index=False)
+        r = subprocess.run(
+            [str(BIN / "painstudy"), "init", str(tmp_path / label), "--data", str(tmp_path / f"{label}.csv")],
+            capture_output=True,
+            text=True,
+        )
+        assert "Traceback" not in r.stderr, r.stderr
+        visits = _visit_lines((tmp_path / label / "study.yml").read_text())
+        assert len(visits) == 3 and all("# CHECK:" in ln for ln in visits), visits
+    d = draft_study(by_number, name="n")
+    assert "visits.visit2: the visit number in '2' was taken as week 2" in d.to_confirm
+    d = draft_study(by_date, name="d")
+    assert [ln.split("week: ")[1].split(",")[0] for ln in _visit_lines(d.yaml)] == ["0", "4", "8"]
+    assert any("the date '2021-02-01' was read as week 4" in c for c in d.to_confirm)
+    # a week, day or month in the label is read, not guessed: no CHECK
+    weeks = pd.DataFrame({**subjects, "visit": ["baseline", "week4", "week8"] * 2, **pain})
+    assert not any("CHECK" in ln for ln in _visit_lines(draft_study(weeks).yaml))
+
+
+def test_wide_visit_numbers_are_marked_check():
+    raw = pd.DataFrame({"pid": ["a", "b"], "trt": ["yoga", "uc"], "odi_1": [40, 50], "odi_2": [30, 45]})
+    d = draft_study(raw, name="w")
+    assert all("# CHECK: the column suffix" in ln for ln in _visit_lines(d.yaml))

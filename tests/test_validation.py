@@ -57,7 +57,11 @@ CASES = {
         ["line 15,", "column pain", "subject S0003", "'11'", "outside the range [0, 10]"],
     ),
     "non-numeric score": (_set(20, "function", "good"), "not_numeric", ["line 22,", "column function", "'good'"]),
-    "decimal comma": (_set(20, "function", "40,5"), "not_numeric", ["line 22,", "column function", "'40,5'"]),
+    "decimal comma": (
+        _set(20, "function", "40,5"),
+        "not_numeric",
+        ["line 22,", "column function", "'40,5'", "decimal comma", "decimal=','"],
+    ),
     "visit not in schedule": (
         _set(2, "visit", "week6"),
         "visit_not_in_schedule",
@@ -256,3 +260,33 @@ def test_docs_pages_are_generated_from_the_code():
 
     assert (ROOT / "docs" / "reference" / "validation-rules.md").read_text() == validation_rules_page()
     assert (ROOT / "docs" / "reference" / "study-yml.md").read_text() == study_yml_reference() + "\n"
+
+
+def test_a_file_with_decimal_commas_says_so_and_how_to_read_it(demo_copy):
+    """A semicolon-separated file with decimal commas (as European spreadsheets save them): every
+    such value is reported with the hint, and the way the hint gives reads the file."""
+    import subprocess
+    import sys
+
+    df = pd.read_csv(demo_copy / "data.csv", dtype=str, keep_default_na=False)
+    for col in ("week_actual", "pain", "function"):
+        df[col] = df[col].str.replace(".", ",")
+    df.loc[5, "function"] = "good"  # text stays a plain not-a-number, without the hint
+    df.to_csv(demo_copy / "data.csv", sep=";", index=False)
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "painstudy"), "validate", str(demo_copy / "study.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    comma = [ln for ln in lines if "value '3,2'" in ln and "column week_actual" in ln]
+    assert comma and all("[not_numeric]" in ln and "decimal comma" in ln for ln in comma), lines[:3]
+    good = next(ln for ln in lines if "value 'good'" in ln)
+    assert good.endswith("not a number (score of outcome function)")
+    with pytest.raises(CohortError) as err:
+        painstudy.load_cohort(demo_copy / "study.yml")
+    f = err.value.failures
+    assert f.loc[(f["code"] == "not_numeric") & (f["value"] == "3,2"), "rule"].str.contains("decimal comma").all()
+    table = pd.read_csv(demo_copy / "data.csv", sep=";", decimal=",", na_values=["good"])
+    assert painstudy.load_cohort(demo_copy / "study.yml", data=table).n_subjects == 400

@@ -173,6 +173,18 @@ def mirror_dirs() -> list[Path]:
     return [beside] if beside.is_dir() else []
 
 
+def _mirror_problem() -> str | None:
+    """What is wrong with ``$PAINSTUDY_DATA_MIRROR`` (a path that is not a folder), or None."""
+    env = os.environ.get(MIRROR_ENV)
+    if not env or Path(env).is_dir():
+        return None
+    what = "is a file, not a folder" if Path(env).exists() else "no such folder"
+    return (
+        f"{MIRROR_ENV}={env}: {what}; set it to the mirror folder (laid out like <mirror>/<folder>/<file>, "
+        f"a copy of the project's shared datasets), or unset it to use the download cache"
+    )
+
+
 def _mirror_copy(e: DatasetEntry) -> Path | None:
     for mirror in mirror_dirs():
         for c in (mirror / e.folder / e.file, mirror / e.file):
@@ -188,6 +200,11 @@ def _cached_copy(e: DatasetEntry) -> Path | None:
 
 def list_datasets() -> pd.DataFrame:
     """The public datasets of the registry and whether each is available locally."""
+    problem = _mirror_problem()
+    if problem:
+        import warnings
+
+        warnings.warn(problem, UserWarning, stacklevel=2)
     rows = []
     for e in REGISTRY.values():
         local = _mirror_copy(e) or _cached_copy(e)
@@ -269,7 +286,8 @@ def fetch(name: str, *, download: bool = True) -> Path:
     Raises
     ------
     DatasetError
-        Unknown name; a local copy that fails its check; a download that fails its checks.
+        Unknown name; ``$PAINSTUDY_DATA_MIRROR`` set to a path that is not a folder; a local copy
+        that fails its check; a download that fails its checks.
     DatasetUnavailable
         No local copy and no download possible (offline, or ``download=False``); the message
         says how to point the registry at a mirror.
@@ -278,6 +296,9 @@ def fetch(name: str, *, download: bool = True) -> Path:
         e = REGISTRY[name]
     except KeyError:
         raise DatasetError(f"unknown dataset {name!r}; registered: {', '.join(REGISTRY)}") from None
+    problem = _mirror_problem()
+    if problem:  # a mirror that was meant but cannot be used: say so rather than look elsewhere
+        raise DatasetError(f"dataset {name!r}: {problem}")
     local = _mirror_copy(e)
     if local is not None:
         got = sha256_file(local)

@@ -6,8 +6,8 @@ own (:mod:`painstudy.reporting.execute`, up to ``jobs`` at a time, each logging 
 inside a staging folder beside the output folder (:class:`painstudy.outputs.OutputFolder`).
 When every notebook succeeded, the staging folder replaces the output folder, with
 ``manifest.json`` (what was read, with SHA-256; parameters; versions; reproducible) and
-``run.json`` (times and host: what differs between runs). On failure the previous report stays
-as it was and the run is kept in ``<out>.failed/`` with its logs.
+``run.json`` (times and host: what differs between runs). On failure the previous report (if any)
+stays as it was and the run is kept in ``<out>.failed/`` with its logs.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFileError, ReportError
+from ..io import DISPLAY_BASE_ENV
 from ..outputs import OutputError, OutputFolder, default_output_dir
 from .execute import now
 from .parameters import check_parameters, inject, notebook_parameters
@@ -144,6 +145,7 @@ class _Job:
         env = {
             **os.environ,
             INPUTS_ENV: str(self.inputs),
+            DISPLAY_BASE_ENV: os.environ.get(DISPLAY_BASE_ENV) or os.getcwd(),  # paths as the user sees them
             "JUPYTER_RUNTIME_DIR": str(self.run_dir),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         }
@@ -353,7 +355,7 @@ def run_report(
             return _run_in(folder, plan)
         except OSError as e:  # a full disk, a folder made read-only meanwhile, ...
             raise OutputError(
-                f"{folder.given}: cannot write the report ({e.strerror or e}); the previous report is unchanged"
+                f"{folder.given}: cannot write the report ({e.strerror or e}); {folder.unchanged()}"
             ) from None
 
 
@@ -436,7 +438,5 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
             tail = _log_tail(kept / "logs" / r.log)
             if tail:
                 msg += f"\n{r.name} log (logs/{r.log}):\n{tail}"
-    raise ReportError(
-        f"{msg}\nThe previous report in {folder.given} is unchanged; the failed run is kept "
-        f"in {kept} (logs in {kept / 'logs'})"
-    )
+    note = folder.unchanged(where=True)
+    raise ReportError(f"{msg}\n{note[0].upper()}{note[1:]}; the failed run is kept in {kept} (logs in {kept / 'logs'})")
