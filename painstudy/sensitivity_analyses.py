@@ -64,7 +64,7 @@ class MissingDataAnalyses(Rendered):
             )
         tables = (("analyses", self.table),)
         if self.tipping is not None:
-            tables += (("tipping point", self.tipping.table),)
+            tables += (("tipping", self.tipping.table),)
         return Tidy(f"Missing data: {self.outcome} at {self.visit}", facts, tables, self.notes)
 
 
