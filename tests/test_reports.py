@@ -206,6 +206,7 @@ def test_every_notebook_honours_data_and_the_manifest_lists_what_was_read(tmp_pa
         "02_compare_arms": "comparisons.csv",
         "03_time_to_improvement": "improvement_logrank_overall.csv",
         "04_responders": "responders_pain_moderate_rates.csv",
+        "06_sensitivity": "sensitivity_pain_analyses.csv",
     }
     for notebook, table in produced_by.items():
         new, old = pd.read_csv(out / "tables" / table), pd.read_csv(committed / "tables" / table)
