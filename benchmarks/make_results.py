@@ -3,6 +3,7 @@
 python benchmarks/bench_mmrm.py     # writes RESULTS_mmrm.md
 python benchmarks/bench_lmm.py      # writes RESULTS_lmm.md
 python benchmarks/bench_survival.py # writes RESULTS_survival.md
+python benchmarks/bench_registry.py --with-10m  # writes RESULTS_registry.md
 python benchmarks/bench_startup.py  # writes RESULTS_startup.md
 python benchmarks/bench_threads.py  # writes RESULTS_threads.md
 python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one file)
@@ -11,7 +12,14 @@ python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one fil
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["RESULTS_mmrm.md", "RESULTS_lmm.md", "RESULTS_survival.md", "RESULTS_startup.md", "RESULTS_threads.md"]
+PARTS = [
+    "RESULTS_mmrm.md",
+    "RESULTS_registry.md",
+    "RESULTS_lmm.md",
+    "RESULTS_survival.md",
+    "RESULTS_startup.md",
+    "RESULTS_threads.md",
+]
 
 HEADER = """# painstudy benchmarks
 
