@@ -18,7 +18,7 @@ from painstudy.errors import ModelError
 from painstudy.models.mixed.data import plain
 from painstudy.models.mixed.formula import visit_levels
 
-__all__ = ["STRATEGIES", "WideData", "wide_data"]
+__all__ = ["STRATEGIES", "WideData", "wide_data", "strategy_name"]
 
 #: Imputation strategies after an intercurrent event (rbmi's names): missing at random, jump to
 #: reference, copy reference, copy increments in reference, last mean carried forward.
@@ -108,7 +108,7 @@ def wide_data(
     for c in dict.fromkeys([outcome, subject, visit, arm, *covariates]):
         if c not in data.columns:
             raise ModelError(f"column {c!r} is not in the data (columns: {list(data.columns)})")
-    strategy = _strategy(strategy, "strategy")
+    strategy = strategy_name(strategy, "strategy")
     vlev, _ = visit_levels(data[visit], visit, visit_order)
     T = len(vlev)
     subj_codes, subjects = pd.factorize(data[subject], sort=False)
@@ -177,7 +177,8 @@ def wide_data(
     )
 
 
-def _strategy(value, where: str) -> str:
+def strategy_name(value, where: str = "strategy") -> str:
+    """The strategy's name in capitals, or the error naming where it came from."""
     s = str(value).upper()
     if s not in STRATEGIES:
         raise ModelError(f"{where}: unknown strategy {value!r}; use one of {', '.join(STRATEGIES)}")
@@ -205,5 +206,5 @@ def _events(events, subjects, vlev, subject, visit, ice, strat):
             raise ModelError(f"{where}: visit {v!r} is not one of the visits {[str(x) for x in vlev]}")
         i = pos[s]
         ice[i] = vpos[str(v)]
-        strat[i] = _strategy(events["strategy"].iloc[k], where)
+        strat[i] = strategy_name(events["strategy"].iloc[k], where)
     return ice, strat

@@ -28,7 +28,7 @@ from painstudy.models.mixed.data import plain
 from painstudy.models.mixed.formula import parse_formula
 from painstudy.rendering import Rendered, Tidy
 from painstudy.sensitivity.analyse import ancova_design
-from painstudy.sensitivity.data import STRATEGIES, wide_data
+from painstudy.sensitivity.data import strategy_name, wide_data
 from painstudy.sensitivity.impute import impute, strategy_means
 from painstudy.sensitivity.model import ImputationModel
 from painstudy.sensitivity.pool import Pooled, bootstrap, jackknife, rubin
@@ -131,7 +131,7 @@ class Draws:
             raise ModelError(
                 "these draws set observed outcomes aside for their events; fit new draws for another strategy"
             )
-        s = _strategy_name(strategy)
+        s = strategy_name(strategy)
         events = self.wide.ice < self.wide.T
         strat = np.where(events, s, "MAR").astype(object)
         ice = self.wide.ice if s != "MAR" else np.full_like(self.wide.ice, self.wide.T)
@@ -378,13 +378,6 @@ def draws(
     job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full.sigma)
     samples = tuple(executor.map(job, range(k))) if executor is not None else tuple(job(i) for i in range(k))
     return Draws(model, design, wide, method, inference, full, samples, seeds, level)
-
-
-def _strategy_name(value) -> str:
-    s = str(value).upper()
-    if s not in STRATEGIES:
-        raise ModelError(f"unknown strategy {value!r}; use one of {', '.join(STRATEGIES)}")
-    return s
 
 
 def _references(reference, arms: list) -> dict:
