@@ -42,6 +42,9 @@ _LAZY = {
     "mmrm": "painstudy.models.mixed.mmrm",
     "lmm": "painstudy.models.mixed.lmm",
     "compare_arms": "painstudy.compare",
+    "Estimand": "painstudy.estimands",
+    "estimand_for": "painstudy.estimands",
+    "apply_estimand": "painstudy.estimands",
     "sensitivity": "painstudy.sensitivity",  # the namespace: sensitivity.reference_based, .tipping_point, ...
     "reference_based": "painstudy.sensitivity",
     "tipping_point": "painstudy.sensitivity",

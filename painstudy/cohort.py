@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import FAILURE_COLUMNS, CohortError, DataFileError, PainstudyError
+from .events import no_events, subject_events
 from .io import RawTable, display_path, file_format, read_raw, sha256_file
 from .outcomes import add_change_scores
 from .rendering import Rendered, Tidy
@@ -66,6 +67,9 @@ class Cohort(Rendered):
     source: str = ""
     sha256: str = ""
     notes: tuple[str, ...] = ()
+    #: intercurrent events: one row per subject and event (``subject, event, visit, source``; see
+    #: :mod:`painstudy.events`)
+    events: pd.DataFrame = field(default_factory=no_events)
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -113,7 +117,8 @@ class Cohort(Rendered):
             ],
             ignore_index=True,
         )
-        return replace(self, subjects=subj, visits=vis, exclusions=exc)
+        ev = self.events[self.events["subject"].isin(keep)].reset_index(drop=True)
+        return replace(self, subjects=subj, visits=vis, exclusions=exc, events=ev)
 
     def completers(self) -> Cohort:
         """The subjects assessed at the last scheduled visit."""
@@ -187,6 +192,9 @@ class Cohort(Rendered):
             ("SHA-256", self.sha256[:16]),
         )
         tables = [("arms", arms), ("visits", visits), ("outcomes", outcomes)]
+        if len(self.events):
+            counts = self.events.groupby(["event", "visit"], observed=True).size().rename("subjects").reset_index()
+            tables.append(("intercurrent events (first affected visit)", counts))
         exc = self.exclusions[self.exclusions["n"].astype(float) > 0] if len(self.exclusions) else self.exclusions
         if len(exc):
             tables.append(("exclusions (kept in the counts, never dropped silently)", exc.reset_index(drop=True)))
@@ -406,4 +414,5 @@ def build_cohort(spec: StudySpec, checked: CheckedData, sha: str = "") -> Cohort
     exc = pd.DataFrame(exclusions, columns=["rule", "n", "detail"])
     subjects, visits = subjects.reset_index(drop=True), visits.reset_index(drop=True)
     check_cohort_tables(spec, subjects, visits, checked.raw.label)
-    return Cohort(spec, subjects, visits, exc, checked.raw.label, sha, checked.raw.notes)
+    events = subject_events(spec, subjects)
+    return Cohort(spec, subjects, visits, exc, checked.raw.label, sha, checked.raw.notes, events)

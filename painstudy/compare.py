@@ -83,6 +83,8 @@ class ArmComparison(Rendered):
         LS means per outcome, arm and visit (for trajectories).
     fits : mapping
         The fitted model per outcome.
+    estimands : mapping
+        The :class:`~painstudy.estimands.Estimand` of each outcome (printed with the result).
     """
 
     table: pd.DataFrame
@@ -92,6 +94,7 @@ class ArmComparison(Rendered):
     formulas: Mapping[str, str] = field(default_factory=dict)
     multiplicity: str = ""
     cohort: object = field(repr=False, default=None)
+    estimands: Mapping[str, object] = field(default_factory=dict)
 
     def plot_trajectories(self, outcome: str | None = None, *, ax=None):
         """LS-mean trajectories per arm with CIs over visits; returns the Axes."""
@@ -141,6 +144,7 @@ class ArmComparison(Rendered):
             ("outcomes", ", ".join(dict.fromkeys(self.table["outcome"]))),
             ("comparisons", len(self.table)),
         )
+        facts += tuple((f"estimand ({o})", str(e)) for o, e in self.estimands.items())
         formulas = tuple(f"{o}: {line}" for o, line in self.model_lines().items())
         return Tidy(
             "Comparison of arms",
@@ -218,6 +222,7 @@ def compare_arms(
     multiplicity: str = "dunnett",
     df: str = "satterthwaite",
     level: float = 0.95,
+    estimand=None,
 ) -> ArmComparison:
     """Compare arms on each outcome with the pre-specified mixed model.
 
@@ -243,7 +248,17 @@ def compare_arms(
         Adjustment across arms within each outcome x visit.
     df : str
         Degrees of freedom method of the MMRM.
+    level : float
+        Confidence level.
+    estimand : optional
+        How intercurrent events are handled (:func:`painstudy.estimands.estimand_for`): None (default)
+        takes each outcome's estimand declared in study.yml (without one, every event is handled by
+        treatment policy: the outcomes as observed); ``"hypothetical"``, ``"composite"``, ... for every
+        event; or a mapping event type -> strategy. The outcome is derived as the strategies say
+        (:func:`painstudy.estimands.apply_estimand`) before the model is fitted, and the estimand is
+        printed with the result.
     """
+    from .estimands import apply_estimand, estimand_for
     from .models.mixed.mmrm import mmrm
 
     spec = cohort.spec
@@ -266,11 +281,12 @@ def compare_arms(
     integrative = [a for a in arm_order if classes[a] == "integrative"]
     singles = [a for a in arm_order if classes[a] == "single-modality"]
 
-    rows, lsm, fits, formulas = [], [], {}, {}
+    rows, lsm, fits, formulas, estimands = [], [], {}, {}, {}
     for k, outcome in enumerate(outcomes):
         inst = cohort.instrument(outcome)
         adj = _adjust_names(cohort, outcome, adjust_for)
-        data = cohort.analysis_data(outcome)
+        derived, estimands[outcome] = apply_estimand(cohort, estimand_for(cohort, outcome, estimand))
+        data = derived.analysis_data(outcome)
         extra = [c for c in adj if c not in data.columns]
         if extra:
             data = data.merge(cohort.subjects[["subject", *extra]], on="subject", how="left")
@@ -374,4 +390,4 @@ def compare_arms(
         f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
         f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})"
     )
-    return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort)
+    return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort, estimands)

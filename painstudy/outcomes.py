@@ -36,11 +36,20 @@ def add_change_scores(visits: pd.DataFrame, spec: StudySpec, baselines: pd.DataF
     """
     out = visits.merge(baselines, on="subject", how="left", validate="many_to_one")
     for name, o in spec.outcomes.items():
-        b, y = out[f"{name}_baseline"].to_numpy(float), out[name].to_numpy(float)
-        out[f"{name}_change"] = y - b
-        out[f"{name}_improvement"] = o.instrument.improvement(b, y)
-        out[f"{name}_pct_improvement"] = 100.0 * o.instrument.relative_improvement(b, y)
+        for col, values in change_columns(name, o.instrument, out[f"{name}_baseline"], out[name]).items():
+            out[col] = values
     return out
+
+
+def change_columns(name: str, instrument, baseline, values) -> dict:
+    """``{name}_change``, ``{name}_improvement`` and ``{name}_pct_improvement`` of ``values`` against
+    ``baseline`` (arrays), for the outcome ``name`` measured by ``instrument``."""
+    b, y = np.asarray(baseline, float), np.asarray(values, float)
+    return {
+        f"{name}_change": y - b,
+        f"{name}_improvement": instrument.improvement(b, y),
+        f"{name}_pct_improvement": 100.0 * instrument.relative_improvement(b, y),
+    }
 
 
 #: Relative tolerance of "at least the threshold" comparisons (a 30.0 % improvement stored as

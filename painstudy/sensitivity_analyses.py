@@ -7,8 +7,12 @@ the tipping point of the primary comparison under JR, and the historical single 
 WOCF) labelled as such. The estimand is stated with the results (ICH E9(R1)): population, variable,
 intercurrent event and its strategy, summary measure.
 
-The intercurrent event of a subject is treatment discontinuation: the first visit of the terminal run of
-missing values (a subject whose outcomes stop early); intermittent missing values are imputed under MAR.
+The estimand is the study's (:mod:`painstudy.estimands`, declared in study.yml): values after events with a
+composite strategy are derived before anything is imputed; the data a hypothetical strategy sets aside are
+imputed under MAR and under each reference-based assumption, from the event's first affected visit.
+When the study declares no intercurrent events, a subject's event is its discontinuation: the first visit
+of the terminal run of missing values (a subject whose outcomes stop early); intermittent missing values
+are imputed under MAR.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 
 from painstudy.cohort import Cohort
 from painstudy.errors import ModelError
+from painstudy.estimands import apply_estimand, estimand_for, governing_events
 from painstudy.rendering import Rendered, Tidy
 from painstudy.sensitivity.legacy import LEGACY, single_imputation
 from painstudy.sensitivity.run import draws, result_of
@@ -94,7 +99,7 @@ def sensitivity_analyses(
     outcome: str,
     *,
     visit: str | None = None,
-    strategies: Sequence[str] = ("MAR", "JR", "CR", "CIR"),
+    strategies: Sequence[str] | None = None,
     method: str = "condmean",
     inference: str | None = None,
     n_samples: int | None = None,
@@ -106,14 +111,18 @@ def sensitivity_analyses(
 ) -> MissingDataAnalyses:
     """The primary comparison of ``outcome`` at ``visit`` (default: the last) beside its sensitivity analyses.
 
-    ``deltas``: the tipping-point grid for the active arm (default: 21 values from 0 to twice the JR
+    ``strategies``: the imputation assumptions shown (default: MAR and the estimand's sensitivity
+    assumptions, JR, CR and CIR unless the study declares others); ``deltas``: the tipping-point grid for the active arm (default: 21 values from 0 to twice the JR
     estimate, in the direction that makes the active arm look worse); ``legacy``: the single imputations
     shown for comparison.
     """
     from painstudy.compare import compare_arms
 
     inst = cohort.instrument(outcome)
-    data, formula, left_out = _study_data(cohort, outcome)
+    est = estimand_for(cohort, outcome)
+    derived, est = apply_estimand(cohort, est)
+    strategies = ("MAR", *[s for s in est.sensitivity if s != "MAR"]) if strategies is None else tuple(strategies)
+    data, formula, left_out = _study_data(derived, outcome)
     visits = [str(x) for x in data["visit"].cat.categories]
     visit = visits[-1] if visit is None else str(visit)
     if visit not in visits:
@@ -148,7 +157,12 @@ def sensitivity_analyses(
         )
     # one set of draws serves every strategy: with events at the first missing visit of a terminal run no
     # observed outcome is set aside, so the imputation model sees the same data under each
-    jr = draws(data, formula, strategy="JR", **options)
+    events = None
+    if cohort.spec.events is not None:  # the declared events with a hypothetical strategy, from their visit on
+        gov = governing_events(cohort, est)
+        gov = gov[(gov["strategy"] == "hypothetical") & gov["subject"].isin(set(data["subject"]))]
+        events = pd.DataFrame({"subject": gov["subject"].astype(str), "visit": gov["visit"], "strategy": "JR"})
+    jr = draws(data, formula, strategy="JR", events=events, **options)
     for s in strategies:
         d = jr.with_strategy(s)
         res = result_of(d, formula, True, None)
@@ -206,16 +220,30 @@ def sensitivity_analyses(
     tipping = tipping_from_draws(jr, deltas, active=active, visit=visit, strategy="JR")
     n = jr.wide.n
     missing = int(np.isnan(jr.wide.y[:, visits.index(visit)]).sum())
+    n_events = int((jr.wide.ice < jr.wide.T).sum())
+    if events is None:
+        event_text = (
+            f"discontinuation (the first of a terminal run of missing visits; no intercurrent events declared): "
+            f"{n_events} subjects"
+        )
+    else:
+        event_text = est.events_text()
     estimand = {
-        "population": f"all randomised subjects with a baseline {outcome} ({n}"
+        "population": (est.population if est.declared else f"all randomised subjects with a baseline {outcome}")
+        + f" (analysed: {n}"
         + (f"; {left_out} without a baseline left out" if left_out else "")
         + ")",
-        "variable": f"{outcome} at {visit} ({inst.name}; {'lower' if inst.lower_is_better else 'higher'} is better)",
-        "intercurrent event": f"discontinuation (the first of a terminal run of missing visits): "
-        f"{int((jr.wide.ice < jr.wide.T).sum())} subjects; {missing} of {n} lack {outcome} at {visit}",
-        "strategy": "hypothetical under MAR (primary); reference-based (JR, CR, CIR) as sensitivity",
-        "summary measure": f"difference in adjusted means, arm - {control}",
+        "variable": est.variable,
+        "intercurrent events": event_text,
+        "missing values": f"{missing} of {n} subjects lack {outcome} at {visit}",
+        "strategy": f"hypothetical under MAR (primary); reference-based ({', '.join(s for s in strategies if s != 'MAR')}) "
+        f"as sensitivity, for the {n_events} subjects whose data after the event are imputed"
+        if n_events
+        else "no event has a hypothetical strategy: the reference-based imputations equal MAR",
+        "summary measure": est.summary,
     }
+    if est.derivation:
+        estimand["derivation"] = "; ".join(est.derivation)
     notes = (
         f"imputation model: {formula} (REML, one covariance shared by the arms); analysis: ANCOVA at each visit "
         f"adjusted for the baseline; {method} with {jr.inference} inference",

@@ -325,6 +325,13 @@ def simulate(
             "mme": {"instrument": "mme", "column": "mme", "label": "Opioid dose (MME/day)"},
         },
         "disposition": {"withdrawal_reason": "withdrawal_reason"},
+        # every withdrawal is a treatment discontinuation; the estimands are hypothetical (what would have
+        # been seen had the subject stayed on the arm), the reference-based imputations their sensitivity
+        "intercurrent_events": {"withdrawal": {"event": "discontinuation"}},
+        "estimands": {
+            o: {"strategies": {"discontinuation": "hypothetical"}, "sensitivity": ["JR", "CR", "CIR"]}
+            for o in ("pain", "function", "mme")
+        },
     }
     params = {
         "n_subjects": n,

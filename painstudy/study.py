@@ -30,6 +30,8 @@ from .study_rules import RESERVED_NAMES as RESERVED_NAMES
 from .study_rules import TABLE_COLUMNS as TABLE_COLUMNS
 from .study_rules import normalise_code as normalise_code
 from .study_rules import study_problems
+from .study_schema import EVENT_STRATEGIES as EVENT_STRATEGIES
+from .study_schema import EVENT_TYPES as EVENT_TYPES
 from .study_schema import StudyDoc, VariableDoc, check_study_doc, line_of, load_yaml
 
 #: The fixed taxonomy of modalities, by domain.
@@ -172,6 +174,35 @@ class Variable:
 
 
 @dataclass(frozen=True)
+class EventSources:
+    """Where the subjects' intercurrent events come from (``intercurrent_events:`` of study.yml).
+
+    ``withdrawal``: the event type of a withdrawal (None: withdrawals are not events); ``reasons`` maps
+    withdrawal reasons to other event types; ``file``: a table of events (subject, event, visit).
+    """
+
+    withdrawal: str | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class EstimandSpec:
+    """The declared estimand of an outcome (``estimands.OUTCOME`` of study.yml; ICH E9(R1)).
+
+    ``strategies`` maps event types to ``treatment_policy``, ``hypothetical``, ``composite`` or
+    ``while_on_treatment`` (events not listed: treatment policy); ``sensitivity`` lists the
+    reference-based assumptions shown for the data a hypothetical strategy sets aside.
+    """
+
+    outcome: str
+    strategies: Mapping[str, str] = field(default_factory=dict)
+    population: str = ""
+    summary: str = ""
+    sensitivity: tuple[str, ...] = ("JR", "CR", "CIR")
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """An immutable study definition (see the module docstring and ``datasets/*/study.yml``)."""
 
@@ -193,6 +224,8 @@ class StudySpec:
     extras: tuple[Variable, ...] = ()
     withdrawal_reason: str | None = None
     completer_column: str | None = None
+    events: EventSources | None = None
+    estimands: Mapping[str, EstimandSpec] = field(default_factory=dict)
     description: str = ""
     reference: str = ""
     file_format: str | None = None
@@ -204,6 +237,7 @@ class StudySpec:
 
     def __post_init__(self):
         object.__setattr__(self, "outcomes", MappingProxyType(dict(self.outcomes)))
+        object.__setattr__(self, "estimands", MappingProxyType(dict(self.estimands)))
         object.__setattr__(self, "lines", MappingProxyType(dict(self.lines)))
         problems = [self.problem(code, message, path) for code, path, message in study_problems(self)]
         if problems:
@@ -278,20 +312,33 @@ class StudySpec:
         """
         if self.data is None or self.data.startswith("registry:"):
             return self.data
-        rel = os.path.normpath(self.data)
-        if not self.data_outside and (os.path.isabs(self.data) or rel == ".." or rel.startswith(".." + os.sep)):
+        return self.study_file(
+            self.data,
+            "data.file",
+            what="the data file",
+            allowed=self.data_outside,
+            hint="move the file into the study folder, pass it with --data, or declare "
+            "`outside_study_folder: true` under `data:`",
+        )
+
+    def study_file(
+        self, name: str, field_path: str, *, what: str = "a file", allowed: bool = False, hint: str = ""
+    ) -> str:
+        """A file named in study.yml (``field_path``), resolved against the study folder; a path outside
+        the folder is refused unless ``allowed``."""
+        rel = os.path.normpath(name)
+        if not allowed and (os.path.isabs(name) or rel == ".." or rel.startswith(".." + os.sep)):
             raise StudySpecError(
-                "the data file is outside the study folder",
+                f"{what} is outside the study folder",
                 [
                     self.problem(
                         "data_outside_study_folder",
-                        f"{self.data!r} is outside the study folder; move the file into the "
-                        "study folder, pass it with --data, or declare `outside_study_folder: true` under `data:`",
-                        "data.file",
+                        f"{name!r} is outside the study folder; {hint or 'move the file into the study folder'}",
+                        field_path,
                     )
                 ],
             )
-        return self.data_path
+        return name if self.root is None else str((self.root / name).resolve())
 
     def replace(self, **changes) -> StudySpec:
         """A modified copy (specs are never mutated)."""
@@ -373,6 +420,18 @@ def spec_from_dict(
             o.multiply,
         )
     data, disp, visit = d.data, d.disposition, d.visit
+    ev = d.intercurrent_events
+    events = None
+    if ev is not None:
+        events = EventSources(
+            ev.withdrawal.event if ev.withdrawal else None,
+            dict(ev.withdrawal.reasons) if ev.withdrawal else {},
+            ev.file,
+        )
+    estimands = {
+        k: EstimandSpec(k, dict(e.strategies), e.population or "", e.summary or "", tuple(e.sensitivity))
+        for k, e in d.estimands.items()
+    }
     return StudySpec(
         name=d.name,
         title=d.title or d.name,
@@ -392,6 +451,8 @@ def spec_from_dict(
         extras=tuple(_variable(k, v) for k, v in d.subject_outcomes.items()),
         withdrawal_reason=disp.withdrawal_reason if disp else None,
         completer_column=disp.completer if disp else None,
+        events=events,
+        estimands=estimands,
         description=d.description or "",
         reference=d.reference or "",
         file_format=data.format if data else None,
@@ -428,6 +489,13 @@ def read_study(path: str | Path) -> StudySpec:
         )
     doc, lines = load_yaml(text, str(path))
     return spec_from_dict(doc, root=path.parent.resolve(), source=str(path), lines=lines)
+
+
+def estimands_of(spec: StudySpec) -> dict:
+    """The study's intercurrent events and estimands as declared (for manifests): ``{"intercurrent_events":
+    ..., "estimands": {outcome: ...}}``, empty when the study declares none."""
+    d = spec_to_dict(spec)
+    return {k: d[k] for k in ("intercurrent_events", "estimands") if k in d}
 
 
 def spec_to_dict(spec: StudySpec) -> dict:
@@ -510,4 +578,25 @@ def spec_to_dict(spec: StudySpec) -> dict:
     disp = {k: v for k, v in (("withdrawal_reason", spec.withdrawal_reason), ("completer", spec.completer_column)) if v}
     if disp:
         out["disposition"] = disp
+    if spec.events is not None:
+        ev: dict[str, Any] = {}
+        if spec.events.withdrawal:
+            ev["withdrawal"] = {"event": spec.events.withdrawal, "reasons": dict(spec.events.reasons)}
+        if spec.events.file:
+            ev["file"] = spec.events.file
+        out["intercurrent_events"] = ev
+    if spec.estimands:
+        out["estimands"] = {
+            k: {
+                key: value
+                for key, value in (
+                    ("population", e.population),
+                    ("summary", e.summary),
+                    ("strategies", dict(e.strategies)),
+                    ("sensitivity", list(e.sensitivity)),
+                )
+                if value or key == "strategies"
+            }
+            for k, e in spec.estimands.items()
+        }
     return out

@@ -127,10 +127,36 @@ def study_problems(spec: StudySpec) -> list[tuple[str, str, str]]:
             "a wide file has no visit column: remove `visit:` (columns per visit go under each outcome's `columns:`)",
         )
     _outcome_problems(spec, add)
+    _estimand_problems(spec, add)
     _name_problems(spec, add)
     for key, var in _variables(spec):
         _variable_problems(var, key, add)
     return out
+
+
+def _estimand_problems(spec, add) -> None:
+    for name in spec.estimands:
+        if name not in spec.outcomes:
+            add(
+                "unknown_outcome",
+                f"estimands.{name}",
+                f"estimand of {name!r}, which is not an outcome of the study ({', '.join(spec.outcomes)})",
+            )
+    ev = spec.events
+    if ev is not None and ev.withdrawal and not spec.withdrawal_reason:
+        add(
+            "missing_key",
+            "intercurrent_events.withdrawal",
+            "events from withdrawals need the column of withdrawal reasons (disposition: {withdrawal_reason: ...})",
+        )
+    if ev is not None and not ev.withdrawal and not ev.file:
+        add("missing_key", "intercurrent_events", "give `withdrawal:`, `file:` or both")
+    if spec.estimands and ev is None:
+        add(
+            "missing_key",
+            "estimands",
+            "estimands name strategies for intercurrent events, but the study declares none (intercurrent_events:)",
+        )
 
 
 def _unique_names(items, key: str, what: str, add) -> None:

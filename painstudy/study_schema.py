@@ -490,6 +490,68 @@ class DispositionDoc(_Doc):
     )
 
 
+#: Intercurrent events (ICH E9(R1)) a study may declare, and the strategies an estimand may take for them.
+EVENT_TYPES = (
+    "discontinuation",
+    "rescue_analgesia",
+    "opioid_escalation",
+    "treatment_switch",
+    "death",
+    "other",
+)
+EVENT_STRATEGIES = ("treatment_policy", "hypothetical", "composite", "while_on_treatment")
+#: Reference-based imputation assumptions for the data a hypothetical strategy sets aside.
+SENSITIVITY_ASSUMPTIONS = ("MAR", "JR", "CR", "CIR", "LMCF")
+
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+EventStrategy = Literal[EVENT_STRATEGIES]  # type: ignore[valid-type]
+Assumption = Literal[SENSITIVITY_ASSUMPTIONS]  # type: ignore[valid-type]
+
+
+class WithdrawalEventsDoc(_Doc):
+    """``intercurrent_events.withdrawal:`` every subject with a withdrawal reason (``disposition``) has an
+    event at the first scheduled visit after its last assessed one."""
+
+    event: EventType = Field("discontinuation", description="The event type of a withdrawal.")
+    reasons: dict[Text, EventType] = Field(
+        {}, description="Withdrawal reason -> event type, for reasons that are another event (e.g. `death`)."
+    )
+
+
+class EventsDoc(_Doc):
+    """``intercurrent_events:`` where each subject's intercurrent events come from (one or both sources)."""
+
+    withdrawal: WithdrawalEventsDoc | None = Field(
+        None, description="Events from the withdrawal reasons (see `intercurrent_events.withdrawal`)."
+    )
+    file: Text | None = Field(
+        None,
+        description="A table of events (CSV or any format `load_cohort` reads), relative to study.yml: "
+        "columns `subject`, `event` (an event type) and `visit` (the first visit the event affects).",
+    )
+
+
+class EstimandDoc(_Doc):
+    """An entry of ``estimands:`` (``OUTCOME: {strategies: ...}``): the estimand of an outcome (ICH E9(R1))."""
+
+    population: Text | None = Field(None, description="The population (default: all randomised subjects).")
+    summary: Text | None = Field(
+        None, description="The population-level summary (default: difference in adjusted means, arm - control)."
+    )
+    strategies: dict[EventType, EventStrategy] = Field(
+        {},
+        description="Event type -> strategy: `treatment_policy` (data after the event are used as observed), "
+        "`hypothetical` (set aside; missing at random in the primary analysis), `composite` (the event is a "
+        "failure: the worst score up to the event; a non-responder) or `while_on_treatment` (data before the "
+        "event only). Events not listed: treatment policy.",
+    )
+    sensitivity: list[Assumption] = Field(
+        ["JR", "CR", "CIR"],
+        description="Reference-based assumptions for the data a hypothetical strategy sets aside, "
+        "shown as sensitivity analyses (MAR, JR, CR, CIR, LMCF).",
+    )
+
+
 class StudyDoc(_Doc):
     """A study.yml file."""
 
@@ -515,6 +577,12 @@ class StudyDoc(_Doc):
         {}, description="Subject-level outcomes (e.g. resource use over follow-up): name -> definition."
     )
     disposition: DispositionDoc | None = Field(None, description="Disposition columns (see `disposition`).")
+    intercurrent_events: EventsDoc | None = Field(
+        None, description="Intercurrent events of the subjects (see `intercurrent_events`)."
+    )
+    estimands: dict[Name, EstimandDoc] = Field(
+        {}, description="Outcome name -> its estimand (see `estimands.OUTCOME`)."
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -682,6 +750,9 @@ _SECTIONS = (
     ("outcomes.NAME", OutcomeDoc),
     ("site / condition / covariates.NAME / subject_outcomes.NAME", VariableDoc),
     ("disposition", DispositionDoc),
+    ("intercurrent_events", EventsDoc),
+    ("intercurrent_events.withdrawal", WithdrawalEventsDoc),
+    ("estimands.OUTCOME", EstimandDoc),
 )
 
 

@@ -393,6 +393,42 @@ _CATALOGUE = [
         "Add the baseline assessment, or remove the subject.",
     ),
     Rule(
+        "event_columns",
+        "data",
+        "the columns of the events table",
+        "The table of intercurrent events (`intercurrent_events: {file: ...}`) lacks one of its columns "
+        "`subject`, `event`, `visit`.",
+        "Add the column (one row per subject and event).",
+    ),
+    Rule(
+        "unknown_event",
+        "data",
+        "known intercurrent events",
+        "An event is not one of discontinuation, rescue_analgesia, opioid_escalation, treatment_switch, death, other.",
+        "Write one of the event types.",
+    ),
+    Rule(
+        "event_visit",
+        "data",
+        "events at scheduled post-baseline visits",
+        "The first visit an event affects is not a post-baseline visit of the schedule.",
+        "Write the name (or code) of the first scheduled visit after the event.",
+    ),
+    Rule(
+        "event_subject",
+        "data",
+        "events of randomised subjects",
+        "An event names a subject who is not in the data.",
+        "Correct the subject id, or remove the row.",
+    ),
+    Rule(
+        "duplicate_event",
+        "data",
+        "one row per subject and event",
+        "A subject has the same event twice (from the table, or from the table and a withdrawal).",
+        "Keep the first occurrence of the event only.",
+    ),
+    Rule(
         "table_contract",
         "data",
         "canonical table contract",

@@ -195,8 +195,21 @@ def test_study_sensitivity_analyses_vickers(vickers_missing):
     cohort, res = vickers_missing
     t = res.table
     assert res.visit == "month12"
-    assert set(res.estimand) == {"population", "variable", "intercurrent event", "strategy", "summary measure"}
-    assert "401" in res.estimand["population"] and "100 of 401" in res.estimand["intercurrent event"]
+    assert set(res.estimand) == {
+        "population",
+        "variable",
+        "intercurrent events",
+        "missing values",
+        "strategy",
+        "summary measure",
+    }
+    # the estimand declared in the study's study.yml: withdrawals are discontinuations (hypothetical), the
+    # patient who died counts while alive
+    assert "401" in res.estimand["population"] and "100 of 401" in res.estimand["missing values"]
+    assert res.estimand["intercurrent events"] == (
+        "discontinuation (99 subjects): hypothetical; death (1 subject): while on treatment"
+    )
+    assert "for the 99 subjects" in res.estimand["strategy"]
     primary = t[t["analysis"].str.startswith("primary")].iloc[0]
     mar = t[t["analysis"].str.startswith("MAR")].iloc[0]
     jr = t[t["analysis"].str.startswith("JR")].iloc[0]

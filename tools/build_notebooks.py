@@ -136,6 +136,18 @@ NOTEBOOKS = {
                 'save_table(result.lsmeans, "lsmeans", output_dir, index=False)\n'
                 "result",
             ),
+            (
+                "md",
+                "## Estimands (ICH E9(R1))\n\nPer outcome: the population, the variable, each intercurrent event "
+                "with its strategy (declared in study.yml; treatment policy where none is declared) and the summary "
+                "measure, and what the strategies changed in the data.",
+            ),
+            (
+                "code",
+                "estimands = pd.DataFrame({o: e.attributes() for o, e in result.estimands.items()}).fillna('')\n"
+                'save_table(estimands, "estimands", output_dir)\n'
+                "estimands",
+            ),
             ("md", "## LS-mean trajectories per arm"),
             (
                 "code",
@@ -239,8 +251,10 @@ NOTEBOOKS = {
                 "jump to reference (JR), copy reference (CR) and copy increments in reference (CIR), with conditional "
                 "mean imputation and jackknife standard errors (as R rbmi); the tipping point of the integrative "
                 "comparison under JR (a delta added to the active arm's imputed values until significance is lost); "
-                "and the historical single imputations (LOCF, BOCF, WOCF), shown for comparison only. A subject's "
-                "intercurrent event is discontinuation: the first visit of a terminal run of missing values.",
+                "and the historical single imputations (LOCF, BOCF, WOCF), shown for comparison only. The estimand "
+                "is the study's (study.yml): the data that its hypothetical strategy sets aside after an intercurrent "
+                "event are imputed under each assumption; without declared events, a subject's event is its "
+                "discontinuation (the first visit of a terminal run of missing values).",
             ),
             (
                 "code",

@@ -40,7 +40,13 @@ def register(fit_subparsers) -> None:
         default="dunnett",
         help="adjustment across arms within each outcome, visit and family (default dunnett)",
     )
-    sp.add_argument("--json", metavar="FILE", help="also write the comparison table and LS means as JSON")
+    sp.add_argument(
+        "--estimand",
+        choices=["study", "treatment_policy", "hypothetical", "composite", "while_on_treatment"],
+        default="study",
+        help="strategy for every intercurrent event (default: the estimands declared in study.yml)",
+    )
+    sp.add_argument("--json", metavar="FILE", help="also write the comparison table, LS means and estimands as JSON")
     sp.set_defaults(func=run)
 
 
@@ -60,12 +66,15 @@ def run(args) -> int:
         reference=args.reference,
         visits=args.visits,
         multiplicity=args.multiplicity,
+        estimand=None if args.estimand == "study" else args.estimand,
     )
     from ..io import write_json
 
     print(f"{cohort.spec.name}: {res.model}; {res.multiplicity}")
     for outcome, formula in res.model_lines().items():
         print(f"  {outcome}: {formula}")
+    for outcome, est in res.estimands.items():
+        print(f"  estimand ({outcome}): {est}")
     shown = res.display_table()
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
         print(shown.to_string(index=False))
@@ -75,6 +84,7 @@ def run(args) -> int:
             "model": res.model,
             "multiplicity": res.multiplicity,
             "formulas": dict(res.formulas),
+            "estimands": {o: e.to_dict() for o, e in res.estimands.items()},
             "comparisons": res.table,
             "lsmeans": res.lsmeans.astype({"arm": str, "visit": str}),
         }

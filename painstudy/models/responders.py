@@ -33,6 +33,7 @@ from scipy import stats
 
 from painstudy.cohort import Cohort
 from painstudy.errors import ModelError
+from painstudy.estimands import apply_estimand, estimand_for
 from painstudy.improvement import describe_threshold, improvement_scores, resolve_threshold
 from painstudy.outcomes import cumulative_proportions, reaches
 from painstudy.rendering import Rendered, Tidy
@@ -94,11 +95,12 @@ class ResponderData(Rendered):
     visits: tuple = ()
     covariates: tuple = ()
     study: str = ""
+    estimand: object = None
 
     def facts(self) -> tuple[tuple[str, object], ...]:
-        """Study, outcome, threshold, population, reference arm and rows, as (label, value)."""
+        """Study, outcome, threshold, population, reference arm, rows and estimand, as (label, value)."""
         thr = describe_threshold(self.threshold, self.relative) if np.isfinite(self.threshold) else ""
-        return (
+        out = (
             ("study", self.study),
             ("outcome", self.outcome),
             ("threshold", thr),
@@ -106,6 +108,7 @@ class ResponderData(Rendered):
             ("reference", self.reference),
             ("rows", len(self.table)),
         )
+        return out + ((("estimand", str(self.estimand)),) if self.estimand is not None else ())
 
     def tidy(self) -> Tidy:
         return Tidy("Responder data", self.facts(), (("table", self.table),))
@@ -230,6 +233,7 @@ def responders(
     threshold: str | float = "moderate",
     relative: bool = True,
     population: str = "completers",
+    estimand=None,
 ) -> ResponderData:
     """Responder status of each subject at each post-baseline visit.
 
@@ -244,11 +248,16 @@ def responders(
         ``"completers"``: subjects assessed at the last scheduled visit, at each visit where
         they were assessed (Vickers et al. 2004); ``"assessed"``: everyone assessed at the visit;
         ``"nri"``: every randomised subject, not assessed = non-responder.
+    estimand : optional
+        How intercurrent events are handled (see :func:`painstudy.compare_arms`; default: the study's
+        declared estimand): a composite strategy makes the subject a non-responder from its event on, a
+        hypothetical or while-on-treatment strategy sets its later outcomes aside (missing).
 
     Returns
     -------
     ResponderData
     """
+    cohort, est = apply_estimand(cohort, estimand_for(cohort, outcome, estimand))
     spec = cohort.spec
     instrument = spec.outcome(outcome).instrument
     if population not in POPULATIONS:
@@ -314,6 +323,7 @@ def responders(
         visits=tuple(post_names),
         covariates=tuple(covs),
         study=spec.name,
+        estimand=est,
     )
 
 
@@ -665,6 +675,7 @@ def responder_analysis(
     covariates: Sequence[str] | None = None,
     conf_level: float = 0.95,
     method: str = "auto",
+    estimand=None,
 ) -> ResponderAnalysis:
     """Responder rates, risk differences with NNT, adjusted odds ratios and CPRA.
 
@@ -683,6 +694,8 @@ def responder_analysis(
     conf_level : float, default 0.95
     method : {"auto", "ml", "firth"}, default "auto"
         Estimation of the odds ratios (see :func:`responder_odds_ratio`).
+    estimand : optional
+        How intercurrent events are handled (see :func:`responders`).
 
     Returns
     -------
@@ -697,7 +710,7 @@ def responder_analysis(
     >>> [name for name, _ in res.tidy().tables]
     ['rates', 'differences', 'odds_ratios']
     """
-    data = responders(cohort, outcome, threshold=threshold, relative=relative, population=population)
+    data = responders(cohort, outcome, threshold=threshold, relative=relative, population=population, estimand=estimand)
     notes = []
     _or_arguments(data, visit, covariates, None, method)  # a wrong argument is the user's error
     try:

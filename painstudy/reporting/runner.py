@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import DataFileError, ReportError
 from ..io import DISPLAY_BASE_ENV
 from ..outputs import OutputError, OutputFolder, default_output_dir
+from ..study import estimands_of
 from .execute import now
 from .parameters import check_parameters, inject, notebook_parameters
 from .provenance import INPUTS_ENV, collect_inputs, display_path, environment, volatile
@@ -411,6 +412,7 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
             {"name": r.name, "status": r.status, "error": r.error, "failed_cell": r.failed_cell} for r in runs
         ],
         "parameters": plan.shown,
+        "estimands": estimands_of(plan.spec),
         "seed": plan.seed,
         "inputs": collect_inputs({j.name: j.inputs for j in job_list}),
         **environment(),
