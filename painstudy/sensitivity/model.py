@@ -18,17 +18,19 @@ from painstudy.models.mixed.data import check_full_rank
 from painstudy.models.mixed.formula import build_design, make_design_info, parse_formula
 from painstudy.models.mixed.mmrm import MMRMData
 from painstudy.models.mixed.mmrm_engine import Engine
-from painstudy.models.mixed.mmrm_optim import fit_covariance
+from painstudy.models.mixed.mmrm_optim import chord_refit, fit_covariance
 from painstudy.sensitivity.data import WideData
 
 __all__ = ["ImputationModel", "Parameters"]
 
 
 class Parameters:
-    """One draw of the imputation model: coefficients, covariance matrix and whether the fit converged."""
+    """One draw of the imputation model: coefficients, covariance matrix and whether the fit converged;
+    for the full-data fit also its natural covariance parameters and their Hessian (``anchor``), from
+    which the resamples are refitted by chord iterations."""
 
-    def __init__(self, beta: np.ndarray, sigma: np.ndarray, converged: bool):
-        self.beta, self.sigma, self.converged = beta, sigma, converged
+    def __init__(self, beta: np.ndarray, sigma: np.ndarray, converged: bool, anchor=None):
+        self.beta, self.sigma, self.converged, self.anchor = beta, sigma, converged, anchor
 
 
 class ImputationModel:
@@ -68,8 +70,10 @@ class ImputationModel:
         check_full_rank(self.X_own[avail], self.info.column_names)
         self.avail = wide.available()
 
-    def fit(self, index: np.ndarray, start: np.ndarray | None = None) -> Parameters:
-        """Fit on the subjects ``index`` (positions, repeats allowed), warm-started at ``start`` (a covariance)."""
+    def fit(self, index: np.ndarray, start=None) -> Parameters:
+        """Fit on the subjects ``index`` (positions, repeats allowed). ``start``: a covariance matrix to start
+        from, or the full-data :class:`Parameters` (chord iterations from its optimum, falling back to a
+        full fit started at its covariance)."""
         wide, T = self.wide, self.wide.T
         index = np.asarray(index, np.int64)
         av = self.avail[index]  # (m, T)
@@ -98,15 +102,24 @@ class ImputationModel:
             n_rows_dropped=0,
             n_subjects_dropped=0,
         )
-        control = {"start_sigmas": [start]} if start is not None else {}
+        structure = self.parsed.covariance.structure
         with blas_threads(DEFAULT_BLAS_THREADS), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             with np.errstate(all="ignore"):
+                if isinstance(start, Parameters) and start.anchor is not None:
+                    # a resample of the fitted data: chord steps from the full fit (one gradient each)
+                    done = chord_refit(engine, structure, self.reml, *start.anchor)
+                    if done is not None:
+                        return Parameters(done[1]["beta"], done[0], True)
+                if isinstance(start, Parameters):
+                    start = start.sigma
+                control = {"start_sigmas": [start]} if start is not None else {}
                 try:
-                    fit = fit_covariance(prep, self.parsed.covariance.structure, self.reml, control)
+                    fit = fit_covariance(prep, structure, self.reml, control)
                 except np.linalg.LinAlgError as exc:
                     raise ModelError(f"the imputation model failed numerically on a resample ({exc})") from None
-        return Parameters(fit.evaluation["beta"], fit.sigmas[0], bool(fit.converged))
+        anchor = (fit.phi, fit.hessian) if fit.converged else None
+        return Parameters(fit.evaluation["beta"], fit.sigmas[0], bool(fit.converged), anchor)
 
     def means(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every subject's mean at every visit under its own arm and under its arm's reference (n, T) each."""

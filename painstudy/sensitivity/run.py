@@ -93,8 +93,8 @@ class _FitJob:
     """Step 1 for one sample: the subjects drawn and the imputation model fitted on them (picklable, so that
     any executor can run it)."""
 
-    def __init__(self, model, n: int, arms: np.ndarray, resample: bool, seeds, sigma0):
-        self.model, self.n, self.resample, self.seeds, self.sigma0 = model, n, resample, seeds, sigma0
+    def __init__(self, model, n: int, arms: np.ndarray, resample: bool, seeds, full):
+        self.model, self.n, self.resample, self.seeds, self.full = model, n, resample, seeds, full
         self.strata = [np.flatnonzero(arms == a) for a in pd.unique(arms)]
 
     def __call__(self, k: int):
@@ -103,7 +103,7 @@ class _FitJob:
             idx = np.sort(np.concatenate([rng.choice(s, size=len(s), replace=True) for s in self.strata]))
         else:  # jackknife: leave subject k out
             idx = np.delete(np.arange(self.n), k)
-        return idx, self.model.fit(idx, start=self.sigma0)
+        return idx, self.model.fit(idx, start=self.full)
 
 
 @dataclass(frozen=True)
@@ -375,7 +375,7 @@ def draws(
         if k < 2:
             raise ModelError(f"n_samples={n_samples!r}: at least 2 samples are needed")
         seeds = tuple(np.random.SeedSequence(seed).spawn(k))
-    job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full.sigma)
+    job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full)
     samples = tuple(executor.map(job, range(k))) if executor is not None else tuple(job(i) for i in range(k))
     return Draws(model, design, wide, method, inference, full, samples, seeds, level)
 

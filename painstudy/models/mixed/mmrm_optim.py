@@ -152,6 +152,39 @@ def natural_gradient(engine, structs, reml, phi, jac_cache=None):
     return val, np.concatenate([np.tensordot(J, Dg, axes=([1, 2], [0, 1])) for J, Dg in zip(Js, D)]), extra
 
 
+def chord_refit(engine, structure: str, reml: bool, phi0: np.ndarray, hessian: np.ndarray, *, max_iter: int = 30):
+    """Refit one covariance matrix on data close to a fitted set (a jackknife or bootstrap resample) by
+    chord iterations: Newton steps with the fitted set's Hessian ``hessian`` (in the natural parameters,
+    at ``phi0``) held fixed, so that an iteration costs one gradient instead of a Hessian. Converges
+    linearly at a rate of the relative change of the Hessian (about 1/n for a jackknife sample).
+
+    Returns ``(sigma, evaluation)`` once no parameter moves by more than 1e-7 of its scale
+    (1/sqrt(H_ii), as Newton's stop in :func:`newton`) and -2 log L did not increase; None when it does
+    not converge in ``max_iter`` steps or leaves the parameter space (the caller then runs
+    :func:`fit_covariance`).
+    """
+    structs = [make_structure(structure, engine.T)]
+    d = np.sqrt(np.abs(np.diag(hessian)))
+    if not (np.all(np.isfinite(hessian)) and np.all(d > 0)):
+        return None
+    try:
+        chol = np.linalg.cholesky(hessian / np.outer(d, d))
+    except np.linalg.LinAlgError:
+        return None
+    s = structs[0]
+    jac = [s.jac_nat(phi0)] if s.linear_natural else None
+    phi, last = np.asarray(phi0, float), np.inf
+    for _ in range(max_iter):
+        val, g, extra = natural_gradient(engine, structs, reml, phi, jac)
+        if g is None or not val <= last + 1e-10 * max(1.0, abs(val)):
+            return None
+        z = np.linalg.solve(chol.T, np.linalg.solve(chol, g / d))  # the step in units of 1/sqrt(H_ii)
+        if np.max(np.abs(z)) < 1e-7:
+            return s.sigma_nat(phi), extra
+        phi, last = phi - z / d, val
+    return None
+
+
 def natural_hessian_fd(engine, structs, reml, phi, jac_cache):
     """Hessian of -2 log L in ``phi`` by central differences of the analytic gradient (a check of
     :func:`natural_criterion`; one-sided at a boundary)."""
