@@ -31,7 +31,7 @@ from painstudy.sensitivity.legacy import LEGACY, single_imputation
 from painstudy.sensitivity.run import draws, result_of
 from painstudy.sensitivity.tipping import TippingPointResult, tipping_from_draws
 
-__all__ = ["sensitivity_analyses", "MissingDataAnalyses", "STRATEGY_NAMES"]
+__all__ = ["sensitivity_analyses", "MissingDataAnalyses", "STRATEGY_NAMES", "study_data"]
 
 STRATEGY_NAMES = {
     "MAR": "missing at random",
@@ -73,9 +73,11 @@ class MissingDataAnalyses(Rendered):
         return Tidy(f"Missing data: {self.outcome} at {self.visit}", facts, tables, self.notes)
 
 
-def _study_data(cohort: Cohort, outcome: str) -> tuple[pd.DataFrame, str, int]:
-    """Long data of every randomised subject with a baseline value, the imputation formula, and how many
-    subjects were left out for lack of a baseline."""
+def study_data(cohort: Cohort, outcome: str) -> tuple[pd.DataFrame, str, int]:
+    """The data of a reference-based imputation of ``outcome``: long data (``subject, arm, visit, outcome,
+    {outcome}_baseline``) of every randomised subject with a baseline value, the imputation formula
+    (baseline x visit + arm x visit, unstructured covariance) and how many subjects were left out for lack
+    of a baseline."""
     base = f"{outcome}_baseline"
     v = cohort.analysis_data(None)
     if base not in v.columns:
@@ -106,8 +108,9 @@ def sensitivity_analyses(
     seed: int = 1,
     deltas: Sequence[float] | None = None,
     legacy: Sequence[str] = LEGACY,
-    executor=None,
+    executor="auto",
     level: float = 0.95,
+    progress: bool = False,
 ) -> MissingDataAnalyses:
     """The primary comparison of ``outcome`` at ``visit`` (default: the last) beside its sensitivity analyses.
 
@@ -122,7 +125,7 @@ def sensitivity_analyses(
     est = estimand_for(cohort, outcome)
     derived, est = apply_estimand(cohort, est)
     strategies = ("MAR", *[s for s in est.sensitivity if s != "MAR"]) if strategies is None else tuple(strategies)
-    data, formula, left_out = _study_data(derived, outcome)
+    data, formula, left_out = study_data(derived, outcome)
     visits = [str(x) for x in data["visit"].cat.categories]
     visit = visits[-1] if visit is None else str(visit)
     if visit not in visits:
@@ -138,6 +141,7 @@ def sensitivity_analyses(
         seed=seed,
         executor=executor,
         level=level,
+        progress=progress,
     )
     rows, results = [], {}
     primary = compare_arms(cohort, outcome)

@@ -21,10 +21,11 @@ def register(fit_subparsers) -> None:
     sp.add_argument(
         "--strategies",
         nargs="+",
-        default=["MAR", "JR", "CR", "CIR"],
+        default=None,
         type=str.upper,
         choices=["MAR", "JR", "CR", "CIR", "LMCF"],
-        help="imputation strategies after discontinuation (default: MAR JR CR CIR)",
+        help="imputation assumptions for the data a hypothetical strategy sets aside (default: MAR and the "
+        "estimand's sensitivity assumptions, JR CR CIR unless study.yml declares others)",
     )
     sp.add_argument(
         "--method", choices=["condmean", "approxbayes"], default="condmean", help="imputation method (default condmean)"
@@ -43,6 +44,8 @@ def register(fit_subparsers) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     import pandas as pd
 
     from ..cohort import load_cohort
@@ -66,6 +69,7 @@ def run(args) -> int:
         inference=args.inference,
         n_samples=args.n_samples,
         seed=args.seed,
+        progress=sys.stderr.isatty(),
     )
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
         print(res.summary())

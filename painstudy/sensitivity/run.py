@@ -218,7 +218,8 @@ def reference_based(
     seed: int | None = None,
     visit_order=None,
     reml: bool = True,
-    executor=None,
+    executor="auto",
+    progress: bool = False,
 ) -> SensitivityResult:
     """Treatment effects per visit with missing data imputed under reference-based strategies (as R rbmi).
 
@@ -264,8 +265,14 @@ def reference_based(
         The visits in time order (default: categorical order, else natural order of the labels).
     reml : bool
         Fit the imputation model by REML (default, as rbmi) or ML.
-    executor : concurrent.futures.Executor, optional
-        Runs the samples (e.g. a ProcessPoolExecutor or a Dask client's executor); default: in this process.
+    executor : ``"auto"``, ``"processes"``, None or a concurrent.futures.Executor
+        Runs the samples: ``"auto"`` (default) a pool of local processes, one per core, when the work is large
+        (samples x subjects above 200,000, e.g. 1,000 imputations of 400 subjects) and processes can be
+        forked (Linux), else this process;
+        ``"processes"`` always the pool; None this process; or any executor (a ProcessPoolExecutor, a Dask
+        client's). Results do not depend on it.
+    progress : bool
+        Show a progress bar of the samples (on a terminal).
 
     Returns
     -------
@@ -288,6 +295,7 @@ def reference_based(
         visit_order=visit_order,
         reml=reml,
         executor=executor,
+        progress=progress,
     )
     return result_of(d, formula, reml, delta_matrix(delta, d.wide))
 
@@ -333,7 +341,8 @@ def draws(
     seed: int | None = None,
     visit_order=None,
     reml: bool = True,
-    executor=None,
+    executor="auto",
+    progress: bool = False,
 ) -> Draws:
     """Step 1: check the data, fit the imputation model on the full data and on every sample (the arguments
     are those of :func:`reference_based`)."""
@@ -376,8 +385,60 @@ def draws(
             raise ModelError(f"n_samples={n_samples!r}: at least 2 samples are needed")
         seeds = tuple(np.random.SeedSequence(seed).spawn(k))
     job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full)
-    samples = tuple(executor.map(job, range(k))) if executor is not None else tuple(job(i) for i in range(k))
+    samples = run_samples(job, k, executor, work=k * wide.n, progress=progress)
     return Draws(model, design, wide, method, inference, full, samples, seeds, level)
+
+
+#: ``executor="auto"`` runs the samples in local processes above this many subject-fits (samples x subjects)
+AUTO_PROCESSES_WORK = 200_000
+
+
+def run_samples(job, k: int, executor, *, work: int = 0, progress: bool = False) -> tuple:
+    """``job(0), ..., job(k - 1)`` in order, run as ``executor`` says (see :func:`reference_based`)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if isinstance(executor, str):
+        if executor not in ("auto", "processes"):
+            raise ModelError(f"executor={executor!r}: use 'auto', 'processes', None or a concurrent.futures.Executor")
+        if executor == "auto" and (work < AUTO_PROCESSES_WORK or cores < 2 or not _can_fork()):
+            executor = None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=k, desc="imputation model fits", unit="fit", leave=False)
+
+    def tick(results):
+        for r in results:
+            if bar is not None:
+                bar.update(1)
+            yield r
+
+    try:
+        if executor is None:
+            return tuple(tick(job(i) for i in range(k)))
+        if isinstance(executor, str):  # a pool of local processes
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            workers = min(cores, k)
+            # forked where possible: a spawned worker re-runs the user's script unless it is guarded by
+            # `if __name__ == "__main__":`
+            context = multiprocessing.get_context("fork" if _can_fork() else None)
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                return tuple(tick(pool.map(job, range(k), chunksize=max(1, k // (8 * workers)))))
+        return tuple(tick(executor.map(job, range(k))))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    import sys
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _references(reference, arms: list) -> dict:

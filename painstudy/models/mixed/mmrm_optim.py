@@ -156,7 +156,8 @@ def chord_refit(engine, structure: str, reml: bool, phi0: np.ndarray, hessian: n
     """Refit one covariance matrix on data close to a fitted set (a jackknife or bootstrap resample) by
     chord iterations: Newton steps with the fitted set's Hessian ``hessian`` (in the natural parameters,
     at ``phi0``) held fixed, so that an iteration costs one gradient instead of a Hessian. Converges
-    linearly at a rate of the relative change of the Hessian (about 1/n for a jackknife sample).
+    linearly at a rate of the relative change of the Hessian (about 1/n for a jackknife sample); when a step
+    shrinks by less than a factor 10, the Hessian is computed once more at the current point.
 
     Returns ``(sigma, evaluation)`` once no parameter moves by more than 1e-7 of its scale
     (1/sqrt(H_ii), as Newton's stop in :func:`newton`) and -2 log L did not increase; None when it does
@@ -164,24 +165,42 @@ def chord_refit(engine, structure: str, reml: bool, phi0: np.ndarray, hessian: n
     :func:`fit_covariance`).
     """
     structs = [make_structure(structure, engine.T)]
-    d = np.sqrt(np.abs(np.diag(hessian)))
-    if not (np.all(np.isfinite(hessian)) and np.all(d > 0)):
-        return None
-    try:
-        chol = np.linalg.cholesky(hessian / np.outer(d, d))
-    except np.linalg.LinAlgError:
-        return None
     s = structs[0]
     jac = [s.jac_nat(phi0)] if s.linear_natural else None
-    phi, last = np.asarray(phi0, float), np.inf
+
+    def factor(H):
+        d = np.sqrt(np.abs(np.diag(H)))
+        if not (np.all(np.isfinite(H)) and np.all(d > 0)):
+            return None
+        try:
+            return d, np.linalg.cholesky(H / np.outer(d, d))
+        except np.linalg.LinAlgError:
+            return None
+
+    fac = factor(hessian)
+    if fac is None:
+        return None
+    phi, last, previous, refreshed = np.asarray(phi0, float), np.inf, np.inf, False
     for _ in range(max_iter):
         val, g, extra = natural_gradient(engine, structs, reml, phi, jac)
         if g is None or not val <= last + 1e-10 * max(1.0, abs(val)):
             return None
+        d, chol = fac
         z = np.linalg.solve(chol.T, np.linalg.solve(chol, g / d))  # the step in units of 1/sqrt(H_ii)
-        if np.max(np.abs(z)) < 1e-7:
+        size = float(np.max(np.abs(z)))
+        if size < 1e-7:
             return s.sigma_nat(phi), extra
-        phi, last = phi - z / d, val
+        if not refreshed and size > 0.1 * previous:
+            # slow contraction (a bootstrap sample is further from the data than a jackknife one): one
+            # Hessian at this point, then chord steps with it
+            refreshed = True
+            H = natural_criterion(engine, structs, reml, phi, jac)[3]
+            fac = None if H is None else factor(H)
+            if fac is None:
+                return None
+            d, chol = fac
+            z = np.linalg.solve(chol.T, np.linalg.solve(chol, g / d))
+        phi, last, previous = phi - z / d, val, size
     return None
 
 
