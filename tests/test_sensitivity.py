@@ -335,3 +335,81 @@ def test_condmean_jackknife_matches_an_independent_r_implementation(antidep, str
         assert np.allclose(
             c.loc[["4", "5", "6", "7"], "estimate"], eff.loc[["4", "5", "6", "7"], "estimate"], atol=1e-6
         )
+
+
+PER_ARM = "CHANGE ~ THERAPY + VISIT + BASVAL*VISIT + THERAPY*VISIT + us(VISIT | THERAPY / PATIENT)"
+
+
+def test_covariance_per_arm_is_the_grouped_mmrm(antidep):
+    """``us(VISIT | THERAPY / PATIENT)``: the imputation model is painstudy's grouped MMRM (itself checked
+    against R mmrm), and under MAR each missing value is its conditional mean under its own arm's matrix."""
+    from painstudy import mmrm
+    from painstudy.sensitivity.run import draws
+
+    d = draws(antidep, PER_ARM, arm="THERAPY", reference="PLACEBO", control="DRUG", strategy="MAR", executor=None)
+    fit = mmrm(PER_ARM, antidep)
+    by = fit.covariance
+    arms = d.model.groups
+    assert arms == ("DRUG", "PLACEBO")
+    for g, arm in enumerate(arms):
+        np.testing.assert_allclose(d.full.sigma[g], by.loc[arm].to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(d.full.beta, fit.coefficients["estimate"].to_numpy(), rtol=1e-6, atol=1e-8)
+    # the imputed values by hand: mu_M + S_MO S_OO^-1 (y_O - mu_O) with the subject's arm's S
+    y = d.wide.y
+    imputed = d.imputed[0][1]
+    mu = d.model.means(d.full.beta)[0]
+    for i in np.flatnonzero(np.isnan(y).any(axis=1))[:10]:
+        S = d.full.sigma[d.model.own_group[i]]
+        o, m = ~np.isnan(y[i]), np.isnan(y[i])
+        expect = mu[i, m] + S[np.ix_(m, o)] @ np.linalg.solve(S[np.ix_(o, o)], y[i, o] - mu[i, o])
+        np.testing.assert_allclose(imputed[i, m], expect, rtol=1e-12)
+    # a resample is refitted to the same optimum by chord steps as by a full fit
+    idx, par = d.samples[5]
+    ref = d.model.fit(idx, start=d.full.sigma)
+    np.testing.assert_allclose(par.sigma, ref.sigma, rtol=1e-6)
+
+
+def test_covariances_per_arm_follow_carpenter_2013():
+    """JR/CIR with a matrix per arm: before the event the own arm's covariance, after it the reference arm's
+    regression on the earlier visits and its residual covariance (Carpenter, Roger & Kenward 2013); CR the
+    reference's matrix; MAR the own; one shared matrix whatever the strategy."""
+    from painstudy.sensitivity.impute import strategy_covariances
+
+    rng = np.random.default_rng(5)
+    A, B = rng.normal(size=(2, 4, 4))
+    own, ref = A @ A.T + 4 * np.eye(4), B @ B.T + 4 * np.eye(4)
+    sig = np.array([own, ref])
+    strategy = np.array(["MAR", "JR", "CIR", "CR", "JR", "JR"], dtype=object)
+    ice = np.array([2, 2, 3, 1, 0, 4])
+    key, mats = strategy_covariances(sig, np.zeros(6, int), np.ones(6, int), ice, strategy)
+    np.testing.assert_array_equal(mats[key[0]], own)
+    np.testing.assert_array_equal(mats[key[3]], ref)
+    np.testing.assert_array_equal(mats[key[4]], ref)  # event before the first visit: all reference
+    np.testing.assert_array_equal(mats[key[5]], own)  # no visit after the event
+    for i, e in ((1, 2), (2, 3)):
+        M = mats[key[i]]
+        np.testing.assert_allclose(M[:e, :e], own[:e, :e])
+        reg = lambda S, e=e: np.linalg.solve(S[:e, :e], S[:e, e:])  # noqa: E731
+        np.testing.assert_allclose(reg(M), reg(ref), atol=1e-12)
+        resid = lambda S, e=e: S[e:, e:] - S[e:, :e] @ reg(S)  # noqa: E731
+        np.testing.assert_allclose(resid(M), resid(ref), atol=1e-12)
+        assert np.linalg.eigvalsh(M).min() > 0
+    key1, mats1 = strategy_covariances(own[None], np.zeros(6, int), np.zeros(6, int), ice, strategy)
+    assert len(mats1) == 1 and (key1 == 0).all()
+
+
+def test_per_arm_jump_to_reference_runs_and_says_so(antidep):
+    res = reference_based(
+        antidep, PER_ARM, arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"], executor=None
+    )
+    assert "a covariance matrix per arm" in " ".join(res.notes)
+    shared = reference_based(
+        antidep, FORMULA, arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"], executor=None
+    )
+    # visit 4 has no missing value: the ANCOVA there does not depend on the imputation model
+    e, s = res.effects().set_index("visit"), shared.effects().set_index("visit")
+    assert e.loc["4", "estimate"] == pytest.approx(s.loc["4", "estimate"], rel=1e-10)
+    assert abs(e.loc["7", "estimate"] - s.loc["7", "estimate"]) < 0.2 * s.loc["7", "std_error"]
+    with pytest.raises(ModelError, match="grouped by the arm only"):
+        reference_based(antidep, FORMULA.replace("us(VISIT | PATIENT)", "us(VISIT | GENDER / PATIENT)"),
+                        arm="THERAPY", reference="PLACEBO", covariates=["BASVAL"])

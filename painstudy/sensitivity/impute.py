@@ -10,6 +10,11 @@ covariance matrix shared by the arms):
   reference's change since ``e - 1`` (the reference's mean when the event precedes the first visit);
 * ``LMCF`` (last mean carried forward): own arm before ``e``, its mean at ``e - 1`` after.
 
+With a covariance matrix per arm (rbmi's ``same_cov = FALSE``), a subject's matrix follows its strategy too
+(:func:`strategy_covariances`): its own arm's under MAR and LMCF, the reference arm's under CR, and under JR
+and CIR the matrix of Carpenter et al. (2013) that keeps the own arm's covariance before the event and the
+reference arm's regression of the later visits on the earlier ones.
+
 Missing values are then imputed given the subject's available outcomes: ``mu_M + S_MO S_OO^-1 (y_O - mu_O)``
 (conditional mean imputation, Wolbers et al. 2022), or a draw from that normal distribution with covariance
 ``S_MM - S_MO S_OO^-1 S_OM`` (multiple imputation).  A delta is added to values imputed at or after an event.
@@ -21,7 +26,7 @@ import numpy as np
 
 from painstudy.errors import ModelError
 
-__all__ = ["strategy_means", "impute"]
+__all__ = ["strategy_means", "strategy_covariances", "impute"]
 
 
 def strategy_means(mu_own: np.ndarray, mu_ref: np.ndarray, ice: np.ndarray, strategy: np.ndarray) -> np.ndarray:
@@ -58,25 +63,71 @@ def strategy_means(mu_own: np.ndarray, mu_ref: np.ndarray, ice: np.ndarray, stra
     return mu
 
 
+def strategy_covariances(
+    sigmas: np.ndarray, own: np.ndarray, ref: np.ndarray, ice: np.ndarray, strategy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The covariance matrix of every subject under its strategy: ``(key, matrices)``, subject ``i`` using
+    ``matrices[key[i]]``. ``sigmas`` (G, T, T): one matrix per group (G = 1: shared by the arms); ``own`` and
+    ``ref``: each subject's group and its reference's."""
+    sigmas = np.asarray(sigmas, float)
+    if sigmas.ndim == 2:
+        sigmas = sigmas[None]
+    n, T = len(ice), sigmas.shape[-1]
+    if len(sigmas) == 1:
+        return np.zeros(n, np.int64), sigmas
+    index: dict[tuple, int] = {}
+    mats: list[np.ndarray] = []
+    key = np.empty(n, np.int64)
+    for i in range(n):
+        s, e, g, r = strategy[i], int(ice[i]), int(own[i]), int(ref[i])
+        if s in ("MAR", "LMCF") or e >= T or g == r:
+            k = ("group", g)
+        elif s == "CR" or e == 0:
+            k = ("group", r)
+        else:  # JR, CIR: Carpenter, Roger & Kenward (2013)
+            k = ("switch", g, r, e)
+        if k not in index:
+            index[k] = len(mats)
+            if k[0] == "group":
+                mats.append(sigmas[k[1]])
+            else:
+                own_s, ref_s = sigmas[g], sigmas[r]
+                A = np.linalg.solve(ref_s[:e, :e], ref_s[:e, e:])  # the reference's regression of later visits
+                M = np.empty((T, T))
+                M[:e, :e] = own_s[:e, :e]
+                M[:e, e:] = own_s[:e, :e] @ A
+                M[e:, :e] = M[:e, e:].T
+                M[e:, e:] = ref_s[e:, e:] - A.T @ (ref_s[:e, :e] - own_s[:e, :e]) @ A
+                mats.append(M)
+        key[i] = index[k]
+    return key, np.array(mats)
+
+
 def impute(
     y: np.ndarray,
     mu: np.ndarray,
-    sigma: np.ndarray,
+    sigma,
     rng: np.random.Generator | None = None,
     delta: np.ndarray | None = None,
 ) -> np.ndarray:
     """``y`` with its missing values imputed: conditional means, or draws when ``rng`` is given; plus
-    ``delta`` (n, T) where imputed."""
+    ``delta`` (n, T) where imputed. ``sigma``: one covariance matrix (T, T), or ``(key, matrices)`` per
+    subject (:func:`strategy_covariances`)."""
     n, T = y.shape
     avail = ~np.isnan(y)
     out = y.copy()
-    key = (avail * (1 << np.arange(T))).sum(axis=1)
+    if isinstance(sigma, tuple):
+        which, mats = sigma
+    else:
+        which, mats = np.zeros(n, np.int64), np.asarray(sigma)[None]
+    key = (avail * (1 << np.arange(T))).sum(axis=1) + (which << T)
     for k in np.unique(key):
         rows = np.flatnonzero(key == k)
         o = avail[rows[0]]
         m = ~o
         if not m.any():
             continue
+        sigma = mats[which[rows[0]]]
         mean = mu[np.ix_(rows, m)].copy()
         S_mm = sigma[np.ix_(m, m)]
         if o.any():

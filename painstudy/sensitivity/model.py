@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from painstudy.errors import ConvergenceWarning, ModelError
 from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
@@ -20,12 +21,14 @@ from painstudy.models.mixed.mmrm import MMRMData
 from painstudy.models.mixed.mmrm_engine import Engine
 from painstudy.models.mixed.mmrm_optim import chord_refit, fit_covariance
 from painstudy.sensitivity.data import WideData
+from painstudy.sensitivity.impute import strategy_covariances
 
 __all__ = ["ImputationModel", "Parameters"]
 
 
 class Parameters:
-    """One draw of the imputation model: coefficients, covariance matrix and whether the fit converged;
+    """One draw of the imputation model: coefficients, covariance matrices (G, T, T: one per arm, or one shared)
+    and whether the fit converged;
     for the full-data fit also its natural covariance parameters and their Hessian (``anchor``), from
     which the resamples are refitted by chord iterations."""
 
@@ -48,10 +51,10 @@ class ImputationModel:
                 f"formula: the covariance term must be on ({wide.visit_column} | {wide.subject_column}), "
                 f"found ({cov.visit} | {cov.subject})"
             )
-        if cov.group:
+        if cov.group and cov.group != wide.arm_column:
             raise ModelError(
-                "formula: a covariance matrix per group is not supported by the reference-based imputation yet "
-                "(one covariance shared by the arms, rbmi's default); remove the group from the covariance term"
+                f"formula: the covariance term may be grouped by the arm only ({cov.structure}({cov.visit} | "
+                f"{wide.arm_column} / {cov.subject}): one matrix per arm), not by {cov.group!r}"
             )
         for c in (c for t in fx.terms for c in t):
             if c not in (wide.visit_column, *wide.covariates.columns):
@@ -60,6 +63,14 @@ class ImputationModel:
                     f"covariates ({', '.join(wide.covariates.columns)})"
                 )
         self.wide, self.parsed, self.reml, self.reference = wide, parsed, reml, dict(reference)
+        # one covariance matrix per arm (``us(VISIT | ARM / SUBJECT)``) or one shared by the arms
+        arms = list(pd.unique(wide.arm))
+        self.groups = tuple(arms) if cov.group else (None,)
+        pos = {a: i for i, a in enumerate(arms)}
+        self.own_group = np.array([pos[a] for a in wide.arm]) if cov.group else np.zeros(wide.n, np.int64)
+        self.ref_group = (
+            np.array([pos[self.reference[a]] for a in wide.arm]) if cov.group else np.zeros(wide.n, np.int64)
+        )
         long = wide.long()
         avail = wide.available().reshape(-1)
         self.info = make_design_info(fx, long.loc[avail], orders={wide.visit_column: wide.visits})
@@ -82,7 +93,9 @@ class ImputationModel:
         k, t = np.nonzero(av[sample])
         rows = index[sample][k] * T + t
         X, y = self.X_own[rows], wide.y.reshape(-1)[rows]
-        engine = Engine(X, y, t.astype(np.int64), k.astype(np.int64), np.zeros(len(rows), np.int64), 1, T)
+        G = len(self.groups)
+        group = self.own_group[index[sample][k]].astype(np.int64)
+        engine = Engine(X, y, t.astype(np.int64), k.astype(np.int64), group, G, T)
         prep = MMRMData(
             parsed=self.parsed,
             design=self.info,
@@ -91,10 +104,10 @@ class ImputationModel:
             y=y,
             visit_code=t,
             subject_code=k,
-            group_code=None,
+            group_code=group if G > 1 else None,
             visit_levels=wide.visits,
             visit_order_source="the imputation's visit order",
-            group_levels=(None,),
+            group_levels=self.groups,
             sqrt_w=None,
             XtX=X.T @ X,
             engine=engine,
@@ -108,18 +121,23 @@ class ImputationModel:
             with np.errstate(all="ignore"):
                 if isinstance(start, Parameters) and start.anchor is not None:
                     # a resample of the fitted data: chord steps from the full fit (one gradient each)
-                    done = chord_refit(engine, structure, self.reml, *start.anchor)
+                    done = chord_refit(engine, structure, self.reml, *start.anchor, n_groups=G)
                     if done is not None:
-                        return Parameters(done[1]["beta"], done[0], True)
+                        return Parameters(done[1]["beta"], np.array(done[0]), True)
                 if isinstance(start, Parameters):
                     start = start.sigma
-                control = {"start_sigmas": [start]} if start is not None else {}
+                control = {"start_sigmas": list(start)} if start is not None else {}
                 try:
                     fit = fit_covariance(prep, structure, self.reml, control)
                 except np.linalg.LinAlgError as exc:
                     raise ModelError(f"the imputation model failed numerically on a resample ({exc})") from None
         anchor = (fit.phi, fit.hessian) if fit.converged else None
-        return Parameters(fit.evaluation["beta"], fit.sigmas[0], bool(fit.converged), anchor)
+        return Parameters(fit.evaluation["beta"], np.array(fit.sigmas), bool(fit.converged), anchor)
+
+    def covariances(self, sigmas: np.ndarray, ice: np.ndarray, strategy: np.ndarray) -> tuple:
+        """Every subject's covariance matrix under its strategy, as ``(key, matrices)`` (see
+        :func:`~painstudy.sensitivity.impute.strategy_covariances`)."""
+        return strategy_covariances(sigmas, self.own_group, self.ref_group, ice, strategy)
 
     def means(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every subject's mean at every visit under its own arm and under its arm's reference (n, T) each."""

@@ -144,14 +144,15 @@ class Draws:
         wide, model = self.wide, self.model
         args = (wide.ice, wide.strategy)
         mu = strategy_means(*model.means(self.full.beta), *args)
-        out = [(None, impute(wide.y, mu, self.full.sigma))]
+        out = [(None, impute(wide.y, mu, model.covariances(self.full.sigma, *args)))]
         for k, (idx, par) in enumerate(self.samples):
             mu = strategy_means(*model.means(par.beta), *args)
+            key, mats = model.covariances(par.sigma, *args)
             if self.method == "approxbayes":  # the original data imputed by draws
                 rng = np.random.default_rng(child(self.seeds[k], 1))
-                out.append((None, impute(wide.y, mu, par.sigma, rng=rng)))
+                out.append((None, impute(wide.y, mu, (key, mats), rng=rng)))
             else:
-                out.append((idx, impute(wide.y[idx], mu[idx], par.sigma)))
+                out.append((idx, impute(wide.y[idx], mu[idx], (key[idx], mats))))
         return tuple(out)
 
     def analyse(self, delta: np.ndarray | None) -> Pooled:
@@ -229,8 +230,8 @@ def reference_based(
         Long data, one row per subject and visit (visits without an outcome may lack their row).
     formula : str
         The imputation model in R mmrm syntax, e.g. ``"CHANGE ~ THERAPY * VISIT + BASVAL * VISIT +
-        us(VISIT | PATIENT)"`` (one covariance matrix shared by the arms; terms: the visit, the arm and
-        subject-level covariates).
+        us(VISIT | PATIENT)"`` (one covariance matrix shared by the arms, rbmi's default) or ``us(VISIT |
+        THERAPY / PATIENT)`` (one per arm); terms: the visit, the arm and subject-level covariates.
     arm : str
         The column of the arms.
     reference : str or dict
@@ -306,9 +307,8 @@ def result_of(d: Draws, formula: str, reml: bool, delta: np.ndarray | None, extr
     table = d.table(d.analyse(delta))
     counts = pd.Series(wide.strategy[wide.ice < wide.T]).value_counts()
     notes = d.notes() + list(extra_notes)
-    notes.append(
-        "imputation model: " + formula + f" ({'REML' if reml else 'ML'}, one covariance matrix shared by the arms)"
-    )
+    shared = "one covariance matrix shared by the arms" if len(d.model.groups) == 1 else "a covariance matrix per arm"
+    notes.append("imputation model: " + formula + f" ({'REML' if reml else 'ML'}, {shared})")
     cov = [c for c in d.design.covariates]
     notes.append(f"analysis: ANCOVA at each visit adjusted for {', '.join(cov) or 'nothing'}")
     return SensitivityResult(

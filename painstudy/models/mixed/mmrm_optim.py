@@ -152,21 +152,23 @@ def natural_gradient(engine, structs, reml, phi, jac_cache=None):
     return val, np.concatenate([np.tensordot(J, Dg, axes=([1, 2], [0, 1])) for J, Dg in zip(Js, D)]), extra
 
 
-def chord_refit(engine, structure: str, reml: bool, phi0: np.ndarray, hessian: np.ndarray, *, max_iter: int = 30):
+def chord_refit(
+    engine, structure: str, reml: bool, phi0: np.ndarray, hessian: np.ndarray, *, n_groups: int = 1, max_iter: int = 30
+):
     """Refit one covariance matrix on data close to a fitted set (a jackknife or bootstrap resample) by
     chord iterations: Newton steps with the fitted set's Hessian ``hessian`` (in the natural parameters,
     at ``phi0``) held fixed, so that an iteration costs one gradient instead of a Hessian. Converges
     linearly at a rate of the relative change of the Hessian (about 1/n for a jackknife sample); when a step
     shrinks by less than a factor 10, the Hessian is computed once more at the current point.
 
-    Returns ``(sigma, evaluation)`` once no parameter moves by more than 1e-7 of its scale
+    Returns ``(sigmas, evaluation)`` (one matrix per group) once no parameter moves by more than 1e-7 of its scale
     (1/sqrt(H_ii), as Newton's stop in :func:`newton`) and -2 log L did not increase; None when it does
     not converge in ``max_iter`` steps or leaves the parameter space (the caller then runs
     :func:`fit_covariance`).
     """
-    structs = [make_structure(structure, engine.T)]
-    s = structs[0]
-    jac = [s.jac_nat(phi0)] if s.linear_natural else None
+    structs = [make_structure(structure, engine.T) for _ in range(n_groups)]
+    linear = all(st.linear_natural for st in structs)
+    jac = [st.jac_nat(ph) for st, ph in zip(structs, split_natural(structs, phi0))] if linear else None
 
     def factor(H):
         d = np.sqrt(np.abs(np.diag(H)))
@@ -189,7 +191,7 @@ def chord_refit(engine, structure: str, reml: bool, phi0: np.ndarray, hessian: n
         z = np.linalg.solve(chol.T, np.linalg.solve(chol, g / d))  # the step in units of 1/sqrt(H_ii)
         size = float(np.max(np.abs(z)))
         if size < 1e-7:
-            return s.sigma_nat(phi), extra
+            return [st.sigma_nat(ph) for st, ph in zip(structs, split_natural(structs, phi))], extra
         if not refreshed and size > 0.1 * previous:
             # slow contraction (a bootstrap sample is further from the data than a jackknife one): one
             # Hessian at this point, then chord steps with it
