@@ -389,10 +389,10 @@ def test_covariances_per_arm_follow_carpenter_2013():
     for i, e in ((1, 2), (2, 3)):
         M = mats[key[i]]
         np.testing.assert_allclose(M[:e, :e], own[:e, :e])
-        reg = lambda S, e=e: np.linalg.solve(S[:e, :e], S[:e, e:])  # noqa: E731
-        np.testing.assert_allclose(reg(M), reg(ref), atol=1e-12)
-        resid = lambda S, e=e: S[e:, e:] - S[e:, :e] @ reg(S)  # noqa: E731
-        np.testing.assert_allclose(resid(M), resid(ref), atol=1e-12)
+        regs = [np.linalg.solve(S[:e, :e], S[:e, e:]) for S in (M, ref)]
+        np.testing.assert_allclose(regs[0], regs[1], atol=1e-12)
+        resid = [S[e:, e:] - S[e:, :e] @ r for S, r in zip((M, ref), regs)]
+        np.testing.assert_allclose(resid[0], resid[1], atol=1e-12)
         assert np.linalg.eigvalsh(M).min() > 0
     key1, mats1 = strategy_covariances(own[None], np.zeros(6, int), np.zeros(6, int), ice, strategy)
     assert len(mats1) == 1 and (key1 == 0).all()
@@ -411,5 +411,10 @@ def test_per_arm_jump_to_reference_runs_and_says_so(antidep):
     assert e.loc["4", "estimate"] == pytest.approx(s.loc["4", "estimate"], rel=1e-10)
     assert abs(e.loc["7", "estimate"] - s.loc["7", "estimate"]) < 0.2 * s.loc["7", "std_error"]
     with pytest.raises(ModelError, match="grouped by the arm only"):
-        reference_based(antidep, FORMULA.replace("us(VISIT | PATIENT)", "us(VISIT | GENDER / PATIENT)"),
-                        arm="THERAPY", reference="PLACEBO", covariates=["BASVAL"])
+        reference_based(
+            antidep,
+            FORMULA.replace("us(VISIT | PATIENT)", "us(VISIT | GENDER / PATIENT)"),
+            arm="THERAPY",
+            reference="PLACEBO",
+            covariates=["BASVAL"],
+        )
