@@ -6,6 +6,7 @@ python benchmarks/bench_survival.py # writes RESULTS_survival.md
 python benchmarks/bench_registry.py --with-10m  # writes RESULTS_registry.md
 python benchmarks/bench_startup.py  # writes RESULTS_startup.md
 python benchmarks/bench_threads.py  # writes RESULTS_threads.md
+python benchmarks/bench_sensitivity.py --with-r  # writes RESULTS_sensitivity.md
 python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one file)
 """
 
@@ -19,6 +20,7 @@ PARTS = [
     "RESULTS_survival.md",
     "RESULTS_startup.md",
     "RESULTS_threads.md",
+    "RESULTS_sensitivity.md",
 ]
 
 HEADER = """# painstudy benchmarks

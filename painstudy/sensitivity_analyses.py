@@ -73,11 +73,11 @@ class MissingDataAnalyses(Rendered):
         return Tidy(f"Missing data: {self.outcome} at {self.visit}", facts, tables, self.notes)
 
 
-def study_data(cohort: Cohort, outcome: str) -> tuple[pd.DataFrame, str, int]:
+def study_data(cohort: Cohort, outcome: str, *, per_arm: bool = False) -> tuple[pd.DataFrame, str, int]:
     """The data of a reference-based imputation of ``outcome``: long data (``subject, arm, visit, outcome,
     {outcome}_baseline``) of every randomised subject with a baseline value, the imputation formula
-    (baseline x visit + arm x visit, unstructured covariance) and how many subjects were left out for lack
-    of a baseline."""
+    (baseline x visit + arm x visit, unstructured covariance shared by the arms, or one per arm with
+    ``per_arm``) and how many subjects were left out for lack of a baseline."""
     base = f"{outcome}_baseline"
     v = cohort.analysis_data(None)
     if base not in v.columns:
@@ -92,7 +92,8 @@ def study_data(cohort: Cohort, outcome: str) -> tuple[pd.DataFrame, str, int]:
     data = data[~data["subject"].isin(no_base[no_base].index)]
     # a subject-level baseline on every row (the visits table repeats it; fill gaps within subject)
     data[base] = data.groupby("subject")[base].transform("first")
-    formula = f"{outcome} ~ {base} * visit + arm * visit + us(visit | subject)"
+    cov = "us(visit | arm / subject)" if per_arm else "us(visit | subject)"
+    formula = f"{outcome} ~ {base} * visit + arm * visit + {cov}"
     return data.reset_index(drop=True), formula, left_out
 
 
@@ -111,13 +112,16 @@ def sensitivity_analyses(
     executor="auto",
     level: float = 0.95,
     progress: bool = False,
+    covariance_per_arm: bool = False,
 ) -> MissingDataAnalyses:
     """The primary comparison of ``outcome`` at ``visit`` (default: the last) beside its sensitivity analyses.
 
     ``strategies``: the imputation assumptions shown (default: MAR and the estimand's sensitivity
     assumptions, JR, CR and CIR unless the study declares others); ``deltas``: the tipping-point grid for the active arm (default: 21 values from 0 to twice the JR
     estimate, in the direction that makes the active arm look worse); ``legacy``: the single imputations
-    shown for comparison.
+    shown for comparison; ``covariance_per_arm``: the imputation model has a covariance matrix per arm
+    (default: one shared by the arms, rbmi's default); ``executor``: see
+    :func:`painstudy.sensitivity.reference_based`.
     """
     from painstudy.compare import compare_arms
 
@@ -125,7 +129,7 @@ def sensitivity_analyses(
     est = estimand_for(cohort, outcome)
     derived, est = apply_estimand(cohort, est)
     strategies = ("MAR", *[s for s in est.sensitivity if s != "MAR"]) if strategies is None else tuple(strategies)
-    data, formula, left_out = study_data(derived, outcome)
+    data, formula, left_out = study_data(derived, outcome, per_arm=covariance_per_arm)
     visits = [str(x) for x in data["visit"].cat.categories]
     visit = visits[-1] if visit is None else str(visit)
     if visit not in visits:
@@ -249,7 +253,9 @@ def sensitivity_analyses(
     if est.derivation:
         estimand["derivation"] = "; ".join(est.derivation)
     notes = (
-        f"imputation model: {formula} (REML, one covariance shared by the arms); analysis: ANCOVA at each visit "
+        f"imputation model: {formula} (REML, "
+        f"{'a covariance matrix per arm' if covariance_per_arm else 'one covariance shared by the arms'}); "
+        f"analysis: ANCOVA at each visit "
         f"adjusted for the baseline; {method} with {jr.inference} inference",
         "single imputations (LOCF, BOCF, WOCF) are shown for comparison only: they treat imputed values as "
         "observed and understate uncertainty",

@@ -418,3 +418,17 @@ def test_per_arm_jump_to_reference_runs_and_says_so(antidep):
             reference="PLACEBO",
             covariates=["BASVAL"],
         )
+
+
+def test_sensitivity_analyses_with_a_covariance_per_arm(vickers_missing):
+    import painstudy
+
+    cohort, shared = vickers_missing
+    res = painstudy.sensitivity_analyses(
+        cohort, "headache_score", strategies=["JR"], legacy=(), deltas=[0.0, 2.0], covariance_per_arm=True
+    )
+    assert "a covariance matrix per arm" in res.notes[0] and "us(visit | arm / subject)" in res.notes[0]
+    jr = res.table[res.table["analysis"].str.startswith("JR")].iloc[0]
+    jr_shared = shared.table[shared.table["analysis"].str.startswith("JR")].iloc[0]
+    assert jr["estimate"] != jr_shared["estimate"]
+    assert abs(jr["estimate"] - jr_shared["estimate"]) < 0.5 * jr_shared["std_error"]

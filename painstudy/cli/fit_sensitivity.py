@@ -38,6 +38,11 @@ def register(fit_subparsers) -> None:
     sp.add_argument(
         "--n-samples", type=int, dest="n_samples", help="bootstrap samples or imputations (default 500 / 100)"
     )
+    sp.add_argument(
+        "--covariance-per-arm",
+        action="store_true",
+        help="a covariance matrix per arm in the imputation model (default: one shared by the arms, as rbmi)",
+    )
     sp.add_argument("--seed", type=int, default=1, help="seed of the bootstrap and the draws (default 1)")
     sp.add_argument("--json", metavar="FILE", help="also write the tables and the estimand as JSON")
     sp.set_defaults(func=run)
@@ -70,6 +75,7 @@ def run(args) -> int:
         n_samples=args.n_samples,
         seed=args.seed,
         progress=sys.stderr.isatty(),
+        covariance_per_arm=args.covariance_per_arm,
     )
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
         print(res.summary())
