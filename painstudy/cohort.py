@@ -193,7 +193,8 @@ class Cohort(Rendered):
         )
         tables = [("arms", arms), ("visits", visits), ("outcomes", outcomes)]
         if len(self.events):
-            counts = self.events.groupby(["event", "visit"], observed=True).size().rename("subjects").reset_index()
+            ev = self.events.assign(visit=pd.Categorical(self.events["visit"], categories=s.visit_names))
+            counts = ev.groupby(["event", "visit"], observed=True, sort=True).size().rename("subjects").reset_index()
             tables.append(("intercurrent events (first affected visit)", counts))
         exc = self.exclusions[self.exclusions["n"].astype(float) > 0] if len(self.exclusions) else self.exclusions
         if len(exc):
@@ -373,7 +374,8 @@ def build_cohort(spec: StudySpec, checked: CheckedData, sha: str = "") -> Cohort
                 {
                     "rule": f"no baseline value of {name}",
                     "n": n_nobase,
-                    "detail": f"{n_nobase} subjects: change from baseline of {name} is not defined",
+                    "detail": f"{n_nobase} subject{'' if n_nobase == 1 else 's'}: change from baseline of {name} "
+                    "is not defined",
                 }
             )
     visits = add_change_scores(visits, spec, baselines)

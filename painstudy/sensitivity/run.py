@@ -268,8 +268,8 @@ def reference_based(
         Fit the imputation model by REML (default, as rbmi) or ML.
     executor : ``"auto"``, ``"processes"``, None or a concurrent.futures.Executor
         Runs the samples: ``"auto"`` (default) a pool of local processes, one per core, when the work is large
-        (samples x subjects above 200,000, e.g. 1,000 imputations of 400 subjects) and processes can be
-        forked (Linux), else this process;
+        (samples x subjects above 200,000, e.g. 1,000 imputations of 400 subjects), the machine has at least 4
+        cores and processes can be forked (Linux), else this process;
         ``"processes"`` always the pool; None this process; or any executor (a ProcessPoolExecutor, a Dask
         client's). Results do not depend on it.
     progress : bool
@@ -389,8 +389,11 @@ def draws(
     return Draws(model, design, wide, method, inference, full, samples, seeds, level)
 
 
-#: ``executor="auto"`` runs the samples in local processes above this many subject-fits (samples x subjects)
+#: ``executor="auto"`` runs the samples in local processes above this many subject-fits (samples x subjects),
+#: on machines with at least this many cores (on a 2-vCPU virtual machine two processes measured no faster
+#: than one: each fit took twice as long; benchmarks/RESULTS_sensitivity.md)
 AUTO_PROCESSES_WORK = 200_000
+AUTO_PROCESSES_CORES = 4
 
 
 def run_samples(job, k: int, executor, *, work: int = 0, progress: bool = False) -> tuple:
@@ -401,7 +404,7 @@ def run_samples(job, k: int, executor, *, work: int = 0, progress: bool = False)
     if isinstance(executor, str):
         if executor not in ("auto", "processes"):
             raise ModelError(f"executor={executor!r}: use 'auto', 'processes', None or a concurrent.futures.Executor")
-        if executor == "auto" and (work < AUTO_PROCESSES_WORK or cores < 2 or not _can_fork()):
+        if executor == "auto" and (work < AUTO_PROCESSES_WORK or cores < AUTO_PROCESSES_CORES or not _can_fork()):
             executor = None
     bar = None
     if progress:
