@@ -144,13 +144,14 @@ class ArmComparison(Rendered):
             ("outcomes", ", ".join(dict.fromkeys(self.table["outcome"]))),
             ("comparisons", len(self.table)),
         )
-        facts += tuple((f"estimand ({o})", str(e)) for o, e in self.estimands.items())
+        facts += tuple((f"intercurrent events ({o})", e.events_text()) for o, e in self.estimands.items())
         formulas = tuple(f"{o}: {line}" for o, line in self.model_lines().items())
+        estimands = tuple(f"estimand ({o}): {e}" for o, e in self.estimands.items())
         return Tidy(
             "Comparison of arms",
             facts,
             (("comparisons", self.table), ("lsmeans", self.lsmeans)),
-            (self.multiplicity,) + formulas,
+            (self.multiplicity,) + formulas + estimands,
             shown=(("comparisons", self.display_table()),),
         )
 

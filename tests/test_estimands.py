@@ -84,8 +84,9 @@ def test_hypothetical_sets_observed_values_aside(tmp_path):
     assert hyp.fits["pain"].n_obs == tp.fits["pain"].n_obs - n_later
     assert hyp.table["estimate"].iloc[0] != tp.table["estimate"].iloc[0]
     facts = dict(hyp.tidy().facts)
-    assert "rescue analgesia (2 subjects): hypothetical" in facts["estimand (pain)"]
-    assert "treatment policy" in dict(tp.tidy().facts)["estimand (pain)"]
+    assert facts["intercurrent events (pain)"] == "rescue analgesia (2 subjects): hypothetical"
+    assert "treatment policy" in dict(tp.tidy().facts)["intercurrent events (pain)"]
+    assert any(n.startswith("estimand (pain): population: all randomised") for n in hyp.tidy().notes)
 
 
 def test_composite_is_worst_score_and_non_response(tmp_path, demo):
@@ -106,7 +107,12 @@ def test_composite_is_worst_score_and_non_response(tmp_path, demo):
     flags = responders(demo, "pain", population="assessed", estimand={"discontinuation": "composite"}).table
     at_events = flags[flags["subject"].isin(gov["subject"]) & (flags["visit"] == "week52")]
     assert len(at_events) == len(gov) and (at_events["responder"] == 0).all()
-    assert "composite" in str(dict(responders(demo, "pain", estimand="composite").facts())["estimand"])
+    facts = dict(responders(demo, "pain", estimand="composite").facts())
+    assert "composite" in facts["intercurrent events"]
+    from painstudy.models.responders import responder_analysis
+
+    notes = responder_analysis(demo, "pain", estimand="composite").tidy().notes
+    assert any(n.startswith("estimand: population") and "composite" in n for n in notes)
 
 
 def test_estimand_arguments_are_checked(demo):

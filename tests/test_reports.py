@@ -73,6 +73,19 @@ def test_vickers_reproduction_exits_0_and_matches_committed(tmp_path, capsys, sh
     assert set(table["status"]) <= {"match", "documented"}
     assert (table.loc[table["status"] == "documented", "reason"].str.len() > 20).all()
     _same_outputs(out, ROOT / "reports" / "vickers2004")
+    # a reviewer reads the estimand and every sensitivity result in the committed report
+    html = (ROOT / "reports" / "vickers2004" / "06_sensitivity.html").read_text(encoding="utf-8")
+    for text in (
+        "discontinuation (99 subjects): hypothetical",
+        "death (1 subject): while on treatment",
+        "JR (jump to reference)",
+        "CIR (copy increments in reference)",
+        "LOCF (single imputation)",
+        "tipping point",
+    ):
+        assert text in html, text
+    manifest = json.loads((ROOT / "reports" / "vickers2004" / "manifest.json").read_text())
+    assert manifest["estimands"]["estimands"]["headache_score"]["strategies"]["discontinuation"] == "hypothetical"
 
 
 @pytest.mark.slow

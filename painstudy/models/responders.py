@@ -108,7 +108,7 @@ class ResponderData(Rendered):
             ("reference", self.reference),
             ("rows", len(self.table)),
         )
-        return out + ((("estimand", str(self.estimand)),) if self.estimand is not None else ())
+        return out + ((("intercurrent events", self.estimand.events_text()),) if self.estimand is not None else ())
 
     def tidy(self) -> Tidy:
         return Tidy("Responder data", self.facts(), (("table", self.table),))
@@ -218,6 +218,8 @@ class ResponderAnalysis(Rendered):
         if self.odds_ratios is not None:
             tables.append(("odds_ratios", self.odds_ratios.table))
         notes = list(self.notes)
+        if self.data.estimand is not None:
+            notes.append(f"estimand: {self.data.estimand}")
         for part in (self.differences, self.odds_ratios):
             for n in part.notes if part is not None else ():
                 if n not in notes:
