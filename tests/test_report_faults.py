@@ -85,7 +85,17 @@ def _start(args, tmp_path, **kw) -> tuple[subprocess.Popen, Path]:
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    p = subprocess.Popen([*PAINSTUDY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    p = subprocess.Popen(
+        [*PAINSTUDY, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as a terminal delivers it: a test suite started in the background of a non-interactive shell
+        # ignores SIGINT, and a child inherits an ignored signal (Python then installs no KeyboardInterrupt)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **kw,
+    )
     return p, tmpdir
 
 
