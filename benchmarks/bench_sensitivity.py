@@ -18,7 +18,6 @@ mmrm/TMB and would be faster), for scale only.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 import painstudy
+from painstudy.models.blas import usable_cores
 from painstudy.sensitivity import reference_based
 from painstudy.sensitivity_analyses import study_data
 
@@ -117,7 +117,7 @@ def main() -> None:
             args.reps,
         )
         add("antidepressant: MAR and CR condmean + jackknife (2 x 173 fits)", ours, None, f"R on nlme::gls: {r:.0f} s")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     out = [
         "# Reference-based imputation: speed",
         "",

@@ -18,8 +18,6 @@ line, column and rule). What the events do to an outcome is the estimand's busin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from .errors import CohortError
@@ -39,12 +37,11 @@ def no_events() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in EVENT_COLUMNS})
 
 
-def subject_events(spec: StudySpec, subjects: pd.DataFrame, events_file: str | Path | None = None) -> pd.DataFrame:
+def subject_events(spec: StudySpec, subjects: pd.DataFrame) -> pd.DataFrame:
     """Every subject's intercurrent events, in subject order and then visit order.
 
     ``subjects`` is the cohort's subjects table (``subject``, ``withdrawn``, ``withdrawal_reason``,
-    ``last_visit``); ``events_file`` the events table to read (default: the study's, resolved against its
-    folder).
+    ``last_visit``); the events table, if the study has one, is read from the study folder.
     """
     ev = spec.events
     if ev is None:
@@ -70,8 +67,8 @@ def subject_events(spec: StudySpec, subjects: pd.DataFrame, events_file: str | P
                     "source": f"withdrawal ({reason or 'reason not recorded'})",
                 }
             )
-    if ev.file or events_file is not None:
-        rows += _events_table(spec, subjects, events_file or spec.study_file(ev.file, "intercurrent_events.file"), rows)
+    if ev.file:
+        rows += _events_table(spec, subjects, spec.study_file(ev.file, "intercurrent_events.file"), rows)
     if not rows:
         return no_events()
     out = pd.DataFrame(rows, columns=EVENT_COLUMNS).astype("string")

@@ -11,7 +11,6 @@ come from its own seed, so the results do not depend on the pool.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -20,13 +19,15 @@ import ledger
 import numpy as np
 import pytest
 
+from painstudy.models.blas import usable_cores
+
 N_TRIALS = 1000
 N_PER_ARM = 40
 SOURCE = "tests/coverage_sim.py (simulated trials; truth from 10^6 subjects per arm)"
 
 
 def _run(jobs: list[tuple]) -> np.ndarray:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     if sys.platform.startswith("linux") and cores > 1:
         with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("fork")) as pool:
             return np.array(list(pool.map(cs.run_trial, jobs, chunksize=10)))

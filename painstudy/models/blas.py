@@ -12,6 +12,7 @@ Uses threadpoolctl, so OpenBLAS, MKL and Apple Accelerate builds of numpy/scipy 
 from __future__ import annotations
 
 import contextlib
+import os
 
 #: BLAS threads during a mixed-model fit.
 DEFAULT_BLAS_THREADS = 1
@@ -37,3 +38,12 @@ def blas_threads(n: int | None):
         return
     with _controller().limit(limits=int(n), user_api="blas"):
         yield
+
+
+def usable_cores() -> int:
+    """The number of cores this process may use (its CPU affinity where the system reports it): the default
+    of every pool of processes painstudy starts (report notebooks, resamples)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import DataFileError, ReportError
 from ..io import DISPLAY_BASE_ENV
+from ..models.blas import usable_cores
 from ..outputs import OutputError, OutputFolder, default_output_dir
 from ..study import estimands_of
 from .execute import now
@@ -260,11 +261,8 @@ def _log_tail(path: Path, n: int = 15) -> str:
 
 
 def default_jobs() -> int:
-    """The number of cores this process may use (its CPU affinity where the system reports it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """The number of cores this process may use (:func:`painstudy.models.blas.usable_cores`)."""
+    return usable_cores()
 
 
 def run_report(

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
+from painstudy.models.blas import usable_cores
 from painstudy.models.mixed.data import plain
 from painstudy.models.mixed.formula import parse_formula
 from painstudy.rendering import Rendered, Tidy
@@ -398,9 +399,7 @@ AUTO_PROCESSES_CORES = 4
 
 def run_samples(job, k: int, executor, *, work: int = 0, progress: bool = False) -> tuple:
     """``job(0), ..., job(k - 1)`` in order, run as ``executor`` says (see :func:`reference_based`)."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     if isinstance(executor, str):
         if executor not in ("auto", "processes"):
             raise ModelError(f"executor={executor!r}: use 'auto', 'processes', None or a concurrent.futures.Executor")
