@@ -113,6 +113,8 @@ def sensitivity_analyses(
     level: float = 0.95,
     progress: bool = False,
     covariance_per_arm: bool = False,
+    analysis: str = "ancova",
+    information_anchored: bool = False,
 ) -> MissingDataAnalyses:
     """The primary comparison of ``outcome`` at ``visit`` (default: the last) beside its sensitivity analyses.
 
@@ -120,8 +122,11 @@ def sensitivity_analyses(
     assumptions, JR, CR and CIR unless the study declares others); ``deltas``: the tipping-point grid for the active arm (default: 21 values from 0 to twice the JR
     estimate, in the direction that makes the active arm look worse); ``legacy``: the single imputations
     shown for comparison; ``covariance_per_arm``: the imputation model has a covariance matrix per arm
-    (default: one shared by the arms, rbmi's default); ``executor``: see
-    :func:`painstudy.sensitivity.reference_based`.
+    (default: one shared by the arms, rbmi's default); ``analysis``: ``"ancova"`` at each visit adjusted for
+    the baseline (default, rbmi's) or ``"mmrm"`` (the primary model, ``outcome ~ baseline * visit + arm *
+    visit``, unstructured), for every completed data set and the single imputations;
+    ``information_anchored``: with ``method="condmean"``, the information-anchored variance of Lu (2021)
+    instead of the frequentist one; ``executor``: see :func:`painstudy.sensitivity.reference_based`.
     """
     from painstudy.compare import compare_arms
 
@@ -134,8 +139,15 @@ def sensitivity_analyses(
     visit = visits[-1] if visit is None else str(visit)
     if visit not in visits:
         raise ModelError(f"visit {visit!r} is not one of the post-baseline visits {visits}")
+    if analysis not in ("ancova", "mmrm"):
+        raise ModelError(
+            f"analysis={analysis!r}: use 'ancova' or 'mmrm' (responders of imputed data: "
+            "painstudy.sensitivity.reference_based with analysis='responder')"
+        )
     control = cohort.spec.reference_arm.name
     options = dict(
+        analysis=analysis,
+        information_anchored=information_anchored,
         arm="arm",
         reference=control,
         control=control,
@@ -179,7 +191,7 @@ def sensitivity_analyses(
         for r in eff[eff["visit"].astype(str) == visit].itertuples():
             rows.append(
                 (
-                    f"{s} ({STRATEGY_NAMES[s]}), {method}",
+                    f"{s} ({STRATEGY_NAMES[s]}), {method}" + (", information-anchored" if information_anchored else ""),
                     r.term,
                     r.estimate,
                     r.std_error,
@@ -255,8 +267,8 @@ def sensitivity_analyses(
     notes = (
         f"imputation model: {formula} (REML, "
         f"{'a covariance matrix per arm' if covariance_per_arm else 'one covariance shared by the arms'}); "
-        f"analysis: ANCOVA at each visit "
-        f"adjusted for the baseline; {method} with {jr.inference} inference",
+        f"analysis: {jr.design.describe()}; {method} with {jr.inference} inference"
+        + (" (information-anchored variance, Lu 2021: conservative)" if information_anchored else ""),
         "single imputations (LOCF, BOCF, WOCF) are shown for comparison only: they treat imputed values as "
         "observed and understate uncertainty",
     )

@@ -40,6 +40,7 @@ REFERENCE_TESTS = [
     "tests/test_responders.py",
     "tests/test_ancova.py",
     "tests/test_sensitivity.py",
+    "tests/test_sensitivity_options.py",
 ]
 
 

@@ -43,6 +43,17 @@ def register(fit_subparsers) -> None:
         action="store_true",
         help="a covariance matrix per arm in the imputation model (default: one shared by the arms, as rbmi)",
     )
+    sp.add_argument(
+        "--analysis",
+        choices=["ancova", "mmrm"],
+        default="ancova",
+        help="analysis of each completed data set: ANCOVA at each visit (default, as rbmi) or the MMRM of all visits",
+    )
+    sp.add_argument(
+        "--information-anchored",
+        action="store_true",
+        help="condmean: the information-anchored variance of Lu (2021) instead of the frequentist one (conservative)",
+    )
     sp.add_argument("--seed", type=int, default=1, help="seed of the bootstrap and the draws (default 1)")
     sp.add_argument("--json", metavar="FILE", help="also write the tables and the estimand as JSON")
     sp.set_defaults(func=run)
@@ -76,6 +87,8 @@ def run(args) -> int:
         seed=args.seed,
         progress=sys.stderr.isatty(),
         covariance_per_arm=args.covariance_per_arm,
+        analysis=args.analysis,
+        information_anchored=args.information_anchored,
     )
     with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
         print(res.summary())

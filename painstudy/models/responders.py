@@ -69,7 +69,13 @@ __all__ = [
     "drop_collinear",
 ]
 
-POPULATIONS = ("completers", "assessed", "nri")
+POPULATIONS = ("completers", "assessed", "nri", "bocf")
+#: the historical single imputation, labelled as such wherever the population is shown
+BOCF_LABEL = "bocf: baseline carried forward (historical single imputation, for comparison only)"
+BOCF_NOTE = (
+    "baseline carried forward (BOCF) is a historical single imputation, shown for comparison only: a subject not "
+    "assessed counts as unchanged from baseline, as if observed, which understates uncertainty (Cai et al., Pain 2020)"
+)
 #: Estimation methods of :func:`responder_odds_ratio`.
 OR_METHODS = ("auto", "ml", "firth")
 
@@ -81,8 +87,9 @@ class ResponderData(Rendered):
 
     ``table`` columns: ``subject, arm, arm_class, visit, week, baseline, value, improvement,
     pct_improvement, assessed, responder, completer`` plus covariates. ``responder`` is 1/0 and,
-    for ``population="nri"``, 0 where the visit was not assessed; rows outside the population are
-    not in the table.
+    for ``population="nri"``, 0 where the visit was not assessed; for ``population="bocf"`` a visit not
+    assessed takes the baseline score (``value`` = baseline, improvement 0); rows outside the population
+    are not in the table.
     """
 
     table: pd.DataFrame
@@ -104,7 +111,7 @@ class ResponderData(Rendered):
             ("study", self.study),
             ("outcome", self.outcome),
             ("threshold", thr),
-            ("population", self.population),
+            ("population", BOCF_LABEL if self.population == "bocf" else self.population),
             ("reference", self.reference),
             ("rows", len(self.table)),
         )
@@ -218,6 +225,8 @@ class ResponderAnalysis(Rendered):
         if self.odds_ratios is not None:
             tables.append(("odds_ratios", self.odds_ratios.table))
         notes = list(self.notes)
+        if self.data.population == "bocf":
+            notes.append(BOCF_NOTE)
         if self.data.estimand is not None:
             notes.append(f"estimand: {self.data.estimand}")
         for part in (self.differences, self.odds_ratios):
@@ -246,10 +255,14 @@ def responders(
     threshold : str or float, default "moderate"
         Named threshold of the instrument or a value (fraction of baseline when ``relative``).
     relative : bool, default True
-    population : {"completers", "assessed", "nri"}, default "completers"
+    population : {"completers", "assessed", "nri", "bocf"}, default "completers"
         ``"completers"``: subjects assessed at the last scheduled visit, at each visit where
         they were assessed (Vickers et al. 2004); ``"assessed"``: everyone assessed at the visit;
-        ``"nri"``: every randomised subject, not assessed = non-responder.
+        ``"nri"``: every randomised subject, not assessed = non-responder; ``"bocf"``: every
+        randomised subject, a visit not assessed takes the baseline score (baseline observation
+        carried forward, as pain trials used to report responders: a historical single imputation,
+        labelled as such, for comparison only; thresholds being positive improvements, it classes
+        the same subjects as ``"nri"``).
     estimand : optional
         How intercurrent events are handled (see :func:`painstudy.compare_arms`; default: the study's
         declared estimand): a composite strategy makes the subject a non-responder from its event on, a
@@ -269,6 +282,7 @@ def responders(
     subjects = cohort.subjects.copy()
     subjects["subject"] = subjects["subject"].astype(str)
     post_names = [v.name for v in spec.post_baseline_visits]
+    bcol = f"{outcome}_baseline"
     v = visits.loc[visits["visit"].astype(str).isin(post_names)].copy()
     imp, rel = improvement_scores(visits, outcome, instrument)
     v["improvement"] = imp.loc[v.index]
@@ -287,10 +301,16 @@ def responders(
         v = v.loc[v["completer"] & v["assessed"]]
     elif population == "assessed":
         v = v.loc[v["assessed"]]
+    elif population == "bocf":  # the baseline carried forward: no improvement where not assessed
+        gone = ~v["assessed"]
+        v.loc[gone, outcome] = v.loc[gone, bcol] if bcol in v else np.nan
+        v.loc[gone, "improvement"] = 0.0
+        v.loc[gone, "pct_improvement"] = np.where(v.loc[gone, bcol] != 0, 0.0, np.nan) if bcol in v else np.nan
+        zero = v.loc[gone, "pct_improvement"] / 100 if relative else v.loc[gone, "improvement"]
+        v.loc[gone, "responder"] = reaches(zero, thr)[0].astype(float)
     else:
         v["responder"] = v["responder"].fillna(0.0)
     arms = tuple(a.name for a in spec.arms)
-    bcol = f"{outcome}_baseline"
     out = pd.DataFrame(
         {
             "subject": v["subject"].to_numpy(),

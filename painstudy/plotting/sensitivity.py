@@ -62,7 +62,12 @@ def plot_sensitivity_forest(rows: pd.DataFrame, *, ax: plt.Axes | None = None) -
         ax.plot([r.ci_lower, r.ci_upper], [yi, yi], color=colour, lw=2)
         ax.plot([r.estimate], [yi], "s", color=colour, ms=6)
     ax.axvline(0, color="#999", lw=1)
-    labels = [f"{a} (single imputation, for comparison)" if old else str(a) for a, old in zip(rows["analysis"], legacy)]
+    labels = [
+        (f"{a}, for comparison" if "single imputation" in str(a) else f"{a} (single imputation, for comparison)")
+        if old
+        else str(a)
+        for a, old in zip(rows["analysis"], legacy)
+    ]
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("difference (95% CI)")
     return ax

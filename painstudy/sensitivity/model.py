@@ -23,7 +23,7 @@ from painstudy.models.mixed.mmrm_optim import chord_refit, fit_covariance
 from painstudy.sensitivity.data import WideData
 from painstudy.sensitivity.impute import strategy_covariances
 
-__all__ = ["ImputationModel", "Parameters"]
+__all__ = ["ImputationModel", "Parameters", "sample_data"]
 
 
 class Parameters:
@@ -34,6 +34,36 @@ class Parameters:
 
     def __init__(self, beta: np.ndarray, sigma: np.ndarray, converged: bool, anchor=None):
         self.beta, self.sigma, self.converged, self.anchor = beta, sigma, converged, anchor
+
+
+def sample_data(parsed, info, X, y, visit_code, subject_code, group_code, groups: tuple, visits: tuple) -> MMRMData:
+    """The prepared data of an MMRM on rows already chosen (a sample of subjects, every row complete):
+    ``subject_code`` numbers the subjects 0, 1, ... in row order; ``group_code`` the covariance group of each row
+    (``groups``: ``(None,)`` when one matrix is shared)."""
+    t, k = np.asarray(visit_code, np.int64), np.asarray(subject_code, np.int64)
+    group = np.asarray(group_code, np.int64)
+    G = len(groups)
+    return MMRMData(
+        parsed=parsed,
+        design=info,
+        data=None,
+        X=X,
+        y=y,
+        visit_code=t,
+        subject_code=k,
+        group_code=group if G > 1 else None,
+        visit_levels=tuple(visits),
+        visit_order_source="the imputation's visit order",
+        group_levels=tuple(groups),
+        sqrt_w=None,
+        XtX=X.T @ X,
+        engine=Engine(X, y, t, k, group, G, len(visits)),
+        n_subjects=int(k.max()) + 1 if len(k) else 0,
+        n_rows_dropped=0,
+        n_subjects_dropped=0,
+        # every term but the visit's is subject-level (the between-within df need to know)
+        within_varies={c: c == parsed.covariance.visit for t in info.terms for c in t},
+    )
 
 
 class ImputationModel:
@@ -93,28 +123,10 @@ class ImputationModel:
         k, t = np.nonzero(av[sample])
         rows = index[sample][k] * T + t
         X, y = self.X_own[rows], wide.y.reshape(-1)[rows]
-        G = len(self.groups)
         group = self.own_group[index[sample][k]].astype(np.int64)
-        engine = Engine(X, y, t.astype(np.int64), k.astype(np.int64), group, G, T)
-        prep = MMRMData(
-            parsed=self.parsed,
-            design=self.info,
-            data=None,
-            X=X,
-            y=y,
-            visit_code=t,
-            subject_code=k,
-            group_code=group if G > 1 else None,
-            visit_levels=wide.visits,
-            visit_order_source="the imputation's visit order",
-            group_levels=self.groups,
-            sqrt_w=None,
-            XtX=X.T @ X,
-            engine=engine,
-            n_subjects=len(sample),
-            n_rows_dropped=0,
-            n_subjects_dropped=0,
-        )
+        prep = sample_data(self.parsed, self.info, X, y, t, k, group, self.groups, wide.visits)
+        engine = prep.engine
+        G = len(self.groups)
         structure = self.parsed.covariance.structure
         with blas_threads(DEFAULT_BLAS_THREADS), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -5,9 +5,17 @@
    imputation).
 2. **Impute** (:mod:`.impute`) every missing outcome under the subject's strategy after its intercurrent
    event (MAR, JR, CR, CIR, LMCF): by its conditional mean, or by a draw; plus a delta if asked.
-3. **Analyse** (:mod:`.analyse`) each completed data set: ANCOVA at every visit.
+3. **Analyse** (:mod:`.analyse`) each completed data set: ANCOVA at every visit (default), an MMRM of all
+   visits, or responder rates and risk differences (multiple imputation only).
 4. **Pool** (:mod:`.pool`): jackknife or bootstrap around the full-data estimate, or Rubin's rules with
    Barnard-Rubin df.
+
+Conditional mean imputation targets the frequentist variance of a reference-based estimate (Wolbers et al.
+2022). With ``information_anchored=True`` it gives the information-anchored variance of Lu (2021) instead, as
+rbmi's vignette "CondMean_Inference" does it: every sample is imputed under MAR and a fixed delta added, the
+difference between the reference-based and the MAR conditional means on the full data; the point estimate is
+the reference-based one, the variance close to MAR's (Cro, Carpenter & Kenward 2019), and tests are
+conservative.
 
 Random numbers come from ``numpy.random.SeedSequence(seed)`` spawned per sample, so results do not depend
 on the executor or the number of workers.
@@ -28,13 +36,23 @@ from painstudy.models.blas import usable_cores
 from painstudy.models.mixed.data import plain
 from painstudy.models.mixed.formula import parse_formula
 from painstudy.rendering import Rendered, Tidy
-from painstudy.sensitivity.analyse import ancova_design
+from painstudy.sensitivity.analyse import ANALYSES, ResponderDesign, ResponderRule, ancova_design
+from painstudy.sensitivity.analyse_mmrm import MmrmAnalysis
 from painstudy.sensitivity.data import strategy_name, wide_data
 from painstudy.sensitivity.impute import impute, strategy_means
 from painstudy.sensitivity.model import ImputationModel
 from painstudy.sensitivity.pool import Pooled, bootstrap, jackknife, rubin
 
-__all__ = ["reference_based", "draws", "Draws", "result_of", "delta_matrix", "SensitivityResult", "METHODS"]
+__all__ = [
+    "reference_based",
+    "draws",
+    "Draws",
+    "result_of",
+    "delta_matrix",
+    "SensitivityResult",
+    "METHODS",
+    "ResponderRule",
+]
 
 #: method -> the inferences it supports (the first is the default)
 METHODS = {"condmean": ("jackknife", "bootstrap", "bootstrap-percentile"), "approxbayes": ("rubin",)}
@@ -67,6 +85,10 @@ class SensitivityResult(Rendered):
         """The LS means only."""
         return self.table[self.table["kind"] == "lsmean"].drop(columns="kind").reset_index(drop=True)
 
+    def proportions(self) -> pd.DataFrame:
+        """The proportions of responders per arm (``analysis="responder"``)."""
+        return self.table[self.table["kind"] == "proportion"].drop(columns="kind").reset_index(drop=True)
+
     def tidy(self) -> Tidy:
         strat = ", ".join(f"{k} {v}" for k, v in self.strategies.items())
         ref = ", ".join(f"{a} -> {r}" for a, r in self.reference.items() if a != r)
@@ -80,7 +102,15 @@ class SensitivityResult(Rendered):
                 ("reference", ref),
                 ("samples", self.n_samples),
             ),
-            (("effects", self.effects()), ("lsmeans", self.lsmeans())),
+            tuple(
+                (name, t)
+                for name, t in (
+                    ("effects", self.effects()),
+                    ("lsmeans", self.lsmeans()),
+                    ("proportions", self.proportions()),
+                )
+                if len(t)
+            ),
             self.notes,
         )
 
@@ -124,6 +154,7 @@ class Draws:
     samples: tuple  # (index, Parameters) per sample
     seeds: tuple | None
     level: float
+    anchored: bool = False
 
     def with_strategy(self, strategy: str) -> Draws:
         """The same draws with every event's strategy replaced by ``strategy`` (MAR: no event). Valid when
@@ -156,15 +187,30 @@ class Draws:
                 out.append((idx, impute(wide.y[idx], mu[idx], (key[idx], mats))))
         return tuple(out)
 
+    @cached_property
+    def anchoring(self) -> tuple:
+        """Lu (2021): the samples imputed under MAR and the delta that moves the full data's MAR conditional
+        means to the strategies' (zero where observed)."""
+        wide = self.wide
+        mar = dataclasses.replace(
+            self, wide=dataclasses.replace(wide, strategy=np.full(wide.n, "MAR", dtype=object)), anchored=False
+        )
+        return mar.imputed, self.imputed[0][1] - mar.imputed[0][1]
+
     def analyse(self, delta: np.ndarray | None) -> Pooled:
         """Steps 2 to 4 with ``delta`` (n, T, added where a value is imputed): the pooled estimates."""
         design, missing = self.design, np.isnan(self.wide.y)
         shift = None if delta is None else np.where(missing, delta, 0.0)
+        imputed = self.imputed
+        if self.anchored:
+            imputed, anchor = self.anchoring
+            shift = anchor if shift is None else shift + anchor
         runs = []
-        for idx, y in self.imputed:
+        variance = self.inference == "rubin"  # the jackknife and the bootstrap use the estimates only
+        for idx, y in imputed:
             if shift is not None:
                 y = y + (shift if idx is None else shift[idx])
-            runs.append(design.estimates(y, index=idx))
+            runs.append(design.estimates(y, index=idx, variance=variance or idx is None))
         est = runs[0][0]
         E = np.array([r[0] for r in runs[1:]])
         if self.inference == "jackknife":
@@ -176,6 +222,8 @@ class Draws:
 
     def table(self, pooled) -> pd.DataFrame:
         labels = self.design.labels
+        # a proportion is not tested against 0
+        p = np.where([kd == "proportion" for _, kd, _ in labels], np.nan, pooled.p)
         return pd.DataFrame(
             {
                 "visit": [v for v, _, _ in labels],
@@ -186,7 +234,7 @@ class Draws:
                 "df": pooled.df,
                 "ci_lower": pooled.lower,
                 "ci_upper": pooled.upper,
-                "p_value": pooled.p,
+                "p_value": p,
             }
         )[COLUMNS]
 
@@ -199,6 +247,13 @@ class Draws:
             out.append(f"the imputation model did not converge on {failed} of {len(self.samples)} samples")
         if self.wide.set_aside:
             out.append(f"{self.wide.set_aside} outcome(s) observed after a non-MAR event were set aside and imputed")
+        out += self.design.notes()
+        if self.anchored:
+            out.append(
+                "information-anchored variance (Lu 2021): each sample imputed under MAR plus the fixed delta that "
+                "reproduces the reference-based estimate on the full data; its variance is close to MAR's and its "
+                "tests are conservative (Wolbers et al. 2022)"
+            )
         return out
 
 
@@ -216,6 +271,10 @@ def reference_based(
     n_samples: int | None = None,
     covariates: Sequence[str] | None = None,
     delta=None,
+    analysis: str = "ancova",
+    analysis_formula: str | None = None,
+    responder: ResponderRule | None = None,
+    information_anchored: bool = False,
     level: float = 0.95,
     seed: int | None = None,
     visit_order=None,
@@ -259,6 +318,20 @@ def reference_based(
     delta : float, dict or DataFrame, optional
         Added to every value imputed at or after an event: one number, ``{arm: number}``, or a DataFrame with
         columns subject, visit and ``delta``.
+    analysis : ``"ancova"``, ``"mmrm"`` or ``"responder"``
+        The analysis of each completed data set: ANCOVA at each visit (default, rbmi's); an MMRM of all visits
+        (``analysis_formula``; default ``outcome ~ covariate * visit + arm * visit + us(visit | subject)``, which
+        on complete data equals the ANCOVA per visit); or the proportion of responders per arm and the risk
+        difference at each visit (``responder``; with ``method="approxbayes"`` only).
+    analysis_formula : str, optional
+        The MMRM of ``analysis="mmrm"`` in R mmrm syntax, over the same outcome, arm, visit and subject columns
+        and subject-level covariates, e.g. ``"CHANGE ~ BASVAL + THERAPY * VISIT + us(VISIT | PATIENT)"``.
+    responder : ResponderRule, optional
+        Who responds, for ``analysis="responder"``, e.g. ``ResponderRule(0.3, relative=True,
+        baseline="pain_baseline")`` (30% less pain than at baseline).
+    information_anchored : bool
+        ``method="condmean"`` only: the information-anchored variance of Lu (2021) instead of the frequentist
+        one (see the module's docstring); the point estimate is the same.
     level : float
         Confidence level.
     seed : int
@@ -292,6 +365,10 @@ def reference_based(
         inference=inference,
         n_samples=n_samples,
         covariates=covariates,
+        analysis=analysis,
+        analysis_formula=analysis_formula,
+        responder=responder,
+        information_anchored=information_anchored,
         level=level,
         seed=seed,
         visit_order=visit_order,
@@ -310,12 +387,11 @@ def result_of(d: Draws, formula: str, reml: bool, delta: np.ndarray | None, extr
     notes = d.notes() + list(extra_notes)
     shared = "one covariance matrix shared by the arms" if len(d.model.groups) == 1 else "a covariance matrix per arm"
     notes.append("imputation model: " + formula + f" ({'REML' if reml else 'ML'}, {shared})")
-    cov = [c for c in d.design.covariates]
-    notes.append(f"analysis: ANCOVA at each visit adjusted for {', '.join(cov) or 'nothing'}")
+    notes.append("analysis: " + d.design.describe())
     return SensitivityResult(
         table=table,
         method=d.method,
-        inference=d.inference,
+        inference=d.inference + (", information-anchored" if d.anchored else ""),
         strategies={str(s): int(c) for s, c in counts.items()},
         reference={str(a): str(r) for a, r in d.model.reference.items()},
         n_subjects=wide.n,
@@ -338,6 +414,10 @@ def draws(
     inference: str | None = None,
     n_samples: int | None = None,
     covariates: Sequence[str] | None = None,
+    analysis: str = "ancova",
+    analysis_formula: str | None = None,
+    responder: ResponderRule | None = None,
+    information_anchored: bool = False,
     level: float = 0.95,
     seed: int | None = None,
     visit_order=None,
@@ -352,6 +432,25 @@ def draws(
     inference = inference or METHODS[method][0]
     if inference not in METHODS[method]:
         raise ModelError(f"inference={inference!r} does not go with method={method!r}; use {METHODS[method]}")
+    if analysis not in ANALYSES:
+        raise ModelError(f"analysis={analysis!r}: use one of {', '.join(ANALYSES)}")
+    if analysis == "responder":
+        if method != "approxbayes":
+            raise ModelError(
+                "analysis='responder' needs multiple imputation (method='approxbayes'): the responder status of a "
+                "conditional mean is not that of a patient, so conditional mean imputation would bias the rates"
+            )
+        if not isinstance(responder, ResponderRule):
+            raise ModelError("analysis='responder': give the rule, e.g. responder=ResponderRule(2.0)")
+    elif responder is not None:
+        raise ModelError(f"responder= is used by analysis='responder' only (analysis={analysis!r})")
+    if analysis_formula is not None and analysis != "mmrm":
+        raise ModelError(f"analysis_formula= is used by analysis='mmrm' only (analysis={analysis!r})")
+    if information_anchored and method != "condmean":
+        raise ModelError(
+            "information_anchored=True goes with method='condmean' (Lu 2021); Rubin's rules after approximate "
+            "Bayesian imputation are already close to information-anchored"
+        )
     parsed = parse_formula(formula)
     cov, fx = parsed.covariance, parsed.fixed
     if cov is None:
@@ -375,7 +474,16 @@ def draws(
         if isinstance(reference, dict):
             raise ModelError("control: name the comparator arm of the analysis when reference is per arm")
         control = refmap[arms[0]]
-    design = ancova_design(wide.arm, wide.covariates[covariates], control, wide.visits)
+    if analysis == "ancova":
+        design = ancova_design(wide.arm, wide.covariates[covariates], control, wide.visits)
+    elif analysis == "mmrm":
+        if analysis_formula is None:
+            v, s = wide.visit_column, wide.subject_column
+            rhs = [f"{c} * {v}" for c in covariates] + [f"{arm} * {v}", f"us({v} | {s})"]
+            analysis_formula = f"{wide.outcome} ~ " + " + ".join(rhs)
+        design = MmrmAnalysis(wide, analysis_formula, control, tuple(covariates))
+    else:
+        design = ResponderDesign(wide, responder, control)
     model = ImputationModel(wide, formula, refmap, reml=reml)
     full = model.fit(np.arange(wide.n))
     if method == "condmean" and inference == "jackknife":
@@ -387,7 +495,7 @@ def draws(
         seeds = tuple(np.random.SeedSequence(seed).spawn(k))
     job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full)
     samples = run_samples(job, k, executor, work=k * wide.n, progress=progress)
-    return Draws(model, design, wide, method, inference, full, samples, seeds, level)
+    return Draws(model, design, wide, method, inference, full, samples, seeds, level, anchored=information_anchored)
 
 
 #: ``executor="auto"`` runs the samples in local processes above this many subject-fits (samples x subjects),
