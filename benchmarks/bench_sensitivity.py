@@ -7,12 +7,15 @@
 2. the same on the demo study's pain (400 + 1 fits; goal < 10 s);
 3. 1,000 approximate Bayesian imputations of the demo (1,000 bootstrap fits + draws; goal < 60 s on two cores),
    in this process and with ``executor="processes"`` (a pool of one process per core);
-4. ``sensitivity_analyses`` on the demo (primary MMRM, MAR/JR/CR/CIR, tipping point, LOCF/BOCF/WOCF).
+4. the options on the antidepressant data: the information-anchored variance, an MMRM analysis of each
+   completed data set, Bayesian MI by the Gibbs sampler;
+5. ``sensitivity_analyses`` on the demo (primary MMRM, MAR/JR/CR/CIR, tipping point, LOCF/BOCF/WOCF).
 
 Peers: R's rbmi is not in Debian's packages (nor any other maintained implementation in Python), so no
 peer runs here. ``--with-r`` times tests/reference/condmean_reference.R, an R implementation of conditional
-mean imputation with jackknife on nlme::gls (the reference of the tests, not a tuned tool: rbmi fits with
-mmrm/TMB and would be faster), for scale only.
+mean imputation with jackknife on nlme::gls, and tests/reference/condmean_extra_reference.R (the
+information-anchored variance and the MMRM analysis), the references of the tests, not tuned tools (rbmi fits
+with mmrm/TMB and would be faster), for scale only.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "datasets"
 FORMULA = "CHANGE ~ THERAPY + VISIT + BASVAL*VISIT + THERAPY*VISIT + us(VISIT | PATIENT)"
+ANALYSIS_MMRM = "CHANGE ~ BASVAL + THERAPY * VISIT + us(VISIT | PATIENT)"
 
 
 def timed(fn, reps: int) -> float:
@@ -98,6 +102,25 @@ def main() -> None:
             ),
             60.0,
         )
+    anti_kw = dict(arm="THERAPY", reference="PLACEBO", control="DRUG", covariates=["BASVAL"])
+    add(
+        "antidepressant: JR, condmean + jackknife, information-anchored variance (Lu 2021)",
+        timed(lambda: reference_based(anti, FORMULA, information_anchored=True, **anti_kw), args.reps),
+        None,
+    )
+    add(
+        "antidepressant: JR, condmean + jackknife, MMRM analysis of each completed data set (173 + 173 fits)",
+        timed(
+            lambda: reference_based(anti, FORMULA, analysis="mmrm", analysis_formula=ANALYSIS_MMRM, **anti_kw),
+            args.reps,
+        ),
+        None,
+    )
+    add(
+        "antidepressant: JR, Bayesian MI, 100 draws (Gibbs sampler, 1,200 iterations)",
+        timed(lambda: reference_based(anti, FORMULA, method="bayes", n_samples=100, seed=1, **anti_kw), args.reps),
+        None,
+    )
     add(
         "demo pain: sensitivity_analyses (primary, MAR/JR/CR/CIR, tipping point, legacy)",
         timed(lambda: painstudy.sensitivity_analyses(cohort, "pain"), 1),
@@ -117,6 +140,24 @@ def main() -> None:
             args.reps,
         )
         add("antidepressant: MAR and CR condmean + jackknife (2 x 173 fits)", ours, None, f"R on nlme::gls: {r:.0f} s")
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["Rscript", "tests/reference/condmean_extra_reference.R"], cwd=ROOT, check=True, capture_output=True
+        )
+        r = time.perf_counter() - t0
+        ours = timed(
+            lambda: [
+                reference_based(anti, FORMULA, information_anchored=True, **anti_kw),
+                reference_based(anti, FORMULA, analysis="mmrm", analysis_formula=ANALYSIS_MMRM, **anti_kw),
+            ],
+            args.reps,
+        )
+        add(
+            "antidepressant: JR information-anchored and JR with an MMRM analysis, condmean + jackknife",
+            ours,
+            None,
+            f"R on nlme::gls: {r:.0f} s",
+        )
     cores = usable_cores()
     out = [
         "# Reference-based imputation: speed",

@@ -267,9 +267,9 @@ def sensitivity_analyses(
     notes = (
         f"imputation model: {formula} (REML, "
         f"{'a covariance matrix per arm' if covariance_per_arm else 'one covariance shared by the arms'}); "
-        f"analysis: {jr.design.describe()}; {method} with {jr.inference} inference"
-        + (" (information-anchored variance, Lu 2021: conservative)" if information_anchored else ""),
+        f"analysis: {jr.design.describe()}; {method} with {jr.inference} inference",
         "single imputations (LOCF, BOCF, WOCF) are shown for comparison only: they treat imputed values as "
         "observed and understate uncertainty",
+        *jr.notes(),
     )
     return MissingDataAnalyses(outcome, visit, estimand, table, tipping, results, notes)

@@ -28,12 +28,15 @@ def register(fit_subparsers) -> None:
         "estimand's sensitivity assumptions, JR CR CIR unless study.yml declares others)",
     )
     sp.add_argument(
-        "--method", choices=["condmean", "approxbayes"], default="condmean", help="imputation method (default condmean)"
+        "--method",
+        choices=["condmean", "approxbayes", "bayes"],
+        default="condmean",
+        help="imputation method: conditional mean (default), approximate Bayesian MI (bootstrap) or Bayesian MI (MCMC)",
     )
     sp.add_argument(
         "--inference",
         choices=["jackknife", "bootstrap", "bootstrap-percentile", "rubin"],
-        help="condmean: jackknife (default) or bootstrap; approxbayes: rubin",
+        help="condmean: jackknife (default) or bootstrap; approxbayes and bayes: rubin",
     )
     sp.add_argument(
         "--n-samples", type=int, dest="n_samples", help="bootstrap samples or imputations (default 500 / 100)"

@@ -1,8 +1,8 @@
 """``painstudy.sensitivity.reference_based``: reference-based imputation in rbmi's four steps (draws, impute, analyse, pool).
 
 1. **Draws** of the imputation model (an MMRM, :mod:`.model`): the full data and each jackknife or
-   bootstrap sample (conditional mean imputation), or bootstrap samples (approximate Bayesian multiple
-   imputation).
+   bootstrap sample (conditional mean imputation), bootstrap samples (approximate Bayesian multiple
+   imputation), or draws from the posterior by MCMC (Bayesian multiple imputation, :mod:`.bayes`).
 2. **Impute** (:mod:`.impute`) every missing outcome under the subject's strategy after its intercurrent
    event (MAR, JR, CR, CIR, LMCF): by its conditional mean, or by a draw; plus a delta if asked.
 3. **Analyse** (:mod:`.analyse`) each completed data set: ANCOVA at every visit (default), an MMRM of all
@@ -55,7 +55,11 @@ __all__ = [
 ]
 
 #: method -> the inferences it supports (the first is the default)
-METHODS = {"condmean": ("jackknife", "bootstrap", "bootstrap-percentile"), "approxbayes": ("rubin",)}
+METHODS = {
+    "condmean": ("jackknife", "bootstrap", "bootstrap-percentile"),
+    "approxbayes": ("rubin",),
+    "bayes": ("rubin",),
+}
 COLUMNS = ["visit", "kind", "term", "estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value"]
 
 
@@ -155,6 +159,7 @@ class Draws:
     seeds: tuple | None
     level: float
     anchored: bool = False
+    mcmc: dict | None = None  # Bayesian MI: burn_in, thin, effective sample size
 
     def with_strategy(self, strategy: str) -> Draws:
         """The same draws with every event's strategy replaced by ``strategy`` (MAR: no event). Valid when
@@ -180,7 +185,7 @@ class Draws:
         for k, (idx, par) in enumerate(self.samples):
             mu = strategy_means(*model.means(par.beta), *args)
             key, mats = model.covariances(par.sigma, *args)
-            if self.method == "approxbayes":  # the original data imputed by draws
+            if self.method in ("approxbayes", "bayes"):  # the original data imputed by draws
                 rng = np.random.default_rng(child(self.seeds[k], 1))
                 out.append((None, impute(wide.y, mu, (key, mats), rng=rng)))
             else:
@@ -248,6 +253,13 @@ class Draws:
         if self.wide.set_aside:
             out.append(f"{self.wide.set_aside} outcome(s) observed after a non-MAR event were set aside and imputed")
         out += self.design.notes()
+        if self.mcmc is not None:
+            m = self.mcmc
+            out.append(
+                f"Bayesian MI: Gibbs sampler from the REML fit, {m['burn_in']} iterations of burn-in, every "
+                f"{m['thin']}th draw kept; effective sample size of the kept coefficients at least "
+                f"{m['ess']:.0f} of {len(self.samples)}"
+            )
         if self.anchored:
             out.append(
                 "information-anchored variance (Lu 2021): each sample imputed under MAR plus the fixed delta that "
@@ -275,6 +287,8 @@ def reference_based(
     analysis_formula: str | None = None,
     responder: ResponderRule | None = None,
     information_anchored: bool = False,
+    burn_in: int = 200,
+    thin: int = 10,
     level: float = 0.95,
     seed: int | None = None,
     visit_order=None,
@@ -306,13 +320,17 @@ def reference_based(
         Outcomes observed at or after a non-MAR event are set aside and imputed.
     strategy : str
         The strategy of the default events (``JR``).
-    method : ``"condmean"`` (conditional mean imputation, Wolbers et al. 2022) or ``"approxbayes"``
-        (approximate Bayesian multiple imputation: a bootstrap sample per imputation).
+    method : ``"condmean"`` (conditional mean imputation, Wolbers et al. 2022), ``"approxbayes"``
+        (approximate Bayesian multiple imputation: a bootstrap sample per imputation) or ``"bayes"``
+        (Bayesian multiple imputation: posterior draws by a Gibbs sampler, :mod:`painstudy.sensitivity.bayes`).
     inference : str
         ``condmean``: ``"jackknife"`` (default), ``"bootstrap"`` (normal interval) or
-        ``"bootstrap-percentile"``; ``approxbayes``: ``"rubin"`` (Rubin's rules, Barnard-Rubin df).
+        ``"bootstrap-percentile"``; ``approxbayes`` and ``bayes``: ``"rubin"`` (Rubin's rules, Barnard-Rubin df).
     n_samples : int
         Bootstrap samples (default 500) or imputations (default 100).
+    burn_in, thin : int
+        ``method="bayes"``: iterations of the chain discarded before the first kept draw (default 200), and
+        iterations per kept draw (default 10).
     covariates : list of str
         Covariates of the ANCOVA at each visit (default: the formula's subject-level terms).
     delta : float, dict or DataFrame, optional
@@ -369,6 +387,8 @@ def reference_based(
         analysis_formula=analysis_formula,
         responder=responder,
         information_anchored=information_anchored,
+        burn_in=burn_in,
+        thin=thin,
         level=level,
         seed=seed,
         visit_order=visit_order,
@@ -418,6 +438,8 @@ def draws(
     analysis_formula: str | None = None,
     responder: ResponderRule | None = None,
     information_anchored: bool = False,
+    burn_in: int = 200,
+    thin: int = 10,
     level: float = 0.95,
     seed: int | None = None,
     visit_order=None,
@@ -435,10 +457,11 @@ def draws(
     if analysis not in ANALYSES:
         raise ModelError(f"analysis={analysis!r}: use one of {', '.join(ANALYSES)}")
     if analysis == "responder":
-        if method != "approxbayes":
+        if method == "condmean":
             raise ModelError(
-                "analysis='responder' needs multiple imputation (method='approxbayes'): the responder status of a "
-                "conditional mean is not that of a patient, so conditional mean imputation would bias the rates"
+                "analysis='responder' needs multiple imputation (method='approxbayes' or 'bayes'): the responder "
+                "status of a conditional mean is not that of a patient, so conditional mean imputation would bias "
+                "the rates"
             )
         if not isinstance(responder, ResponderRule):
             raise ModelError("analysis='responder': give the rule, e.g. responder=ResponderRule(2.0)")
@@ -489,13 +512,39 @@ def draws(
     if method == "condmean" and inference == "jackknife":
         k, seeds = wide.n, None
     else:
-        k = int(n_samples or (100 if method == "approxbayes" else 500))
+        k = int(n_samples or (500 if method == "condmean" else 100))
         if k < 2:
             raise ModelError(f"n_samples={n_samples!r}: at least 2 samples are needed")
-        seeds = tuple(np.random.SeedSequence(seed).spawn(k))
+        root = np.random.SeedSequence(seed)
+        seeds = tuple(root.spawn(k))
+    if method == "bayes":
+        samples, mcmc = _posterior_draws(model, full, k, burn_in, thin, child(root, k), progress)
+        return Draws(model, design, wide, method, inference, full, samples, seeds, level, mcmc=mcmc)
     job = _FitJob(model, wide.n, wide.arm, inference != "jackknife", seeds, full)
     samples = run_samples(job, k, executor, work=k * wide.n, progress=progress)
     return Draws(model, design, wide, method, inference, full, samples, seeds, level, anchored=information_anchored)
+
+
+def _posterior_draws(model, full, k: int, burn_in: int, thin: int, seed, progress: bool):
+    """Bayesian MI's step 1: ``k`` posterior draws by the Gibbs sampler (one chain, in this process)."""
+    from painstudy.sensitivity.bayes import effective_size, gibbs_draws
+
+    if not full.converged:
+        raise ModelError("Bayesian imputation: the REML fit the chain starts from did not converge")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=burn_in + k * thin, desc="MCMC iterations", unit="it", leave=False)
+    try:
+        kept = gibbs_draws(
+            model, full, k, burn_in=burn_in, thin=thin, seed=seed, progress=bar.update if bar is not None else None
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    ess = effective_size(np.array([par.beta for par in kept]))
+    return tuple((None, par) for par in kept), {"burn_in": burn_in, "thin": thin, "ess": ess}
 
 
 #: ``executor="auto"`` runs the samples in local processes above this many subject-fits (samples x subjects),
