@@ -41,6 +41,7 @@ REFERENCE_TESTS = [
     "tests/test_ancova.py",
     "tests/test_sensitivity.py",
     "tests/test_sensitivity_options.py",
+    "tests/test_lsmean_weights.py",
 ]
 
 

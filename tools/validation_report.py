@@ -40,9 +40,10 @@ _R_SCRIPTS = {
     "condmean_reference": "condmean_reference.R",
     "condmean_extra_reference": "condmean_extra_reference.R",
     "rubin_reference": "rubin_reference.R",
+    "emmeans_weights_reference": "emmeans_weights_reference.R",
 }
 #: keys of the JSON files that name the version of an R package
-_VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich", "mvtnorm", "nlme", "mice")
+_VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich", "mvtnorm", "nlme", "mice", "emmeans")
 #: row colours of the detail tables (as painstudy.reproduce's tables: documented deviations yellow, failures red)
 KNOWN_TINT, FAILED_TINT = ' style="background-color: #fff6d5"', ' style="background-color: #ffd7d7"'
 TABLE = '<div class="table-wrapper"><table class="docutils align-default" style="font-size: 0.85em; width: 100%">'

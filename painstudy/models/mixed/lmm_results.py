@@ -17,7 +17,7 @@ from painstudy.errors import ModelError
 from painstudy.io import to_jsonable
 from painstudy.models.mixed.inference import Inference
 from painstudy.models.mixed.lmm_inference import natural_specs
-from painstudy.models.mixed.results import MixedModelResult, coefficient_table, numerical_notes
+from painstudy.models.mixed.results import MixedModelResult, coefficient_table, numerical_notes, term_frame
 from painstudy.rendering import Tidy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,6 +152,7 @@ class LMMResult(MixedModelResult):
             + ((prep.visit_order_note,) if prep.visit_order_note else ()),
             design=prep.design,
             inference=inference,
+            frame=term_frame(prep.design, prep.data),
             varcorr=varcorr,
             n_groups=dict(prep.n_groups),
             singular=fit.singular,

@@ -33,13 +33,14 @@ from painstudy.models.contrasts import (
 )
 from painstudy.models.mixed.formula import DesignInfo, ParsedFormula, build_design
 from painstudy.models.mixed.inference import Inference
+from painstudy.models.mixed.lsmeans import custom_rows, interaction_rows, lsmean_rows, reference_grid
 from painstudy.rendering import Rendered, Tidy
 
 if TYPE_CHECKING:  # pragma: no cover
     from painstudy.models.mixed.mmrm import MMRMData
     from painstudy.models.mixed.mmrm_optim import CovarianceFit
 
-__all__ = ["MixedModelResult", "MMRMResult", "TABLE_COLUMNS", "coefficient_table", "numerical_notes"]
+__all__ = ["MixedModelResult", "MMRMResult", "TABLE_COLUMNS", "coefficient_table", "numerical_notes", "term_frame"]
 
 NOT_CONVERGED = "NOT CONVERGED"
 
@@ -53,6 +54,14 @@ def coefficient_table(inference: Inference, level: float = 0.95) -> pd.DataFrame
         l[j] = 1.0
         rows.append(estimate_row(*inference.contrast(l), level))
     return pd.DataFrame(rows, index=pd.Index(names, name="term"))[TABLE_COLUMNS]
+
+
+def term_frame(info: DesignInfo, data: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The columns of the model's terms in the rows used (for LS-mean weights); None without rows."""
+    if data is None:
+        return None
+    cols = [c for c in [*info.factors, *info.numerics] if c in data.columns]
+    return data[cols].reset_index(drop=True)
 
 
 def numerical_notes(coefficients: pd.DataFrame) -> tuple[str, ...]:
@@ -114,6 +123,7 @@ class MixedModelResult(Rendered):
     notes: tuple
     design: DesignInfo = field(compare=False)
     inference: Inference = field(compare=False)
+    frame: pd.DataFrame | None = field(compare=False, repr=False)  # the term columns of the rows used
 
     # -------------------------------------------------------------------------------------------
     @property
@@ -147,39 +157,17 @@ class MixedModelResult(Rendered):
         means = {**self.design.numeric_means, **{k: float(v) for k, v in at.items()}}
         return dataclasses.replace(self.design, numeric_means=means)
 
-    @staticmethod
-    def _grid(info: DesignInfo, needed: list[str]) -> pd.DataFrame:
-        for c in needed:
-            if c not in info.factors:
-                raise ModelError(
-                    f"{c!r} is not a categorical term of the model; LS means are defined over the factors "
-                    f"{list(info.factors)}"
-                )
-        fac = list(info.factors)
-        combos = list(itertools.product(*[info.factors[f] for f in fac]))
-        grid = pd.DataFrame(combos, columns=fac) if fac else pd.DataFrame(index=[0])
-        for c in info.numerics:
-            grid[c] = info.numeric_means[c]
-        return grid
-
-    def _lsmean_rows(self, specs, by, info: DesignInfo):
+    def _lsmean_rows(self, specs, by, at: dict | None, weights: str = "equal"):
         specs, by = _as_list(specs), _as_list(by)
         keys = specs + [b for b in by if b not in specs]
-        grid = self._grid(info, keys)
-        X = build_design(info, grid)
-        Xd = pd.DataFrame(X)
-        lv = [list(info.factors[k]) for k in keys]
-        rows = []
-        for combo in itertools.product(*lv):
-            sel = np.ones(len(grid), bool)
-            for k, v in zip(keys, combo):
-                sel &= (grid[k] == v).to_numpy()
-            rows.append((combo, Xd[sel].to_numpy().mean(axis=0)))
+        rows = lsmean_rows(self._design_at(at), self.frame, keys, weights, at)
         return specs, by, keys, rows
 
-    def lsmeans(self, specs, by=None, level: float = 0.95, *, at: dict | None = None) -> pd.DataFrame:
-        """Least-squares means (SAS LSMEANS / emmeans): other factors averaged with equal weights,
-        numeric covariates at their mean unless given in ``at``.
+    def lsmeans(
+        self, specs, by=None, level: float = 0.95, *, at: dict | None = None, weights: str = "equal"
+    ) -> pd.DataFrame:
+        """Least-squares means (SAS LSMEANS / emmeans): other factors averaged with equal weights (or
+        ``weights``), numeric covariates at their mean unless given in ``at``.
 
         Parameters
         ----------
@@ -191,13 +179,16 @@ class MixedModelResult(Rendered):
             Confidence level.
         at : dict, optional
             Values of numeric covariates, e.g. ``at={"week": 12}`` (default: their means).
+        weights : {"equal", "proportional", "outer", "cells", "counterfactual"}
+            How the other factors' combinations are averaged (emmeans' definitions; see
+            :mod:`painstudy.models.mixed.lsmeans`).
 
         Returns
         -------
         DataFrame with the factor columns and ``estimate, std_error, df, statistic, p_value, ci_lower,
         ci_upper`` (t test of estimate = 0).
         """
-        specs, by, keys, rows = self._lsmean_rows(specs, by, self._design_at(at))
+        specs, by, keys, rows = self._lsmean_rows(specs, by, at, weights)
         out = []
         for combo, l in rows:
             est, se, df = self.inference.contrast(l)
@@ -224,6 +215,7 @@ class MixedModelResult(Rendered):
         levels=None,
         *,
         at: dict | None = None,
+        weights: str = "equal",
     ) -> pd.DataFrame:
         """Differences of LS means within each level of ``by``.
 
@@ -249,13 +241,15 @@ class MixedModelResult(Rendered):
             adjusted for multiplicity is then just these comparisons.
         at : dict, optional
             Values of numeric covariates (default: their means).
+        weights : str
+            The LS means' weights (see :meth:`lsmeans`).
 
         Returns
         -------
         DataFrame with ``contrast``, the ``by`` columns, and the usual estimate columns.
         """
         check_contrast_args(method, adjust)
-        specs_l, by_l, keys, rows = self._lsmean_rows(specs, by, self._design_at(at))
+        specs_l, by_l, keys, rows = self._lsmean_rows(specs, by, at, weights)
         ns = len(specs_l)
         fams: dict = {}
         for combo, l in rows:
@@ -273,13 +267,53 @@ class MixedModelResult(Rendered):
             out.extend(fam)
         return pd.DataFrame(out)[["contrast"] + by_l + TABLE_COLUMNS]
 
+    def custom_contrasts(
+        self, specs, coefficients: dict, *, level: float = 0.95, at: dict | None = None, weights: str = "equal"
+    ) -> pd.DataFrame:
+        """User-defined linear combinations of LS means (emmeans ``contrast(emm, method = list(...))``).
+
+        ``coefficients``: ``{name: {level: c, ...}}`` for one factor, or ``{name: {(level, level): c, ...}}``
+        over the combinations of ``specs`` (levels in the order of ``specs``); e.g. the difference of two arms
+        averaged over weeks 26 and 52: ``fit.custom_contrasts(["arm", "visit"], {"B - A, weeks 26-52":
+        {("B", "week26"): .5, ("B", "week52"): .5, ("A", "week26"): -.5, ("A", "week52"): -.5}})``.
+        Returns ``contrast`` and the usual estimate columns (no multiplicity adjustment)."""
+        specs_l, _, keys, rows = self._lsmean_rows(specs, None, at, weights)
+        out = [
+            {"contrast": n, **estimate_row(*self.inference.contrast(l), level)}
+            for n, l in custom_rows(rows, keys, coefficients)
+        ]
+        return pd.DataFrame(out)[["contrast"] + TABLE_COLUMNS]
+
+    def interaction_contrasts(
+        self,
+        specs,
+        methods=("trt.vs.ctrl", "consec"),
+        *,
+        ref=None,
+        level: float = 0.95,
+        at: dict | None = None,
+        weights: str = "equal",
+    ) -> pd.DataFrame:
+        """Interaction contrasts (emmeans ``contrast(emm, interaction = methods)``): contrasts of contrasts, e.g.
+        ``fit.interaction_contrasts(["arm", "visit"], ("trt.vs.ctrl", "consec"), ref="placebo")``: each arm's
+        difference from placebo at each visit minus the same difference at the visit before. ``methods``: one
+        of ``pairwise, trt.vs.ctrl, consec`` per factor; ``ref``: the control level (or a dict per factor).
+        Returns one column ``{factor}_contrast`` per factor and the usual estimate columns."""
+        specs_l, _, keys, rows = self._lsmean_rows(specs, None, at, weights)
+        names, Ls = interaction_rows(rows, self._design_at(at), keys, methods, ref)
+        out = [
+            {**{f"{k}_contrast": n for k, n in zip(keys, nm)}, **estimate_row(*self.inference.contrast(l), level)}
+            for nm, l in zip(names, Ls)
+        ]
+        return pd.DataFrame(out)[[f"{k}_contrast" for k in keys] + TABLE_COLUMNS]
+
     def _trend_rows(self, var: str, by, at):
         info = self.design
         if var not in info.numerics:
             raise ModelError(f"{var!r} is not a numeric covariate of the model {list(info.numerics)}")
         by = _as_list(by)
         view = self._design_at(at)
-        grid = self._grid(view, by)
+        grid = reference_grid(view, by)
         g1 = grid.copy()
         g1[var] = g1[var] + 1.0
         dX = build_design(view, g1) - build_design(view, grid)  # exact: linear in var
@@ -494,6 +528,7 @@ class MMRMResult(MixedModelResult):
             + ((f"data read in chunks from {Path(prep.source).name} (two passes)",) if prep.source else ()),
             design=prep.design,
             inference=inference,
+            frame=term_frame(prep.design, prep.data),
             structure=prep.parsed.covariance.structure,
             vcov_method=inference.vcov_method,
             covariance=covdf,
