@@ -125,11 +125,14 @@ class Cohort(Rendered):
         return self.subset(self.subjects.loc[self.subjects["completer"], "subject"], reason="completers")
 
     # -- description --------------------------------------------------------------------------
-    def table1(self, *, by: str = "arm", total: bool = True, tidy: bool = False):
-        """Baseline characteristics by arm (see :func:`painstudy.tables.table1`)."""
+    def table1(
+        self, *, by: str = "arm", total: bool = True, tidy: bool = False, smd: bool = True, pvalues: bool = False
+    ):
+        """Baseline characteristics by arm, with standardised mean differences (see
+        :func:`painstudy.tables.table1`)."""
         from .tables import table1
 
-        return table1(self, by=by, total=total, tidy=tidy)
+        return table1(self, by=by, total=total, tidy=tidy, smd=smd, pvalues=pvalues)
 
     def disposition(self):
         """CONSORT flow numbers per arm (see :func:`painstudy.tables.disposition`)."""

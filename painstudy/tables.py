@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,13 +73,25 @@ def _numeric_rows(x: pd.Series) -> dict:
     }
 
 
-def table1(cohort: Cohort, *, by: str = "arm", total: bool = True, tidy: bool = False, digits: int = 1) -> pd.DataFrame:
+def table1(
+    cohort: Cohort,
+    *,
+    by: str = "arm",
+    total: bool = True,
+    tidy: bool = False,
+    digits: int = 1,
+    smd: bool = True,
+    pvalues: bool = False,
+) -> pd.DataFrame:
     """Baseline characteristics by arm.
 
     Numeric variables: n, mean (SD), median [IQR], missing. Categorical variables (and 0/1
     indicators): count (%) per level, percentages of the non-missing, and missing. A group
     with nothing to summarise (an arm with no subjects, or only missing values) shows ``-``
-    (:data:`EMPTY`), never ``nan``; so does an SD of a single value.
+    (:data:`EMPTY`), never ``nan``; so does an SD of a single value. The standardised mean
+    difference of each variable (:func:`smd_table`; with more than two groups the largest over the
+    pairs) is shown beside it, as balance diagnostics are; p-values are off by default (CONSORT 2010,
+    item 15: baseline differences in a randomised trial are due to chance by definition).
 
     Parameters
     ----------
@@ -92,6 +105,11 @@ def table1(cohort: Cohort, *, by: str = "arm", total: bool = True, tidy: bool = 
         median, q1, q3, count, percent, missing``) instead of the formatted table.
     digits : int
         Decimals of the formatted table.
+    smd : bool
+        Add the column ``SMD`` (two groups) or ``max SMD`` (more groups).
+    pvalues : bool
+        Add the column ``p``: one-way ANOVA F test (numeric) or Pearson's chi-squared test without
+        continuity correction (categorical) across the groups.
     """
     subj = cohort.subjects
     groups = [(str(g), d) for g, d in subj.groupby(by, observed=False, sort=False)]
@@ -133,7 +151,98 @@ def table1(cohort: Cohort, *, by: str = "arm", total: bool = True, tidy: bool = 
     long = pd.DataFrame(rows)
     if tidy:
         return long
-    return _format_table1(long, [g for g, _ in groups], {g: len(d) for g, d in groups}, digits)
+    table, first = _format_table1(long, [g for g, _ in groups], {g: len(d) for g, d in groups}, digits)
+    named = [(g, d) for g, d in groups if not (total and g == "Total")]
+    extra = {}
+    if smd and len(named) >= 2:
+        pairs = _smd_rows(cohort, named)
+        worst = pairs.groupby("variable", sort=False)["smd"].max() if len(pairs) else pd.Series(dtype=float)
+        extra["SMD" if len(named) == 2 else "max SMD"] = {v: _fmt("{:.2f}", x) for v, x in worst.items()}
+    if pvalues and len(named) >= 2:
+        extra["p"] = {col: _format_p(_pvalue(named, col, kind)) for col, _, kind in _table1_variables(cohort)}
+    for name, values in extra.items():
+        column = pd.Series("", index=table.index)
+        for var, row in first.items():
+            column.loc[row] = values.get(var, "")
+        table[name] = column
+    return table
+
+
+def smd_table(cohort: Cohort, *, by: str = "arm") -> pd.DataFrame:
+    """Standardised mean differences of the Table 1 variables between every pair of groups.
+
+    Numeric: ``|m1 - m2| / sqrt((s1^2 + s2^2) / 2)``. Categorical (and 0/1) with k levels:
+    ``sqrt(d' S^-1 d)``, ``d`` the differences in the proportions of levels 2..k and ``S`` the mean of
+    the two groups' multinomial covariance matrices (Yang & Dalton 2012; R tableone's definition).
+    Missing values are left out. Columns: ``variable, label, group_1, group_2, smd``; groups are the
+    arms in the study's order when ``by="arm"``. An SMD above 0.1 is the usual mark of imbalance.
+    """
+    subj = cohort.subjects
+    if by == "arm":
+        order = [a.name for a in cohort.spec.arms]
+        groups = [(a, subj[subj["arm"].astype(str) == a]) for a in order]
+    else:
+        groups = [(str(g), d) for g, d in subj.groupby(by, observed=True, sort=True)]
+    return _smd_rows(cohort, groups)
+
+
+def _smd_rows(cohort: Cohort, groups: list) -> pd.DataFrame:
+    rows = []
+    levels_of = {}
+    for col, label, kind in _table1_variables(cohort):
+        if kind != "numeric":
+            levels_of[col] = sorted(pd.unique(cohort.subjects[col].dropna()), key=str)
+        for (g1, d1), (g2, d2) in itertools.combinations(groups, 2):
+            x, y = d1[col].dropna(), d2[col].dropna()
+            if kind == "numeric":
+                x, y = x.astype(float), y.astype(float)
+                sd = np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2) if len(x) > 1 and len(y) > 1 else np.nan
+                value = abs(x.mean() - y.mean()) / sd if sd and np.isfinite(sd) else np.nan
+            else:
+                value = _smd_categorical(x, y, levels_of[col])
+            rows.append({"variable": col, "label": label, "group_1": g1, "group_2": g2, "smd": value})
+    return pd.DataFrame(rows, columns=["variable", "label", "group_1", "group_2", "smd"])
+
+
+def _smd_categorical(x: pd.Series, y: pd.Series, levels: list) -> float:
+    if not len(x) or not len(y) or len(levels) < 2:
+        return np.nan
+    p = np.array([(x == lv).mean() for lv in levels])[1:]
+    q = np.array([(y == lv).mean() for lv in levels])[1:]
+
+    def cov(v):
+        c = -np.outer(v, v)
+        np.fill_diagonal(c, v * (1 - v))
+        return c
+
+    d = p - q
+    return float(np.sqrt(max(d @ np.linalg.pinv((cov(p) + cov(q)) / 2) @ d, 0.0)))
+
+
+def _pvalue(groups: list, col: str, kind: str) -> float:
+    from scipy import stats
+
+    values = [d[col].dropna() for _, d in groups]
+    values = [v for v in values if len(v)]
+    if len(values) < 2:
+        return np.nan
+    if kind == "numeric":
+        arrays = [v.to_numpy(float) for v in values]
+        if sum(len(a) for a in arrays) <= len(arrays):
+            return np.nan
+        return float(stats.f_oneway(*arrays).pvalue)
+    levels = sorted(set().union(*[set(v) for v in values]), key=str)
+    counts = np.array([[int((v == lv).sum()) for lv in levels] for v in values])
+    counts = counts[:, counts.sum(axis=0) > 0]
+    if counts.shape[1] < 2:
+        return np.nan
+    return float(stats.chi2_contingency(counts, correction=False)[1])
+
+
+def _format_p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return EMPTY
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 #: What Table 1 shows where a group has no value to summarise (an empty arm, or all missing).
@@ -144,9 +253,12 @@ def _fmt(f: str, x: float) -> str:
     return EMPTY if x is None or not np.isfinite(x) else f.format(x)
 
 
-def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: int) -> pd.DataFrame:
+def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: int) -> tuple[pd.DataFrame, dict]:
+    """The formatted table, and the row of each variable where its SMD and p-value go (its first)."""
     out: dict[tuple[str, str], dict[str, str]] = {}
+    first: dict[str, tuple[str, str]] = {}
     for (_var, label), block in long.groupby(["variable", "label"], sort=False):
+        before = len(out)
         if block["level"].eq("").all():
             # one more decimal for variables on a 0-1 scale (e.g. a VAS in units)
             spread = np.abs(block[["q3", "max"]].to_numpy(float))
@@ -170,10 +282,12 @@ def _format_table1(long: pd.DataFrame, groups: list[str], sizes: dict, digits: i
             if block["missing"].sum() > 0:
                 for g, r in block.drop_duplicates("group").set_index("group").iterrows():
                     out.setdefault((label, "missing"), {})[g] = str(int(r["missing"]))
+        if len(out) > before:
+            first[_var] = list(out)[before]
     table = pd.DataFrame.from_dict(out, orient="index")[groups]
     table.index = pd.MultiIndex.from_tuples(table.index, names=["characteristic", "statistic"])
     table.columns = [f"{g} (n = {sizes[g]})" for g in groups]
-    return table.fillna("")
+    return table.fillna(""), first
 
 
 def disposition(cohort: Cohort) -> pd.DataFrame:

@@ -98,6 +98,7 @@ def _cmd_describe(args) -> int:
     """Study summary, disposition and Table 1 (all randomised and/or completers); optional JSON."""
     from ..cohort import load_cohort
     from ..io import write_json
+    from ..tables import smd_table
 
     try:
         cohort = load_cohort(args.study, data=args.data)
@@ -109,16 +110,18 @@ def _cmd_describe(args) -> int:
         print(cohort.summary())
         _print_table(cohort.disposition(), "Disposition (CONSORT flow)")
         if args.population in ("all", "both"):
-            _print_table(cohort.table1(), "Table 1: baseline characteristics, all randomised")
+            _print_table(cohort.table1(pvalues=args.pvalues), "Table 1: baseline characteristics, all randomised")
         if args.population in ("completers", "both"):
             _print_table(
-                completers.table1(),
+                completers.table1(pvalues=args.pvalues),
                 f"Table 1: baseline characteristics, completers (assessed at {cohort.spec.visits[-1].name})",
             )
     out = {
         "disposition": cohort.disposition().reset_index().to_dict(orient="records"),
         "table1": cohort.table1(tidy=True).to_dict(orient="records"),
         "table1_completers": completers.table1(tidy=True).to_dict(orient="records"),
+        "smd": smd_table(cohort).to_dict(orient="records"),
+        "smd_completers": smd_table(completers).to_dict(orient="records"),
     }
     if args.json:
         try:
@@ -249,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["all", "completers", "both"],
         default="both",
         help="Table 1 of all randomised subjects, of the completers, or both (default: both)",
+    )
+    sp.add_argument(
+        "--pvalues",
+        action="store_true",
+        help="add p-values across the arms to Table 1 (off by default, as CONSORT advises; the SMD column is always shown)",
     )
     sp.add_argument(
         "--json",
