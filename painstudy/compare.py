@@ -224,6 +224,7 @@ def compare_arms(
     df: str = "satterthwaite",
     level: float = 0.95,
     estimand=None,
+    lsmeans_weights: str = "equal",
 ) -> ArmComparison:
     """Compare arms on each outcome with the pre-specified mixed model.
 
@@ -258,6 +259,11 @@ def compare_arms(
         event; or a mapping event type -> strategy. The outcome is derived as the strategies say
         (:func:`painstudy.estimands.apply_estimand`) before the model is fitted, and the estimand is
         printed with the result.
+    lsmeans_weights : str
+        How the LS means per arm average the other factors of the model (site, condition): ``"equal"``
+        (default, as SAS and emmeans), ``"proportional"``, ``"outer"``, ``"cells"`` or ``"counterfactual"``
+        (see :mod:`painstudy.models.mixed.lsmeans`). The differences between arms do not depend on it (the
+        model has no arm-by-covariate interaction).
     """
     from .estimands import apply_estimand, estimand_for
     from .models.mixed.mmrm import mmrm
@@ -309,7 +315,7 @@ def compare_arms(
             def scale(visit, sds=sds):  # the model-based SD of the outcome at the visit
                 return sds[visit]
 
-            m = fit.lsmeans("arm", by="visit", level=level).assign(outcome=outcome)
+            m = fit.lsmeans("arm", by="visit", level=level, weights=lsmeans_weights).assign(outcome=outcome)
             m["week"] = m["visit"].map({v.name: v.week for v in spec.visits}).astype(float)
         else:
             from .models.mixed.lmm import lmm  # imported only for this model (its engines load scipy.sparse)
@@ -331,7 +337,9 @@ def compare_arms(
             # model-based means per arm at each scheduled post-baseline week, for the trajectory plot
             m = pd.concat(
                 [
-                    fit.lsmeans("arm", at={"week": v.week}, level=level).assign(visit=v.name, week=v.week)
+                    fit.lsmeans("arm", at={"week": v.week}, level=level, weights=lsmeans_weights).assign(
+                        visit=v.name, week=v.week
+                    )
                     for v in spec.post_baseline_visits
                 ],
                 ignore_index=True,

@@ -120,3 +120,17 @@ def test_weights_need_the_rows_of_the_fit(tmp_path, shared):
     assert np.isfinite(streamed.lsmeans("ARMCD", by="AVISIT")["estimate"]).all()
     with pytest.raises(ModelError, match="needs the rows the model was fitted on"):
         streamed.lsmeans("ARMCD", by="AVISIT", weights="proportional")
+
+
+def test_compare_arms_passes_the_lsmean_weights():
+    import painstudy
+
+    cohort = painstudy.load_cohort("demo")
+    kw = dict(adjust_for=["baseline", "condition"])
+    equal = painstudy.compare_arms(cohort, ["pain"], **kw)
+    prop = painstudy.compare_arms(cohort, ["pain"], lsmeans_weights="proportional", **kw)
+    fit = prop.fits["pain"]
+    direct = fit.lsmeans("arm", by="visit", weights="proportional")
+    assert np.allclose(prop.lsmeans["estimate"], direct["estimate"], atol=1e-12)
+    assert not np.allclose(prop.lsmeans["estimate"], equal.lsmeans["estimate"])
+    assert np.allclose(prop.table["estimate"], equal.table["estimate"], atol=1e-12)  # differences unchanged
