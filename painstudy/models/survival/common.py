@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
+from painstudy.models.design import check_columns
 
 from .core import km_table
 
-__all__ = ["check_data", "arms_present", "arm_rows", "arm_codes", "arm_arrays", "empty_arm_notes", "km_curve"]
+__all__ = [
+    "check_data",
+    "arms_present",
+    "arm_rows",
+    "arm_codes",
+    "arm_arrays",
+    "empty_arm_notes",
+    "km_curve",
+    "strata_columns",
+    "stratum_codes",
+]
 
 
 def check_data(data: object) -> ImprovementData:
@@ -85,3 +98,29 @@ def km_curve(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
     :func:`painstudy.models.survival.core.km_table`.
     """
     return km_table(np.asarray(time, float), np.asarray(event, int))
+
+
+def strata_columns(data: ImprovementData, strata: str | Sequence[str] | None, what: str = "strata column") -> list[str]:
+    """The strata (or cluster) columns, checked: known columns of the improvement table without missing
+    values (a subject without a value is an error naming it, never dropped)."""
+    if strata is None:
+        return []
+    cols = [strata] if isinstance(strata, str) else list(strata)
+    tab = data.table
+    check_columns(tab, cols, what=what, where="the improvement table")
+    for c in cols:
+        miss = tab[c].isna().to_numpy()
+        if miss.any():
+            raise ModelError(
+                f"{what} {c!r} is missing for {int(miss.sum())} subject(s) (first: "
+                f"{tab['subject'].iloc[int(np.flatnonzero(miss)[0])]!r}); every subject needs a "
+                f"{'stratum' if what.startswith('strata') else 'value'}"
+            )
+    return cols
+
+
+def stratum_codes(tab: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
+    """One integer per distinct combination of the strata columns (None without strata)."""
+    if not cols:
+        return None
+    return tab.groupby(cols, sort=True, observed=True).ngroup().to_numpy(np.int64)

@@ -17,7 +17,7 @@ from scipy import stats
 
 from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
-from painstudy.models.design import check_columns, normal_quantile
+from painstudy.models.design import normal_quantile
 
 from .common import (
     arm_arrays,
@@ -26,6 +26,8 @@ from .common import (
     check_data,
     empty_arm_notes,
     km_curve,
+    strata_columns,
+    stratum_codes,
 )
 from .core import (
     RiskTable,
@@ -256,7 +258,7 @@ def logrank(
     arms = arms_present(data)
     if len(arms) < 2:
         raise ModelError(f"log-rank needs at least two arms with subjects; found {arms}")
-    strata_cols = _strata_columns(data, strata)
+    strata_cols = strata_columns(data, strata)
     notes: list[str] = list(empty_arm_notes(data))
     if int(tab["event"].sum()) == 0:
         notes.append("no subject improved: the log-rank tests have nothing to compare")
@@ -268,7 +270,7 @@ def logrank(
     group = pos[codes]  # position among the arms with subjects (-1: none)
     time = tab["time"].to_numpy(float)
     event = tab["event"].to_numpy(int)
-    stratum = _stratum_codes(tab, strata_cols)
+    stratum = stratum_codes(tab, strata_cols)
 
     def test(rows: np.ndarray, grp: np.ndarray, k: int, label: str) -> tuple[float, int, float]:
         stat, df, _, _ = logrank_chisq(time[rows], event[rows], grp, k, None if stratum is None else stratum[rows])
@@ -328,31 +330,6 @@ def adjust_p(p: np.ndarray, method: str) -> np.ndarray:
     adjusted = np.empty(m)
     adjusted[order] = np.minimum(np.maximum.accumulate(p[order] * np.arange(m, 0, -1)), 1.0)
     return adjusted
-
-
-def _strata_columns(data: ImprovementData, strata: str | Sequence[str] | None) -> list[str]:
-    """The strata columns, checked: known columns of the improvement table without missing values."""
-    if strata is None:
-        return []
-    cols = [strata] if isinstance(strata, str) else list(strata)
-    tab = data.table
-    check_columns(tab, cols, what="strata column", where="the improvement table")
-    for c in cols:
-        miss = tab[c].isna().to_numpy()
-        if miss.any():
-            raise ModelError(
-                f"strata column {c!r} is missing for {int(miss.sum())} subject(s) (first: "
-                f"{tab['subject'].iloc[int(np.flatnonzero(miss)[0])]!r}); every subject needs a "
-                f"stratum"
-            )
-    return cols
-
-
-def _stratum_codes(tab: pd.DataFrame, cols: list[str]) -> np.ndarray | None:
-    """One integer per distinct combination of the strata columns (None without strata)."""
-    if not cols:
-        return None
-    return tab.groupby(cols, sort=True, observed=True).ngroup().to_numpy(np.int64)
 
 
 # =============================================================================== Turnbull

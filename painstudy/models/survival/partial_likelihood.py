@@ -31,7 +31,17 @@ from painstudy.errors import ModelError
 
 from .core import factorize_sorted, stable_order
 
-__all__ = ["TIES", "CoxFit", "PartialLikelihood", "Terms", "fit_cox", "zph_test"]
+__all__ = [
+    "TIES",
+    "CoxFit",
+    "PartialLikelihood",
+    "StratifiedPartialLikelihood",
+    "StratifiedTerms",
+    "Terms",
+    "fit_cox",
+    "zph_test",
+    "robust_covariance",
+]
 
 #: Approximations for tied event times (R ``coxph`` ties =).
 TIES = ("efron", "breslow")
@@ -111,6 +121,8 @@ class PartialLikelihood:
         event = np.asarray(event, np.int64) == 1
         ut, inv = factorize_sorted(np.asarray(time, float)) if time_codes is None else time_codes
         order = stable_order(inv, len(ut))
+        #: the rows in time order (positions in the caller's rows)
+        self.order = order
         self.ties = ties
         #: the distinct times, and at each: the subjects leaving (events + censored), the events
         self.times = ut
@@ -219,6 +231,100 @@ class PartialLikelihood:
         cross = (t.S1 * (c * t.b2)[:, None]).T @ t.D1
         info -= (t.S1 * (c * t.a2)[:, None]).T @ t.S1 - cross - cross.T + (t.D1 * (c * t.c2)[:, None]).T @ t.D1
         return score, (info + info.T) / 2
+
+    def score_residuals(self, t: Terms) -> np.ndarray:
+        """Score residuals (n x p, in the caller's row order): each subject's share of the score.
+
+        For subject i, ``delta_i (x_i - mbar(T_i)) - sum_{t <= T_i} sum_r c_ir w_i (x_i - m_r) / s_r`` over the
+        event times t up to its time and the r-th of the d tied events there (Efron: denominator ``s_r``,
+        mean ``m_r``; ``c_ir = 1 - r/d`` for the subject's own tied events, 1 otherwise; ``mbar`` the mean of
+        the ``m_r``; Breslow: r/d = 0). They add up to the score; R ``residuals(fit, "score")``.
+        """
+        upto = self.n_event_times_upto
+        k_row = upto - 1  # the last event time at or before each row's time (-1: none)
+        mbar = (t.S1 * t.a[:, None] - t.D1 * t.b[:, None]) / self.d[:, None]
+        risk_mean = t.S1 * t.a2[:, None] - t.D1 * t.b2[:, None]  # sum_r m_r / s_r
+        own_mean = t.S1 * t.b2[:, None] - t.D1 * t.c2[:, None]  # sum_r f_r m_r / s_r
+        zero = np.zeros((1, self.X.shape[1]))
+        A = np.concatenate([[0.0], np.cumsum(t.a)])[upto]
+        B = np.concatenate([zero, np.cumsum(risk_mean, axis=0)])[upto]
+        res = -t.w[:, None] * (self.X * A[:, None] - B)
+        ev = self.event
+        k = k_row[ev]
+        res[ev] += self.X[ev] - mbar[k] + t.w[ev, None] * (self.X[ev] * t.b[k][:, None] - own_mean[k])
+        out = np.empty_like(res)
+        out[self.order] = res
+        return out
+
+
+@dataclass(frozen=True)
+class StratifiedTerms:
+    """:class:`Terms` of each stratum at one coefficient vector; ``loglik`` is their sum."""
+
+    beta: np.ndarray
+    parts: tuple
+    loglik: float
+
+
+class StratifiedPartialLikelihood:
+    """The stratified Cox partial likelihood: the sum of one partial likelihood per stratum (a baseline
+    hazard of its own in each), as R ``coxph(... + strata(s))``.
+
+    Same interface as :class:`PartialLikelihood` for :func:`fit_cox` (``terms``, ``weighted``,
+    ``loglik``) and :meth:`score_residuals`.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [1.0], [0.0], [1.0]])
+    >>> t, e = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1, 1, 1, 1])
+    >>> one = StratifiedPartialLikelihood(X, t, e, np.zeros(4, int))
+    >>> bool(np.isclose(one.loglik(np.ones(1)), PartialLikelihood(X, t, e).loglik(np.ones(1))))
+    True
+    """
+
+    def __init__(self, X: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.ndarray, ties: str = "efron"):
+        X = np.asarray(X, float)
+        strata = np.asarray(strata)
+        self.X = X
+        self.ties = ties
+        self.rows = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+        time, event = np.asarray(time, float), np.asarray(event)
+        self.parts = [PartialLikelihood(X[r], time[r], event[r], ties) for r in self.rows]
+
+    def terms(self, beta: np.ndarray) -> StratifiedTerms:
+        parts = tuple(pl.terms(beta) for pl in self.parts)
+        return StratifiedTerms(np.asarray(beta, float), parts, float(sum(p.loglik for p in parts)))
+
+    def loglik(self, beta: np.ndarray) -> float:
+        return self.terms(beta).loglik
+
+    def weighted(self, t: StratifiedTerms, c: None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Score and observed information, summed over the strata (no per-time weights)."""
+        p = self.X.shape[1]
+        score, info = np.zeros(p), np.zeros((p, p))
+        for pl, tt in zip(self.parts, t.parts):
+            if tt.S1.shape[0]:  # a stratum without events adds nothing
+                u, i = pl.weighted(tt)
+                score += u
+                info += i
+        return score, info
+
+    def score_residuals(self, t: StratifiedTerms) -> np.ndarray:
+        out = np.zeros_like(self.X)
+        for rows, pl, tt in zip(self.rows, self.parts, t.parts):
+            if tt.S1.shape[0]:
+                out[rows] = pl.score_residuals(tt)
+        return out
+
+
+def robust_covariance(residuals: np.ndarray, cov: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """Grouped sandwich covariance ``D' D``, ``D`` the cluster sums of the dfbeta residuals
+    (score residuals times ``cov``), as R ``coxph(..., cluster = g)`` (no small-sample factor)."""
+    dfbeta = residuals @ cov
+    _, g = np.unique(np.asarray(cluster), return_inverse=True)
+    D = np.zeros((int(g.max()) + 1, dfbeta.shape[1]))
+    np.add.at(D, g, dfbeta)
+    return D.T @ D
 
 
 def fit_cox(pl: PartialLikelihood, *, max_iter: int = 100, tol: float = 1e-10) -> CoxFit:

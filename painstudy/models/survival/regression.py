@@ -30,9 +30,17 @@ from painstudy.models.design import (
     warnings_as_notes,
 )
 
-from .common import arms_present, check_data, empty_arm_notes
+from .common import arms_present, check_data, empty_arm_notes, strata_columns, stratum_codes
 from .core import concordance_counts, factorize_sorted
-from .partial_likelihood import TIES, PartialLikelihood, Terms, fit_cox, zph_test
+from .partial_likelihood import (
+    TIES,
+    PartialLikelihood,
+    StratifiedPartialLikelihood,
+    Terms,
+    fit_cox,
+    robust_covariance,
+    zph_test,
+)
 from .results import CoxResult, DiscreteTimeResult
 
 __all__ = ["cox_ph", "cox_zph", "person_period", "discrete_time_ph", "model_frame", "covariate_columns"]
@@ -144,6 +152,8 @@ def cox_ph(
     conf_level: float = 0.95,
     ph_transform: str = "km",
     ties: str = "efron",
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
 ) -> CoxResult:
     """Cox proportional hazards model of time to improvement.
 
@@ -160,6 +170,15 @@ def cox_ph(
         Time transform of the scaled-Schoenfeld test (R ``cox.zph``'s default is ``"km"``).
     ties : {"efron", "breslow"}, default "efron"
         Approximation of the partial likelihood for tied times (R ``coxph``'s default is Efron's).
+    strata : str or sequence of str, optional
+        Column(s) of ``data.table`` (e.g. ``"site"``): a stratified partial likelihood, one baseline hazard
+        per stratum (each combination of values), as R ``coxph(... + strata(site))``. The concordance is
+        then counted within strata; the proportional-hazards test is not computed (a note says so).
+    cluster : str, optional
+        Column of ``data.table`` (e.g. ``"site"``): cluster-robust standard errors, the grouped sandwich
+        ``D'D`` of the cluster sums of the dfbeta residuals, as R ``coxph(..., cluster = site)`` (no
+        small-sample factor). Intervals and p values then use the robust SEs; the model-based SEs are in
+        the column ``naive_std_error``.
 
     Returns
     -------
@@ -196,6 +215,10 @@ def cox_ph(
         raise ModelError(f"ph_transform must be one of {', '.join(map(repr, PH_TRANSFORMS))}, got {ph_transform!r}")
     if ties not in TIES:
         raise ModelError(f"ties must be one of {', '.join(map(repr, TIES))}, got {ties!r}")
+    strata_cols = strata_columns(data, strata)
+    cluster_cols = strata_columns(data, cluster, what="cluster column")
+    if len(cluster_cols) > 1:
+        raise ModelError(f"cluster must name one column, got {cluster!r}")
     tab, X, reference, notes = model_frame(data, covariates, reference)
     if X.shape[1] == 0:
         raise ModelError("Cox model: no terms (one arm only and no varying covariates)")
@@ -207,24 +230,51 @@ def cox_ph(
     time = tab["time"].to_numpy(float)
     event = tab["event"].to_numpy(int)
     codes = factorize_sorted(time)
-    pl = PartialLikelihood(Xa, time, event, ties, time_codes=codes)
+    stratum = stratum_codes(tab, strata_cols)
+    if stratum is None:
+        pl = PartialLikelihood(Xa, time, event, ties, time_codes=codes)
+    else:
+        pl = StratifiedPartialLikelihood(Xa, time, event, stratum, ties)
     with warnings_as_notes(notes, "Cox model: "), np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         fit = fit_cox(pl)
     if not fit.converged:
         raise ModelError(f"Cox model: Newton-Raphson did not converge in {fit.iterations} iterations")
     est = fit.beta
     with np.errstate(invalid="ignore"):
-        se = np.sqrt(np.diag(fit.cov))
-    _check_diverged(names, est, se, "Cox model", "monotone likelihood")
+        naive = np.sqrt(np.diag(fit.cov))
+    _check_diverged(names, est, naive, "Cox model", "monotone likelihood")
+    se = naive
+    if cluster_cols:
+        groups = tab[cluster_cols[0]].to_numpy()
+        se = np.sqrt(np.diag(robust_covariance(pl.score_residuals(fit.terms), fit.cov, groups)))
+        notes.append(
+            f"standard errors robust to clustering by {cluster_cols[0]} ({len(pd.unique(groups))} clusters; "
+            f"grouped sandwich of the dfbeta residuals, as R coxph(cluster =)); model-based SEs in naive_std_error"
+        )
     table = _coef_table(est, se, names, z)
-    try:
-        ph_table = _zph_table(pl, fit.terms, names, ph_transform, (fit.score, fit.information))
-    except (np.linalg.LinAlgError, ValueError) as exc:  # report instead of failing the fit
+    if cluster_cols:
+        table.insert(3, "naive_std_error", naive)
+    if stratum is not None:
         ph_table = pd.DataFrame(
             {"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1, "p_value": np.nan, "transform": ph_transform}
         )
-        notes.append(f"the proportional-hazards test could not be computed ({exc})")
-    correct, tied, pairs = concordance_counts(time, event, Xa @ est, time_codes=codes)
+        notes.append(
+            f"stratified by {', '.join(strata_cols)} ({int(stratum.max()) + 1} strata, a baseline hazard each); "
+            f"the proportional-hazards test is not computed for a stratified model"
+        )
+        correct = tied = pairs = 0
+        for rows in pl.rows:
+            c, t_, p_ = concordance_counts(time[rows], event[rows], Xa[rows] @ est)
+            correct, tied, pairs = correct + c, tied + t_, pairs + p_
+    else:
+        try:
+            ph_table = _zph_table(pl, fit.terms, names, ph_transform, (fit.score, fit.information))
+        except (np.linalg.LinAlgError, ValueError) as exc:  # report instead of failing the fit
+            ph_table = pd.DataFrame(
+                {"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1, "p_value": np.nan, "transform": ph_transform}
+            )
+            notes.append(f"the proportional-hazards test could not be computed ({exc})")
+        correct, tied, pairs = concordance_counts(time, event, Xa @ est, time_codes=codes)
     conc = (correct + tied / 2) / pairs if pairs else float("nan")
     return CoxResult(
         table=table,
@@ -235,6 +285,8 @@ def cox_ph(
         concordance=float(conc),
         reference=reference,
         ties=ties,
+        strata=tuple(strata_cols),
+        cluster=cluster_cols[0] if cluster_cols else "",
         notes=tuple(notes),
     )
 

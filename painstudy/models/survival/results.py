@@ -108,6 +108,11 @@ class CoxResult(Rendered):
     reference : str
     ties : str
         ``"efron"`` or ``"breslow"``.
+    strata : tuple of str
+        Strata columns of a stratified model (a baseline hazard per stratum); empty if none.
+    cluster : str
+        Column of the clusters of the robust standard errors (``table`` then also has
+        ``naive_std_error``, the model-based SE); empty if none.
     notes : tuple of str
     """
 
@@ -119,6 +124,8 @@ class CoxResult(Rendered):
     concordance: float = float("nan")
     reference: str = ""
     ties: str = "efron"
+    strata: tuple[str, ...] = ()
+    cluster: str = ""
     notes: tuple[str, ...] = ()
 
     def tidy(self) -> Tidy:
@@ -129,6 +136,8 @@ class CoxResult(Rendered):
                 ("events", self.events),
                 ("reference", self.reference),
                 ("ties", self.ties),
+                *((("strata", ", ".join(self.strata)),) if self.strata else ()),
+                *((("cluster", self.cluster),) if self.cluster else ()),
                 ("log_likelihood", self.log_likelihood),
                 ("concordance", self.concordance),
             ),
