@@ -70,6 +70,8 @@ _LAZY = {
     "risk_difference": "painstudy.models.responders",
     "responder_odds_ratio": "painstudy.models.responders",
     "responder_analysis": "painstudy.models.responders",
+    "stratified_responders": "painstudy.models.stratified",
+    "adjusted_risk_difference": "painstudy.models.gcomp",
 }
 
 

@@ -24,6 +24,7 @@ DEMO = "demo"
 _FIT_MODULES = (
     "painstudy.cli.fit_mmrm",
     "painstudy.cli.fit_improvement",
+    "painstudy.cli.fit_responders",
     "painstudy.cli.fit_compare",
     "painstudy.cli.fit_sensitivity",
 )

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` sta
 from ..errors import ModelError
 
 
-def _threshold(text: str):
+def parse_threshold(text: str):
     """'moderate' -> 'moderate'; '0.3' -> 0.3; '30%' -> 0.30."""
     t = text.strip()
     try:
@@ -75,6 +75,14 @@ def register(fit_subparsers):
         "--covariates",
         help="comma-separated Cox covariates (default: baseline + study covariates except site); 'none' for arm only",
     )
+    sp.add_argument(
+        "--strata",
+        metavar="COL",
+        help="comma-separated subject columns (e.g. site) to stratify the log-rank tests and the Cox model on",
+    )
+    sp.add_argument(
+        "--cluster", metavar="COL", help="Cox standard errors robust to clustering by this column (e.g. site)"
+    )
     sp.add_argument("--json", metavar="FILE", help="also write the tables and notes as JSON to this file")
     sp.add_argument(
         "--plot", metavar="FILE", help="save the Kaplan-Meier plot with the at-risk table (.png, .svg or .pdf)"
@@ -119,10 +127,21 @@ def run(args) -> int:
         if outcome is None:
             raise ModelError(f"study {cohort.spec.name!r} defines no outcome")
         data = time_to_improvement(
-            cohort, outcome, threshold=_threshold(args.threshold), relative=not args.absolute, sustained=args.sustained
+            cohort,
+            outcome,
+            threshold=parse_threshold(args.threshold),
+            relative=not args.absolute,
+            sustained=args.sustained,
         )
+        strata = [c.strip() for c in args.strata.split(",") if c.strip()] if args.strata else None
         res = analyze_improvement(
-            data, covariates=covariates, horizon=args.horizon, extrapolate=args.extrapolate, adjust=args.adjust
+            data,
+            covariates=covariates,
+            horizon=args.horizon,
+            extrapolate=args.extrapolate,
+            adjust=args.adjust,
+            strata=strata,
+            cluster=args.cluster,
         )
     thr = describe_threshold(data.threshold, data.relative)
     print(
@@ -139,8 +158,15 @@ def run(args) -> int:
     _show(res.logrank.pairwise, f"Log-rank tests, pairwise ({args.adjust} adjusted)")
     if res.cox is not None:
         cox = res.cox.table[["term", "hazard_ratio", "hr_ci_lower", "hr_ci_upper", "p_value"]]
+        how = "".join(
+            [
+                f", stratified by {', '.join(res.cox.strata)}" if res.cox.strata else "",
+                f", SEs robust to clustering by {res.cox.cluster}" if res.cox.cluster else "",
+            ]
+        )
         _show(
-            cox, f"Cox proportional hazards (Efron ties), hazard ratio vs {data.reference} (> 1 = faster improvement)"
+            cox,
+            f"Cox proportional hazards (Efron ties{how}), hazard ratio vs {data.reference} (> 1 = faster improvement)",
         )
         _show(res.cox.ph_test, "Proportional-hazards check (scaled Schoenfeld residuals)")
         bad = res.cox.ph_test.loc[res.cox.ph_test["p_value"] < 0.05, "term"].tolist()

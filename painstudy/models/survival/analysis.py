@@ -8,7 +8,7 @@ from painstudy.errors import ModelError
 from painstudy.improvement import ImprovementData
 from painstudy.models.design import distinct_covariates, warnings_as_notes
 
-from .common import check_data
+from .common import check_data, strata_columns
 from .nonparametric import cumulative_incidence, kaplan_meier, logrank, rmst, turnbull
 from .regression import covariate_columns, cox_ph, discrete_time_ph
 from .results import ImprovementAnalysis
@@ -34,6 +34,8 @@ def analyze_improvement(
     extrapolate: bool = False,
     adjust: str = "holm",
     conf_level: float = 0.95,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
 ) -> ImprovementAnalysis:
     """Run the standard set of time-to-improvement analyses.
 
@@ -54,6 +56,11 @@ def analyze_improvement(
         Allow an RMST horizon beyond follow-up (see :func:`rmst`).
     adjust : {"holm", "bonferroni", "none"}
     conf_level : float
+    strata : str or sequence of str, optional
+        Stratify the log-rank tests and the Cox model on these columns (e.g. ``"site"``; see
+        :func:`logrank` and :func:`cox_ph`).
+    cluster : str, optional
+        Cluster-robust standard errors of the Cox model (e.g. ``"site"``; see :func:`cox_ph`).
 
     Returns
     -------
@@ -75,12 +82,14 @@ def analyze_improvement(
     if covariates is None:
         covariates = default_covariates(data)
     covariate_columns(data, covariates)  # an unknown name is the user's error, not "no Cox model"
+    strata_columns(data, strata)
+    strata_columns(data, cluster, what="cluster column")
     notes: list[str] = []
     with warnings_as_notes(notes):
         km = kaplan_meier(data, conf_level=conf_level)
-        lr = logrank(data, adjust=adjust)
+        lr = logrank(data, adjust=adjust, strata=strata)
         try:
-            cox = cox_ph(data, covariates=covariates, conf_level=conf_level)
+            cox = cox_ph(data, covariates=covariates, conf_level=conf_level, strata=strata, cluster=cluster)
         except ModelError as exc:
             cox = None
             notes.append(_reason("Cox model", exc))

@@ -220,6 +220,9 @@ def cox_ph(
     if len(cluster_cols) > 1:
         raise ModelError(f"cluster must name one column, got {cluster!r}")
     tab, X, reference, notes = model_frame(data, covariates, reference)
+    stratum = stratum_codes(tab, strata_cols)
+    if stratum is not None and X.shape[1]:
+        X = _absorbed_by_strata(X, stratum, notes)
     if X.shape[1] == 0:
         raise ModelError("Cox model: no terms (one arm only and no varying covariates)")
     if int(tab["event"].sum()) == 0:
@@ -230,7 +233,6 @@ def cox_ph(
     time = tab["time"].to_numpy(float)
     event = tab["event"].to_numpy(int)
     codes = factorize_sorted(time)
-    stratum = stratum_codes(tab, strata_cols)
     if stratum is None:
         pl = PartialLikelihood(Xa, time, event, ties, time_codes=codes)
     else:
@@ -289,6 +291,20 @@ def cox_ph(
         cluster=cluster_cols[0] if cluster_cols else "",
         notes=tuple(notes),
     )
+
+
+def _absorbed_by_strata(X: pd.DataFrame, stratum: np.ndarray, notes: list[str]) -> pd.DataFrame:
+    """``X`` without the terms that are linear combinations of the stratum indicators (e.g. the strata
+    column itself as a covariate): each stratum's baseline hazard absorbs them; named in the notes."""
+    k = int(stratum.max()) + 1
+    S = pd.DataFrame(np.eye(k)[stratum], index=X.index, columns=[f"(stratum {j})" for j in range(k)])
+    _, gone = drop_collinear(pd.concat([S, X], axis=1))
+    gone = [g for g in gone if g in X.columns]
+    if gone:
+        notes.append(
+            f"term(s) constant within strata (absorbed by the strata's baseline hazards), left out: {', '.join(gone)}"
+        )
+    return X.drop(columns=gone)
 
 
 def _check_diverged(names: Sequence[str], est: np.ndarray, se: np.ndarray, model: str, why: str) -> None:
