@@ -43,6 +43,7 @@ REFERENCE_TESTS = [
     "tests/test_sensitivity_options.py",
     "tests/test_lsmean_weights.py",
     "tests/test_table1_smd.py",
+    "tests/test_stratified.py",
 ]
 
 

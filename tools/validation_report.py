@@ -42,6 +42,7 @@ _R_SCRIPTS = {
     "rubin_reference": "rubin_reference.R",
     "emmeans_weights_reference": "emmeans_weights_reference.R",
     "table1_smd_reference": "table1_smd_reference.R",
+    "stratified_reference": "stratified_reference.R",
 }
 #: keys of the JSON files that name the version of an R package
 _VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich", "mvtnorm", "nlme", "mice", "emmeans")
