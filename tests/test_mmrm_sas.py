@@ -56,16 +56,9 @@ from painstudy.models.mixed.mmrm import mmrm, prepare_mmrm
 from painstudy.models.mixed.mmrm_inference import build_mmrm_inference
 from painstudy.models.mixed.mmrm_optim import CovarianceFit, natural_criterion
 from painstudy.models.mixed.results import MMRMResult
+from painstudy.reproduce.sas_fev import CASES  # listing -> (file, formula, REML), as `painstudy reproduce sas-fev`
 from painstudy.reproduce.sas_listing import SasListing, printed, read_listing, un_parameter_visits
 
-FULL = 'FEV1 ~ RACE + C(SEX, Treatment("Male")) + C(ARMCD, Treatment("PBO")) * AVISIT + us(AVISIT | USUBJID)'
-SIMPLE = "FEV1 ~ 1 + us(AVISIT | USUBJID)"
-#: listing -> (file, formula, REML)
-CASES = {
-    "REML": ("sas_log_reml.txt", FULL, True),
-    "ML": ("sas_log.txt", FULL, False),
-    "intercept-only REML": ("sas_log_simple_reml.txt", SIMPLE, True),
-}
 REPEATED = "AVISIT"
 
 SAS_NOT_AT_OPTIMUM = (

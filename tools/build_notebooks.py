@@ -43,11 +43,13 @@ cohort"""
 
 
 REPRODUCE_PARAMETERS = """# Parameters: values only (painstudy reproduce/report set these)
-study: str = "vickers2004"   # the published study to reproduce (painstudy.reproduce.STUDIES)
+study: str = "{study}"   # the registered study whose data set is read (painstudy reproduce sets it)
 data: str | None = None      # another copy of the raw data file (a reviewer's own download); None: the registry's
 output_dir: str = "."        # figures/ and tables/ are written here
 seed: int = 20261126"""
 
+#: The setup of a reproduction notebook; reference files (SAS listings) are found as painstudy.reproduce's
+#: references_folder says (painstudy reproduce --references sets $PAINSTUDY_REFERENCES for the notebook)
 REPRODUCE_SETUP = """%matplotlib inline
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -59,8 +61,34 @@ from painstudy.reproduce import reproduce
 
 pd.set_option("display.max_rows", 400)
 pd.set_option("display.max_colwidth", 120)
-result = reproduce(study, data=data)
+result = reproduce("{source}", data=data)
+display(Markdown(result.header()))
 display(record_inputs(result.cohort))"""
+
+#: The cells every reproduction notebook starts with: the table of published against reproduced numbers
+REPRODUCE_TABLE = [
+    (
+        "md",
+        "Every published number beside ours. `tolerance` is half a unit of the last printed digit (empty for a "
+        "printed bound such as `<.0001`, matched by any value beyond it); `documented` marks a difference "
+        "explained in `reason`; `source` says where the number is printed.",
+    ),
+    (
+        "code",
+        'save_table(result.table, "reproduction", output_dir, index=False)\n'
+        'display(result.summary().to_frame("items"))\n'
+        "result.styled()",
+    ),
+]
+#: A reproduction without figures of its own: the table and the reasons of documented differences
+REPRODUCE_CELLS = REPRODUCE_TABLE + [
+    ("md", "## Documented differences"),
+    (
+        "code",
+        'documented = result.table[result.table["status"] == "documented"]\n'
+        'documented.groupby("reason", sort=False).size().to_frame("items").reset_index()',
+    ),
+]
 
 
 def notebook(
@@ -309,18 +337,8 @@ NOTEBOOKS = {
 REPRODUCTIONS = {
     "05_reproduce_vickers2004": (
         "Reproduction: Vickers et al., BMJ 2004 (acupuncture for chronic headache)",
-        [
-            (
-                "md",
-                "Every published number beside ours. `tolerance` is half a unit of the last printed digit; "
-                "`documented` marks a difference explained in `reason`.",
-            ),
-            (
-                "code",
-                'save_table(result.table, "reproduction", output_dir, index=False)\n'
-                'display(result.summary().to_frame("items"))\n'
-                "result.styled()",
-            ),
+        REPRODUCE_TABLE
+        + [
             ("md", "## Figure 2 (redrawn)"),
             (
                 "code",
@@ -332,14 +350,30 @@ REPRODUCTIONS = {
             ("code", "display(cohort.disposition())\ncohort.completers().table1()"),
         ],
     ),
+    "05_reproduce_sas-fev": (
+        "Reproduction: SAS PROC MIXED on fev_data (MMRM by REML and ML, intercept-only model)",
+        REPRODUCE_CELLS,
+    ),
+    "05_reproduce_rbmi-antidepressant": (
+        "Reproduction: R rbmi on the antidepressant trial (jump to reference, conditional mean, jackknife)",
+        REPRODUCE_CELLS,
+    ),
 }
+
+
+def reproduction_setup(name: str) -> tuple[str, str]:
+    """The parameters and setup cells of reproduction notebook ``name`` (``05_reproduce_<source>``)."""
+    from painstudy.reproduce.sources import SOURCES
+
+    source = SOURCES[name.removeprefix("05_reproduce_")]
+    return REPRODUCE_PARAMETERS.format(study=source.study), REPRODUCE_SETUP.format(source=source.name)
 
 
 def build(names=None, folder: Path = HERE) -> list[Path]:
     """Write the notebooks (all, or those in ``names``) into ``folder``; return their paths."""
     written = []
     items = [(n, t, c, PARAMETERS, SETUP) for n, (t, c) in NOTEBOOKS.items()]
-    items += [(n, t, c, REPRODUCE_PARAMETERS, REPRODUCE_SETUP) for n, (t, c) in REPRODUCTIONS.items()]
+    items += [(n, t, c, *reproduction_setup(n)) for n, (t, c) in REPRODUCTIONS.items()]
     for name, title, cells, params, setup in items:
         if names and name not in names:
             continue

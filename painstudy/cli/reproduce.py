@@ -1,53 +1,98 @@
-"""``painstudy reproduce STUDY``: recompute a published trial and compare every number."""
+"""``painstudy reproduce SOURCE``: recompute a published result and compare every number."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pandas is imported where it is used: `painstudy --help` starts without it
-    pass
-
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from .report import terminate_as_interrupt
 
 
 def register(subparsers) -> None:
-    from ..reproduce import STUDIES
+    from ..reproduce.sources import SOURCES
 
-    sp = subparsers.add_parser("reproduce", help="recompute a published trial; every published number beside ours")
-    sp.add_argument("study", choices=sorted(STUDIES))
+    sp = subparsers.add_parser(
+        "reproduce",
+        help="recompute a published result (a trial, SAS listings, rbmi); every published number beside ours",
+        description="Sources: "
+        + "; ".join(f"{name}: {s.title}" for name, s in SOURCES.items())
+        + ". Writes a report (default ./reports/SOURCE) and exits 1 when a number differs without a documented reason.",
+    )
+    sp.add_argument("study", metavar="SOURCE", choices=sorted(SOURCES), help=", ".join(sorted(SOURCES)))
     sp.add_argument("--data", help="another copy of the raw data file (e.g. your own download)")
-    sp.add_argument("--out", help="output folder (default ./reports/<study> in the current folder)")
+    sp.add_argument(
+        "--references",
+        metavar="PATH",
+        help="the folder of reference output a source reads (sas-fev: the SAS listings of openpharma/mmrm's "
+        "design/SAS/); default: $PAINSTUDY_REFERENCES, else references/ beside the data mirror, else "
+        "../shared/references from the current folder",
+    )
+    sp.add_argument("--out", help="output folder (default ./reports/<source> in the current folder)")
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     sp.set_defaults(func=run)
 
 
+@contextmanager
+def _environment(name: str, value: str | None):
+    """``os.environ[name] = value`` while running (the report's notebook processes inherit it)."""
+    before = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _digits(x: float, printed: str) -> str:
+    """Ours with two digits more than the published number printed (4 significant digits beside a bound)."""
+    if x != x:
+        return "missing"
+    text = str(printed).strip()
+    if text[:1] in "<>" or "e" in text.lower():
+        return f"{x:.4g}"
+    decimals = len(text.split(".")[1].rstrip("%")) if "." in text else 0
+    return f"{x:.{decimals + 2}f}"
+
+
 def run(args) -> int:
+    from ..reproduce.sources import REFERENCES_ENV, SOURCES, ReferencesError, references_folder
+
+    source = SOURCES[args.study]
+    if args.data and not Path(args.data).is_file():
+        print(f"painstudy reproduce: {args.data}: data file not found", file=sys.stderr)
+        return 1
+    try:
+        folder = references_folder(source, args.references)
+    except ReferencesError as exc:
+        print(f"painstudy reproduce: {exc}", file=sys.stderr)
+        return 1
+
     import pandas as pd
 
     from ..reporting import run_report
 
-    if args.data and not Path(args.data).is_file():
-        print(f"painstudy reproduce: {args.data}: data file not found", file=sys.stderr)
-        return 1
     params = {"data": args.data} if args.data else {}
-    with terminate_as_interrupt():
+    with terminate_as_interrupt(), _environment(REFERENCES_ENV, str(folder) if folder else None):
         res = run_report(
-            args.study,
-            notebooks=[f"05_reproduce_{args.study}", "06_sensitivity"],
+            source.study,
+            notebooks=list(source.notebooks),
             parameters=params,
-            out=args.out,
+            out=args.out if args.out is not None else Path.cwd() / "reports" / source.name,
             show_code=args.show_code,
         )
     table = pd.read_csv(res.out / "tables" / "reproduction.csv", dtype={"published": str})
+    shown = table[["item", "published", "reproduced", "tolerance", "status"]].assign(
+        reproduced=[_digits(x, p) for x, p in zip(table["reproduced"], table["published"])],
+        tolerance=["" if t != t else f"{t:.2g}" for t in table["tolerance"]],
+    )
     with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.max_colwidth", 70):
-        print(
-            table[["item", "published", "reproduced", "tolerance", "status"]].to_string(
-                index=False, formatters={"reproduced": "{:.4g}".format, "tolerance": "{:.2g}".format}
-            )
-        )
+        print(shown.to_string(index=False))
     counts = table["status"].value_counts().to_dict()
     print(f"\n{len(table)} items: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     reasons = table.loc[table["status"] == "documented", "reason"].drop_duplicates()
@@ -57,7 +102,7 @@ def run(args) -> int:
             print(f"  - {r}")
     data = next((i for i in res.manifest.get("inputs", []) if i.get("role") == "data"), None)
     read = f"; data: {data['path']} (SHA-256 {data['sha256'][:12]}...)" if data else ""
-    print(f"\nreport: {res.out / (f'05_reproduce_{args.study}.html')}{read}")
+    print(f"\nreport: {res.out / (source.notebooks[0] + '.html')}{read}")
     bad = table[table["status"] == "differs"]
     if len(bad):
         print(f"\n{len(bad)} item(s) differ without a documented reason:", file=sys.stderr)

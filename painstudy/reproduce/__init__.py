@@ -1,19 +1,28 @@
-"""One-command reproductions of published trials: every published number beside ours.
+"""One-command reproductions of published results: every published number beside ours.
 
-Each study has a module here holding its published numbers as data and the recomputation as
-calls to the public API. :func:`reproduce` runs one and returns a :class:`Reproduction`, whose
-``table`` has the columns ``item, published, reproduced, tolerance, status, reason``:
+A published source is three things (adding one is data plus a short function):
 
-- the tolerance is what the published number's printed precision implies (half a unit of its
-  last printed digit);
-- ``status`` is ``match`` when ours is within it, ``documented`` when it is not but a written
-  reason explains why (e.g. a covariate set the paper does not state), ``differs`` otherwise.
+- a file of published numbers, ``published/<name>.csv`` (package data; the format is described in
+  :mod:`painstudy.reproduce.published`): each number as printed, its tolerance rule, where it is printed
+  and, if ours may legitimately differ, why; numbers in raw output that painstudy cannot ship (SAS
+  listings) are named by file, table, row and column and read from there at run time;
+- a module with ``recompute(cohort) -> {item: value}``, computing every item through the public API from
+  the registered study's data (which comes through the checksummed dataset registry);
+- an entry of :data:`SOURCES` (:mod:`painstudy.reproduce.sources`).
+
+:func:`reproduce` runs one and returns a :class:`Reproduction`, whose ``table`` has the columns
+``item, published, reproduced, tolerance, status, reason, source``:
+
+- the tolerance is what the published number's printed precision implies (half a unit of its last printed
+  digit); a printed bound (``<.0001``) is matched by any reproduced value beyond it (tolerance empty);
+- ``status`` is ``match`` when ours is within it, ``documented`` when it is not but a written reason
+  explains why (e.g. a covariate set the paper does not state), ``differs`` otherwise;
+- ``source`` says where the number is printed.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -22,32 +31,30 @@ if TYPE_CHECKING:  # pandas is imported on use: the command line lists STUDIES w
     import pandas as pd
 
 from ..errors import PainstudyError
+from .published import Published, PublishedFileError, published_path, read_published
+from .sources import SOURCES, ReferencesError, Source, references_folder
 
-STUDIES = {"vickers2004": "painstudy.reproduce.vickers2004"}
+#: Source name -> the module of its recomputation (the names ``painstudy reproduce`` accepts).
+STUDIES = {name: s.module for name, s in SOURCES.items()}
 
-
-@dataclass(frozen=True)
-class Published:
-    """A published number: its value as printed (a string keeps the printed precision)."""
-
-    item: str
-    printed: str
-    reason: str = ""  # why ours may legitimately differ, if it does
-
-    @property
-    def value(self) -> float:
-        return float(self.printed.rstrip("%"))
-
-    @property
-    def tolerance(self) -> float:
-        text = self.printed.rstrip("%").lstrip("-")
-        decimals = len(text.split(".")[1]) if "." in text else 0
-        return 0.5 * 10 ** (-decimals) * (1 + 1e-9)
+__all__ = [
+    "Published",
+    "PublishedFileError",
+    "ReferencesError",
+    "Reproduction",
+    "SOURCES",
+    "STUDIES",
+    "Source",
+    "compare",
+    "published_numbers",
+    "references_folder",
+    "reproduce",
+]
 
 
 @dataclass(frozen=True)
 class Reproduction:
-    """Published against reproduced numbers, with figures and the data file used."""
+    """Published against reproduced numbers, with figures, the data file used and the reference files read."""
 
     study: str
     table: pd.DataFrame
@@ -55,6 +62,9 @@ class Reproduction:
     source: str = ""
     sha256: str = ""
     cohort: Any = field(default=None, repr=False)  # the cohort the numbers were computed from
+    title: str = ""
+    citation: str = ""
+    references: tuple = ()  # {"path", "sha256", "role"} of each reference file read (SAS listings)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +73,14 @@ class Reproduction:
 
     def summary(self) -> pd.Series:
         return self.table["status"].value_counts()
+
+    def header(self) -> str:
+        """Markdown: what is reproduced, where it was published and the reference files read."""
+        lines = [f"**{self.title or self.study}**", "", f"Published in: {self.citation}" if self.citation else ""]
+        if self.references:
+            lines += ["", "**Reference files read** (published numbers are read from them, never transcribed)", ""]
+            lines += [f"- {r['role']}: `{r['path']}` (SHA-256 `{r['sha256'][:16]}...`)" for r in self.references]
+        return "\n".join(lines)
 
     def styled(self):
         """The table for display: numbers at 4 significant digits, rows that are not a match tinted."""
@@ -73,7 +91,7 @@ class Reproduction:
 
         return (
             self.table.style.set_uuid(f"reproduction-{self.study}")  # fixed ids: a re-run is byte-identical
-            .format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"})
+            .format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"}, na_rep="")
             .apply(tint, axis=1)
             .hide(axis="index")
         )
@@ -86,12 +104,15 @@ def compare(
     published: list[Published], reproduced: Mapping[str, float], scale: Mapping[str, float] | None = None
 ) -> pd.DataFrame:
     """The comparison table; ``scale`` converts ours to the printed unit (e.g. 100 for percent)."""
+    import math
+
+    import pandas as pd
+
     rows = []
     for p in published:
         ours = reproduced.get(p.item, math.nan)
         ours = float(ours) * (scale or {}).get(p.item, 1.0) if ours is not None else math.nan
-        diff = abs(ours - p.value) if not math.isnan(ours) else math.inf
-        if diff <= p.tolerance:
+        if p.admits(ours):
             status, reason = "match", ""
         elif p.reason:
             status, reason = "documented", p.reason
@@ -105,18 +126,69 @@ def compare(
                 "tolerance": p.tolerance,
                 "status": status,
                 "reason": reason,
+                "source": p.source,
             }
         )
-    import pandas as pd
-
     return pd.DataFrame(rows)
 
 
-def reproduce(study: str, *, data=None) -> Reproduction:
-    """Recompute a published study (``vickers2004``) from its raw data (or the file ``data``)."""
+def _source(study: str) -> Source:
     try:
-        module = import_module(STUDIES[study])
+        return SOURCES[study]
     except KeyError:
-        raise PainstudyError(f"no reproduction for {study!r}; available: {', '.join(STUDIES)}") from None
-    run: Callable[..., Reproduction] = module.reproduce
-    return run(data=data)
+        raise PainstudyError(f"no reproduction for {study!r}; available: {', '.join(SOURCES)}") from None
+
+
+def published_numbers(study: str, *, references=None) -> list[Published]:
+    """The published numbers of a source, as printed (those of SAS listings read from the listing files).
+
+    ``references``: the folder of the reference files (default: see :func:`references_folder`).
+    """
+    source = _source(study)
+    module = import_module(source.module)
+    lookup = None
+    if source.reads == "sas-listing":
+        from .sas_listing import listing_lookup
+
+        lookup = listing_lookup(references_folder(source, references))
+    return read_published(published_path(study), reasons=getattr(module, "REASONS", {}), lookup=lookup)
+
+
+def reproduce(study: str, *, data=None, references=None) -> Reproduction:
+    """Recompute a published source (a name of :data:`SOURCES`) from its raw data (or the file ``data``).
+
+    ``references``: the folder of the reference files the source reads (SAS listings); default: see
+    :func:`references_folder`.
+
+    Raises
+    ------
+    ReferencesError
+        When the source's reference files cannot be found.
+    PublishedFileError
+        When its published-numbers file breaks the format.
+    """
+    from ..cohort import load_cohort
+    from ..io import display_path, sha256_file
+
+    source = _source(study)
+    module = import_module(source.module)
+    folder = references_folder(source, references)
+    published = published_numbers(study, references=folder)
+    cohort = load_cohort(source.study, data=data)
+    table = compare(published, module.recompute(cohort))
+    role = "SAS listing" if source.reads == "sas-listing" else "reference file"
+    refs = tuple(
+        {"path": display_path(folder / f), "sha256": sha256_file(folder / f), "role": role}
+        for f in (source.reference_files if folder is not None else ())
+    )
+    return Reproduction(
+        study,
+        table,
+        dict(getattr(module, "FIGURES", {})),
+        cohort.source,
+        cohort.sha256,
+        cohort,
+        source.title,
+        source.citation,
+        refs,
+    )

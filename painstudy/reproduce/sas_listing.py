@@ -54,6 +54,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import PainstudyError
+from .published import PRINTED_NUMBER
 
 __all__ = [
     "ClassLevels",
@@ -61,6 +62,7 @@ __all__ = [
     "ListingTable",
     "PrintedNumber",
     "SasListing",
+    "listing_lookup",
     "parse_listing",
     "printed",
     "read_listing",
@@ -69,7 +71,6 @@ __all__ = [
 
 _PAGE_HEADER = re.compile(r"^\s*The SAS System\b")
 _GAP = re.compile(r"\s{2,}")
-_NUMBER = re.compile(r"^([<>]?)(-?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?$")
 _UN = re.compile(r"^UN\((\d+),(\d+)\)$")
 
 
@@ -133,7 +134,7 @@ def printed(text: str) -> PrintedNumber:
     t = text.strip()
     if t == ".":
         return PrintedNumber(text=t, value=math.nan, half_unit=math.nan, relation="missing")
-    m = _NUMBER.match(t)
+    m = PRINTED_NUMBER.match(t)
     if not m or not (m.group(3) or m.group(4)):
         raise ListingError(f"{text!r} is not a number as SAS prints one")
     rel, _, _, decimals, exponent = m.groups()
@@ -297,6 +298,33 @@ class SasListing:
         """Whether SAS printed ``Convergence criteria met.``"""
         return "Convergence criteria met." in self.messages
 
+    def cell(self, title: str, row: str, column: str) -> str:
+        """The cell of table ``title`` in column ``column`` of the one row that ``row`` selects.
+
+        ``row`` lists cells that select the row, ``"Effect=ARMCD; ARMCD=TRT"`` (every other cell may be
+        anything); for a key-value table, ``"name=AIC (Smaller is Better)"`` with column ``"value"``.
+        """
+        t = self.table(title)
+        if column not in t.columns:
+            raise ListingError(
+                f"{self.source}: table {title!r} (line {t.line}) has no column {column!r}; columns: {', '.join(t.columns)}"
+            )
+        keys = []
+        for part in filter(None, (x.strip() for x in row.split(";"))):
+            k, sep, v = part.partition("=")
+            if not sep or k.strip() not in t.columns:
+                raise ListingError(
+                    f"{self.source}: table {title!r} (line {t.line}): {part!r} is not COLUMN=VALUE with a column "
+                    f"of the table ({', '.join(t.columns)})"
+                )
+            keys.append((t.columns.index(k.strip()), v.strip()))
+        hits = [r for r in t.rows if all(r[i] == v for i, v in keys)]
+        if len(hits) != 1:
+            raise ListingError(
+                f"{self.source}: table {title!r} (line {t.line}): {len(hits)} rows match {row!r}, expected one"
+            )
+        return hits[0][t.columns.index(column)]
+
     def subject_of(self, title: str) -> tuple:
         """The subject effect and subject of a per-subject table (``"Estimated R Matrix"`` -> ``("USUBJID", "PT1")``)."""
         t = self.table(title)
@@ -329,6 +357,21 @@ def un_parameter_visits(listing: SasListing, repeated: str) -> dict:
             raise ListingError(f"{listing.source}: {name} is outside the {len(levels)} levels of {repeated}")
         out[name] = (levels[i - 1], levels[j - 1])
     return out
+
+
+def listing_lookup(folder: str | Path):
+    """A reader of published numbers from the listings in ``folder`` (for
+    :func:`painstudy.reproduce.published.read_published`): the cell that a row's ``source`` (the listing
+    file), ``table``, ``row`` and ``column`` name, as printed. Each listing is read once."""
+    listings: dict[str, SasListing] = {}
+
+    def lookup(r: dict) -> str:
+        name = r["source"]
+        if name not in listings:
+            listings[name] = read_listing(Path(folder) / name)
+        return listings[name].cell(r["table"], r["row"], r["column"])
+
+    return lookup
 
 
 # ------------------------------------------------------------------------------------------------- reading
