@@ -31,6 +31,7 @@ _LAZY = {
     "simulate": "painstudy.simulate",
     "SimulatedTrial": "painstudy.simulate",
     "table1": "painstudy.tables",
+    "publication_table": "painstudy.publication",
     "smd_table": "painstudy.tables",
     "disposition": "painstudy.tables",
     "PainstudyError": "painstudy.errors",

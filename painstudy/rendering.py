@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .io import to_jsonable
+from .publication import format_p
 
 __all__ = ["Tidy", "Rendered", "format_p", "format_number"]
 
@@ -57,20 +58,6 @@ class Tidy:
     tables: tuple[tuple[str, pd.DataFrame], ...] = ()
     notes: tuple[str, ...] = ()
     shown: tuple[tuple[str, pd.DataFrame], ...] = ()
-
-
-def format_p(p: float, digits: int = 3) -> str:
-    """A p-value printed to its accuracy: ``<0.001`` below 10^-digits, else ``digits`` decimals.
-
-    >>> format_p(4.943e-09), format_p(0.0123), format_p(0.5), format_p(float("nan"))
-    ('<0.001', '0.012', '0.500', '')
-    """
-    if p is None or not np.isfinite(p):
-        return ""
-    floor = 10.0 ** (-digits)
-    if p < floor:
-        return f"<{floor:.{digits}f}"
-    return f"{p:.{digits}f}"
 
 
 def format_number(x: Any) -> str:
@@ -128,6 +115,17 @@ class Rendered:
         facts = "; ".join(f"{k} {format_number(v)}" for k, v in t.facts[:6])
         return f"<{type(self).__name__}: {t.title}{'; ' + facts if facts else ''}>"
 
+    def publication(self) -> list:
+        """Each shown table as a :class:`~painstudy.publication.PublicationTable`: estimates with their
+        intervals in one cell, p-values to their accuracy, grouped rows, the result's notes as footnotes."""
+        from .publication import publication_table, table_title
+
+        t = self.tidy()
+        return [
+            publication_table(df, table_title(name), subtitle=t.title, notes=t.notes)
+            for name, df in t.shown or t.tables
+        ]
+
     def _repr_html_(self) -> str:
         t = self.tidy()
         parts = [f"<h4>{html.escape(t.title)}</h4>"]
@@ -137,13 +135,21 @@ class Rendered:
                 + "; ".join(f"{html.escape(str(k))}: <b>{html.escape(format_number(v))}</b>" for k, v in t.facts)
                 + "</p>"
             )
-        for name, df in t.shown or t.tables:
-            index = not isinstance(df.index, pd.RangeIndex)
-            parts.append(f"<p><b>{html.escape(name)}</b></p>")
-            parts.append(_display(df).to_html(index=index, max_rows=60, na_rep=""))
-        if t.notes:
+        tables = self.publication()
+        for i, table in enumerate(tables):  # the notes once, under the last table
+            parts.append(table.html(footnotes=i == len(tables) - 1))
+        if t.notes and not tables:
             parts.append("<p><i>Notes: " + html.escape("; ".join(t.notes)) + "</i></p>")
         return "\n".join(parts)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The publication tables as JSON (:data:`painstudy.publication.MIMETYPE`), which the DOCX writer
+        of ``painstudy report`` reads from the executed notebooks; HTML and text come from the methods above."""
+        from .publication import MIMETYPE
+
+        t = self.tidy()
+        facts = [[str(k), format_number(v)] for k, v in t.facts]
+        return {MIMETYPE: {"title": t.title, "facts": facts, "tables": [p.to_json() for p in self.publication()]}}
 
     def to_frame(self, name: str | None = None) -> pd.DataFrame:
         """A table of the result at full precision: the first one, or the one called ``name``."""

@@ -17,6 +17,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 REPORTS = sorted((ROOT / "reports").glob("*/*.html"))
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+WIDTH = 1280  # the layout width every report must fit
 
 _FLAGS = [
     "--headless",
@@ -38,7 +39,11 @@ window.addEventListener('load', () => {
   const stderr = document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length;
   const errors = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
                       .filter(e => /Traceback|Error:/.test(e.textContent) && e.querySelector('pre')).length;
+  const root = document.documentElement;
+  const wide = Array.from(document.querySelectorAll('table'))
+                    .filter(t => t.getBoundingClientRect().right > root.clientWidth + 1).length;
   const out = {title: document.title, h1: (document.querySelector('h1') || {}).textContent || '',
+               page_overflow: root.scrollWidth - root.clientWidth, wide_tables: wide,
                tables: document.querySelectorAll('table').length, images: imgs.length,
                images_loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
                stderr: stderr, errors: errors};
@@ -58,7 +63,7 @@ def _run(args, tmp_path):
 def _renders(html: Path, tmp_path: Path) -> None:
     page = tmp_path / html.name
     page.write_text(html.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
-    dom = _run(["--dump-dom", page.as_uri()], tmp_path).stdout
+    dom = _run(["--dump-dom", f"--window-size={WIDTH},2000", page.as_uri()], tmp_path).stdout
     m = re.search(r'<pre id="painstudy-probe">(.*?)</pre>', dom, re.S)
     assert m, f"the page did not finish loading in Chromium: {dom[-500:]}"
     probe = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
@@ -67,9 +72,26 @@ def _renders(html: Path, tmp_path: Path) -> None:
     assert probe["tables"] >= 1, probe
     assert probe["images"] >= 1 and probe["images_loaded"] == probe["images"], probe
     assert probe["stderr"] == 0 and probe["errors"] == 0, probe
+    # readable at 1280 px: no horizontal scrolling of the page, no table reaching past its right edge
+    assert probe["page_overflow"] <= 0 and probe["wide_tables"] == 0, probe
     shot = tmp_path / "shot.png"
-    _run([f"--screenshot={shot}", "--window-size=1280,2000", html.as_uri()], tmp_path)
+    _run([f"--screenshot={shot}", f"--window-size={WIDTH},2000", html.as_uri()], tmp_path)
     assert shot.exists() and shot.stat().st_size > 10_000  # a rendered page, not a blank one
+    _layout_fits(shot)
+
+
+def _layout_fits(shot: Path) -> None:
+    """The screenshot at 1280 px: the page's content ends before the right edge (a table or figure cut
+    off by the window would colour the last columns of pixels)."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape[1] == WIDTH, pixels.shape
+    background = np.median(pixels[:, -1])
+    inked = np.flatnonzero((np.abs(pixels - background) > 40).any(axis=0))
+    assert inked.size, "blank screenshot"
+    assert inked.max() < WIDTH - 8, f"content reaches the right edge at 1280 px (last inked column {inked.max()})"
 
 
 @pytest.mark.parametrize("html", REPORTS, ids=[f"{p.parent.name}/{p.name}" for p in REPORTS])

@@ -241,10 +241,11 @@ def test_every_notebook_honours_data_and_the_manifest_lists_what_was_read(tmp_pa
 @pytest.mark.slow
 def test_a_rerun_is_byte_identical_and_shows_no_machine_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["report", "--notebooks", "01"]) == 0
+    assert main(["report", "--notebooks", "01", "--format", "html", "docx"]) == 0
     out = tmp_path / "reports" / "demo"
     first = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert main(["report", "--notebooks", "01"]) == 0  # replaces its own report
+    assert {"index.html", "report.docx"} <= set(first)
+    assert main(["report", "--notebooks", "01", "--format", "html", "docx"]) == 0  # replaces its own report
     second = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert sorted(first) == sorted(second)
     differ = sorted(name for name in first if first[name] != second[name])
@@ -254,7 +255,7 @@ def test_a_rerun_is_byte_identical_and_shows_no_machine_paths(tmp_path, monkeypa
     manifest = json.loads(second["manifest.json"])
     assert manifest["volatile"] == "run.json" and "started" not in json.dumps(manifest)
     machine = [str(tmp_path), str(Path.home()), str(ROOT), str(Path(painstudy.__file__).parent), "/tmp/", "/home/"]
-    for name in ("manifest.json", "01_cohort.html", "01_cohort.ipynb"):
+    for name in ("manifest.json", "01_cohort.html", "01_cohort.ipynb", "index.html"):
         text = second[name].decode()
         assert not [m for m in machine if m in text], (name, [m for m in machine if m in text])
 
@@ -346,3 +347,61 @@ def test_input_paths_are_shown_as_the_user_gave_them_not_from_the_output_folder(
     assert painstudy.io.display_path(study / "data.csv", study) == "data.csv"
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert painstudy.io.display_path(study / "data.csv") == "data.csv"  # outside the current folder: the name
+
+
+@pytest.mark.slow
+def test_summary_page_and_word_document(tmp_path):
+    """The summary page names the data file with its SHA-256, the painstudy version and commit, and key
+    results recomputed from the report's own tables; the DOCX has numbered tables and figures and opens
+    in LibreOffice (converted headlessly to PDF)."""
+    import html
+    import re
+    import subprocess
+
+    from docx import Document
+
+    from painstudy.publication import estimate_ci, format_p
+
+    res = run_report("demo", notebooks=["01", "02"], out=tmp_path / "demo", progress=False, formats=["html", "docx"])
+    manifest = res.manifest
+    page = (res.out / "index.html").read_text(encoding="utf-8")
+    data = next(i for i in manifest["inputs"] if i["role"] == "data")
+    assert data["sha256"] in page and data["path"] in page
+    assert f"painstudy {manifest['painstudy']['version']} (commit {manifest['painstudy']['commit']}" in page
+    table = pd.read_csv(res.out / "tables" / "comparisons.csv")
+    last = table[(table["outcome"] == "pain") & (table["visit"] == table["visit"].iloc[-1])]
+    assert "Primary outcome (pain) at week52" in page
+    for r in last.itertuples():
+        assert estimate_ci(r.estimate, r.ci_lower, r.ci_upper) in page and html.escape(format_p(r.p_value)) in page
+    assert '<a href="02_compare_arms.html">' in page
+    assert "index.html" in manifest["files"] and "report.docx" in manifest["files"]
+
+    doc = Document(str(res.out / "report.docx"))
+    captions = [p.text for p in doc.paragraphs if re.match(r"(Table|Figure) \d+\. ", p.text)]
+    tables = [c for c in captions if c.startswith("Table ")]
+    assert [c.split(".")[0] for c in tables] == [f"Table {i}" for i in range(1, len(tables) + 1)]
+    assert tables[0].startswith("Table 1. Primary outcome (pain) at week52")
+    assert any(c.startswith("Figure 1. ") for c in captions) and len(doc.tables) == len(tables)
+    assert len(doc.inline_shapes) == len([c for c in captions if c.startswith("Figure ")])
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice is not installed (.ci/run installs Debian's libreoffice-writer-nogui)")
+    profile = tmp_path / "lo-profile"
+    done = subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path / "pdf"),
+            str(res.out / "report.docx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    pdf = tmp_path / "pdf" / "report.pdf"
+    assert pdf.is_file(), done.stdout + done.stderr
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000

@@ -211,7 +211,7 @@ def test_results_render_and_are_frozen(vickers_cohort):
     )
     assert res.data.threshold == 0.35
     html = res._repr_html_()
-    assert "<table" in html and "nnt" in html
+    assert "<table" in html and "NNT" in html
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.rates = None
     assert "Responder analysis" in str(res)

@@ -164,7 +164,7 @@ def test_model_errors():
 def test_analysis_bundle_renders_and_serialises(data):
     res = sv.analyze_improvement(data)
     html = res._repr_html_()
-    assert "<table" in html and "medians" in html
+    assert "<table" in html and "Medians" in html
     d = res.to_dict()
     json.dumps(d)  # valid JSON (NaN -> None)
     assert {

@@ -31,8 +31,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import painstudy
-from painstudy.plotting import save_figure
-from painstudy.reporting import figure_path, record_inputs, save_table, save_tables
+from painstudy.publication import publication_table
+from painstudy.reporting import record_inputs, save_figures, save_table, save_tables
 
 pd.set_option("display.max_rows", 200)
 plt.rcParams.update({"figure.dpi": 90})
@@ -115,22 +115,34 @@ NOTEBOOKS = {
     "01_cohort": (
         "Cohort: Table 1, participant flow, missingness and trajectories",
         [
-            ("md", "## Table 1: baseline characteristics by arm"),
-            ("code", 't1 = cohort.table1()\nsave_table(t1, "table1", output_dir)\nt1'),
+            ("md", "## Baseline characteristics by arm (Table 1)"),
+            (
+                "code",
+                't1 = cohort.table1()\nsave_table(t1, "table1", output_dir)\n'
+                'publication_table(t1, "Baseline characteristics by arm", notes=[\n'
+                '    "SMD: standardised mean difference (Yang & Dalton 2012 for categorical variables); with more "\n'
+                '    "than two arms the largest over the pairs of arms. No p-values: baseline differences in a "\n'
+                '    "randomised trial are due to chance (CONSORT 2010, item 15)."])',
+            ),
             ("md", "## Participant flow (CONSORT numbers)"),
-            ("code", 'flow = cohort.disposition()\nsave_table(flow, "disposition", output_dir)\nflow'),
+            (
+                "code",
+                'flow = cohort.disposition()\nsave_table(flow, "disposition", output_dir)\n'
+                'publication_table(flow, "Participant flow: subjects per arm at each stage")',
+            ),
             (
                 "code",
                 "from painstudy.plotting.cohort import plot_flow\n"
-                'ax = plot_flow(cohort)\nsave_figure(ax.figure, figure_path("flow_diagram", output_dir))\nplt.show()',
+                'ax = plot_flow(cohort)\nsave_figures(ax.figure, "flow_diagram", output_dir)\nplt.show()',
             ),
             ("md", "## Missing assessments by visit and arm"),
             (
                 "code",
                 "from painstudy.plotting.cohort import missingness, plot_missingness\n"
                 'miss = missingness(cohort)\nsave_table(miss, "missingness", output_dir, index=False)\n'
-                'display(miss.pivot(index="visit", columns="arm", values="percent_missing").round(1))\n'
-                'ax = plot_missingness(cohort)\nsave_figure(ax.figure, figure_path("missingness", output_dir))\nplt.show()',
+                'display(publication_table(miss.pivot(index="visit", columns="arm", values="percent_missing"),\n'
+                '                          "Missing assessments (% of randomised) by visit and arm"))\n'
+                'ax = plot_missingness(cohort)\nsave_figures(ax.figure, "missingness", output_dir)\nplt.show()',
             ),
             ("md", "## Trajectories of pain and function per arm (observed data)"),
             (
@@ -139,11 +151,11 @@ NOTEBOOKS = {
                 "for outcome in outcomes:\n"
                 '    save_table(observed_means(cohort, outcome), f"observed_means_{outcome}", output_dir, index=False)\n'
                 "    ax = plot_trajectories(cohort, outcome, spaghetti=True, seed=seed)\n"
-                '    save_figure(ax.figure, figure_path(f"trajectories_{outcome}", output_dir))\n'
+                '    save_figures(ax.figure, f"trajectories_{outcome}", output_dir)\n'
                 "    plt.show()",
             ),
             ("md", "## Exclusions and notes\nAnything set aside by a rule of the study definition is counted here."),
-            ("code", "cohort.exclusions"),
+            ("code", 'publication_table(cohort.exclusions, "Exclusions by rule")'),
         ],
     ),
     "02_compare_arms": (
@@ -174,20 +186,20 @@ NOTEBOOKS = {
                 "code",
                 "estimands = pd.DataFrame({o: e.attributes() for o, e in result.estimands.items()}).fillna('')\n"
                 'save_table(estimands, "estimands", output_dir)\n'
-                "estimands",
+                'publication_table(estimands, "Estimands per outcome (ICH E9(R1))")',
             ),
             ("md", "## LS-mean trajectories per arm"),
             (
                 "code",
                 "for outcome in outcomes:\n"
                 "    ax = result.plot_trajectories(outcome)\n"
-                '    save_figure(ax.figure, figure_path(f"lsmeans_{outcome}", output_dir))\n'
+                '    save_figures(ax.figure, f"lsmeans_{outcome}", output_dir)\n'
                 "    plt.show()",
             ),
             ("md", "## Forest plot of the comparisons at the last visit"),
             (
                 "code",
-                'ax = result.plot_forest()\nsave_figure(ax.figure, figure_path("forest", output_dir))\nplt.show()',
+                'ax = result.plot_forest()\nsave_figures(ax.figure, "forest", output_dir)\nplt.show()',
             ),
             ("md", "## Model details"),
             (
@@ -195,8 +207,8 @@ NOTEBOOKS = {
                 "for outcome, fit in result.fits.items():\n"
                 '    display(Markdown(f"**{outcome}**: `{result.formulas[outcome]}`; -2 REML log-likelihood "\n'
                 '                     f"{fit.neg2_log_lik:.3f}; converged: {fit.converged}"))\n'
-                "    display(fit.anova())\n"
-                "    display(fit.covariance.round(3))",
+                '    display(publication_table(fit.anova(), f"Type III tests: {outcome}", notes=[f"df: {fit.df_method}"]))\n'
+                '    display(publication_table(fit.covariance, f"Estimated covariance matrix: {outcome}"))',
             ),
         ],
     ),
@@ -221,13 +233,13 @@ NOTEBOOKS = {
             ("md", "## Kaplan-Meier curves with the number at risk"),
             (
                 "code",
-                'ax = plot_km(analysis)\nsave_figure(ax.figure, figure_path("km_improvement", output_dir))\nplt.show()',
+                'ax = plot_km(analysis)\nsave_figures(ax.figure, "km_improvement", output_dir)\nplt.show()',
             ),
             ("md", "## Cumulative incidence of improvement, dropout as a competing event (Aalen-Johansen)"),
             (
                 "code",
                 "ax = plot_cumulative_incidence(analysis)\n"
-                'save_figure(ax.figure, figure_path("cumulative_incidence", output_dir))\nplt.show()',
+                'save_figures(ax.figure, "cumulative_incidence", output_dir)\nplt.show()',
             ),
         ],
     ),
@@ -259,12 +271,12 @@ NOTEBOOKS = {
                 "code",
                 "for (outcome, threshold), res in analyses.items():\n"
                 "    ax = plot_responder_rates(res.rates)\n"
-                '    save_figure(ax.figure, figure_path(f"responder_rates_{outcome}_{threshold}", output_dir))\n'
+                '    save_figures(ax.figure, f"responder_rates_{outcome}_{threshold}", output_dir)\n'
                 "    plt.show()\n"
                 "for outcome in outcomes:\n"
                 "    first = next(res for (o, _), res in analyses.items() if o == outcome)\n"
                 "    ax = plot_cpra(first.cpra)\n"
-                '    save_figure(ax.figure, figure_path(f"cpra_{outcome}", output_dir))\n'
+                '    save_figures(ax.figure, f"cpra_{outcome}", output_dir)\n'
                 "    plt.show()",
             ),
         ],
@@ -299,14 +311,14 @@ NOTEBOOKS = {
                 "rows = res.table[res.table['comparison'] == res.tipping.term]\n"
                 "ax = plot_sensitivity_forest(rows)\n"
                 'ax.set_title(f"{outcome} at {res.visit}: {res.tipping.term}", fontsize=9)\n'
-                'save_figure(ax.figure, figure_path(f"sensitivity_forest_{outcome}", output_dir))\n'
+                'save_figures(ax.figure, f"sensitivity_forest_{outcome}", output_dir)\n'
                 "plt.show()",
             ),
             ("md", "## Tipping point (jump to reference)"),
             (
                 "code",
                 "ax = plot_tipping_point(res.tipping)\n"
-                'save_figure(ax.figure, figure_path(f"tipping_point_{outcome}", output_dir))\n'
+                'save_figures(ax.figure, f"tipping_point_{outcome}", output_dir)\n'
                 "plt.show()\n"
                 "res.tipping",
             ),
@@ -327,7 +339,9 @@ NOTEBOOKS = {
                 "    [t[t['analysis'].str.startswith('JR')] for t in (res.table, anchored.table)], ignore_index=True\n"
                 ")\n"
                 'save_table(jr_variances, f"sensitivity_jr_variances_{outcome}", output_dir, index=False)\n'
-                "jr_variances",
+                'publication_table(jr_variances, f"{outcome} at {res.visit}: jump to reference, two variances",\n'
+                '                  notes=["Frequentist: conditional mean imputation, jackknife SE (rbmi). Information-anchored: "\n'
+                '                         "MAR imputation plus the delta that reproduces the JR estimate (Lu 2021)."])',
             ),
         ],
     ),

@@ -41,6 +41,15 @@ def register(subparsers) -> None:
         help="notebooks (or, with several studies, studies) run at once (default: the number of cores)",
     )
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    sp.add_argument(
+        "--format",
+        nargs="+",
+        choices=("html", "docx"),
+        default=["html"],
+        dest="formats",
+        help="html (always written: the notebooks and the summary page index.html); docx: also report.docx, "
+        "the summary, tables and figures in a Word document",
+    )
     sp.set_defaults(func=run)
 
 
@@ -117,6 +126,7 @@ def run(args) -> int:
                 jobs=jobs,
                 show_code=args.show_code,
                 cancel=cancel,
+                formats=args.formats,
             )
             return study, res, None
         except PainstudyError as e:
@@ -146,5 +156,6 @@ def run(args) -> int:
             continue
         for r in res.runs:
             print(f"  {r.name}: {r.status} ({r.seconds:.1f} s)")
-        print(f"report written to {res.out} (open {res.out / (res.runs[0].name + '.html')})")
+        extra = " and report.docx" if "docx" in args.formats else ""
+        print(f"report written to {res.out} (open {res.out / 'index.html'}{extra})")
     return status

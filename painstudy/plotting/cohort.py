@@ -94,7 +94,7 @@ def missingness(cohort: Cohort, outcome: str | None = None) -> pd.DataFrame:
 
 def plot_missingness(cohort: Cohort, outcome: str | None = None, *, ax: plt.Axes | None = None) -> plt.Axes:
     """Percent of randomised subjects not assessed, by visit and arm."""
-    ax = style.axes(ax, (7, 3.6))
+    ax = style.axes(ax, (style.DOUBLE_COLUMN, 3.6))
     m = missingness(cohort, outcome)
     colours = arm_colours(cohort)
     visits = cohort.spec.visit_names

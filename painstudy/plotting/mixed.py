@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import PainstudyError
 from .cohort import arm_colours
-from .style import ROLE_COLOURS, arm_errorbars, axes
+from .style import DOUBLE_COLUMN, ROLE_COLOURS, arm_errorbars, axes
 
 __all__ = ["plot_lsmeans", "plot_forest"]
 
@@ -57,7 +57,7 @@ def plot_forest(result, *, visit: str | None = None, ax: plt.Axes | None = None)
     if visit not in set(t["visit"]):
         raise PainstudyError(f"no comparison at visit {visit!r}; visits: {', '.join(map(str, t['visit'].unique()))}")
     t = t[t["visit"] == visit].reset_index(drop=True)
-    ax = axes(ax, (8, 0.45 * len(t) + 1.6))
+    ax = axes(ax, (DOUBLE_COLUMN, 0.45 * len(t) + 1.6))
     y = np.arange(len(t))[::-1]
     colours = ROLE_COLOURS
     for yi, r in zip(y, t.itertuples()):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import PainstudyError
-from painstudy.plotting.style import PALETTE, axes
+from painstudy.plotting.style import DOUBLE_COLUMN, PALETTE, axes
 
 __all__ = ["plot_tipping_point", "plot_sensitivity_forest"]
 
@@ -54,7 +54,7 @@ def plot_sensitivity_forest(rows: pd.DataFrame, *, ax: plt.Axes | None = None) -
     for c in ("analysis", "estimate", "ci_lower", "ci_upper"):
         if c not in rows.columns:
             raise PainstudyError(f"plot_sensitivity_forest: column {c!r} is missing")
-    ax = axes(ax, (7, 0.42 * len(rows) + 1.4))
+    ax = axes(ax, (DOUBLE_COLUMN, 0.42 * len(rows) + 1.4))
     y = np.arange(len(rows))[::-1]
     legacy = rows["legacy"].to_numpy(bool) if "legacy" in rows.columns else np.zeros(len(rows), bool)
     for yi, r, old in zip(y, rows.itertuples(), legacy):

@@ -20,7 +20,22 @@ import pandas as pd
 
 from painstudy.errors import PainstudyError
 
-__all__ = ["PALETTE", "ROLE_COLOURS", "arm_colours", "arm_labels", "arm_style", "axes"]
+__all__ = [
+    "PALETTE",
+    "ROLE_COLOURS",
+    "COLUMN_WIDTHS",
+    "DOUBLE_COLUMN",
+    "arm_colours",
+    "arm_labels",
+    "arm_style",
+    "axes",
+]
+
+#: Figure widths of a journal page in inches: one column (85 mm), one and a half (120 mm), two (174 mm),
+#: as BMJ, JAMA, Pain and most Elsevier and Springer journals set them. Report figures are drawn at
+#: the two-column width (or narrower), so that they print at 100% without rescaling the text.
+COLUMN_WIDTHS = {"single": 3.35, "one-and-half": 4.72, "double": 6.85}
+DOUBLE_COLUMN = COLUMN_WIDTHS["double"]
 
 #: Okabe-Ito colours: black, orange, sky blue, bluish green, blue, vermillion, reddish purple, yellow.
 PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
@@ -59,7 +74,7 @@ def arm_style(
     return arms, arm_labels(labels, arms), arm_colours(arms)
 
 
-def axes(ax: plt.Axes | None, figsize: tuple[float, float] = (7, 4.2)) -> plt.Axes:
+def axes(ax: plt.Axes | None, figsize: tuple[float, float] = (DOUBLE_COLUMN, 4.1)) -> plt.Axes:
     """``ax``, or the Axes of a new Figure of ``figsize`` inches."""
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)

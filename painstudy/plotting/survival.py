@@ -29,7 +29,7 @@ from painstudy.models.survival import (
     cumulative_incidence,
     kaplan_meier,
 )
-from painstudy.plotting.style import arm_style, axes
+from painstudy.plotting.style import DOUBLE_COLUMN, arm_style, axes
 
 __all__ = ["plot_km", "plot_cumulative_incidence"]
 
@@ -90,7 +90,7 @@ def plot_km(
     surv = km.survival
     cats, labels, colours = arm_style(surv, labels)
     arms = [a for a in cats if (surv["arm"] == a).any()]
-    ax = axes(ax, (7.5, 5.2 if at_risk else 4.2))
+    ax = axes(ax, (DOUBLE_COLUMN, 5.2 if at_risk else 4.2))
     end = float(max(km.at_risk["time"].max(), surv["time"].max()))
     for arm in arms:
         s = surv.loc[surv["arm"] == arm]

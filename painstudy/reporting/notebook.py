@@ -9,7 +9,10 @@ import pandas as pd
 from ..rendering import Rendered
 from .provenance import record_inputs
 
-__all__ = ["save_table", "save_tables", "figure_path", "record_inputs"]
+__all__ = ["save_table", "save_tables", "figure_path", "save_figures", "FIGURE_FORMATS", "record_inputs"]
+
+#: The files of each report figure: PNG for the HTML and DOCX, SVG and PDF (vector) for a journal.
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 def save_table(df: pd.DataFrame, name: str, output_dir: str | Path = ".", *, index: bool = True) -> Path:
@@ -31,3 +34,12 @@ def save_tables(result, prefix: str, output_dir: str | Path = ".") -> list[Path]
 def figure_path(name: str, output_dir: str | Path = ".") -> Path:
     """Where a report figure goes: ``<output_dir>/figures/<name>.png``."""
     return Path(output_dir) / "figures" / f"{name}.png"
+
+
+def save_figures(fig, name: str, output_dir: str | Path = ".", formats=FIGURE_FORMATS) -> list[Path]:
+    """Save a report figure as ``<output_dir>/figures/<name>.png``, ``.svg`` and ``.pdf`` (the vector
+    files for a journal; fixed metadata, so a re-run writes the same bytes); returns the paths."""
+    from ..plotting import save_figure
+
+    base = figure_path(name, output_dir)
+    return [save_figure(fig, base.with_suffix(f".{f}")) for f in formats]

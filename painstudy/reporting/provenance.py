@@ -43,6 +43,8 @@ _VERSIONED = (
     "pandera",
     "pyyaml",
     "pooch",
+    "great_tables",
+    "python-docx",
 )
 
 

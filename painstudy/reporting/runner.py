@@ -47,6 +47,8 @@ DEFAULT_NOTEBOOKS = (
 )
 #: Name of the file holding the facts that differ between runs (times, host).
 RUN_FILE = "run.json"
+#: Report formats: HTML is always written; DOCX on request.
+FORMATS = ("html", "docx")
 _GRACE = 20.0  # seconds a notebook process gets to stop its kernel after SIGTERM
 
 
@@ -276,6 +278,7 @@ def run_report(
     kernel: str | None = None,
     progress: bool | None = None,
     cancel: threading.Event | None = None,
+    formats: Sequence[str] = ("html",),
 ) -> ReportResult:
     """Execute the report notebooks for a study and write them, as HTML, with a manifest.
 
@@ -303,6 +306,10 @@ def run_report(
         Show a progress bar on stderr; default: when stderr is a terminal.
     cancel : threading.Event, optional
         Set it (from another thread) to stop the run as if interrupted.
+    formats : sequence of str
+        ``"html"`` (always written: each notebook as HTML, and ``index.html``, the summary page the
+        report opens with) and ``"docx"``: also ``report.docx``, the summary, tables and figures in one
+        Word document (:mod:`painstudy.reporting.docx`).
 
     Returns
     -------
@@ -341,11 +348,27 @@ def run_report(
     shown = {**values, **({"data": display_path(data_path, spec.root)} if data_path else {})}
     show = sys.stderr.isatty() if progress is None else progress
 
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ReportError(f"unknown report format {unknown[0]!r}; formats: {', '.join(FORMATS)}")
     if jobs is not None and (isinstance(jobs, bool) or int(jobs) < 1):
         raise ReportError(f"jobs must be a number at least 1, got {jobs!r}")
     jobs = min(default_jobs() if jobs is None else int(jobs), len(nbs))
     plan = _Plan(
-        spec, nbs, values, str(study), study_path, data_path, shown, seed, jobs, show_code, kernel, show, cancel
+        spec,
+        nbs,
+        values,
+        str(study),
+        study_path,
+        data_path,
+        shown,
+        seed,
+        jobs,
+        show_code,
+        kernel,
+        show,
+        cancel,
+        tuple(dict.fromkeys(formats)),
     )
     with OutputFolder(
         out if out is not None else default_output_dir(spec.name), kind="report", keep_failed=True, unhashed=(RUN_FILE,)
@@ -356,6 +379,27 @@ def run_report(
             raise OutputError(
                 f"{folder.given}: cannot write the report ({e.strerror or e}); {folder.unchanged()}"
             ) from None
+
+
+def _title(path: Path) -> str:
+    """The title of an executed notebook: its first markdown heading."""
+    import nbformat
+
+    for cell in nbformat.read(str(path), as_version=4).cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source[2:].splitlines()[0].strip()
+    return path.stem
+
+
+def _write_front_matter(staging: Path, manifest: dict, names: list[str], formats: Sequence[str]) -> None:
+    """The summary page (``index.html``) and, when asked, the Word document."""
+    from .docx import DOCX_FILE, write_docx
+    from .summary import SUMMARY_FILE, report_summary
+
+    summary = report_summary(staging, manifest, {n: _title(staging / f"{n}.ipynb") for n in names})
+    (staging / SUMMARY_FILE).write_text(summary.html(), encoding="utf-8")
+    if "docx" in formats:
+        write_docx(staging, summary, names, staging / DOCX_FILE)
 
 
 @dataclass(frozen=True)
@@ -375,6 +419,7 @@ class _Plan:
     kernel: str | None
     progress: bool
     cancel: threading.Event | None
+    formats: tuple[str, ...] = ("html",)
 
 
 def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
@@ -424,6 +469,7 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
     (staging / RUN_FILE).write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
     if ok:
         shutil.rmtree(run_dir)
+        _write_front_matter(staging, manifest, [r.name for r in runs], plan.formats)
         target = folder.publish(manifest)
         written = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
         return ReportResult(target, tuple(runs), written)
