@@ -12,8 +12,8 @@ data sets tests/reference/data/surv_{demo,sim1}.csv:
 - the stratified Miettinen-Nurminen interval, restricted MLE by ``uniroot`` (weights "mh" and "iv");
 - g-computation: ``glm`` + predictions, delta-method (Ge) and influence-function SEs written out; emmeans'
   counterfactual grid for the Ge SE;
-- ``coxph(... + strata(site))``, ``coxph(..., cluster = site)``, ``coxph(... + strata(band), cluster = site)``,
-  Efron and Breslow ties.
+- ``coxph(... + strata(site))`` (with ``cox.zph``, km and rank), ``coxph(..., cluster = site)``,
+  ``coxph(... + strata(band), cluster = site)``, Efron and Breslow ties.
 """
 
 from __future__ import annotations
@@ -237,13 +237,30 @@ def test_cox_strata_and_cluster_match_coxph(surv, ties, fit_name):
     assert any("robust to clustering by site" in n for n in fit.notes) == ("cluster" in fit_name)
 
 
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("transform", ["km", "rank"])
+def test_ph_test_of_a_stratified_cox_model_matches_cox_zph(surv, ties, transform):
+    # R: cox.zph(coxph(Surv(time, event) ~ arm + baseline + strata(site), ties = ties), transform, terms = FALSE)
+    r, data = surv
+    ph = sv.cox_ph(data, covariates=["baseline"], ties=ties, strata="site", ph_transform=transform).ph_test
+    z = pd.DataFrame(r[ties]["strata_site"]["zph"][transform])
+    ours = ph.assign(rterm=ph["term"].str.replace(r"[\[\]]", "", regex=True)).set_index("rterm").loc[z["term"]]
+    where = f"{r['name']}: cox.zph ({transform}) of the Cox model stratified by site ({ties})"
+    with ledger.Batch() as b:
+        b.check(f"{where}: chi-square", ours["statistic"], z["statistic"], source=SOURCE, rtol=1e-9,
+                labels=list(z["term"]))  # fmt: skip
+        b.check(f"{where}: p", ours["p_value"], z["p_value"], source=SOURCE, rtol=1e-8, labels=list(z["term"]))
+
+
 def test_cox_one_stratum_is_the_unstratified_model(surv):
     _, data = surv
     one = replace(data, table=data.table.assign(all="x"))
     a = sv.cox_ph(one, covariates=["baseline"], strata="all").table
-    b = sv.cox_ph(data, covariates=["baseline"]).table
-    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-10)
-    np.testing.assert_allclose(a["std_error"], b["std_error"], rtol=1e-10)
+    b = sv.cox_ph(data, covariates=["baseline"])
+    np.testing.assert_allclose(a["estimate"], b.table["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(a["std_error"], b.table["std_error"], rtol=1e-10)
+    ph = sv.cox_ph(one, covariates=["baseline"], strata="all").ph_test
+    np.testing.assert_allclose(ph["statistic"], b.ph_test["statistic"], rtol=1e-9)
 
 
 def test_score_residuals_add_up_to_the_score_and_clusters_of_one_are_the_subject_sandwich(surv):

@@ -73,6 +73,8 @@ def register(fit_subparsers):
 
 def run(args) -> int:
     """Run the command; returns the exit code."""
+    from dataclasses import replace
+
     import pandas as pd
 
     from ..cohort import load_cohort
@@ -97,8 +99,12 @@ def run(args) -> int:
             population=args.population,
         )
         visit = args.visit
+        rates = responder_rates(data)
+        if visit:
+            keep = rates.table["visit"].astype(str).isin(visit)
+            rates = replace(rates, table=rates.table.loc[keep].reset_index(drop=True))
         results = {
-            "rates": responder_rates(data),
+            "rates": rates,
             "differences": risk_difference(data, visit=visit, reference=args.reference),
         }
         if args.strata:

@@ -22,7 +22,7 @@
 #     the sampling of the covariates (Ye et al. 2023; FDA 2023 guidance); emmeans' counterfactual grid
 #     (regrid = "response") as a second check of the Ge SE.
 # Time to improvement, on tests/reference/data/surv_{demo,sim1}.csv (written by survival_reference.R):
-#   coxph(Surv(time, event) ~ arm + baseline + strata(site)), Efron and Breslow ties;
+#   coxph(Surv(time, event) ~ arm + baseline + strata(site)), Efron and Breslow ties, with cox.zph (km, rank);
 #   coxph(Surv(time, event) ~ arm + baseline, cluster = site) (robust and naive SEs), both ties;
 #   coxph(Surv(time, event) ~ arm + baseline + strata(band), cluster = site) (band: baseline >= median).
 #
@@ -211,7 +211,12 @@ for (nm in c("demo", "sim1")) {
     f3 <- coxph(Surv(time, event) ~ arm + baseline + strata(band), data = s, ties = ties, cluster = site)
     out[[ties]] <- list(
       strata_site = list(coef = cox_frame(f1), loglik = f1$loglik[2],
-                         concordance = unname(f1$concordance["concordance"])),
+                         concordance = unname(f1$concordance["concordance"]),
+                         zph = lapply(c(km = "km", rank = "rank"), function(tr) {
+                           z <- cox.zph(f1, transform = tr, terms = FALSE)$table
+                           data.frame(term = rownames(z), statistic = unname(z[, "chisq"]),
+                                      df = unname(z[, "df"]), p_value = unname(z[, "p"]))
+                         })),
       cluster_site = list(coef = cox_frame(f2), loglik = f2$loglik[2]),
       strata_band_cluster_site = list(coef = cox_frame(f3), loglik = f3$loglik[2]))
   }

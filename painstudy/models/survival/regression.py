@@ -173,7 +173,9 @@ def cox_ph(
     strata : str or sequence of str, optional
         Column(s) of ``data.table`` (e.g. ``"site"``): a stratified partial likelihood, one baseline hazard
         per stratum (each combination of values), as R ``coxph(... + strata(site))``. The concordance is
-        then counted within strata; the proportional-hazards test is not computed (a note says so).
+        then counted within strata; the proportional-hazards test is R ``cox.zph``'s for a stratified
+        model (g(t) from all subjects pooled, score and information summed over the strata). Terms
+        constant within every stratum are left out (named in the notes).
     cluster : str, optional
         Column of ``data.table`` (e.g. ``"site"``): cluster-robust standard errors, the grouped sandwich
         ``D'D`` of the cluster sums of the dfbeta residuals, as R ``coxph(..., cluster = site)`` (no
@@ -257,12 +259,15 @@ def cox_ph(
     if cluster_cols:
         table.insert(3, "naive_std_error", naive)
     if stratum is not None:
-        ph_table = pd.DataFrame(
-            {"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1, "p_value": np.nan, "transform": ph_transform}
-        )
+        try:
+            ph_table = _zph_table_strata(pl, fit.terms, names, ph_transform, time, event)
+        except (np.linalg.LinAlgError, ValueError) as exc:  # report instead of failing the fit
+            ph_table = pd.DataFrame(
+                {"term": names + ["GLOBAL"], "statistic": np.nan, "df": 1, "p_value": np.nan, "transform": ph_transform}
+            )
+            notes.append(f"the proportional-hazards test could not be computed ({exc})")
         notes.append(
-            f"stratified by {', '.join(strata_cols)} ({int(stratum.max()) + 1} strata, a baseline hazard each); "
-            f"the proportional-hazards test is not computed for a stratified model"
+            f"stratified by {', '.join(strata_cols)} ({int(stratum.max()) + 1} strata, a baseline hazard each)"
         )
         correct = tied = pairs = 0
         for rows in pl.rows:
@@ -351,6 +356,30 @@ def _zph_table(
     tt = _transformed_times(pl, transform)[pl.event_times]
     g = tt - (pl.d @ tt) / pl.d.sum()  # centred on the mean over events
     U, info = zph_test(pl, terms, g, score_info=score_info)
+    return _zph_rows(U, info, names, transform)
+
+
+def _zph_table_strata(
+    spl: StratifiedPartialLikelihood, terms, names: Sequence[str], transform: str, time, event
+) -> pd.DataFrame:
+    """The PH test of a stratified model, as R ``cox.zph``: g(t) from all subjects pooled (the strata
+    ignored), centred on its mean over all events; score and information summed over the strata."""
+    pooled = PartialLikelihood(np.zeros((len(time), 1)), time, event, spl.ties)
+    g_all = _transformed_times(pooled, transform)
+    ev = pooled.event_times
+    centre = (pooled.d @ g_all[ev]) / pooled.d.sum()
+    p2 = 2 * len(names)
+    U, info = np.zeros(p2), np.zeros((p2, p2))
+    for pl, tt in zip(spl.parts, terms.parts):
+        if pl.d.size == 0:
+            continue
+        g = g_all[np.searchsorted(pooled.times, pl.times[pl.event_times])] - centre
+        u, i = zph_test(pl, tt, g)
+        U, info = U + u, info + i
+    return _zph_rows(U, info, names, transform)
+
+
+def _zph_rows(U: np.ndarray, info: np.ndarray, names: Sequence[str], transform: str) -> pd.DataFrame:
     p = len(names)
     rows = []
     for j in range(p):
