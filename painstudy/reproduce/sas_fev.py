@@ -46,12 +46,14 @@ ESTIMATE_COLUMNS = {
 REASONS = {
     "not_at_optimum": (
         "SAS stops short of the optimum: its final -2 log-likelihood (Iteration History, 8 decimals) is 3.7e-6 "
-        "to 6.4e-6 above painstudy's minimum, which nlme::gls and a handwritten R likelihood reach to 3e-7 "
-        "(tests/test_mmrm_reference.py). In the flat directions of the likelihood this moves SAS's covariance "
-        "estimates by up to 0.005 (0.025 in the intercept-only model), its fixed effects, LS means and their "
-        "differences by up to 2.6e-4 (8.1e-4 in the intercept-only model), a t or F value by up to 0.013 and a "
-        "df by up to 0.52. painstudy at SAS's printed covariance parameters reproduces every number of the "
-        "listings to its printed precision (tests/test_mmrm_sas.py::test_at_sas_covariance)"
+        "to 6.4e-6 above painstudy's minimum (REML and ML models: nlme::gls and a handwritten R likelihood reach "
+        "painstudy's to 3e-7, tests/test_mmrm_reference.py; intercept-only model: no R reference, painstudy's "
+        "gradient is 1e-13 at its optimum and 1e-3 at SAS's printed covariance). In the flat directions of the "
+        "likelihood this moves SAS's covariance estimates by up to 0.005 (0.025 in the intercept-only model), "
+        "its fixed effects, LS means and their differences by up to 2.6e-4 (8.1e-4 in the intercept-only "
+        "model), a t or F value by up to 0.013 and a df by up to 0.52. painstudy at SAS's printed covariance "
+        "parameters reproduces every number of the listings to its printed precision "
+        "(tests/test_mmrm_sas.py::test_at_sas_covariance)"
     ),
     "bic_subjects": (
         "SAS's BIC counts the 200 subjects of the data set (Dimensions), 3 of whom have no non-missing FEV1; "
