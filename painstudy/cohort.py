@@ -29,9 +29,10 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -119,6 +120,94 @@ class Cohort(Rendered):
         )
         ev = self.events[self.events["subject"].isin(keep)].reset_index(drop=True)
         return replace(self, subjects=subj, visits=vis, exclusions=exc, events=ev)
+
+    def with_outcomes(
+        self,
+        table: pd.DataFrame,
+        instruments: Mapping[str, Any],
+        *,
+        labels: Mapping[str, str] | None = None,
+        source: str = "derived data",
+    ) -> Cohort:
+        """The cohort with outcomes derived elsewhere (diary summaries per visit window, opioid dose from
+        medication records), which every analysis then accepts like the study's own.
+
+        Parameters
+        ----------
+        table : DataFrame
+            ``subject``, ``visit`` and one column per new outcome; one row per subject and visit at
+            most. Subject-visits it does not hold are missing.
+        instruments : mapping
+            Outcome name -> :class:`~painstudy.instruments.Instrument` (or the name of a registered one).
+        labels : mapping, optional
+            Outcome name -> label.
+        source : str
+            What the values came from (named in errors).
+
+        Raises
+        ------
+        CohortError
+            A name already used, a subject or visit the cohort does not have, a duplicate subject-visit,
+            or a value outside the instrument's range (each named, with the first rows concerned).
+        """
+        from .instruments import Instrument, get_instrument
+        from .outcomes import change_columns
+        from .study import OutcomeSpec
+
+        names = list(instruments)
+        insts = {n: i if isinstance(i, Instrument) else get_instrument(i) for n, i in instruments.items()}
+        missing = [c for c in ["subject", "visit", *names] if c not in table.columns]
+        if missing:
+            raise CohortError(f"{source}: missing column(s) {', '.join(missing)}")
+        taken = [n for n in names if n in self.spec.outcomes or n in self.visits.columns or n in self.subjects.columns]
+        if taken:
+            raise CohortError(f"{source}: outcome name(s) {', '.join(map(repr, taken))} already used by the cohort")
+        t = table[["subject", "visit", *names]].copy()
+        t["subject"], t["visit"] = t["subject"].astype(str), t["visit"].astype(str)
+        problems = []
+        unknown = sorted(set(t["subject"]) - set(self.subjects["subject"].astype(str)))
+        if unknown:
+            problems.append(f"{len(unknown)} subject(s) not in the cohort (first: {unknown[0]!r})")
+        bad_visits = sorted(set(t["visit"]) - set(self.spec.visit_names))
+        if bad_visits:
+            problems.append(f"visit(s) not in the schedule: {', '.join(map(repr, bad_visits[:5]))}")
+        dup = t[t.duplicated(["subject", "visit"], keep=False)]
+        if len(dup):
+            r = dup.iloc[0]
+            problems.append(
+                f"{len(dup)} rows repeat a subject and visit (first: subject {r['subject']!r}, {r['visit']})"
+            )
+        for n, inst in insts.items():
+            v = pd.to_numeric(t[n], errors="coerce")
+            out = t[(v < inst.min) | (v > inst.max)]
+            if len(out):
+                r = out.iloc[0]
+                problems.append(
+                    f"{n}: {len(out)} value(s) outside [{inst.min:g}, {inst.max:g}] (first: subject {r['subject']!r}, "
+                    f"{r['visit']}, {r[n]})"
+                )
+        if problems:
+            raise CohortError(f"{source}: " + "; ".join(problems))
+        for n in names:
+            t[n] = pd.to_numeric(t[n], errors="coerce").astype(float)
+        visits = self.visits.copy()
+        keyed = visits[["subject", "visit"]].astype({"visit": str, "subject": str})
+        visits[names] = keyed.merge(t, on=["subject", "visit"], how="left")[names].to_numpy()
+        subjects = self.subjects.copy()
+        base = self.spec.baseline_visit
+        for n in names:
+            if base is not None:
+                bl = visits.loc[visits["visit"] == base.name].set_index("subject")[n]
+                subjects[f"{n}_baseline"] = subjects["subject"].map(bl).astype(float)
+            else:
+                subjects[f"{n}_baseline"] = float("nan")
+            b = visits["subject"].map(subjects.set_index("subject")[f"{n}_baseline"])
+            visits[f"{n}_baseline"] = b.to_numpy()
+            for col, values in change_columns(n, insts[n], b, visits[n]).items():
+                visits[col] = values
+        added = {n: OutcomeSpec(n, insts[n], (labels or {}).get(n, ""), derived_from=source) for n in names}
+        spec = replace(self.spec, outcomes={**self.spec.outcomes, **added})
+        return replace(self, spec=spec, subjects=subjects, visits=visits)
 
     def completers(self) -> Cohort:
         """The subjects assessed at the last scheduled visit."""

@@ -43,7 +43,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -124,13 +124,17 @@ def estimate_ci(estimate: float, lower: float, upper: float, decimals: int = 2) 
     '-0.78 (-1.04 to -0.53)'
     >>> estimate_ci(1.5, float("nan"), float("inf"), 1)
     '1.5 (NA to inf)'
+    >>> estimate_ci(float("nan"), 26.0, float("nan"), 0)
+    'NA (26 to NA)'
     """
-    if estimate is None or not np.isfinite(estimate):
-        return "" if all(x is None or not np.isfinite(x) for x in (lower, upper)) else "NA"
 
     def one(x):
         return "NA" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{decimals}f}"
 
+    if estimate is None or not np.isfinite(estimate):
+        return (
+            "" if all(x is None or not np.isfinite(x) for x in (lower, upper)) else f"NA ({one(lower)} to {one(upper)})"
+        )
     return f"{estimate:.{decimals}f} ({one(lower)} to {one(upper)})"
 
 
@@ -193,7 +197,10 @@ def _merge_intervals(out: pd.DataFrame, conf_label: str) -> tuple[pd.DataFrame, 
     main = next((c for c in MAIN_ESTIMATES if c in out), None)
     if main and {"ci_lower", "ci_upper"} <= set(out.columns):
         scale, label = (100.0, f"{main}, % ({conf_label})") if main == "rate" else (1.0, f"{main} ({conf_label})")
-        out.insert(out.columns.get_loc(main), label, _interval_cells(out, main, "ci_lower", "ci_upper", scale))
+        cells = _interval_cells(out, main, "ci_lower", "ci_upper", scale)
+        if main == "median":  # a Kaplan-Meier median that the curve never reaches
+            cells = [("not reached" + c[2:]) if c.startswith("NA") else (c or "not reached") for c in cells]
+        out.insert(out.columns.get_loc(main), label, cells)
         out = out.drop(columns=[main, "ci_lower", "ci_upper"])
         merged = True
     if {"ci_lower_adjusted", "ci_upper_adjusted"} <= set(out.columns):
@@ -290,7 +297,7 @@ def publication_table(
         groups = tuple(" · ".join(str(v) for v in row) for row in cells[keys].itertuples(index=False))
         cells = cells.drop(columns=keys)
     return PublicationTable(
-        title=title, body=cells, groups=groups, footnotes=tuple(notes) + tuple(constant), subtitle=subtitle
+        title=title, body=cells, groups=groups, footnotes=tuple(constant), subtitle=subtitle, notes=tuple(notes)
     )
 
 
@@ -306,6 +313,10 @@ class PublicationTable:
     groups : tuple of str
         The group heading of each row (empty: no groups).
     footnotes : tuple of str
+        The table's own footnotes (a column with one value in every row).
+    notes : tuple of str
+        The notes of the result the table belongs to (model, df method, adjustment), which a result
+        with several tables shows once.
     subtitle : str
     """
 
@@ -314,7 +325,7 @@ class PublicationTable:
     groups: tuple[str, ...] = ()
     footnotes: tuple[str, ...] = ()
     subtitle: str = ""
-    meta: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     # -- serialised form ---------------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -326,6 +337,7 @@ class PublicationTable:
             "rows": self.body.astype(str).values.tolist(),
             "groups": list(self.groups),
             "footnotes": list(self.footnotes),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -340,6 +352,7 @@ class PublicationTable:
             body=body,
             groups=tuple(data.get("groups", ())),
             footnotes=tuple(data.get("footnotes", ())),
+            notes=tuple(data.get("notes", ())),
             subtitle=data.get("subtitle", ""),
         )
 
@@ -350,7 +363,7 @@ class PublicationTable:
         return "pt-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
 
     # -- renderings --------------------------------------------------------------------------------
-    def gt(self, *, footnotes: bool = True):
+    def gt(self, *, notes: bool = True):
         """The table as a great_tables ``GT`` (title, row groups, source notes)."""
         from great_tables import GT, loc, style
 
@@ -361,9 +374,8 @@ class PublicationTable:
             data.insert(0, group_col, list(self.groups))
         table = GT(data, groupname_col=group_col, id=self.ident)
         table = table.tab_header(title=self.title, subtitle=self.subtitle or None)
-        if footnotes:
-            for note in self.footnotes:
-                table = table.tab_source_note(note)
+        for note in self.footnotes + (self.notes if notes else ()):
+            table = table.tab_source_note(note)
         label_cols = [c for c in self.body.columns if not _looks_numeric(self.body[c])]
         if label_cols:
             table = table.cols_align("left", columns=label_cols)
@@ -384,9 +396,9 @@ class PublicationTable:
             table_border_bottom_color="#333333",
         )
 
-    def html(self, *, footnotes: bool = True) -> str:
+    def html(self, *, notes: bool = True) -> str:
         """The table as HTML (great_tables' raw HTML with its scoped style)."""
-        return self.gt(footnotes=footnotes).as_raw_html()
+        return self.gt(notes=notes).as_raw_html()
 
     def _repr_html_(self) -> str:
         return self.html()
@@ -404,7 +416,7 @@ class PublicationTable:
             body.insert(0, "", list(self.groups))
         with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_colwidth", 60):
             lines.append(body.to_string(index=False))
-        lines += [f"  {n}" for n in self.footnotes]
+        lines += [f"  {n}" for n in self.footnotes + self.notes]
         return "\n".join(lines)
 
     def to_docx(self, document, number: int | None = None) -> None:
@@ -437,7 +449,7 @@ class PublicationTable:
                 for p in cell.paragraphs:
                     for run in p.runs:
                         run.font.size = Pt(8)
-        for note in self.footnotes:
+        for note in self.footnotes + self.notes:
             p = document.add_paragraph()
             p.add_run(note).font.size = Pt(8)
 

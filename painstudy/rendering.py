@@ -137,7 +137,7 @@ class Rendered:
             )
         tables = self.publication()
         for i, table in enumerate(tables):  # the notes once, under the last table
-            parts.append(table.html(footnotes=i == len(tables) - 1))
+            parts.append(table.html(notes=i == len(tables) - 1))
         if t.notes and not tables:
             parts.append("<p><i>Notes: " + html.escape("; ".join(t.notes)) + "</i></p>")
         return "\n".join(parts)

@@ -145,6 +145,9 @@ class OutcomeSpec:
     baseline_column: str | None = None
     missing_with: str | None = None
     multiply: float = 1.0
+    #: for an outcome added by :meth:`painstudy.cohort.Cohort.with_outcomes`: what its values were derived
+    #: from (a diary, medication records), instead of a column of the data file
+    derived_from: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
@@ -550,6 +553,8 @@ def spec_to_dict(spec: StudySpec) -> dict:
     if spec.visit_column or spec.time_column:
         out["visit"] = {k: v for k, v in (("column", spec.visit_column), ("week", spec.time_column)) if v}
     for o in spec.outcomes.values():
+        if o.derived_from:  # not a column of the data file: derived again from its source
+            continue
         d: dict[str, Any] = {"instrument": o.instrument.name, "label": o.label}
         if o.column and spec.layout == "long":
             d["column"] = o.column

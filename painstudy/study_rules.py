@@ -191,7 +191,9 @@ def _outcome_problems(spec: StudySpec, add) -> None:
     visits = {v.name for v in spec.visits}
     for name, o in spec.outcomes.items():
         path = f"outcomes.{name}"
-        if spec.layout == "long":
+        if o.derived_from:
+            pass  # derived from another source (Cohort.with_outcomes), not read from a column
+        elif spec.layout == "long":
             if not o.column:
                 add("missing_key", f"{path}.column", "a long file needs the column holding the score")
             if o.columns:

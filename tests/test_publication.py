@@ -25,7 +25,14 @@ def test_estimate_with_interval_in_one_cell():
     assert estimate_ci(-0.7812, -1.0401, -0.5301) == "-0.78 (-1.04 to -0.53)"
     assert estimate_ci(2.0, 1.0, 3.0, 1) == "2.0 (1.0 to 3.0)"
     assert estimate_ci(float("nan"), float("nan"), float("nan")) == ""
-    assert estimate_ci(float("nan"), 26.0, float("nan")) == "NA"  # a median not reached
+    assert estimate_ci(float("nan"), 26.0, float("nan"), 0) == "NA (26 to NA)"
+    medians = pd.DataFrame(
+        {"arm": ["a", "b"], "median": [np.nan, 12.0], "ci_lower": [26.0, 8.0], "ci_upper": [np.nan, 26.0]}
+    )
+    assert publication_table(medians, "m").body["median (95% CI)"].tolist() == [
+        "not reached (26 to NA)",
+        "12 (8 to 26)",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +69,7 @@ def test_a_contrast_table_as_printed():
     assert pt.body["n"].tolist() == ["100", "98", "95", "90"]  # counts without decimals
     assert pt.groups == ("pain · week4", "pain · week4", "pain · week8", "pain · week8")
     # the reference, the same in every row, is a footnote; SE and df stay in the CSV
-    assert pt.footnotes == ("MMRM, Satterthwaite df", "reference: c")
+    assert pt.footnotes == ("reference: c",) and pt.notes == ("MMRM, Satterthwaite df",)
 
 
 def test_ratios_replace_their_log_scale_estimate():
