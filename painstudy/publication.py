@@ -326,6 +326,7 @@ class PublicationTable:
     footnotes: tuple[str, ...] = ()
     subtitle: str = ""
     notes: tuple[str, ...] = ()
+    highlight: tuple[str, ...] = ()  # a background colour per row ("" for none), e.g. rows that need a look
 
     # -- serialised form ---------------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -338,6 +339,7 @@ class PublicationTable:
             "groups": list(self.groups),
             "footnotes": list(self.footnotes),
             "notes": list(self.notes),
+            "highlight": list(self.highlight),
         }
 
     @classmethod
@@ -353,6 +355,7 @@ class PublicationTable:
             groups=tuple(data.get("groups", ())),
             footnotes=tuple(data.get("footnotes", ())),
             notes=tuple(data.get("notes", ())),
+            highlight=tuple(data.get("highlight", ())),
             subtitle=data.get("subtitle", ""),
         )
 
@@ -383,6 +386,9 @@ class PublicationTable:
         if numeric:
             table = table.cols_align("right", columns=numeric)
         table = table.tab_style(style.text(weight="bold"), loc.row_groups())
+        for colour in dict.fromkeys(c for c in self.highlight if c):
+            rows = [i for i, c in enumerate(self.highlight) if c == colour]
+            table = table.tab_style(style.fill(color=colour), loc.body(rows=rows))
         return table.tab_options(
             table_width="100%",
             table_font_size="13px",

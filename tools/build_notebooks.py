@@ -55,8 +55,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from painstudy.plotting import save_figure
-from painstudy.reporting import figure_path, record_inputs, save_table
+from painstudy.publication import publication_table
+from painstudy.reporting import record_inputs, save_figures, save_table
 from painstudy.reproduce import reproduce
 
 pd.set_option("display.max_rows", 400)
@@ -76,8 +76,8 @@ REPRODUCE_TABLE = [
     (
         "code",
         'save_table(result.table, "reproduction", output_dir, index=False)\n'
-        'display(result.summary().to_frame("items"))\n'
-        "result.styled()",
+        'display(publication_table(result.summary().to_frame("items"), "Items by status"))\n'
+        "result.publication()",
     ),
 ]
 #: A reproduction without figures of its own: the table and the reasons of documented differences
@@ -86,7 +86,8 @@ REPRODUCE_CELLS = REPRODUCE_TABLE + [
     (
         "code",
         'documented = result.table[result.table["status"] == "documented"]\n'
-        'documented.groupby("reason", sort=False).size().to_frame("items").reset_index()',
+        'reasons = documented.groupby("reason", sort=False).size().to_frame("items").reset_index()\n'
+        'publication_table(reasons, "Documented differences: the reasons and how many items each explains")',
     ),
 ]
 
@@ -187,6 +188,12 @@ NOTEBOOKS = {
                 "estimands = pd.DataFrame({o: e.attributes() for o, e in result.estimands.items()}).fillna('')\n"
                 'save_table(estimands, "estimands", output_dir)\n'
                 'publication_table(estimands, "Estimands per outcome (ICH E9(R1))")',
+            ),
+            ("md", "## LS means per arm and visit"),
+            (
+                "code",
+                'publication_table(result.lsmeans.drop(columns=["statistic", "p_value"]), "LS means per arm and visit",\n'
+                '                  notes=["MMRM as above; LS means with equal weights over the levels of categorical covariates"])',
             ),
             ("md", "## LS-mean trajectories per arm"),
             (
@@ -358,10 +365,14 @@ REPRODUCTIONS = {
                 "code",
                 "cohort = result.cohort\n"
                 'ax = result.figures["figure2"](cohort)\n'
-                'save_figure(ax.figure, figure_path("figure2", output_dir))\nplt.show()',
+                'save_figures(ax.figure, "figure2", output_dir)\nplt.show()',
             ),
             ("md", "## Participant flow and Table 1 (12-month completers)"),
-            ("code", "display(cohort.disposition())\ncohort.completers().table1()"),
+            (
+                "code",
+                'display(publication_table(cohort.disposition(), "Participant flow"))\n'
+                'publication_table(cohort.completers().table1(), "Baseline characteristics of the 12-month completers")',
+            ),
         ],
     ),
     "05_reproduce_sas-fev": (

@@ -31,6 +31,14 @@ def register(subparsers) -> None:
     )
     sp.add_argument("--out", help="output folder (default ./reports/<source> in the current folder)")
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    sp.add_argument(
+        "--format",
+        nargs="+",
+        choices=("html", "docx"),
+        default=["html"],
+        dest="formats",
+        help="html (always written, with the summary page index.html); docx: also report.docx",
+    )
     sp.set_defaults(func=run)
 
 
@@ -47,17 +55,6 @@ def _environment(name: str, value: str | None):
             os.environ.pop(name, None)
         else:
             os.environ[name] = before
-
-
-def _digits(x: float, printed: str) -> str:
-    """Ours with two digits more than the published number printed (4 significant digits beside a bound)."""
-    if x != x:
-        return "missing"
-    text = str(printed).strip()
-    if text[:1] in "<>" or "e" in text.lower():
-        return f"{x:.4g}"
-    decimals = len(text.split(".")[1].rstrip("%")) if "." in text else 0
-    return f"{x:.{decimals + 2}f}"
 
 
 def run(args) -> int:
@@ -85,10 +82,13 @@ def run(args) -> int:
             parameters=params,
             out=args.out if args.out is not None else Path.cwd() / "reports" / source.name,
             show_code=args.show_code,
+            formats=args.formats,
         )
+    from ..reproduce import reproduced_text
+
     table = pd.read_csv(res.out / "tables" / "reproduction.csv", dtype={"published": str})
     shown = table[["item", "published", "reproduced", "tolerance", "status"]].assign(
-        reproduced=[_digits(x, p) for x, p in zip(table["reproduced"], table["published"])],
+        reproduced=[reproduced_text(x, p) for x, p in zip(table["reproduced"], table["published"])],
         tolerance=["" if t != t else f"{t:.2g}" for t in table["tolerance"]],
     )
     with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.max_colwidth", 70):

@@ -82,22 +82,67 @@ class Reproduction:
             lines += [f"- {r['role']}: `{r['path']}` (SHA-256 `{r['sha256'][:16]}...`)" for r in self.references]
         return "\n".join(lines)
 
-    def styled(self):
-        """The table for display: numbers at 4 significant digits, rows that are not a match tinted."""
+    def publication(self):
+        """The comparison as a :class:`~painstudy.publication.PublicationTable`: ours printed with two digits
+        more than the published number, rows that are not a match tinted (documented: yellow, differs: red)."""
+        import math
 
-        def tint(row):
-            colour = {"match": "", "documented": "background-color: #fff6d5", "differs": "background-color: #ffd7d7"}
-            return [colour.get(row["status"], "")] * len(row)
+        import pandas as pd
 
-        return (
-            self.table.style.set_uuid(f"reproduction-{self.study}")  # fixed ids: a re-run is byte-identical
-            .format({"reproduced": "{:.4g}", "tolerance": "{:.2g}"}, na_rep="")
-            .apply(tint, axis=1)
-            .hide(axis="index")
+        from ..publication import PublicationTable
+
+        t = self.table
+        body = pd.DataFrame(
+            {
+                "item": t["item"].astype(str),
+                "published": t["published"].astype(str),
+                "reproduced": [reproduced_text(x, p) for x, p in zip(t["reproduced"], t["published"])],
+                "tolerance": ["" if not math.isfinite(v) else f"{v:.2g}" for v in t["tolerance"].astype(float)],
+                "status": t["status"].astype(str),
+            }
+        )
+        reasons = list(dict.fromkeys(r for r in t["reason"].fillna("").astype(str) if r))
+        key = {r: f"[{i}]" for i, r in enumerate(reasons, 1)}  # a long reason once, as a footnote
+        body["reason"] = [key.get(r, "") for r in t["reason"].fillna("").astype(str)]
+        if "source" in t:
+            body["source"] = t["source"].fillna("").astype(str)
+        return PublicationTable(
+            f"Published and reproduced numbers: {self.title or self.study}",
+            body.reset_index(drop=True),
+            notes=(
+                "tolerance: half a unit of the last printed digit (empty for a printed bound such as <.0001); "
+                "documented: a difference explained in reason",
+            )
+            + tuple(f"{key[r]} {r}" for r in reasons),
+            highlight=tuple(STATUS_COLOURS.get(s, "") for s in body["status"]),
         )
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from ..publication import MIMETYPE
+
+        return {MIMETYPE: {"tables": [self.publication().to_json()]}}
+
     def _repr_html_(self) -> str:
-        return f"<b>Reproduction of {self.study}</b> ({self.source})" + self.styled().to_html()
+        return self.publication().html()
+
+
+#: Row colours of the statuses in the comparison table.
+STATUS_COLOURS = {"match": "", "documented": "#fff6d5", "differs": "#ffd7d7"}
+
+
+def reproduced_text(x: float, printed: str) -> str:
+    """Ours with two digits more than the published number printed (4 significant digits beside a bound).
+
+    >>> reproduced_text(0.123456, "0.12"), reproduced_text(3.2e-7, "<.0001"), reproduced_text(float("nan"), "1")
+    ('0.1235', '3.2e-07', 'missing')
+    """
+    if x != x:
+        return "missing"
+    text = str(printed).strip()
+    if text[:1] in "<>" or "e" in text.lower():
+        return f"{x:.4g}"
+    decimals = len(text.split(".")[1].rstrip("%")) if "." in text else 0
+    return f"{x:.{decimals + 2}f}"
 
 
 def compare(
