@@ -63,7 +63,7 @@ pd.set_option("display.max_rows", 400)
 pd.set_option("display.max_colwidth", 120)
 result = reproduce("{source}", data=data)
 display(Markdown(result.header()))
-display(record_inputs(result.cohort))"""
+display(record_inputs(result.cohort, also=result.references))"""
 
 #: The cells every reproduction notebook starts with: the table of published against reproduced numbers
 REPRODUCE_TABLE = [

@@ -19,6 +19,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..io import display_path, sha256_file
@@ -85,15 +86,17 @@ def cohort_inputs(cohort: Cohort) -> list[dict[str, str]]:
     return out
 
 
-def record_inputs(cohort: Cohort):
+def record_inputs(cohort: Cohort, also: Sequence[Mapping[str, str]] = ()):
     """Record the files a notebook's cohort was read from; return them as Markdown for display.
 
     Call it in a report notebook right after loading the data. During ``painstudy report`` the
-    records go into the report's manifest; in JupyterLab this only displays them.
+    records go into the report's manifest; in JupyterLab this only displays them. ``also`` adds other
+    files the notebook read (``role``, ``path`` as shown, ``sha256``), e.g. the SAS listings a
+    reproduction reads its published numbers from.
     """
     from IPython.display import Markdown
 
-    records = cohort_inputs(cohort)
+    records = cohort_inputs(cohort) + [{"path": r["path"], "sha256": r["sha256"], "role": r["role"]} for r in also]
     target = os.environ.get(INPUTS_ENV)
     if target:
         with open(target, "a", encoding="utf-8") as f:
