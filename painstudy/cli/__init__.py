@@ -26,6 +26,7 @@ _FIT_MODULES = (
     "painstudy.cli.fit_improvement",
     "painstudy.cli.fit_responders",
     "painstudy.cli.fit_compare",
+    "painstudy.cli.fit_subgroups",
     "painstudy.cli.fit_sensitivity",
 )
 #: modules adding top-level commands (each has ``register(subparsers)``)
