@@ -73,6 +73,7 @@ _LAZY = {
     "responder_analysis": "painstudy.models.responders",
     "stratified_responders": "painstudy.models.stratified",
     "adjusted_risk_difference": "painstudy.models.gcomp",
+    "gee_responders": "painstudy.models.gee",
 }
 
 

@@ -4,7 +4,9 @@ Prints the responders per arm and visit (Wilson intervals) and the risk differen
 arm; with ``--strata`` the Cochran-Mantel-Haenszel analysis within strata (MH odds ratio, CMH and
 Breslow-Day tests, MH risk difference with Sato's variance, stratified Miettinen-Nurminen interval); with
 ``--adjust-for`` the covariate-adjusted marginal risk difference, risk ratio and odds ratio by
-g-computation. Errors (an unknown column, a stratum value missing, zero cells) exit 1 with one line.
+g-computation; with ``--gee`` a logistic GEE of the responders at every visit (marginal risk differences
+and odds ratios per visit, robust SEs). Errors (an unknown column, a stratum value missing, zero cells)
+exit 1 with one line.
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ def register(fit_subparsers):
         default="ge",
         help="variance of the g-computation: ge (delta method, Ge et al. 2011; default) or robust (Ye et al. 2023)",
     )
+    sp.add_argument(
+        "--gee",
+        choices=["exchangeable", "unstructured", "independence"],
+        metavar="CORSTR",
+        help="also a logistic GEE over the visits (--visit: the visits modelled) with this working correlation: "
+        "exchangeable, unstructured or independence; adjusted for the --adjust-for covariates",
+    )
     sp.add_argument("--json", metavar="FILE", help="also write every table and note as JSON to this file")
     sp.set_defaults(func=run)
     return sp
@@ -116,6 +125,13 @@ def run(args) -> int:
             covs = None if args.adjust_for == ["default"] else args.adjust_for
             results["adjusted"] = adjusted_risk_difference(
                 data, covariates=covs, visit=visit, reference=args.reference, variance=args.variance
+            )
+        if args.gee:
+            from ..models.gee import gee_responders
+
+            covs = () if not args.adjust_for else None if args.adjust_for == ["default"] else args.adjust_for
+            results["gee"] = gee_responders(
+                data, corstr=args.gee, covariates=covs, reference=args.reference, visits=visit
             )
     print(
         f"{cohort.spec.name}: responders in {outcome} ({data.population}); reference arm "
