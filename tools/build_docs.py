@@ -44,6 +44,7 @@ REFERENCE_TESTS = [
     "tests/test_lsmean_weights.py",
     "tests/test_table1_smd.py",
     "tests/test_stratified.py",
+    "tests/test_gee.py",
 ]
 
 
