@@ -249,7 +249,7 @@ def shrink(estimate, std_error, *, conf_level: float = 0.95) -> dict:
     Examples
     --------
     >>> r = shrink([1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
-    >>> round(r["tau2"], 4), r["target"], [round(x, 3) for x in r["estimate"]]
+    >>> round(r["tau2"], 4), r["target"], [round(float(x), 3) for x in r["estimate"]]
     (0.75, 2.0, [1.25, 2.0, 2.75])
     """
     from .models.contrasts import t_quantile

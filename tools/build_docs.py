@@ -45,6 +45,7 @@ REFERENCE_TESTS = [
     "tests/test_table1_smd.py",
     "tests/test_stratified.py",
     "tests/test_gee.py",
+    "tests/test_subgroups.py",
 ]
 
 
