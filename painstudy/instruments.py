@@ -177,6 +177,11 @@ _REGISTRY: dict[str, Instrument] = {
             "MME/day",
         ),
         Instrument("mqs", "Medication quantification scale", 0, float("inf"), True, {}, {}),
+        # daily measures (painstudy.diary): a sleep-quality NRS (0 worst, 10 best sleep), steps per day from a
+        # wearable (the ceiling declares the highest plausible day), rescue medication taken on the day (0/1)
+        Instrument("sleep_quality", "Sleep quality NRS (0 worst - 10 best)", 0, 10, False, {}, {"mcid": 1.0}),
+        Instrument("steps", "Steps per day (wearable)", 0, 100000, False, {}, {"mcid": 1000.0}, "steps/day"),
+        Instrument("rescue_taken", "Rescue medication taken on the day (0/1)", 0, 1, True, {}, {}, "day"),
         Instrument("fev1", "Forced expiratory volume in 1 s (mmrm benchmark)", 0, float("inf"), False, {}, {}),
         Instrument("score", "Generic score (no range)", -float("inf"), float("inf"), False, {}, {}),
         Instrument(

@@ -25,6 +25,8 @@ from typing import Any
 
 from .errors import Problem, StudySpecError
 from .instruments import Instrument, get_instrument
+from .study_daily import DailyMeasure as DailyMeasure  # re-exported: public names of this module
+from .study_daily import daily_from_doc, daily_to_dict
 from .study_rules import DERIVED_SUFFIXES as DERIVED_SUFFIXES  # re-exported: public names of this module
 from .study_rules import RESERVED_NAMES as RESERVED_NAMES
 from .study_rules import TABLE_COLUMNS as TABLE_COLUMNS
@@ -229,6 +231,7 @@ class StudySpec:
     completer_column: str | None = None
     events: EventSources | None = None
     estimands: Mapping[str, EstimandSpec] = field(default_factory=dict)
+    daily: Mapping[str, DailyMeasure] = field(default_factory=dict)
     description: str = ""
     reference: str = ""
     file_format: str | None = None
@@ -241,6 +244,7 @@ class StudySpec:
     def __post_init__(self):
         object.__setattr__(self, "outcomes", MappingProxyType(dict(self.outcomes)))
         object.__setattr__(self, "estimands", MappingProxyType(dict(self.estimands)))
+        object.__setattr__(self, "daily", MappingProxyType(dict(self.daily)))
         object.__setattr__(self, "lines", MappingProxyType(dict(self.lines)))
         problems = [self.problem(code, message, path) for code, path, message in study_problems(self)]
         if problems:
@@ -435,6 +439,7 @@ def spec_from_dict(
         k: EstimandSpec(k, dict(e.strategies), e.population or "", e.summary or "", tuple(e.sensitivity))
         for k, e in d.estimands.items()
     }
+    daily = {k: daily_from_doc(k, m) for k, m in d.daily.items()}
     return StudySpec(
         name=d.name,
         title=d.title or d.name,
@@ -456,6 +461,7 @@ def spec_from_dict(
         completer_column=disp.completer if disp else None,
         events=events,
         estimands=estimands,
+        daily=daily,
         description=d.description or "",
         reference=d.reference or "",
         file_format=data.format if data else None,
@@ -604,4 +610,6 @@ def spec_to_dict(spec: StudySpec) -> dict:
             }
             for k, e in spec.estimands.items()
         }
+    if spec.daily:
+        out["daily"] = {k: daily_to_dict(m) for k, m in spec.daily.items()}
     return out

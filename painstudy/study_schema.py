@@ -157,7 +157,7 @@ _TYPE_WORDS = {
     _instrument: "instrument name",
 }
 #: The codes our own validators raise (other error types come from pydantic itself).
-_OWN_CODES = {"wrong_type", "invalid_value", "unknown_instrument"}
+_OWN_CODES = {"wrong_type", "invalid_value", "unknown_instrument", "missing_key"}
 
 
 class _Doc(BaseModel):
@@ -389,6 +389,52 @@ class EstimandDoc(_Doc):
     )
 
 
+class DailyDoc(_Doc):
+    """An entry of ``daily:`` (``NAME: {instrument: ..., file: ...}``): a measure recorded every day (a pain
+    diary, sleep quality, steps per day from a wearable, rescue medication taken 0/1), in a long file of
+    one row per subject and day (see `painstudy.diary`)."""
+
+    instrument: InstrumentName = Field(
+        description="Instrument of the daily value (e.g. `nrs`, `sleep_quality`, `steps`, `rescue_taken`)."
+    )
+    label: Text | None = Field(None, description="Readable label (default: the instrument's).")
+    file: Text = Field(description="The day-level file (any format `load_cohort` reads), relative to study.yml.")
+    format: Literal[FORMATS] | None = Field(None, description="Reader to use when the extension does not say.")
+    sheet: Name | None = Field(None, description="Excel: the sheet to read (default: the first).")
+    subject: Name = Field("subject", description="Column holding the subject identifier.")
+    day: Name | None = Field(
+        None,
+        description="Column holding the study day (whole days; day 0 is the baseline visit). Give `day` or `date`.",
+    )
+    date: Name | None = Field(None, description="Column holding the calendar date (ISO `2024-03-01`), with `start`.")
+    start: Name | None = Field(None, description="With `date`: the column holding each subject's day-0 date.")
+    value: Name | None = Field(None, description="Column holding the daily value (default: the measure's name).")
+    window_days: Positive = Field(7, description="Days before each visit summarised (the visit day itself excluded).")
+    min_days: Positive = Field(4, description="Fewest days reported in a window for its summaries to be defined.")
+    high: Number | None = Field(
+        None, description="Days with a value >= `high` are counted (e.g. 7: proportion of days with severe pain)."
+    )
+    days: Window | None = Field(
+        None,
+        description="First and last study day of the diary period, e.g. [-7, 84] (default: the week before "
+        "the first visit window to the end of the last one). Days outside are errors.",
+    )
+    outside_study_folder: Bool = Field(False, description="Allow `file` to point outside the study folder.")
+
+    @model_validator(mode="after")
+    def check_days(self):
+        if (self.day is None) == (self.date is None):
+            _fail("invalid_value", "give the column of the study day (`day:`) or of the date (`date:`), one of them")
+        if self.date is not None and self.start is None:
+            _fail("missing_key", "`date:` needs `start:`, the column of each subject's day-0 date")
+        for key in ("window_days", "min_days"):
+            if getattr(self, key) != int(getattr(self, key)):
+                _fail("invalid_value", f"{key} must be a whole number of days, not {getattr(self, key):g}")
+        if self.min_days > self.window_days:
+            _fail("invalid_value", f"min_days ({self.min_days:g}) exceeds window_days ({self.window_days:g})")
+        return self
+
+
 class StudyDoc(_Doc):
     """A study.yml file."""
 
@@ -419,6 +465,9 @@ class StudyDoc(_Doc):
     )
     estimands: dict[Name, EstimandDoc] = Field(
         {}, description="Outcome name -> its estimand (see `estimands.OUTCOME`)."
+    )
+    daily: dict[Name, DailyDoc] = Field(
+        {}, description="Daily measures (diaries, wearables): name -> definition (see `daily.NAME`)."
     )
 
 
@@ -590,6 +639,7 @@ _SECTIONS = (
     ("intercurrent_events", EventsDoc),
     ("intercurrent_events.withdrawal", WithdrawalEventsDoc),
     ("estimands.OUTCOME", EstimandDoc),
+    ("daily.NAME", DailyDoc),
 )
 
 

@@ -429,6 +429,50 @@ _CATALOGUE = [
         "Keep the first occurrence of the event only.",
     ),
     Rule(
+        "daily_columns",
+        "data",
+        "the columns of a daily measure",
+        "The day-level file of a daily measure (`daily.NAME` of study.yml) lacks a column its definition names.",
+        "Correct the column names under `daily.NAME` (subject, day or date and start, value), or the file.",
+    ),
+    Rule(
+        "daily_subject",
+        "data",
+        "daily values of randomised subjects",
+        "A row of a day-level file names a subject who is not in the cohort (or no subject).",
+        "Correct the subject id, or remove the rows of subjects who were not randomised.",
+    ),
+    Rule(
+        "daily_day",
+        "data",
+        "study days are whole numbers, dates are dates",
+        "The study day is missing or not a whole number, or a date (or the day-0 date) cannot be read, or a "
+        "subject's day-0 date differs between rows.",
+        "Write whole study days (day 0 is the baseline visit) or ISO dates (2024-03-01).",
+    ),
+    Rule(
+        "daily_day_outside",
+        "data",
+        "days inside the diary period",
+        "A study day lies outside the diary period (`daily.NAME.days`, by default from the visit windows).",
+        "Correct the day or the date, or widen `days:` if the diary really ran longer.",
+    ),
+    Rule(
+        "daily_duplicate_day",
+        "data",
+        "one value per subject and day",
+        "A subject has two rows for the same day of a daily measure: which one counts would be a guess.",
+        "Keep one row per subject and day (e.g. the first entry of the day).",
+    ),
+    Rule(
+        "daily_value",
+        "data",
+        "daily values in the instrument's range",
+        "A daily value is not a number or lies outside the range of the measure's instrument "
+        "(an empty value is a day not reported, and is counted).",
+        "Correct the value; an empty cell means the day was not reported.",
+    ),
+    Rule(
         "table_contract",
         "data",
         "canonical table contract",
