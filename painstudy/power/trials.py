@@ -1,0 +1,186 @@
+"""One simulated trial of a design, analysed as planned: the unit of work of the power simulation.
+
+:func:`draw_trial` draws a trial of a :class:`~painstudy.design.Design` from one random generator;
+:func:`analyse_trial` analyses it (the MMRM of :func:`painstudy.compare_arms`, or an ANCOVA at one visit)
+and returns one row per comparison with the control arm; :func:`run_batch` does both for a range of
+trials of one design point, each trial with its own generator from ``SeedSequence(seed, spawn_key=(n,
+hypothesis, trial))`` (the child ``(n, hypothesis, trial)`` of ``SeedSequence(seed)``), so that a trial's
+result does not depend on the batch, the worker or the executor that ran it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from painstudy.design import Design
+from painstudy.errors import PainstudyError
+
+__all__ = ["SimTrial", "draw_trial", "analyse_trial", "run_batch", "arm_sizes", "trial_seed", "TRIAL_COLUMNS"]
+
+#: columns of one analysed trial (one row per comparison with the control arm)
+TRIAL_COLUMNS = [
+    "n_per_arm",
+    "hypothesis",
+    "trial",
+    "comparison",
+    "estimate",
+    "std_error",
+    "df",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "p_adjusted",
+    "failed",
+]
+#: hypothesis -> its number in the random-number key
+HYPOTHESES = {"alternative": 0, "null": 1}
+
+
+@dataclass(frozen=True)
+class SimTrial:
+    """A simulated trial in wide form: arm index per subject and the outcome (subjects x visits, NaN after
+    dropout)."""
+
+    arm: np.ndarray
+    y: np.ndarray
+
+
+def arm_sizes(design: Design, n_per_arm: int) -> np.ndarray:
+    """Subjects per arm: ``n_per_arm`` times each arm's allocation (rounded, at least 2)."""
+    return np.maximum(2, np.round(n_per_arm * design.allocation).astype(int))
+
+
+def trial_seed(seed: int, n_per_arm: int, hypothesis: str, trial: int) -> np.random.SeedSequence:
+    """The random stream of one trial: the child ``(n_per_arm, hypothesis, trial)`` of ``SeedSequence(seed)``."""
+    return np.random.SeedSequence(seed, spawn_key=(int(n_per_arm), HYPOTHESES[hypothesis], int(trial)))
+
+
+def draw_trial(design: Design, n_per_arm: int, rng: np.random.Generator) -> SimTrial:
+    """Draw one trial: fixed arm sizes, condition, site, multivariate normal outcome and MCAR dropout."""
+    sizes = arm_sizes(design, n_per_arm)
+    arm = np.repeat(np.arange(len(sizes)), sizes)
+    n, T = len(arm), len(design.visits)
+    cond = rng.choice(len(design.conditions), size=n, p=design.condition_probability)
+    chol = np.linalg.cholesky(design.covariance)
+    y = design.mean + rng.standard_normal((n, T)) @ chol.T
+    y += design.effects[arm] * design.modifiers[arm, cond][:, None]
+    if design.site_sd > 0:
+        site = rng.integers(0, design.n_sites, n)
+        y += rng.normal(0.0, design.site_sd, design.n_sites)[site][:, None]
+    stay = rng.random((n, T)) >= design.dropout[arm]
+    present = np.cumprod(stay, axis=1).astype(bool)
+    y[~present] = np.nan
+    return SimTrial(arm, y)
+
+
+def analyse_trial(design: Design, trial: SimTrial, alpha: float = 0.05) -> list[dict]:
+    """The planned analysis of one trial: per comparison with the control arm at the analysis visit, the
+    estimate, its standard error, df, the (unadjusted) ``1 - alpha`` interval, the p-value and the p-value
+    adjusted as ``design.multiplicity`` says. A fit that fails gives rows with ``failed=True`` and NaN."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if design.analysis == "mmrm":
+                return mmrm_rows(design, trial, alpha)
+            return ancova_rows(design, trial, alpha)
+    except (PainstudyError, np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return [
+            {"comparison": a, "failed": True, **dict.fromkeys(TRIAL_COLUMNS[4:11], np.nan)} for a in design.arms[1:]
+        ]
+
+
+def mmrm_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
+    """MMRM as :func:`painstudy.compare_arms` fits it: ``y ~ baseline + arm * visit + us(visit | subject)``."""
+    from painstudy.models.mixed.mmrm import mmrm
+
+    post = list(design.post_visits)
+    n, T = trial.y.shape
+    keep = ~np.isnan(trial.y[:, 1:]) & ~np.isnan(trial.y[:, [0]])
+    data = pd.DataFrame(
+        {
+            "subject": np.repeat(np.arange(n), T - 1),
+            "arm": pd.Categorical.from_codes(np.repeat(trial.arm, T - 1), categories=list(design.arms)),
+            "visit": pd.Categorical(np.tile(post, n), categories=post),
+            "baseline": np.repeat(trial.y[:, 0], T - 1),
+            "y": trial.y[:, 1:].ravel(),
+        }
+    )[keep.ravel()]
+    fit = mmrm(f"y ~ baseline + arm * visit + {design.analysis_covariance}(visit | subject)", data)
+    level = 1 - alpha
+    raw = fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=design.control, level=level)
+    raw = raw[raw["visit"] == design.analysis_visit]
+    if design.multiplicity == "none":
+        adjusted = raw["p_value"].to_numpy()
+    else:
+        adj = fit.contrasts(
+            "arm", by="visit", method="trt.vs.ctrl", ref=design.control, level=level, adjust=design.multiplicity
+        )
+        adjusted = np.maximum(
+            adj[adj["visit"] == design.analysis_visit]["p_value"].to_numpy(), raw["p_value"].to_numpy()
+        )
+    return [
+        {
+            "comparison": r.contrast.split(" - ")[0],
+            "estimate": r.estimate,
+            "std_error": r.std_error,
+            "df": r.df,
+            "ci_lower": r.ci_lower,
+            "ci_upper": r.ci_upper,
+            "p_value": r.p_value,
+            "p_adjusted": float(p),
+            "failed": False,
+        }
+        for r, p in zip(raw.itertuples(), adjusted)
+    ]
+
+
+def ancova_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
+    """ANCOVA of the outcome at the analysis visit on baseline and arm (subjects measured there), by least
+    squares; multiplicity as :func:`painstudy.models.contrasts.adjust_family`."""
+    from painstudy.models.contrasts import adjust_family, estimate_row
+
+    t = design.visits.index(design.analysis_visit)
+    ok = ~np.isnan(trial.y[:, t]) & ~np.isnan(trial.y[:, 0])
+    arm, y, base = trial.arm[ok], trial.y[ok, t], trial.y[ok, 0]
+    A = len(design.arms)
+    X = np.column_stack([np.ones(len(y)), base] + [(arm == a).astype(float) for a in range(1, A)])
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    df = len(y) - X.shape[1]
+    if df < 1:
+        raise PainstudyError("too few subjects for the ANCOVA")
+    s2 = float(((y - X @ beta) ** 2).sum()) / df
+    C = s2 * np.linalg.inv(X.T @ X)
+    L = np.zeros((A - 1, X.shape[1]))
+    L[np.arange(A - 1), 2 + np.arange(A - 1)] = 1.0
+    rows = [
+        estimate_row(float(beta[2 + k]), float(np.sqrt(C[2 + k, 2 + k])), float(df), 1 - alpha) for k in range(A - 1)
+    ]
+    adjusted = [dict(r) for r in rows]
+    adjust_family(adjusted, L, C, design.multiplicity, 1 - alpha)
+    return [
+        {
+            "comparison": design.arms[k + 1],
+            **{c: r[c] for c in ("estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value")},
+            "p_adjusted": max(float(a["p_value"]), float(r["p_value"])),
+            "failed": False,
+        }
+        for k, (r, a) in enumerate(zip(rows, adjusted))
+    ]
+
+
+def run_batch(design: Design, n_per_arm: int, hypothesis: str, start: int, stop: int, seed: int, alpha: float):
+    """Trials ``start`` to ``stop - 1`` of one design point, each drawn from its own random stream and
+    analysed; a DataFrame with :data:`TRIAL_COLUMNS`. Runs on a worker: one BLAS thread (the fits' policy)."""
+    use = design.null() if hypothesis == "null" else design
+    rows = []
+    for k in range(start, stop):
+        trial = draw_trial(use, n_per_arm, np.random.default_rng(trial_seed(seed, n_per_arm, hypothesis, k)))
+        for r in analyse_trial(use, trial, alpha):
+            rows.append({"n_per_arm": int(n_per_arm), "hypothesis": hypothesis, "trial": k, **r})
+    out = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+    out["failed"] = out["failed"].astype(bool)
+    return out
