@@ -208,7 +208,7 @@ def test_errors_name_what_is_wrong(table, ref):
         gee_responders(data, corstr="ar1")
     with pytest.raises(ModelError, match="unknown covariate 'region'"):
         gee_responders(data, covariates=["region"])
-    with pytest.raises(ModelError, match="covariate 'arm' cannot adjust the GEE"):
+    with pytest.raises(ModelError, match="covariate 'arm' cannot adjust the comparison of arms"):
         gee_responders(data, covariates=["arm"])
     with pytest.raises(ModelError, match="visit 'week99' is not a post-baseline visit"):
         gee_responders(data, visits=["week99"])

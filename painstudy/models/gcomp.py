@@ -54,7 +54,7 @@ from .design import (
 from .responders import ResponderData
 from .stratified import checked_responder_data, responder_visits
 
-__all__ = ["AdjustedResponderResult", "adjusted_risk_difference", "VARIANCES"]
+__all__ = ["AdjustedResponderResult", "adjusted_risk_difference", "responder_covariates", "VARIANCES"]
 
 #: Variances of the standardised comparisons (see the module docstring).
 VARIANCES = ("ge", "robust")
@@ -102,7 +102,10 @@ class AdjustedResponderResult(Rendered):
         )
 
 
-def _covariates(data: ResponderData, t: pd.DataFrame, covariates: Sequence[str] | None) -> list[str]:
+def responder_covariates(data: ResponderData, t: pd.DataFrame, covariates: Sequence[str] | None) -> list[str]:
+    """The covariates of a responder model on the rows ``t``: as given (checked: known columns, not the arm,
+    visit, subject or response), or with ``None`` the baseline score and the study covariates that vary (not
+    site, not one recoding an earlier one). Also used by :func:`painstudy.models.gee.gee_responders`."""
     if covariates is None:
         names = ["baseline"] if t["baseline"].notna().any() else []
         names += [c for c in data.covariates if c != "site" and t[c].nunique(dropna=True) > 1]
@@ -178,7 +181,7 @@ def adjusted_risk_difference(
     rows, mean_rows, notes, used = [], [], [], []
     for vis in responder_visits(data, visit):
         t = data.table.loc[data.table["visit"].astype(str) == vis].reset_index(drop=True)
-        covs = _covariates(data, t, covariates)
+        covs = responder_covariates(data, t, covariates)
         used = used or covs
         arms = [a for a in data.arms if (t["arm"].astype(str) == a).any()]
         if reference not in arms:

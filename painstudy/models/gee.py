@@ -61,14 +61,13 @@ from painstudy.errors import ModelError
 from painstudy.rendering import Rendered, Tidy
 
 from .design import (
-    check_columns,
     design_matrix,
-    distinct_covariates,
     drop_collinear,
     drop_constant,
     normal_quantile,
     warnings_as_notes,
 )
+from .gcomp import responder_covariates
 from .responders import BOCF_NOTE, ResponderData
 from .stratified import checked_responder_data, responder_visits
 
@@ -76,8 +75,6 @@ __all__ = ["GEEResponderResult", "GeepackUnstructured", "gee_responders", "CORST
 
 #: Working correlations of :func:`gee_responders`.
 CORSTRS = ("exchangeable", "unstructured", "independence")
-#: Columns of the responder table that cannot be covariates.
-NOT_COVARIATES = ("subject", "arm", "visit", "responder", "week", "assessed", "completer")
 #: Convergence of the estimating equations (norm of the score) and the iteration limit.
 CTOL, MAXITER = 1e-10, 200
 
@@ -212,26 +209,6 @@ class GEEResponderResult(Rendered):
 
 
 # =============================================================================== checks
-def resolve_covariates(data: ResponderData, t: pd.DataFrame, covariates: Sequence[str] | None) -> list[str]:
-    """The covariates of the GEE: as given (checked), or with ``None`` the baseline score and the study
-    covariates that vary (not site, not one recoding an earlier one)."""
-    if covariates is None:
-        names = ["baseline"] if t["baseline"].notna().any() else []
-        names += [c for c in data.covariates if c != "site" and t[c].nunique(dropna=True) > 1]
-        return distinct_covariates(t, names)
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    bad = [c for c in covariates if c in NOT_COVARIATES]
-    if bad:
-        raise ModelError(
-            f"covariate {bad[0]!r} cannot adjust the GEE: arm and visit are in the model already; covariates are "
-            f"subject characteristics such as {', '.join(['baseline', *data.covariates])}"
-        )
-    check_columns(
-        t, covariates, what="covariate", available=["baseline", *data.covariates], where="the responder table"
-    )
-    return covariates
-
-
 def check_cells(t: pd.DataFrame, arms: Sequence[str], visits: Sequence[str]) -> None:
     """Every arm at every visit needs subjects, responders and non-responders: otherwise its arm x visit
     odds are infinite on the logit scale and its comparisons at that visit inestimable."""
@@ -354,7 +331,7 @@ def gee_responders(
     t = data.table.loc[data.table["visit"].astype(str).isin(visit_levels)].copy()
     t["visit"] = pd.Categorical(t["visit"].astype(str), categories=visit_levels, ordered=True)
     t["arm"] = pd.Categorical(t["arm"].astype(str), categories=list(data.arms))
-    covariates = resolve_covariates(data, t, covariates)
+    covariates = responder_covariates(data, t, covariates)
     notes: list[str] = []
     if len(visit_levels) == 1:
         notes.append("one visit only: every subject has one observation, the working correlation plays no part")
