@@ -44,6 +44,7 @@ _LAZY = {
     "mmrm": "painstudy.models.mixed.mmrm",
     "lmm": "painstudy.models.mixed.lmm",
     "compare_arms": "painstudy.compare",
+    "subgroups": "painstudy.subgroups",
     "Estimand": "painstudy.estimands",
     "estimand_for": "painstudy.estimands",
     "apply_estimand": "painstudy.estimands",
