@@ -192,6 +192,39 @@ class EventSources:
 
 
 @dataclass(frozen=True)
+class MedicationSource:
+    """Where the subjects' medication records are and how to read them (``medication:`` of study.yml; see
+    :mod:`painstudy.medication`).
+
+    The attributes other than the options name columns of the records: ``day`` (study day, day 0 the
+    baseline visit), or ``date`` and ``start`` (the calendar date and the subject's day-0 date), or ``visit``
+    (the dose reported at a visit); ``doses_per_day``, or ``quantity`` and ``days_supplied``. Options:
+    ``include_buprenorphine`` (count buprenorphine in the MME total; flagged either way), ``outside``
+    (``"error"`` or ``"exclude"``: prescriptions outside every visit window), ``outcome`` (the name of the
+    derived dose outcome).
+    """
+
+    file: str | None = None
+    subject: str = "subject"
+    day: str | None = "day"
+    date: str | None = None
+    start: str | None = None
+    visit: str | None = None
+    drug: str = "drug"
+    strength: str = "strength"
+    unit: str = "unit"
+    doses_per_day: str = "doses_per_day"
+    quantity: str = "quantity"
+    days_supplied: str = "days_supplied"
+    include_buprenorphine: bool = False
+    outside: str = "error"
+    outcome: str = "mme"
+    file_format: str | None = None
+    sheet: str | None = None
+    outside_study_folder: bool = False
+
+
+@dataclass(frozen=True)
 class EstimandSpec:
     """The declared estimand of an outcome (``estimands.OUTCOME`` of study.yml; ICH E9(R1)).
 
@@ -230,6 +263,7 @@ class StudySpec:
     withdrawal_reason: str | None = None
     completer_column: str | None = None
     events: EventSources | None = None
+    medication: MedicationSource | None = None
     estimands: Mapping[str, EstimandSpec] = field(default_factory=dict)
     daily: Mapping[str, DailyMeasure] = field(default_factory=dict)
     description: str = ""
@@ -379,6 +413,38 @@ def _variable(name: str, doc: VariableDoc) -> Variable:
     return Variable(name, doc.column, kind, doc.values or {}, doc.value, doc.label or "", doc.min, doc.max)
 
 
+def _medication(doc) -> MedicationSource | None:
+    if doc is None:
+        return None
+    time = {"day": doc.day, "date": doc.date, "visit": doc.visit}
+    if not any(time.values()):
+        time["day"] = "day"
+    given = {f: getattr(doc, f) for f in _MEDICATION_COLUMNS + ("start", "sheet") if getattr(doc, f) is not None}
+    options = {f: getattr(doc, f) for f in ("include_buprenorphine", "outside", "outcome", "outside_study_folder")}
+    return MedicationSource(doc.file, **{**given, **time}, **options, file_format=doc.format)
+
+
+#: the columns of ``medication:`` with a default name
+_MEDICATION_COLUMNS = ("subject", "drug", "strength", "unit", "doses_per_day", "quantity", "days_supplied")
+
+
+def medication_to_dict(m: MedicationSource) -> dict:
+    """Medication records as declared in study.yml (``medication:``); keys at their default are left out."""
+    d: dict[str, Any] = {"file": m.file}
+    default = MedicationSource()
+    for key in (*_MEDICATION_COLUMNS, "day", "date", "start", "visit", "sheet", "include_buprenorphine"):
+        if getattr(m, key) != getattr(default, key):
+            d[key] = getattr(m, key)
+    if m.day is None and "day" in d:
+        del d["day"]
+    for key in ("outside", "outcome", "outside_study_folder"):
+        if getattr(m, key) != getattr(default, key):
+            d[key] = getattr(m, key)
+    if m.file_format is not None:
+        d["format"] = m.file_format
+    return d
+
+
 def spec_from_dict(
     doc: Mapping[str, Any], root: Path | None = None, source: str = "study", lines: Mapping[str, int] | None = None
 ) -> StudySpec:
@@ -460,6 +526,7 @@ def spec_from_dict(
         withdrawal_reason=disp.withdrawal_reason if disp else None,
         completer_column=disp.completer if disp else None,
         events=events,
+        medication=_medication(d.medication),
         estimands=estimands,
         daily=daily,
         description=d.description or "",
@@ -596,6 +663,8 @@ def spec_to_dict(spec: StudySpec) -> dict:
         if spec.events.file:
             ev["file"] = spec.events.file
         out["intercurrent_events"] = ev
+    if spec.medication is not None:
+        out["medication"] = medication_to_dict(spec.medication)
     if spec.estimands:
         out["estimands"] = {
             k: {

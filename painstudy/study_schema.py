@@ -435,6 +435,61 @@ class DailyDoc(_Doc):
         return self
 
 
+class MedicationDoc(_Doc):
+    """``medication:`` the subjects' medication records (or ``medication: FILE``): one row per prescription
+    or reported dose, converted to morphine milligram equivalents (MME) per day with the CDC 2022 factors
+    (see `painstudy.medication`). The column keys default to their own names."""
+
+    file: Text = Field(description="The records (any format `load_cohort` reads), relative to study.yml.")
+    format: Literal[FORMATS] | None = Field(None, description="Reader to use when the extension does not say.")
+    sheet: Name | None = Field(None, description="Excel: the sheet to read (default: the first).")
+    subject: Name | None = Field(None, description="Column holding the subject identifier (default `subject`).")
+    day: Name | None = Field(
+        None,
+        description="Column holding the study day a prescription starts (whole days; day 0 is the baseline "
+        "visit). Give one of `day` (the default, column `day`), `date` or `visit`.",
+    )
+    date: Name | None = Field(None, description="Column holding the date a prescription starts, with `start`.")
+    start: Name | None = Field(None, description="With `date`: the column holding each subject's day-0 date.")
+    visit: Name | None = Field(
+        None, description="Column holding the visit at which a dose was reported (the dose of that visit window)."
+    )
+    drug: Name | None = Field(None, description="Column holding the drug's name (default `drug`).")
+    strength: Name | None = Field(
+        None, description="Column holding the strength of one dose (default `strength`; a patch's rate in mcg/h)."
+    )
+    unit: Name | None = Field(None, description="Column holding the strength's unit: mg, or mcg/h for patches.")
+    doses_per_day: Name | None = Field(
+        None, description="Column holding the doses per day (patches: worn at once); default `doses_per_day`."
+    )
+    quantity: Name | None = Field(
+        None, description="Column holding the quantity dispensed (used where doses per day is empty)."
+    )
+    days_supplied: Name | None = Field(
+        None, description="Column holding the days a prescription lasts (needed for records by day or date)."
+    )
+    include_buprenorphine: Bool = Field(
+        False, description="Count buprenorphine in the MME total (CMS factors); it is flagged either way."
+    )
+    outside: Literal["error", "exclude"] = Field(
+        "error",
+        description="Prescriptions outside every visit window: `error`, or `exclude` (listed as exclusions).",
+    )
+    outcome: Name = Field("mme", description="Name of the derived dose outcome (MME/day per visit window).")
+    outside_study_folder: Bool = Field(False, description="Allow `file` to point outside the study folder.")
+
+    shorthand = "file"
+
+    @model_validator(mode="after")
+    def check_time(self):
+        given = [k for k in ("day", "date", "visit") if getattr(self, k) is not None]
+        if len(given) > 1:
+            _fail("invalid_value", f"give one of `day`, `date` or `visit`, not {' and '.join(given)}")
+        if self.date is not None and self.start is None:
+            _fail("invalid_value", "`date:` needs `start:`, the column of each subject's day-0 date")
+        return self
+
+
 class StudyDoc(_Doc):
     """A study.yml file."""
 
@@ -462,6 +517,9 @@ class StudyDoc(_Doc):
     disposition: DispositionDoc | None = Field(None, description="Disposition columns (see `disposition`).")
     intercurrent_events: EventsDoc | None = Field(
         None, description="Intercurrent events of the subjects (see `intercurrent_events`)."
+    )
+    medication: MedicationDoc | None = Field(
+        None, description="Medication records converted to opioid dose (see `medication`)."
     )
     estimands: dict[Name, EstimandDoc] = Field(
         {}, description="Outcome name -> its estimand (see `estimands.OUTCOME`)."
@@ -638,6 +696,7 @@ _SECTIONS = (
     ("disposition", DispositionDoc),
     ("intercurrent_events", EventsDoc),
     ("intercurrent_events.withdrawal", WithdrawalEventsDoc),
+    ("medication", MedicationDoc),
     ("estimands.OUTCOME", EstimandDoc),
     ("daily.NAME", DailyDoc),
 )

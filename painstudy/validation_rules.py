@@ -473,6 +473,69 @@ _CATALOGUE = [
         "Correct the value; an empty cell means the day was not reported.",
     ),
     Rule(
+        "medication_columns",
+        "data",
+        "the columns of the medication records",
+        "The medication records (`medication:` of study.yml, or --records) lack a column their definition "
+        "names: subject, drug, strength, unit, the time (day, date and start, or visit) and the dose "
+        "(doses per day, or quantity and days supplied; days supplied for records by day or date).",
+        "Correct the column names under `medication:`, or the file.",
+    ),
+    Rule(
+        "medication_subject",
+        "data",
+        "records of randomised subjects",
+        "A medication record names a subject who is not in the cohort (or no subject).",
+        "Correct the subject id, or remove the records of subjects who were not randomised.",
+    ),
+    Rule(
+        "medication_drug",
+        "data",
+        "opioids of the CDC 2022 conversion table",
+        "The drug is not an opioid of the CDC 2022 MME conversion table (nor buprenorphine), or names two opioids.",
+        "Write the opioid's generic name (salts and non-opioid partners such as acetaminophen may stay); "
+        "remove records of drugs that are not opioids.",
+    ),
+    Rule(
+        "medication_unit",
+        "data",
+        "the drug's dose unit",
+        "The unit is unknown or not the drug's: mg for oral opioids, mcg/h for transdermal patches.",
+        "Write the strength in the drug's unit (e.g. a fentanyl patch as 25 mcg/h).",
+    ),
+    Rule(
+        "medication_dose",
+        "data",
+        "positive doses",
+        "The strength, doses per day, quantity or days supplied is missing, not a number, zero or negative "
+        "(days supplied must be whole days).",
+        "Correct the value; a record without a dose cannot be converted to MME.",
+    ),
+    Rule(
+        "medication_time",
+        "data",
+        "when each record applies",
+        "The study day is not a whole number, a date or a subject's day-0 date cannot be read, or the visit is "
+        "not a scheduled visit.",
+        "Write whole study days (day 0 is the baseline visit), ISO dates (2024-03-01) or visit names.",
+    ),
+    Rule(
+        "medication_buprenorphine",
+        "data",
+        "buprenorphine flagged",
+        "Not an error: a buprenorphine record (not in the CDC 2022 table) is flagged and listed among the "
+        "exclusions of the MME total, as the NIH HEAL MME definitions advise.",
+        "Nothing to fix; declare `include_buprenorphine: true` under `medication:` to count it (CMS factors).",
+    ),
+    Rule(
+        "medication_outside",
+        "data",
+        "records within the study",
+        "A prescription ends before the first visit window opens or starts after the last one closes.",
+        "Correct the day or date, or declare `outside: exclude` under `medication:` to list such records "
+        "as exclusions.",
+    ),
+    Rule(
         "table_contract",
         "data",
         "canonical table contract",
