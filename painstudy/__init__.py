@@ -75,6 +75,11 @@ _LAZY = {
     "stratified_responders": "painstudy.models.stratified",
     "adjusted_risk_difference": "painstudy.models.gcomp",
     "gee_responders": "painstudy.models.gee",
+    # daily diaries and wearables
+    "load_daily": "painstudy.diary",
+    "derive_diary": "painstudy.diary",
+    "daily_lmm": "painstudy.models.daily",
+    "simulate_diary": "painstudy.simulate_diary",
 }
 
 

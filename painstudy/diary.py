@@ -144,10 +144,7 @@ class DailyData(Rendered):
     def measure(self, name: str) -> DailyMeasure:
         """The measure called ``name`` (an error lists the measures loaded)."""
         if name not in self.measures:
-            raise PainstudyError(
-                f"no daily measure {name!r} loaded; measures: {', '.join(self.measures) or 'none'}",
-                code="unknown_measure",
-            )
+            raise PainstudyError(f"no daily measure {name!r} loaded; measures: {', '.join(self.measures) or 'none'}")
         return self.measures[name]
 
     def frame(self, measure: str) -> pd.DataFrame:
@@ -206,8 +203,7 @@ def load_daily(
         if unknown:
             raise PainstudyError(
                 f"study {spec.name!r} has no daily measure {', '.join(map(repr, unknown))}; "
-                f"measures: {', '.join(spec.daily) or 'none'}",
-                code="unknown_measure",
+                f"measures: {', '.join(spec.daily) or 'none'}"
             )
         chosen = {n: spec.daily[n] for n in names}
     known = {normalise_code(s): str(s) for s in cohort.subjects["subject"]}
@@ -241,7 +237,9 @@ def load_daily(
             }
         )
     if failures:
+        # measures read from one file share its subject and day columns: each problem once
         table = pd.concat(failures, ignore_index=True)
+        table = table.drop_duplicates(["code", "file", "line", "row", "column"]).reset_index(drop=True)
         raise CohortError(f"daily measures: {len(table)} problem(s) in the day-level files", table)
     values = pd.concat(tables, ignore_index=True)[VALUE_COLUMNS] if tables else pd.DataFrame(columns=VALUE_COLUMNS)
     order = {s: i for i, s in enumerate(cohort.subjects["subject"].astype(str))}

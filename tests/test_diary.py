@@ -212,3 +212,34 @@ def test_simulated_diary_through_compare_arms():
         assert out.cohort.visits.loc[out.cohort.visits["visit"] == visit, "pain_diary_mean"].notna().sum() > 200
     res = painstudy.compare_arms(out.cohort, ["steps_mean"], visits=["week12"])
     assert len(res.tidy().tables) > 0
+
+
+def test_cli_derive_diary(tmp_path, capsys):
+    from painstudy.cli import main
+
+    write_study(tmp_path)
+    out = tmp_path / "windows.csv"
+    rc = main(
+        [
+            "derive",
+            "diary",
+            str(tmp_path / "study.yml"),
+            "--measure",
+            "pain_diary",
+            "--min-days",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "pain_diary: last 7 days before the visit, >= 3 reported" in printed
+    table = pd.read_csv(out)
+    a = table[(table["subject"] == "A") & (table["visit"] == "week2")].iloc[0]
+    assert a["mean"] == 3.0  # (2 + 2 + 5) / 3, as in test_minimum_days_rule
+    write_study(tmp_path, [("A", -7, 5, ""), ("A", -7, 6, ""), ("Z", 1, 5, "")])
+    assert main(["derive", "diary", str(tmp_path / "study.yml")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "2 problem(s) found:"
+    assert err[1].startswith("[daily_") and "diary.csv line" in err[1]

@@ -46,6 +46,7 @@ REFERENCE_TESTS = [
     "tests/test_stratified.py",
     "tests/test_gee.py",
     "tests/test_subgroups.py",
+    "tests/test_diary_lmm.py",
 ]
 
 

@@ -67,7 +67,7 @@ fits <- list(
 out <- list(
   data = "tests/reference/data/diary_lmm.csv",
   fits = lapply(fits, summarise),
-  R_version = R.version.string,
+  R = R.version.string,
   packages = list(nlme = as.character(packageVersion("nlme")), jsonlite = as.character(packageVersion("jsonlite")))
 )
 write_json(out, "tests/reference/diary_lmm_reference.json", auto_unbox = TRUE, digits = NA, pretty = TRUE)
