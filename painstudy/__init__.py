@@ -80,6 +80,13 @@ _LAZY = {
     "derive_diary": "painstudy.diary",
     "daily_lmm": "painstudy.models.daily",
     "simulate_diary": "painstudy.simulate_diary",
+    # planning a trial: power by simulation (on Dask) and analytic MMRM power
+    "power": "painstudy.power",
+    "Design": "painstudy.design",
+    "read_design": "painstudy.design",
+    "design_from": "painstudy.design",
+    "mmrm_power": "painstudy.power",
+    "mmrm_sample_size": "painstudy.power",
 }
 
 

@@ -30,7 +30,7 @@ _FIT_MODULES = (
     "painstudy.cli.fit_sensitivity",
 )
 #: modules adding top-level commands (each has ``register(subparsers)``)
-_TOP_MODULES = ("painstudy.cli.report", "painstudy.cli.reproduce", "painstudy.cli.derive")
+_TOP_MODULES = ("painstudy.cli.report", "painstudy.cli.reproduce", "painstudy.cli.derive", "painstudy.cli.power")
 
 
 def _print_table(df: pd.DataFrame, title: str | None = None) -> None:

@@ -32,6 +32,7 @@ def plot_power_curve(table: pd.DataFrame, *, comparison=None, target: float | No
             ax.plot(x, t["analytic_power"].to_numpy(float), ls="--", color=c, lw=1)
     if target is not None:
         ax.axhline(target, color="#888888", lw=0.8, ls=":")
+    ax.set_xticks(sorted(set(table["n_per_arm"].astype(int))))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("subjects per arm")
     ax.set_ylabel("power")

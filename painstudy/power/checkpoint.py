@@ -18,7 +18,7 @@ import pandas as pd
 from painstudy.errors import PainstudyError
 from painstudy.io import display_path
 
-__all__ = ["Checkpoint", "CheckpointError"]
+__all__ = ["Checkpoint", "CheckpointError", "remove_checkpoint"]
 
 MARK = "painstudy power checkpoint"
 
@@ -80,12 +80,24 @@ class Checkpoint:
 
     def remove(self) -> None:
         """Remove the files this run wrote (the batches and run.json), then the folder if it is empty."""
-        for f in self.batches():
-            f.unlink(missing_ok=True)
-        for f in self.folder.glob("batch-*.parquet.tmp"):
-            f.unlink(missing_ok=True)
-        (self.folder / "run.json").unlink(missing_ok=True)
-        try:
-            self.folder.rmdir()
-        except OSError:
-            pass
+        remove_checkpoint(self.folder)
+
+
+def remove_checkpoint(folder: str | Path) -> None:
+    """Remove a finished run's checkpoint: its batch files and run.json (only in a folder whose run.json
+    painstudy wrote), then the folder if nothing else is left."""
+    folder = Path(folder)
+    meta = folder / "run.json"
+    try:
+        mine = json.loads(meta.read_text(encoding="utf-8")).get("written_by") == MARK
+    except (OSError, ValueError, AttributeError):
+        return
+    if not mine:
+        return
+    for f in [*folder.glob("batch-*.parquet"), *folder.glob("batch-*.parquet.tmp")]:
+        f.unlink(missing_ok=True)
+    meta.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
