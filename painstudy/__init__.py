@@ -74,6 +74,13 @@ _LAZY = {
     "responder_analysis": "painstudy.models.responders",
     "stratified_responders": "painstudy.models.stratified",
     "adjusted_risk_difference": "painstudy.models.gcomp",
+    # medication: opioid dose from records (CDC 2022 MME), reduction outcomes, the two-part model
+    "derive_mme": "painstudy.medication",
+    "with_mme": "painstudy.medication",
+    "medication_outcomes": "painstudy.medication",
+    "with_medication_outcomes": "painstudy.medication",
+    "two_part": "painstudy.models.twopart",
+    "simulate_medication_records": "painstudy.simulate_medication",
     "gee_responders": "painstudy.models.gee",
     # daily diaries and wearables
     "load_daily": "painstudy.diary",

@@ -47,6 +47,7 @@ REFERENCE_TESTS = [
     "tests/test_gee.py",
     "tests/test_subgroups.py",
     "tests/test_diary_lmm.py",
+    "tests/test_twopart.py",
 ]
 
 

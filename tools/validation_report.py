@@ -46,6 +46,7 @@ _R_SCRIPTS = {
     "gee_reference": "gee_reference.R",
     "subgroups_reference": "subgroups_reference.R",
     "diary_lmm_reference": "diary_lmm_reference.R",
+    "twopart_reference": "twopart_reference.R",
 }
 #: keys of the JSON files that name the version of an R package
 _VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich", "mvtnorm", "nlme", "mice", "emmeans")
