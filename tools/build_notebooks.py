@@ -352,6 +352,44 @@ NOTEBOOKS = {
             ),
         ],
     ),
+    "07_power": (
+        "Planning the next trial: power of a design estimated from this study",
+        [
+            (
+                "md",
+                "A design estimated from this study (`painstudy.design_from`): the control arm's mean per visit, each "
+                "arm's difference from it, the covariance over the visits and the dropout hazard per arm and visit. "
+                "Trials of that design are simulated at several sample sizes and analysed as planned (the MMRM of "
+                "compare_arms on the primary outcome at the last visit): power with its Monte Carlo SE, the type I "
+                "error of the same design with every effect 0, bias and CI coverage, beside the analytic power of "
+                "Lu, Luo & Chen (2008). A quick look with 100 trials per point: for a decision run "
+                "`painstudy power design.yml --n ... --n-sim 2000` (on a Dask cluster if need be).",
+            ),
+            (
+                "code",
+                "from painstudy import design_from, power\n"
+                "outcome = outcomes[0]\n"
+                "design = design_from(cohort, outcome)\n"
+                "res = power(design, [10, 20, 40], n_sim=100, seed=seed)\n"
+                'save_tables(res, f"power_{outcome}", output_dir)\n'
+                "res",
+            ),
+            ("md", "## Power curve"),
+            (
+                "code",
+                "ax = res.plot()\n"
+                'ax.set_title(f"{outcome} at {design.analysis_visit}: {design.name}", fontsize=9)\n'
+                'save_figures(ax.figure, f"power_curve_{outcome}", output_dir)\n'
+                "plt.show()",
+            ),
+            ("md", "## The design"),
+            (
+                "code",
+                "truth = design.truth()\n"
+                'publication_table(truth[truth["visit"] == design.analysis_visit], "Effects assumed (from this study)")',
+            ),
+        ],
+    ),
 }
 
 

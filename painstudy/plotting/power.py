@@ -26,7 +26,7 @@ def plot_power_curve(table: pd.DataFrame, *, comparison=None, target: float | No
         t = table[table["comparison"] == comp].sort_values("n_per_arm")
         x, y = t["n_per_arm"].to_numpy(float), t["power"].to_numpy(float)
         err = 1.96 * t["power_se"].to_numpy(float)
-        c = colours[comp]
+        c = "#666666" if comp == "any arm" else colours[comp]
         ax.errorbar(x, y, yerr=err, marker="o", color=c, capsize=3, label=comp)
         if "analytic_power" in t and np.isfinite(t["analytic_power"].to_numpy(float)).any():
             ax.plot(x, t["analytic_power"].to_numpy(float), ls="--", color=c, lw=1)
