@@ -48,6 +48,7 @@ REFERENCE_TESTS = [
     "tests/test_subgroups.py",
     "tests/test_diary_lmm.py",
     "tests/test_twopart.py",
+    "tests/test_power_reference.py",
 ]
 
 
