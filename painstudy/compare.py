@@ -95,6 +95,10 @@ class ArmComparison(Rendered):
     multiplicity: str = ""
     cohort: object = field(repr=False, default=None)
     estimands: Mapping[str, object] = field(default_factory=dict)
+    #: with ``by=``: the :class:`~painstudy.subgroups.SubgroupResult` of each outcome
+    subgroups: Mapping[str, object] = field(default_factory=dict)
+    #: facts about the fits (e.g. visits without a value of a derived outcome, left out of its model)
+    notes: tuple[str, ...] = ()
 
     def plot_trajectories(self, outcome: str | None = None, *, ax=None):
         """LS-mean trajectories per arm with CIs over visits; returns the Axes."""
@@ -147,12 +151,20 @@ class ArmComparison(Rendered):
         facts += tuple((f"intercurrent events ({o})", e.events_text()) for o, e in self.estimands.items())
         formulas = tuple(f"{o}: {line}" for o, line in self.model_lines().items())
         estimands = tuple(f"estimand ({o}): {e}" for o, e in self.estimands.items())
+        tables = (("comparisons", self.table), ("lsmeans", self.lsmeans))
+        shown = (("comparisons", self.display_table()),)
+        for outcome, sub in self.subgroups.items():
+            tables += ((f"subgroups_{outcome}", sub.effects), (f"subgroup_tests_{outcome}", sub.tests))
+            shown += (
+                (f"subgroup effects: {outcome}", sub.display_table()),
+                (f"interaction tests: {outcome}", sub.tests),
+            )
         return Tidy(
             "Comparison of arms",
             facts,
-            (("comparisons", self.table), ("lsmeans", self.lsmeans)),
-            (self.multiplicity,) + formulas + estimands,
-            shown=(("comparisons", self.display_table()),),
+            tables,
+            (self.multiplicity,) + formulas + estimands + self.notes,
+            shown=shown,
         )
 
 
@@ -225,6 +237,7 @@ def compare_arms(
     level: float = 0.95,
     estimand=None,
     lsmeans_weights: str = "equal",
+    by: str | Sequence[str] | None = None,
 ) -> ArmComparison:
     """Compare arms on each outcome with the pre-specified mixed model.
 
@@ -264,6 +277,14 @@ def compare_arms(
         (default, as SAS and emmeans), ``"proportional"``, ``"outer"``, ``"cells"`` or ``"counterfactual"``
         (see :mod:`painstudy.models.mixed.lsmeans`). The differences between arms do not depend on it (the
         model has no arm-by-covariate interaction).
+    by : str or list of str, optional
+        Subgroup variables (``condition``, ``sex``, a covariate): the comparisons within each subgroup and
+        the arm-by-subgroup interaction tests of each outcome (:func:`painstudy.subgroups.subgroups`, MMRM
+        only), in ``ArmComparison.subgroups`` and shown with the comparisons.
+
+    A visit at which an outcome has no value at all (a derived outcome such as a diary summary kept for
+    part of the follow-up) is left out of that outcome's model, with a note; asking for it in ``visits``
+    is an error.
     """
     from .estimands import apply_estimand, estimand_for
     from .models.mixed.mmrm import mmrm
@@ -279,6 +300,7 @@ def compare_arms(
     if multiplicity not in ("dunnett", "holm", "bonferroni", "none"):
         raise ModelError(f"multiplicity must be dunnett, holm, bonferroni or none, not {multiplicity!r}")
     post = [v.name for v in spec.post_baseline_visits]
+    visits_given = bool(visits)
     visits = list(visits or post)
     unknown = [v for v in visits if v not in post]
     if unknown:
@@ -288,7 +310,8 @@ def compare_arms(
     integrative = [a for a in arm_order if classes[a] == "integrative"]
     singles = [a for a in arm_order if classes[a] == "single-modality"]
 
-    rows, lsm, fits, formulas, estimands = [], [], {}, {}, {}
+    rows, lsm, fits, formulas, estimands, notes = [], [], {}, {}, {}, []
+    asked = set(visits) if visits_given else set()
     for k, outcome in enumerate(outcomes):
         inst = cohort.instrument(outcome)
         adj = _adjust_names(cohort, outcome, adjust_for)
@@ -302,6 +325,15 @@ def compare_arms(
         data = data.assign(arm=data["arm"].cat.set_categories(present))
         role = "primary" if k == 0 else "secondary"
         rhs = " + ".join(adj)
+        empty = [v for v in post if not (data["visit"].astype(str) == v).any()]
+        if empty and model == "mmrm":
+            if asked & set(empty):
+                raise ModelError(
+                    f"{outcome} has no value at {', '.join(v for v in visits if v in empty)}: "
+                    f"leave {'it' if len(asked & set(empty)) == 1 else 'them'} out of visits="
+                )
+            data = data.assign(visit=data["visit"].cat.remove_unused_categories())
+            notes.append(f"{outcome} has no value at {', '.join(empty)}: left out of its model")
         if model == "mmrm":
             formula = f"{outcome} ~ {rhs + ' + ' if rhs else ''}arm * visit + {covariance}(visit | subject)"
             fit = mmrm(formula, data, df=df)
@@ -399,4 +431,25 @@ def compare_arms(
         f"{multiplicity} adjustment across arms within each outcome and visit; no adjustment across outcomes "
         f"({outcomes[0]} declared primary{', others secondary' if len(outcomes) > 1 else ''})"
     )
-    return ArmComparison(table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort, estimands)
+    subs = {}
+    if by is not None:
+        if model != "mmrm":
+            raise ModelError("by= (subgroups) needs model='mmrm'")
+        from .subgroups import subgroups
+
+        subs = {
+            o: subgroups(
+                cohort,
+                o,
+                by,
+                visits=visits if visits_given else None,
+                reference=reference,
+                df_method=df,
+                conf_level=level,
+                covariance=covariance,
+            )
+            for o in outcomes
+        }
+    return ArmComparison(
+        table, pd.concat(lsm, ignore_index=True), fits, model, formulas, note, cohort, estimands, subs, tuple(notes)
+    )

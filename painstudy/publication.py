@@ -139,13 +139,18 @@ def estimate_ci(estimate: float, lower: float, upper: float, decimals: int = 2) 
 
 
 def _typical(values: pd.Series) -> float:
-    v = pd.to_numeric(values, errors="coerce").abs()
+    v = _floats(values).abs()
     v = v[np.isfinite(v) & (v > 0)]
     return float(v.median()) if len(v) else float("nan")
 
 
+def _floats(col) -> pd.Series:
+    """Numbers as float64, missing (``None``, ``pd.NA``, text) as NaN: nullable dtypes print like the others."""
+    return pd.to_numeric(pd.Series(col), errors="coerce").astype("Float64").astype("float64", copy=False).fillna(np.nan)
+
+
 def _number_cells(col: pd.Series) -> list[str]:
-    values = pd.to_numeric(col, errors="coerce")
+    values = _floats(col)
     finite = values[np.isfinite(values)]
     if len(finite) and np.all(finite == np.round(finite)) and finite.abs().max() < 1e15:
         return ["" if not np.isfinite(v) else f"{v:.0f}" for v in values]
@@ -155,7 +160,7 @@ def _number_cells(col: pd.Series) -> list[str]:
 
 
 def _percent_cells(col: pd.Series) -> list[str]:
-    return ["" if not np.isfinite(v) else f"{100 * v:.1f}%" for v in pd.to_numeric(col, errors="coerce")]
+    return ["" if not np.isfinite(v) else f"{100 * v:.1f}%" for v in _floats(col)]
 
 
 def _interval_cells(
@@ -163,19 +168,21 @@ def _interval_cells(
 ) -> list[str]:
     """One cell per row; the decimals follow the median width of the intervals (per outcome, where the
     table has several: a pain score and a T-score need different decimals), unless given."""
+    est, lo, hi = (_floats(df[c]).to_numpy() * scale for c in (value, lower, upper))
     if decimals is not None:
-        return [estimate_ci(*(float(x) * scale for x in v), decimals) for v in zip(df[value], df[lower], df[upper])]
-    width = (pd.to_numeric(df[upper], errors="coerce") - pd.to_numeric(df[lower], errors="coerce")).abs() * scale
-    keys = df["outcome"].astype(str) if "outcome" in df else pd.Series("", index=df.index)
-    cells = pd.Series("", index=df.index, dtype=object)
-    for _, idx in keys.groupby(keys).groups.items():
-        w = width.loc[idx]
+        return [estimate_ci(e, a, b, decimals) for e, a, b in zip(est, lo, hi)]
+    width = np.abs(hi - lo)
+    keys = df["outcome"].astype(str).to_numpy() if "outcome" in df else np.full(len(df), "")
+    cells = [""] * len(df)
+    for key in dict.fromkeys(keys):
+        rows = np.flatnonzero(keys == key)
+        w = width[rows]
         w = w[np.isfinite(w) & (w > 0)]
-        d = decimals_for(float(w.median())) if len(w) else decimals_for(_typical(df.loc[idx, value] * scale))
+        d = decimals_for(float(np.median(w))) if len(w) else decimals_for(_typical(pd.Series(est[rows])))
         d = max(d, 1) if scale != 1.0 else d  # percentages to at least one decimal
-        for i in idx:
-            cells[i] = estimate_ci(*(float(df.at[i, c]) * scale for c in (value, lower, upper)), d)
-    return cells.tolist()
+        for i in rows:
+            cells[i] = estimate_ci(est[i], lo[i], hi[i], d)
+    return cells
 
 
 def _merge_intervals(out: pd.DataFrame, conf_label: str) -> tuple[pd.DataFrame, bool]:
@@ -204,7 +211,7 @@ def _merge_intervals(out: pd.DataFrame, conf_label: str) -> tuple[pd.DataFrame, 
         out = out.drop(columns=[main, "ci_lower", "ci_upper"])
         merged = True
     if {"ci_lower_adjusted", "ci_upper_adjusted"} <= set(out.columns):
-        lo, hi = out["ci_lower_adjusted"], out["ci_upper_adjusted"]
+        lo, hi = _floats(out["ci_lower_adjusted"]), _floats(out["ci_upper_adjusted"])
         width = (hi - lo).abs()
         d = decimals_for(float(width[np.isfinite(width)].median())) if np.isfinite(width).any() else 2
         cells = ["" if not np.isfinite(a) else f"{a:.{d}f} to {b:.{d}f}" for a, b in zip(lo, hi)]

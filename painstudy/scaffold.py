@@ -558,7 +558,10 @@ def init_study(folder: str | Path, *, data: str | Path | None = None, name: str 
         demo = studies / "demo"
         text = (demo / "study.yml").read_text(encoding="utf-8").replace("name: demo", f"name: {name}", 1)
         draft = Draft(name, "long", {}, {}, text, [])
-        extra = {"data.csv": (demo / "data.csv").read_bytes()}
+        # the data and the files study.yml names beside it (daily diary, prescription records)
+        extra = {
+            f: (demo / f).read_bytes() for f in ("data.csv", "diary.csv", "medication.csv") if (demo / f).is_file()
+        }
         source = " from the bundled demo study (simulated data)"
     else:
         data = Path(data)

@@ -61,6 +61,15 @@ DEFAULT_EFFECTS = {
     "pain": {"usual_care": 0.0, "physiotherapy": -1.0, "mindfulness": -0.8, "integrative": -1.8},
     "function": {"usual_care": 0.0, "physiotherapy": 3.0, "mindfulness": 2.0, "integrative": 5.0},
 }
+#: Probability that a subject on opioids at baseline stops them by the last visit (at a visit drawn uniformly
+#: among the post-baseline ones), per arm: integrative care is meant to reduce reliance on opioids.
+DEFAULT_OPIOID_STOP = {"usual_care": 0.05, "physiotherapy": 0.10, "mindfulness": 0.10, "integrative": 0.30}
+#: Probability that a subject without opioids at baseline starts them (same timing), in every arm.
+OPIOID_START = 0.06
+#: Direct effect of each arm on daily steps (wearable) against usual care, reached over the first 4 weeks.
+STEPS_EFFECT = {"physiotherapy": 1500.0, "mindfulness": 500.0, "integrative": 2000.0}
+#: The diary period of a simulation with records: daily from the week before baseline to the last visit.
+DIARY_DAYS = (-7, 364)
 #: How strongly each condition responds to each arm (mean 1 over conditions, so the truth averages out).
 DEFAULT_MODIFIERS = {
     "usual_care": (1.0, 1.0, 1.0),
@@ -78,6 +87,13 @@ class SimulatedTrial:
     truth: pd.DataFrame
     params: Mapping = field(default_factory=dict)
     study: Mapping = field(default_factory=dict)
+    #: the effects per condition (``outcome, arm, reference, condition, visit, week, effect``)
+    truth_conditions: pd.DataFrame | None = None
+    #: with ``records=True``: daily diary and wearable data, prescription records, and their truth
+    diary: pd.DataFrame | None = None
+    medication: pd.DataFrame | None = None
+    truth_diary: pd.DataFrame | None = None
+    truth_medication: pd.DataFrame | None = None
 
     def write(self, folder: str | Path, *, name: str = "simulated", data_file: str = "data.csv") -> Path:
         """Write ``data_file``, ``truth.csv``, a ``study.yml`` that ``validate`` accepts and a manifest.
@@ -99,17 +115,34 @@ class SimulatedTrial:
         with OutputFolder(folder, kind="simulation") as out:
             self.data.to_csv(out.path / data_file, index=False, float_format="%.4g")
             self.truth.to_csv(out.path / "truth.csv", index=False, float_format="%.6g")
+            for file, frame in self.extra_files().items():
+                frame.to_csv(out.path / file, index=False, float_format="%.6g")
             study = dict(self.study)
             study["name"] = name
             study["data"] = {"file": data_file, "layout": "long"}
             with open(out.path / "study.yml", "w", encoding="utf-8") as f:
                 f.write(
                     f"# Simulated by painstudy.simulate (seed {self.params['seed']}, "
-                    f"{self.params['n_subjects']} subjects); true effects in truth.csv\n"
+                    f"{self.params['n_subjects']} subjects{', with records' if self.diary is not None else ''}); "
+                    "true effects in truth.csv (per condition in truth_conditions.csv)\n"
                 )
                 yaml.safe_dump(study, f, sort_keys=False, allow_unicode=True)
             target = out.publish({"name": name, "parameters": dict(self.params)})
         return target / "study.yml"
+
+    def extra_files(self) -> dict[str, pd.DataFrame]:
+        """The files written beside the data and ``truth.csv``: the truth per condition, and with records the
+        diary, the prescription records and their truth."""
+        files = {"truth_conditions.csv": self.truth_conditions}
+        files.update(
+            {
+                "diary.csv": self.diary,
+                "medication.csv": self.medication,
+                "truth_diary.csv": self.truth_diary,
+                "truth_medication.csv": self.truth_medication,
+            }
+        )
+        return {k: v for k, v in files.items() if v is not None}
 
 
 def _ramp(week: np.ndarray, tau: float) -> np.ndarray:
@@ -171,6 +204,7 @@ def simulate(
     dropout: float = 1.0,
     effects=DEFAULT_EFFECTS,
     tau: float = 6.0,
+    records: bool = False,
 ) -> SimulatedTrial:
     """Simulate an integrative pain-management trial.
 
@@ -188,6 +222,16 @@ def simulate(
         Long-run effects per outcome and arm against usual care (see ``DEFAULT_EFFECTS``).
     tau : float
         Time constant (weeks) with which effects build up.
+    records : bool
+        Also simulate what a trial of integrative care collects between visits: a daily diary (pain, sleep
+        quality, rescue medication) and wearable steps over :data:`DIARY_DAYS` around each subject's
+        visit-level pain (:func:`painstudy.simulate_diary.simulate_diary`), and opioid prescription records
+        whose dose per visit window is the ``mme`` column (:func:`painstudy.simulate_medication.
+        simulate_medication_records`), with the study.yml ``daily:`` and ``medication:`` entries. They use
+        random streams of their own: the visit data are those of ``records=False``.
+
+    Opioids: 40% of subjects take them at baseline; a user's dose tapers (more in the integrative arm) and
+    a user may stop (:data:`DEFAULT_OPIOID_STOP`), a non-user start (:data:`OPIOID_START`), from a visit on.
 
     Returns
     -------
@@ -252,6 +296,16 @@ def simulate(
     dose0 = np.where(on_opioid, np.round(np.exp(rng.normal(np.log(30), 0.6, n)), 0), 0.0)
     taper = np.array([0.10, 0.15, 0.12, 0.35])[arm_idx]
     mme = np.round(dose0[:, None] * (1 - taper[:, None] * _ramp(weeks, 10.0)) * np.exp(rng.normal(0, 0.1, (n, T))), 1)
+    # stopping and starting opioids, from a random stream of their own (the other data are unchanged by it)
+    orng = np.random.default_rng([seed, 1])
+    stop_p = np.array([DEFAULT_OPIOID_STOP[a] for a in arms])[arm_idx]
+    stops = on_opioid & (orng.random(n) < stop_p)
+    starts = ~on_opioid & (orng.random(n) < OPIOID_START)
+    when = orng.integers(1, T, n)  # the first visit without (or with) opioids
+    start_dose = np.round(np.exp(orng.normal(np.log(15), 0.4, n)), 0)
+    later = np.arange(T)[None, :] >= when[:, None]
+    mme = np.where(stops[:, None] & later, 0.0, mme)
+    mme = np.where(starts[:, None] & later, np.round(start_dose[:, None] * np.exp(orng.normal(0, 0.1, (n, T))), 1), mme)
 
     # monotone dropout depending on the last observed pain (MAR), plus 3 % intermittent misses
     observed = np.ones((n, T), bool)
@@ -342,4 +396,71 @@ def simulate(
         "effects": {k: dict(v) for k, v in effects.items()},
         "modifiers": DEFAULT_MODIFIERS,
     }
-    return SimulatedTrial(data, true_effects(effects, tau), params, study)
+    params["records"] = records
+    trial = SimulatedTrial(data, true_effects(effects, tau), params, study, condition_effects(effects, tau))
+    return with_records(trial, seed) if records else trial
+
+
+def condition_effects(effects=DEFAULT_EFFECTS, tau: float = 6.0) -> pd.DataFrame:
+    """The true effect of each arm against usual care within each condition, at each visit: the arm's
+    effect times its condition modifier (:data:`DEFAULT_MODIFIERS`) times the build-up over time; their mean
+    over the conditions is :func:`true_effects`."""
+    rows = []
+    for outcome, eff in effects.items():
+        for a, e in eff.items():
+            if a == "usual_care":
+                continue
+            for k, condition in enumerate(CONDITIONS):
+                for v, w, _ in VISITS[1:]:
+                    effect = e * DEFAULT_MODIFIERS[a][k] * float(_ramp(np.array([w], float), tau)[0])
+                    rows.append((outcome, a, "usual_care", condition, v, w, effect))
+    return pd.DataFrame(rows, columns=["outcome", "arm", "reference", "condition", "visit", "week", "effect"])
+
+
+def opioid_truth() -> pd.DataFrame:
+    """The true probability that a baseline opioid user is opioid-free at each post-baseline visit, per arm
+    (stopping by the last visit times the share of stop visits up to this one)."""
+    rows = []
+    post = VISITS[1:]
+    for a, p in DEFAULT_OPIOID_STOP.items():
+        for i, (v, w, _) in enumerate(post, 1):
+            rows.append((a, v, w, p * i / len(post), "P(opioid-free | user at baseline)"))
+    return pd.DataFrame(rows, columns=["arm", "visit", "week", "value", "meaning"])
+
+
+def with_records(trial: SimulatedTrial, seed: int) -> SimulatedTrial:
+    """``trial`` with a daily diary, wearable steps and opioid prescription records (see :func:`simulate`)."""
+    from dataclasses import replace
+
+    from .simulate_diary import simulate_diary
+    from .simulate_medication import simulate_medication_records
+
+    d = trial.data
+    week = dict((v, w) for v, w, _ in VISITS)
+    visits = pd.DataFrame(
+        {"subject": d["subject_id"], "arm": d["arm"], "week": d["visit"].map(week).astype(float), "pain": d["pain"]}
+    )
+    diary = simulate_diary(visits, seed=seed + 2, days=DIARY_DAYS, control="usual_care", steps_effect=STEPS_EFFECT)
+    doses = pd.DataFrame({"subject": d["subject_id"], "visit": d["visit"], "mme": d["mme"]})
+    medication = simulate_medication_records(doses, {v: tuple(win) for v, _, win in VISITS}, seed=seed + 1)
+    study = dict(trial.study)
+    # one list per measure (a shared one would be written as a YAML anchor)
+    study["daily"] = {k: {**v, "days": list(v["days"])} for k, v in diary.daily_block("diary.csv").items()}
+    study["medication"] = {"file": "medication.csv", "day": "day"}
+    truth_diary = pd.concat(
+        [
+            diary.truth.assign(arm=diary.truth["arm"].fillna("")),
+            diary.expected.melt(id_vars=["arm", "week"], var_name="quantity").assign(
+                meaning="expected value in the window of the visit"
+            ),
+        ],
+        ignore_index=True,
+    )
+    return replace(
+        trial,
+        study=study,
+        diary=diary.data,
+        medication=medication,
+        truth_diary=truth_diary,
+        truth_medication=opioid_truth(),
+    )

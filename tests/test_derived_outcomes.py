@@ -54,3 +54,23 @@ def test_a_name_in_use_is_refused(demo_cohort, copy):
     t, _ = copy
     with pytest.raises(CohortError, match="'pain' already used"):
         demo_cohort.with_outcomes(t.rename(columns={"pain_copy": "pain"}), {"pain": "nrs"})
+
+
+def test_a_derived_outcome_kept_for_part_of_the_follow_up(demo_cohort, copy):
+    """A diary kept for the first weeks only: compare_arms fits its model on the visits it has, and says so."""
+    t, _ = copy
+    early = t[t["visit"].isin(["baseline", "week4", "week8", "week12"])]
+    c = demo_cohort.with_outcomes(early, {"pain_copy": "nrs"}, source="a 12-week diary")
+    res = painstudy.compare_arms(c, ["pain_copy"])
+    assert sorted(set(res.table["visit"])) == ["week12", "week4", "week8"]
+    assert "pain_copy has no value at week26, week52: left out of its model" in res.tidy().notes
+    with pytest.raises(painstudy.errors.ModelError, match="pain_copy has no value at week52: leave it out"):
+        painstudy.compare_arms(c, ["pain_copy"], visits=["week12", "week52"])
+
+
+def test_compare_arms_by_subgroup_is_subgroups(demo_cohort):
+    res = painstudy.compare_arms(demo_cohort, ["pain"], by="condition")
+    direct = painstudy.subgroups(demo_cohort, "pain", "condition")
+    pd.testing.assert_frame_equal(res.subgroups["pain"].effects, direct.effects)
+    assert "subgroups_pain" in dict(res.tidy().tables)
+    assert any(t.title.startswith("Subgroup effects") for t in res.publication())

@@ -159,7 +159,7 @@ def test_simulate_out_follows_the_rule(tmp_path, capsys):
     sim = tmp_path / "sim"
     assert main(["simulate", "--n", "20", "--seed", "1", "--out", str(sim)]) == 0
     assert main(["simulate", "--n", "24", "--seed", "2", "--out", str(sim)]) == 0  # its own: replaced
-    assert sorted(_tree(sim)) == ["data.csv", "manifest.json", "study.yml", "truth.csv"]
+    assert sorted(_tree(sim)) == ["data.csv", "manifest.json", "study.yml", "truth.csv", "truth_conditions.csv"]
     assert "seed 2, 24 subjects" in (sim / "study.yml").read_text()
     assert main(["validate", str(sim)]) == 0
 

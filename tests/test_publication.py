@@ -175,3 +175,18 @@ def test_results_render_as_publication_tables(demo_cohort):
     assert bundle["title"] == "Comparison of arms" and bundle["tables"][0]["columns"][0] == "family"
     # the full-precision numbers are untouched
     assert res.table["estimate"].dtype == float
+
+
+def test_nullable_and_missing_values_print_as_empty_cells():
+    t = pd.DataFrame(
+        {
+            "arm": ["a", "b"],
+            "n": pd.array([12, None], dtype="Int64"),
+            "mean": pd.array([1.25, None], dtype="Float64"),
+            "estimate": pd.array([0.5, None], dtype="Float64"),
+            "ci_lower": [0.1, np.nan],
+            "ci_upper": [0.9, np.nan],
+        }
+    )
+    body = publication_table(t, "x").body
+    assert body["n"].tolist() == ["12", ""] and body["estimate (95% CI)"].tolist() == ["0.50 (0.10 to 0.90)", ""]

@@ -42,11 +42,36 @@ def test_design_of_the_trial():
 
 
 def test_committed_demo_is_the_simulator_output():
-    """datasets/demo is exactly what `painstudy simulate` writes for its seed (no hand edits)."""
-    t = simulate(400, seed=20261126)
-    committed = pd.read_csv(ROOT / "painstudy" / "datasets" / "studies" / "demo" / "data.csv")
-    regenerated = pd.read_csv(__import__("io").StringIO(t.data.to_csv(index=False, float_format="%.4g")))
+    """datasets/demo is exactly what `painstudy simulate --records` writes for its seed (no hand edits)."""
+    import io
+
+    t = simulate(400, seed=20261126, records=True)
+    demo = ROOT / "painstudy" / "datasets" / "studies" / "demo"
+    committed = pd.read_csv(demo / "data.csv")
+    regenerated = pd.read_csv(io.StringIO(t.data.to_csv(index=False, float_format="%.4g")))
     pd.testing.assert_frame_equal(committed, regenerated)
+    for name, frame in t.extra_files().items():
+        again = pd.read_csv(io.StringIO(frame.to_csv(index=False, float_format="%.6g")))
+        pd.testing.assert_frame_equal(pd.read_csv(demo / name), again, obj=name)
+
+
+def test_records_use_streams_of_their_own_and_carry_their_truth():
+    """The visit data do not depend on records=True; the records reproduce the visit-level opioid dose, and the
+    truth per condition averages to the overall truth."""
+    import numpy as np
+
+    plain, full = simulate(120, seed=5), simulate(120, seed=5, records=True)
+    pd.testing.assert_frame_equal(plain.data, full.data)
+    assert plain.diary is None and {"diary.csv", "medication.csv", "truth_medication.csv"} <= set(full.extra_files())
+    by_condition = full.truth_conditions.groupby(["outcome", "arm", "visit"], sort=False)["effect"].mean()
+    overall = full.truth.set_index(["outcome", "arm", "visit"])["effect"]
+    np.testing.assert_allclose(by_condition.loc[overall.index].to_numpy(), overall.to_numpy(), atol=1e-12)
+    users = full.data[full.data["visit"] == "baseline"].set_index("subject_id")["mme"] > 0
+    last = full.data[full.data["visit"] == "week52"].set_index("subject_id")
+    stopped = (last["mme"] == 0) & users.loc[last.index]
+    assert stopped.sum() > 0 and (~users.loc[last.index] & (last["mme"] > 0)).sum() > 0  # stops and starts
+    assert set(full.study["daily"]) == {"pain_diary", "sleep_quality", "steps", "rescue"}
+    assert full.study["medication"] == {"file": "medication.csv", "day": "day"}
 
 
 def test_bad_arguments():

@@ -390,6 +390,93 @@ NOTEBOOKS = {
             ),
         ],
     ),
+    "08_personalised_care": (
+        "Personalised care: for whom, with less opioid, between visits",
+        [
+            (
+                "md",
+                "The questions of integrative chronic-pain care beyond the primary comparison: does the effect differ "
+                "between conditions and patients (heterogeneity of treatment effect), does the integrative arm reduce "
+                "opioid use (dose from prescription records, two-part model), what do daily diaries and wearables "
+                "show between visits, and how do responders evolve over all visits (GEE). A section whose data the "
+                "study does not declare (a `daily:` diary, `medication:` records) says so and is skipped.",
+            ),
+            ("md", "## For whom: effects within subgroups"),
+            (
+                "code",
+                "from painstudy import subgroups\n"
+                "by = [c for c in ('condition', 'sex') if c in cohort.subjects and cohort.subjects[c].nunique() > 1]\n"
+                "if by:\n"
+                "    hte = subgroups(cohort, outcomes[0], by)\n"
+                '    save_tables(hte, f"subgroups_{outcomes[0]}", output_dir)\n'
+                "    display(hte)\n"
+                "    ax = hte.plot()\n"
+                '    save_figures(ax.figure, f"subgroups_{outcomes[0]}", output_dir)\n'
+                "    plt.show()\n"
+                "else:\n"
+                '    display(Markdown("No subgroup variable (condition, sex) with two levels or more in this study."))',
+            ),
+            ("md", "## Opioid dose from prescription records"),
+            (
+                "md",
+                "Morphine milligram equivalents per day (CDC 2022 conversion factors) from the prescription records, "
+                "as the mean over each visit window; then the medication outcomes (opioid-free, a taper of at least "
+                "50% among baseline users, the reduction; percent change is undefined at a baseline of 0 and such "
+                "subjects are counted, not dropped) and the two-part model of the dose (any use: logistic; dose among "
+                "users: gamma with log link; the combined mean per arm and visit).",
+            ),
+            (
+                "code",
+                "from painstudy import derive_mme, medication_outcomes, two_part, with_mme\n"
+                "if cohort.spec.medication is not None:\n"
+                "    dose = derive_mme(cohort)\n"
+                '    save_table(dose.table, "mme_from_records", output_dir, index=False)\n'
+                "    display(dose)\n"
+                '    medicated = with_mme(cohort, dose, name="mme_records")\n'
+                '    meds = medication_outcomes(medicated, "mme_records")\n'
+                '    save_tables(meds, "medication_outcomes", output_dir)\n'
+                "    display(meds)\n"
+                '    tp = two_part(medicated, "mme_records")\n'
+                '    save_tables(tp, "two_part_mme", output_dir)\n'
+                "    display(tp)\n"
+                "else:\n"
+                '    display(Markdown("The study declares no `medication:` records in study.yml."))',
+            ),
+            ("md", "## Between visits: daily diary and wearable"),
+            (
+                "md",
+                "Per subject and visit: the mean of the 7 days before the visit (at least 4 reported), worst and "
+                "least pain, variability, the share of days with pain of 7 or more, days with rescue medication; "
+                "the compliance of the diary; the arms compared on the diary outcomes with the same mixed model as "
+                "the visit outcomes.",
+            ),
+            (
+                "code",
+                "from painstudy import compare_arms, derive_diary\n"
+                "if cohort.spec.daily:\n"
+                "    diary = derive_diary(cohort)\n"
+                '    save_tables(diary, "diary", output_dir)\n'
+                "    display(diary)\n"
+                "    diary_outcomes = [o for o in ('pain_diary_mean', 'steps_mean') if o in diary.cohort.outcomes]\n"
+                "    if diary_outcomes:\n"
+                "        diary_comparison = compare_arms(diary.cohort, diary_outcomes)\n"
+                '        save_table(diary_comparison.table, "diary_comparisons", output_dir, index=False)\n'
+                "        display(diary_comparison)\n"
+                "else:\n"
+                '    display(Markdown("The study declares no `daily:` diary or wearable in study.yml."))',
+            ),
+            ("md", "## Responders over all visits (GEE)"),
+            (
+                "code",
+                "from painstudy import gee_responders, responders\n"
+                "name, value, relative = cohort.instrument(outcomes[0]).responder_definitions(thresholds)[0]\n"
+                'assessed = responders(cohort, outcomes[0], threshold=value, relative=relative, population="assessed")\n'
+                'gee = gee_responders(assessed, corstr="exchangeable")\n'
+                'save_tables(gee, f"gee_responders_{outcomes[0]}_{name}", output_dir)\n'
+                "gee",
+            ),
+        ],
+    ),
 }
 
 

@@ -159,7 +159,7 @@ def _json_default(o):
 def _cmd_simulate(args) -> int:
     from ..simulate import simulate
 
-    trial = simulate(args.n, seed=args.seed, n_sites=args.sites, dropout=args.dropout)
+    trial = simulate(args.n, seed=args.seed, n_sites=args.sites, dropout=args.dropout, records=args.records)
     path = trial.write(args.out, name=args.name)  # refuses (exit 1) a folder painstudy did not write
     print(f"wrote {path} and {path.parent / 'data.csv'} ({args.n} subjects, seed {args.seed})")
     return 0
@@ -274,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sites", type=int, default=8)
     sp.add_argument("--dropout", type=float, default=1.0, help="dropout hazard multiplier (0: none)")
     sp.add_argument("--name", default="simulated")
+    sp.add_argument(
+        "--records",
+        action="store_true",
+        help="also a daily diary with wearable steps (diary.csv) and opioid prescriptions (medication.csv)",
+    )
     sp.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier simulation)")
     sp.set_defaults(func=_cmd_simulate)
 

@@ -44,6 +44,7 @@ DEFAULT_NOTEBOOKS = (
     "03_time_to_improvement",
     "04_responders",
     "06_sensitivity",
+    "08_personalised_care",
 )
 #: Name of the file holding the facts that differ between runs (times, host).
 RUN_FILE = "run.json"
