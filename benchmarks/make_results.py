@@ -7,6 +7,7 @@ python benchmarks/bench_registry.py --with-10m  # writes RESULTS_registry.md
 python benchmarks/bench_startup.py  # writes RESULTS_startup.md
 python benchmarks/bench_threads.py  # writes RESULTS_threads.md
 python benchmarks/bench_sensitivity.py --with-r  # writes RESULTS_sensitivity.md
+python benchmarks/bench_power.py --with-r  # writes RESULTS_power.md
 python benchmarks/make_results.py   # writes RESULTS.md (all of them, in one file)
 """
 
@@ -21,6 +22,7 @@ PARTS = [
     "RESULTS_startup.md",
     "RESULTS_threads.md",
     "RESULTS_sensitivity.md",
+    "RESULTS_power.md",
 ]
 
 HEADER = """# painstudy benchmarks

@@ -32,7 +32,16 @@ from scipy import stats
 
 from painstudy.design import Design, DesignError
 
-__all__ = ["information", "phi", "mmrm_power", "mmrm_sample_size", "analytic_power", "design_covariances"]
+__all__ = [
+    "information",
+    "phi",
+    "unit_variance",
+    "critical_value",
+    "mmrm_power",
+    "mmrm_sample_size",
+    "analytic_power",
+    "design_covariances",
+]
 
 
 def information(covariance, retention) -> np.ndarray:
@@ -58,6 +67,23 @@ def phi(covariance, retention, visit: int = -1) -> float:
     return float(np.linalg.inv(information(covariance, retention))[visit, visit])
 
 
+def unit_variance(covariance, retention, covariance_b=None, retention_b=None, allocation=(1.0, 1.0), visit=-1):
+    """``n_per_arm`` times the variance of the difference between arms a and b at ``visit``:
+    ``phi_a / allocation_a + phi_b / allocation_b`` (arm b's covariance and retention default to a's)."""
+    phi_b = phi(
+        covariance if covariance_b is None else covariance_b, retention if retention_b is None else retention_b, visit
+    )
+    return phi(covariance, retention, visit) / allocation[0] + phi_b / allocation[1]
+
+
+def critical_value(alpha: float, alternative: str) -> float:
+    """``z_{1 - alpha / 2}`` (two-sided) or ``z_{1 - alpha}`` (one-sided)."""
+    sides = {"two.sided": 2, "one.sided": 1}.get(alternative)
+    if sides is None:
+        raise DesignError(f"alternative must be 'two.sided' or 'one.sided', got {alternative!r}")
+    return float(stats.norm.ppf(1 - alpha / sides))
+
+
 def mmrm_power(
     delta: float,
     n_per_arm: float,
@@ -77,46 +103,16 @@ def mmrm_power(
     post-baseline visits (a correlation matrix gives power for ``delta`` in SD units); ``retention`` the
     fraction observed at each visit; arm b's covariance and retention default to arm a's.
     """
-    se = np.sqrt(
-        phi(covariance, retention, visit) / (n_per_arm * allocation[0])
-        + phi(
-            covariance if covariance_b is None else covariance_b,
-            retention if retention_b is None else retention_b,
-            visit,
-        )
-        / (n_per_arm * allocation[1])
-    )
-    sides = {"two.sided": 2, "one.sided": 1}.get(alternative)
-    if sides is None:
-        raise DesignError(f"alternative must be 'two.sided' or 'one.sided', got {alternative!r}")
-    return float(stats.norm.cdf(abs(delta) / se - stats.norm.ppf(1 - alpha / sides)))
+    se = np.sqrt(unit_variance(covariance, retention, covariance_b, retention_b, allocation, visit) / n_per_arm)
+    return float(stats.norm.cdf(abs(delta) / se - critical_value(alpha, alternative)))
 
 
-def mmrm_sample_size(
-    delta: float,
-    power: float,
-    covariance,
-    retention: Sequence[float],
-    *,
-    covariance_b=None,
-    retention_b: Sequence[float] | None = None,
-    allocation: tuple[float, float] = (1.0, 1.0),
-    alpha: float = 0.05,
-    visit: int = -1,
-    alternative: str = "two.sided",
-) -> float:
-    """The (fractional) ``n_per_arm`` at which :func:`mmrm_power` equals ``power``; round it up."""
-    sides = 2 if alternative == "two.sided" else 1
-    v = (
-        phi(covariance, retention, visit) / allocation[0]
-        + phi(
-            covariance if covariance_b is None else covariance_b,
-            retention if retention_b is None else retention_b,
-            visit,
-        )
-        / allocation[1]
-    )
-    z = stats.norm.ppf(1 - alpha / sides) + stats.norm.ppf(power)
+def mmrm_sample_size(delta: float, power: float, covariance, retention: Sequence[float], **options) -> float:
+    """The (fractional) ``n_per_arm`` at which :func:`mmrm_power` (same ``options``) equals ``power``;
+    round it up."""
+    alpha, alternative = options.pop("alpha", 0.05), options.pop("alternative", "two.sided")
+    v = unit_variance(covariance, retention, **options)
+    z = critical_value(alpha, alternative) + stats.norm.ppf(power)
     return float(v * z**2 / delta**2)
 
 
