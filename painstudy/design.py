@@ -29,6 +29,8 @@ The ``design.yml`` format (every key but ``arms``, ``visits``, ``mean`` and ``sd
     dropout: 0.05                 # hazard of dropping out before each post-baseline visit: a number, a list
                                   # per post-baseline visit, or per arm {arm: number or list}
     analysis: {method: mmrm, visit: week26, covariance: us, multiplicity: none}
+    # or {method: ancova, visit: week26}; or {method: responders, visit: week26, threshold: 2}: improvement
+    # from baseline of at least 2 points, a subject who left counted as a non-responder
 
 Examples
 --------
@@ -54,9 +56,10 @@ from .errors import PainstudyError
 
 __all__ = ["Design", "DesignError", "read_design", "design_from", "demo_design", "ANALYSES", "MULTIPLICITY"]
 
-#: analyses a design may plan: the MMRM of compare_arms (all post-baseline visits, baseline-adjusted) or
-#: an ANCOVA of the outcome at one visit on baseline and arm (the subjects measured there)
-ANALYSES = ("mmrm", "ancova")
+#: analyses a design may plan: the MMRM of compare_arms (all post-baseline visits, baseline-adjusted), an
+#: ANCOVA of the outcome at one visit on baseline and arm (the subjects measured there), or responders at one
+#: visit (improvement from baseline of at least ``responder_threshold``; a subject who left is a non-responder)
+ANALYSES = ("mmrm", "ancova", "responders")
 #: adjustments across the comparisons with the control arm
 MULTIPLICITY = ("none", "holm", "bonferroni", "dunnett")
 KEYS = ("name", "outcome", "lower_is_better", "arms", "visits", "mean", "effects", "sd", "correlation")
@@ -99,6 +102,7 @@ class Design:
     analysis_visit: str | None = None
     analysis_covariance: str = "us"
     multiplicity: str = "none"
+    responder_threshold: float | None = None
     source: str = "design"
 
     def __post_init__(self):
@@ -133,6 +137,34 @@ class Design:
         """Fraction of each arm still in the trial at each visit (arms x visits)."""
         return np.cumprod(1.0 - self.dropout, axis=1)
 
+    def responder_rates(self) -> np.ndarray:
+        """Per arm, the probability of being a responder at the analysis visit (improved by at least
+        ``responder_threshold`` from baseline and still in the trial): the change is normal within each
+        condition (the site effect cancels), mixed over the conditions, times the arm's retention."""
+        from scipy.stats import norm
+
+        t = self.visits.index(self.analysis_visit)
+        S = self.covariance
+        sd = float(np.sqrt(S[t, t] + S[0, 0] - 2 * S[0, t]))
+        sign = -1.0 if self.lower_is_better else 1.0
+        drift = self.mean[t] - self.mean[0]
+        rates = []
+        for g in range(len(self.arms)):
+            mu = sign * (drift + self.effects[g, t] * self.modifiers[g])  # mean improvement per condition
+            p = float(self.condition_probability @ norm.sf((self.responder_threshold - mu) / sd))
+            rates.append(p * self.retention()[g, t])
+        return np.array(rates)
+
+    def true_effects(self) -> dict[str, float]:
+        """The true value of what the planned analysis estimates for each arm against the control at the
+        analysis visit: the population-average difference in means (mmrm, ancova), or in responder rates."""
+        if self.analysis == "responders":
+            r = self.responder_rates()
+            return {a: float(r[i] - r[0]) for i, a in enumerate(self.arms) if i}
+        t = self.visits.index(self.analysis_visit)
+        m = self.mean_effects()
+        return {a: float(m[i, t]) for i, a in enumerate(self.arms) if i}
+
     def truth(self) -> pd.DataFrame:
         """The true population-average difference of each arm from the control at each post-baseline visit.
 
@@ -166,6 +198,7 @@ class Design:
                 "visit": self.analysis_visit,
                 "covariance": self.analysis_covariance,
                 "multiplicity": self.multiplicity,
+                "threshold": self.responder_threshold,
             },
             "source": self.source,
         }
@@ -233,6 +266,13 @@ def check_design(d: Design) -> None:
         raise DesignError(
             f"{where}analysis.multiplicity: unknown {d.multiplicity!r}; use one of {', '.join(MULTIPLICITY)}"
         )
+    if d.analysis == "responders" and (d.responder_threshold is None or d.responder_threshold <= 0):
+        raise DesignError(
+            f"{where}analysis.threshold: responders need a positive improvement threshold (outcome units), "
+            f"got {d.responder_threshold!r}"
+        )
+    if d.analysis == "responders" and d.multiplicity == "dunnett":
+        raise DesignError(f"{where}analysis.multiplicity: dunnett is for mean differences; use holm or bonferroni")
     if d.analysis_visit not in d.visits[1:]:
         raise DesignError(
             f"{where}analysis.visit: {d.analysis_visit!r} is not a post-baseline visit ({', '.join(d.visits[1:])})"
@@ -369,7 +409,7 @@ def parse_design(doc: dict, source: str = "design") -> Design:
     weeks = np.array([_number(w, f"visits.{v}", where) for v, w in visit_spec.items()])
     T = len(visits)
     analysis = _mapping(doc.get("analysis"), "analysis", where)
-    extra = set(analysis) - {"method", "visit", "covariance", "multiplicity"}
+    extra = set(analysis) - {"method", "visit", "covariance", "multiplicity", "threshold"}
     if extra:
         raise DesignError(f"{where}analysis: unknown key(s) {', '.join(sorted(extra))}")
     names, prob, mods = _conditions(doc, arms, where)
@@ -398,6 +438,9 @@ def parse_design(doc: dict, source: str = "design") -> Design:
         analysis_visit=str(analysis["visit"]) if "visit" in analysis else None,
         analysis_covariance=str(analysis.get("covariance", "us")),
         multiplicity=str(analysis.get("multiplicity", "none")),
+        responder_threshold=_number(analysis["threshold"], "analysis.threshold", where)
+        if "threshold" in analysis
+        else None,
         source=source,
     )
 

@@ -183,3 +183,21 @@ def test_design_from_a_cohort():
     assert d2.effects[list(d2.arms).index("integrative"), -1] == pytest.approx(est)
     with pytest.raises(DesignError, match="expected a Cohort or the result of compare_arms"):
         design_from(3)
+
+
+def test_responders_against_their_known_rates():
+    d = small(
+        analysis={"method": "responders", "visit": "week12", "threshold": 1.0},
+        conditions={"a": {"probability": 0.3, "modifiers": {"active": 2.0}}, "b": {"probability": 0.7}},
+    )
+    rates = d.responder_rates()
+    assert 0.1 < rates[0] < rates[1] < 0.9
+    r = power(d, [60], n_sim=400, seed=4)
+    row = r.table.iloc[0]
+    assert row["true_effect"] == pytest.approx(rates[1] - rates[0])
+    assert abs(row["bias"]) < 3 * row["bias_se"]
+    assert abs(row["coverage"] - 0.95) < 3 * row["coverage_se"]
+    assert abs(row["power"] - row["analytic_power"]) <= 3 * row["power_se"]
+    assert abs(row["type1_error"] - 0.05) <= 3 * row["type1_se"] + 0.01
+    with pytest.raises(DesignError, match="responders need a positive improvement threshold"):
+        small(analysis={"method": "responders"})

@@ -30,7 +30,11 @@ def register(subparsers) -> None:
     sp.add_argument("--n-sim", type=int, default=1000, help="simulated trials per sample size (default 1000)")
     sp.add_argument("--seed", type=int, required=True, help="seed of every random number")
     sp.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)")
-    sp.add_argument("--analysis", choices=("mmrm", "ancova"), help="override the design's analysis")
+    sp.add_argument(
+        "--analysis",
+        choices=("mmrm", "ancova", "responders"),
+        help="override the design's analysis (responders: a threshold in design.yml)",
+    )
     where = sp.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes (1: this process)")
     where.add_argument("--scheduler", metavar="ADDR", help="an existing Dask scheduler, e.g. tcp://host:8786")

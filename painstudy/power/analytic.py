@@ -134,7 +134,8 @@ def design_covariances(design: Design) -> list[np.ndarray]:
 
 def analytic_power(design: Design, n_per_arm: Sequence[int] | int, alpha: float = 0.05) -> pd.DataFrame:
     """Analytic power of each comparison with the control arm at the analysis visit, per ``n_per_arm``
-    (normal approximation, no multiplicity adjustment).
+    (normal approximation, no multiplicity adjustment; for responders the difference in rates with the
+    unpooled binomial variance).
 
     Columns ``n_per_arm, comparison, effect, std_error, analytic_power``.
     """
@@ -143,12 +144,15 @@ def analytic_power(design: Design, n_per_arm: Sequence[int] | int, alpha: float 
     k = design.visits.index(design.analysis_visit) - 1
     covs = design_covariances(design)
     ret = design.retention()[:, 1:]
-    effect = design.mean_effects()[:, k + 1]
+    effect = np.r_[0.0, list(design.true_effects().values())]
     z = stats.norm.ppf(1 - alpha / 2)
     rows = []
     for n in np.atleast_1d(n_per_arm):
         sizes = arm_sizes(design, int(n))
-        if design.analysis == "ancova":
+        if design.analysis == "responders":
+            rates = design.responder_rates()
+            v = [rates[g] * (1 - rates[g]) / sizes[g] for g in range(len(design.arms))]
+        elif design.analysis == "ancova":
             v = [covs[g][k, k] / (sizes[g] * ret[g, k]) for g in range(len(design.arms))]
         else:
             v = [phi(covs[g], ret[g], k) / sizes[g] for g in range(len(design.arms))]

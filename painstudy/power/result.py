@@ -45,12 +45,7 @@ def _rate(x: np.ndarray) -> tuple[float, float]:
 def summarise(trials: pd.DataFrame, design: Design, alpha: float, analytic: pd.DataFrame | None) -> pd.DataFrame:
     """The power table from the analysed trials (one row per n, comparison; plus 'any arm': at least one
     comparison significant, whose type I error is the family-wise error rate)."""
-    truth = dict(
-        zip(
-            design.arms[1:],
-            design.mean_effects()[1:, design.visits.index(design.analysis_visit)],
-        )
-    )
+    truth = design.true_effects()
     t = trials.assign(reject=(trials["p_adjusted"] < alpha) & ~trials["failed"])
     rows = []
     for n in sorted(t["n_per_arm"].unique()):

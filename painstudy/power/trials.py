@@ -86,6 +86,8 @@ def analyse_trial(design: Design, trial: SimTrial, alpha: float = 0.05) -> list[
             warnings.simplefilter("ignore")
             if design.analysis == "mmrm":
                 return mmrm_rows(design, trial, alpha)
+            if design.analysis == "responders":
+                return responder_rows(design, trial, alpha)
             return ancova_rows(design, trial, alpha)
     except (PainstudyError, np.linalg.LinAlgError, ValueError, FloatingPointError):
         return [
@@ -170,6 +172,48 @@ def ancova_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
         }
         for k, (r, a) in enumerate(zip(rows, adjusted))
     ]
+
+
+def responder_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
+    """Responders at the analysis visit (improvement from baseline of at least the threshold; a subject who
+    left is a non-responder): the difference in proportions with Newcombe's hybrid score interval and the
+    two-proportion z test (pooled variance, the chi-square test without continuity correction); Holm or
+    Bonferroni across the comparisons."""
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    from painstudy.models.binomial import newcombe_interval
+
+    t = design.visits.index(design.analysis_visit)
+    change = trial.y[:, t] - trial.y[:, 0]
+    improved = -change if design.lower_is_better else change
+    resp = np.nan_to_num(improved, nan=-np.inf) >= design.responder_threshold
+    n = np.bincount(trial.arm, minlength=len(design.arms))
+    x = np.bincount(trial.arm, weights=resp, minlength=len(design.arms))
+    rows = []
+    for g in range(1, len(design.arms)):
+        p1, p0 = x[g] / n[g], x[0] / n[0]
+        pooled = (x[g] + x[0]) / (n[g] + n[0])
+        se0 = np.sqrt(pooled * (1 - pooled) * (1 / n[g] + 1 / n[0]))
+        z = (p1 - p0) / se0 if se0 > 0 else 0.0
+        lo, hi = newcombe_interval(x[g], n[g], x[0], n[0], 1 - alpha)
+        rows.append(
+            {
+                "comparison": design.arms[g],
+                "estimate": float(p1 - p0),
+                "std_error": float(np.sqrt(p1 * (1 - p1) / n[g] + p0 * (1 - p0) / n[0])),
+                "df": np.inf,
+                "ci_lower": float(np.asarray(lo).item()),
+                "ci_upper": float(np.asarray(hi).item()),
+                "p_value": float(2 * stats.norm.sf(abs(z))),
+                "failed": False,
+            }
+        )
+    p = [r["p_value"] for r in rows]
+    adjusted = p if design.multiplicity == "none" else multipletests(p, method=design.multiplicity)[1]
+    for r, a in zip(rows, adjusted):
+        r["p_adjusted"] = float(a)
+    return rows
 
 
 def run_batch(design: Design, n_per_arm: int, hypothesis: str, start: int, stop: int, seed: int, alpha: float):
