@@ -42,6 +42,8 @@ def test_power_command_writes_table_and_figure(design, capsys):
     doc = json.loads((out / "power.json").read_text())
     assert [r["n_per_arm"] for r in doc["tables"]["power"]] == [20, 30]
     assert not (design.parent / "out.checkpoint").exists()  # removed after a finished run
+    assert main(["power", str(design), "--n", "20", "--n-sim", "3", "--seed", "1", "--out", "o3", "--no-null"]) == 0
+    assert "type I error not simulated" in capsys.readouterr().out
 
 
 def test_interrupted_command_resumes(design, capsys, monkeypatch):

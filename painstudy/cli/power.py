@@ -45,6 +45,7 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="dask-jobqueue arguments (cores, memory, queue, walltime, ...; jobs: how many) (default cluster.yml)",
     )
+    sp.add_argument("--no-null", action="store_true", help="skip the type I error (the design with every effect 0)")
     sp.add_argument("--batch-size", type=int, help="trials per task (default: about 8 tasks per worker)")
     sp.add_argument("--checkpoint", metavar="DIR", help="folder of finished batches (default <out>.checkpoint)")
     sp.add_argument("--out", help="output folder (default ./reports/power-<design name>)")
@@ -85,6 +86,7 @@ def run(args) -> int:
             executor=engine_choice(args),
             batch_size=args.batch_size,
             checkpoint=checkpoint,
+            null=not args.no_null,
             progress=True,
         )
     except KeyboardInterrupt:
