@@ -20,7 +20,7 @@ def register(subparsers) -> None:
         metavar="STUDY",
         help="registered study name(s) or path(s) to study.yml (default: the demo study)",
     )
-    sp.add_argument("--notebooks", nargs="+", help="notebook names or numbers (default: 01 02 03 04)")
+    sp.add_argument("--notebooks", nargs="+", help="notebook names or numbers (default: 01 02 03 04 06 07 08)")
     sp.add_argument(
         "-p",
         "--parameter",

@@ -44,6 +44,7 @@ DEFAULT_NOTEBOOKS = (
     "03_time_to_improvement",
     "04_responders",
     "06_sensitivity",
+    "07_power",
     "08_personalised_care",
 )
 #: Name of the file holding the facts that differ between runs (times, host).
@@ -288,7 +289,7 @@ def run_report(
     study : str
         Registered study name or path to a study.yml (default: the demo study).
     notebooks : list of str, optional
-        Notebook names (``01_cohort``), numbers (``01``) or paths; default: the four study notebooks.
+        Notebook names (``01_cohort``), numbers (``01``) or paths; default: the study notebooks (DEFAULT_NOTEBOOKS).
     parameters : mapping, optional
         Values for the names declared in the notebooks' ``parameters`` cells (``data``, ``outcomes``,
         ``seed``, ...), checked against their declared types. ``study`` and ``output_dir`` are set
