@@ -171,8 +171,10 @@ def test_separation_and_empty_cells_are_named(data):
     d.loc[(d["arm"] == "integrative") & (d["visit"] == "week26"), "mme"] = 0.0
     with pytest.raises(ModelError, match="integrative at week26: no subject uses"):
         two_part(d, "mme")
+    # users who never stop and non-users who never start: the baseline dose predicts any use perfectly
+    never = d.assign(mme=np.where(data["mme_baseline"] > 0, np.maximum(data["mme"], 1.0), 0.0))
     with pytest.raises(ModelError, match="separation"):
-        two_part(painstudy.load_cohort("demo"), "mme")  # the demo's users never stop: baseline dose predicts use
+        two_part(never, "mme", covariates=["mme_baseline"])
     with pytest.raises(ModelError, match="dose must be one of"):
         two_part(data, "mme", dose="tweedie")
 

