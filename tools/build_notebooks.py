@@ -79,6 +79,14 @@ REPRODUCE_TABLE = [
         'display(publication_table(result.summary().to_frame("items"), "Items by status"))\n'
         "result.publication()",
     ),
+    ("md", "## How close: each number in units of its printed precision"),
+    (
+        "code",
+        "from painstudy.plotting.reproduction import plot_reproduction\n"
+        "ax = plot_reproduction(result.table)\n"
+        'save_figures(ax.figure, "reproduction", output_dir)\n'
+        "plt.show()",
+    ),
 ]
 #: A reproduction without figures of its own: the table and the reasons of documented differences
 REPRODUCE_CELLS = REPRODUCE_TABLE + [

@@ -35,7 +35,7 @@ __all__ = ["ReportSummary", "report_summary", "SUMMARY_FILE", "KEY_FIGURES"]
 #: The summary page of a report folder.
 SUMMARY_FILE = "index.html"
 #: The figure shown on the summary page: the first of these that the report wrote, else its first figure.
-KEY_FIGURES = ("forest", "figure2", "km_improvement")
+KEY_FIGURES = ("forest", "figure2", "reproduction", "km_improvement")
 
 
 @dataclass(frozen=True)
