@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,16 @@ def save_tables(result, prefix: str, output_dir: str | Path = ".") -> list[Path]
     if not isinstance(result, Rendered):
         raise TypeError(f"save_tables needs a painstudy result, got {type(result).__name__}")
     frames = list(result.tidy().tables)
-    return [save_table(frame, f"{prefix}_{name}", output_dir, index=False) for name, frame in frames]
+    return [save_table(frame, f"{prefix}_{file_name(name)}", output_dir, index=False) for name, frame in frames]
+
+
+def file_name(name: str) -> str:
+    """A table's name as a file name: words joined by ``_`` (``compliance by arm`` -> ``compliance_by_arm``).
+
+    >>> file_name("compliance by arm and week"), file_name("odds_ratios")
+    ('compliance_by_arm_and_week', 'odds_ratios')
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).strip("_")
 
 
 def figure_path(name: str, output_dir: str | Path = ".") -> Path:
