@@ -405,3 +405,36 @@ def test_summary_page_and_word_document(tmp_path):
     pdf = tmp_path / "pdf" / "report.pdf"
     assert pdf.is_file(), done.stdout + done.stderr
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
+
+
+@pytest.mark.slow
+def test_a_parameter_grid_of_reports_on_a_dask_scheduler(tmp_path, capsys):
+    """--grid: one report per parameter set; --scheduler: each report a task of a Dask cluster, with the same
+    tables as when run here."""
+    from distributed import Client, LocalCluster
+
+    grid = tmp_path / "grid.yml"
+    grid.write_text("seed1:\n  seed: 1\nseed2:\n  seed: 2\n", encoding="utf-8")
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster):
+        argv = ["report", "demo", "--notebooks", "01", "--grid", str(grid), "--out", str(tmp_path / "dask")]
+        assert main([*argv, "--scheduler", cluster.scheduler_address]) == 0
+    assert "2 report(s) on Dask scheduler" in capsys.readouterr().err
+    assert main(["report", "demo", "--notebooks", "01", "--grid", str(grid), "--out", str(tmp_path / "here")]) == 0
+    for name, seed in (("seed1", 1), ("seed2", 2)):
+        manifest = json.loads((tmp_path / "dask" / name / "manifest.json").read_text())
+        assert manifest["seed"] == seed
+        for table in (tmp_path / "here" / name / "tables").iterdir():
+            assert (tmp_path / "dask" / name / "tables" / table.name).read_bytes() == table.read_bytes()
+
+
+def test_a_bad_grid_is_a_usage_error(tmp_path, capsys):
+    grid = tmp_path / "grid.yml"
+    for text, message in (
+        ("a b:\n  seed: 1\n", "a parameter set's name is a folder name"),
+        ("one:\n  nonsense: 1\n", "one: "),
+        ("one: 3\n", "a parameter set is a mapping"),
+    ):
+        grid.write_text(text, encoding="utf-8")
+        assert main(["report", "demo", "--grid", str(grid), "--out", str(tmp_path / "out")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

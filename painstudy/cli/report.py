@@ -42,6 +42,17 @@ def register(subparsers) -> None:
     )
     sp.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     sp.add_argument(
+        "--grid",
+        metavar="FILE",
+        help="YAML mapping of names to parameter sets: one report per set, in <out>/<name> "
+        "(default out: ./reports/<study>-grid)",
+    )
+    sp.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run the reports on the Dask cluster at tcp://HOST:PORT (its workers must see the same files)",
+    )
+    sp.add_argument(
         "--format",
         nargs="+",
         choices=("html", "docx"),
@@ -73,6 +84,50 @@ def terminate_as_interrupt():
 def _usage(message: str) -> int:
     print(f"painstudy report: {message}", file=sys.stderr)
     return 2
+
+
+def read_grid(path: str, notebooks, given: dict) -> dict[str, dict]:
+    """The parameter sets of ``--grid FILE``: a YAML mapping of names to parameter mappings, each checked
+    against the notebooks' declared parameters (on top of ``-p``/``-f``). A name is a plain folder name."""
+    import re
+
+    from ..reporting import ParameterError, check_parameters, read_parameters
+
+    doc, _ = read_parameters((), path)
+    if not doc:
+        raise ParameterError(f"{path}: the grid has no parameter set")
+    grid = {}
+    for name, point in doc.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ParameterError(f"{path}: {name!r}: a parameter set's name is a folder name (letters, digits, _ . -)")
+        if not isinstance(point, dict):
+            raise ParameterError(f"{path}: {name}: a parameter set is a mapping (name: value lines)")
+        try:
+            grid[name] = check_parameters({**given, **point}, notebooks)
+        except ParameterError as e:
+            raise ParameterError(f"{path}: {name}: {e}") from None
+    return grid
+
+
+def _on_scheduler(args, items) -> list | None:
+    """Run every report as a task of the Dask cluster at ``--scheduler`` (its workers see the same files)."""
+    from ..power.engine import EngineError, open_engine, run_tasks
+    from ..reporting import report_job
+
+    tasks = [
+        (study, args.notebooks, parameters, str(out) if out else None, args.show_code, tuple(args.formats))
+        for _, study, parameters, out in items
+    ]
+    label = {id(t): item[0] for t, item in zip(tasks, items)}
+    done = {}
+    try:
+        with open_engine(args.scheduler) as (engine, what):
+            print(f"painstudy report: {len(tasks)} report(s) on {what}", file=sys.stderr)
+            run_tasks(engine, report_job, tasks, lambda task, result: done.__setitem__(id(task), result))
+    except EngineError as e:
+        print(f"painstudy report: error: {e}", file=sys.stderr)
+        return None
+    return [(label[id(t)], *done[id(t)]) for t in tasks]
 
 
 def run(args) -> int:
@@ -112,29 +167,44 @@ def run(args) -> int:
         return Path(args.out) / spec.name if several else Path(args.out)
 
     cancel = threading.Event()
+    try:
+        grid = read_grid(args.grid, resolve_notebooks(args.notebooks), params) if args.grid else {}
+    except ParameterError as e:
+        return _usage(str(e))
+    items = []  # (label, study, parameters, out)
+    for study, spec in zip(args.studies, specs):
+        if not grid:
+            items.append((study, study, params, out_for(spec)))
+            continue
+        base = Path(args.out) if args.out else Path.cwd() / "reports" / f"{spec.name}-grid"
+        base = base / spec.name if several else base
+        items += [(f"{study} [{name}]", study, point, base / name) for name, point in grid.items()]
 
     def one(item):
-        study, spec = item
-        # with several studies and --jobs, the studies run side by side (each one notebook at a time)
-        jobs = 1 if several and args.jobs > 1 else args.jobs
+        label, study, parameters, out = item
+        # with several reports and --jobs, the reports run side by side (each one notebook at a time)
+        jobs = 1 if len(items) > 1 and args.jobs > 1 else args.jobs
         try:
             res = run_report(
                 study,
                 notebooks=args.notebooks,
-                parameters=params,
-                out=out_for(spec),
+                parameters=parameters,
+                out=out,
                 jobs=jobs,
                 show_code=args.show_code,
                 cancel=cancel,
                 formats=args.formats,
             )
-            return study, res, None
+            return label, res, None
         except PainstudyError as e:
-            return study, None, e
+            return label, None, e
 
-    items = list(zip(args.studies, specs))
     with terminate_as_interrupt():
-        if several and args.jobs > 1:
+        if args.scheduler:
+            results = _on_scheduler(args, items)
+            if results is None:
+                return 1
+        elif len(items) > 1 and args.jobs > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             pool = ThreadPoolExecutor(max_workers=args.jobs)
@@ -142,16 +212,16 @@ def run(args) -> int:
             try:
                 results = [f.result() for f in futures]
             except KeyboardInterrupt:
-                cancel.set()  # every running study stops its notebooks and cleans up
+                cancel.set()  # every running report stops its notebooks and cleans up
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
             pool.shutdown()
         else:
             results = [one(item) for item in items]
     status = 0
-    for study, res, err in results:
+    for label, res, err in results:
         if err is not None:
-            print(f"painstudy report {study}: error: {err}", file=sys.stderr)
+            print(f"painstudy report {label}: error: {err}", file=sys.stderr)
             status = 1
             continue
         for r in res.runs:

@@ -26,6 +26,7 @@ from .runner import (
     NotebookRun,
     ReportResult,
     default_jobs,
+    report_job,
     resolve_notebooks,
     run_report,
 )
@@ -33,6 +34,7 @@ from .runner import (
 __all__ = [
     "default_jobs",
     "run_report",
+    "report_job",
     "ReportResult",
     "NotebookRun",
     "resolve_notebooks",

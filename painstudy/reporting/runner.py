@@ -488,3 +488,31 @@ def _run_in(folder: OutputFolder, plan: _Plan) -> ReportResult:
                 msg += f"\n{r.name} log (logs/{r.log}):\n{tail}"
     note = folder.unchanged(where=True)
     raise ReportError(f"{msg}\n{note[0].upper()}{note[1:]}; the failed run is kept in {kept} (logs in {kept / 'logs'})")
+
+
+def report_job(
+    study: str,
+    notebooks: Sequence[str] | None,
+    parameters: Mapping[str, Any],
+    out: str | None,
+    show_code: bool = False,
+    formats: Sequence[str] = ("html",),
+) -> tuple[ReportResult | None, str | None]:
+    """One report as a task for another process (a Dask worker): :func:`run_report` without progress,
+    returning ``(result, None)`` or ``(None, the error's message)`` (a message travels where an exception
+    class might not unpickle)."""
+    from ..errors import PainstudyError
+
+    try:
+        res = run_report(
+            study,
+            notebooks=notebooks,
+            parameters=parameters,
+            out=out,
+            show_code=show_code,
+            progress=False,
+            formats=formats,
+        )
+        return res, None
+    except PainstudyError as e:
+        return None, str(e)
