@@ -59,7 +59,7 @@ __all__ = ["Design", "DesignError", "read_design", "design_from", "demo_design",
 #: analyses a design may plan: the MMRM of compare_arms (all post-baseline visits, baseline-adjusted), an
 #: ANCOVA of the outcome at one visit on baseline and arm (the subjects measured there), or responders at one
 #: visit (improvement from baseline of at least ``responder_threshold``; a subject who left is a non-responder)
-ANALYSES = ("mmrm", "ancova", "responders")
+ANALYSES = ("mmrm", "ancova", "responders", "slopes", "improvement")
 #: adjustments across the comparisons with the control arm
 MULTIPLICITY = ("none", "holm", "bonferroni", "dunnett")
 KEYS = ("name", "outcome", "lower_is_better", "arms", "visits", "mean", "effects", "sd", "correlation")
@@ -157,10 +157,21 @@ class Design:
 
     def true_effects(self) -> dict[str, float]:
         """The true value of what the planned analysis estimates for each arm against the control at the
-        analysis visit: the population-average difference in means (mmrm, ancova), or in responder rates."""
+        analysis visit: the population-average difference in means (mmrm, ancova), or in responder rates;
+        for ``slopes`` the least-squares slope per week of the true differences over the post-baseline visits
+        (what the random-slope model estimates when every subject is measured at every visit); for
+        ``improvement`` none (a hazard ratio of grouped times is not a parameter of the design: power and type
+        I error only)."""
         if self.analysis == "responders":
             r = self.responder_rates()
             return {a: float(r[i] - r[0]) for i, a in enumerate(self.arms) if i}
+        if self.analysis == "improvement":
+            return {a: float("nan") for a in self.arms[1:]}
+        if self.analysis == "slopes":
+            w = np.asarray(self.weeks[1:], float)
+            m = self.mean_effects()[:, 1:]
+            slope = ((w - w.mean()) @ m.T) / float(((w - w.mean()) ** 2).sum())
+            return {a: float(slope[i]) for i, a in enumerate(self.arms) if i}
         t = self.visits.index(self.analysis_visit)
         m = self.mean_effects()
         return {a: float(m[i, t]) for i, a in enumerate(self.arms) if i}
@@ -266,12 +277,12 @@ def check_design(d: Design) -> None:
         raise DesignError(
             f"{where}analysis.multiplicity: unknown {d.multiplicity!r}; use one of {', '.join(MULTIPLICITY)}"
         )
-    if d.analysis == "responders" and (d.responder_threshold is None or d.responder_threshold <= 0):
+    if d.analysis in ("responders", "improvement") and (d.responder_threshold is None or d.responder_threshold <= 0):
         raise DesignError(
-            f"{where}analysis.threshold: responders need a positive improvement threshold (outcome units), "
+            f"{where}analysis.threshold: {d.analysis} need a positive improvement threshold (outcome units), "
             f"got {d.responder_threshold!r}"
         )
-    if d.analysis == "responders" and d.multiplicity == "dunnett":
+    if d.analysis in ("responders", "improvement") and d.multiplicity == "dunnett":
         raise DesignError(f"{where}analysis.multiplicity: dunnett is for mean differences; use holm or bonferroni")
     if d.analysis_visit not in d.visits[1:]:
         raise DesignError(

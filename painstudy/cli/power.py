@@ -32,8 +32,8 @@ def register(subparsers) -> None:
     sp.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)")
     sp.add_argument(
         "--analysis",
-        choices=("mmrm", "ancova", "responders"),
-        help="override the design's analysis (responders: a threshold in design.yml)",
+        choices=("mmrm", "ancova", "responders", "slopes", "improvement"),
+        help="override the design's analysis (responders, improvement: a threshold in design.yml)",
     )
     where = sp.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes (1: this process)")

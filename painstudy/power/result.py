@@ -74,7 +74,11 @@ def summarise(trials: pd.DataFrame, design: Design, alpha: float, analytic: pd.D
             est = ok["estimate"].to_numpy(float)
             power, power_se = _rate(a["reject"].to_numpy())
             type1, type1_se = _rate(z["reject"].to_numpy())
-            cover, cover_se = _rate(((ok["ci_lower"] <= truth[comp]) & (truth[comp] <= ok["ci_upper"])).to_numpy())
+            cover, cover_se = (
+                _rate(((ok["ci_lower"] <= truth[comp]) & (truth[comp] <= ok["ci_upper"])).to_numpy())
+                if np.isfinite(truth[comp])
+                else (np.nan, np.nan)  # no true value (time to improvement): no coverage
+            )
             sd = float(np.std(est, ddof=1)) if len(est) > 1 else np.nan
             rows.append(
                 {

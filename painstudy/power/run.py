@@ -77,8 +77,9 @@ def power(
         See :mod:`painstudy.design` (:func:`~painstudy.design.read_design`, :func:`~painstudy.design.design_from`).
     n_per_arm : int or list of int
         Subjects per arm (times each arm's allocation).
-    analysis : {"mmrm", "ancova"}, optional
-        Overrides the design's planned analysis.
+    analysis : {"mmrm", "ancova", "responders", "slopes", "improvement"}, optional
+        Overrides the design's planned analysis (``responders`` and ``improvement`` need the design's
+        improvement threshold).
     n_sim : int
         Trials per sample size (and as many again under the null for the type I error).
     alpha : float
@@ -167,13 +168,23 @@ def power(
         key=lambda s: s.map(order) if s.name == "comparison" else s,
         kind="stable",
     ).reset_index(drop=True)
-    analytic = analytic_power(design, ns, alpha)
+    formula = design.analysis in ("mmrm", "ancova", "responders")  # the analyses with an analytic formula
+    analytic = analytic_power(design, ns, alpha) if formula else None
     table = summarise(trials, design, alpha, analytic)
     notes = [
         "type I error: the same design with every effect 0" if null else "type I error not simulated (null=False)",
         "power counts a failed fit as not significant",
-        "analytic_power: Lu, Luo & Chen (2008), normal approximation, no multiplicity adjustment",
+        "analytic_power: Lu, Luo & Chen (2008), normal approximation, no multiplicity adjustment"
+        if formula
+        else f"no analytic power for {design.analysis}: simulation only",
     ]
+    if design.analysis == "improvement":
+        notes.append(
+            "time to improvement: log-rank test; estimate the Peto log hazard ratio (O - E) / V (above 0: faster "
+            "improvement than the control); no true value, so no bias or coverage"
+        )
+    if design.analysis == "slopes":
+        notes.append("slopes: the true effect is the least-squares slope per week of the true differences")
     if resumed:
         notes.append(f"{resumed} trials read from the checkpoint")
     return PowerResult(

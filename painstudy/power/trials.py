@@ -19,7 +19,17 @@ import pandas as pd
 from painstudy.design import Design
 from painstudy.errors import PainstudyError
 
-__all__ = ["SimTrial", "draw_trial", "analyse_trial", "run_batch", "arm_sizes", "trial_seed", "TRIAL_COLUMNS"]
+__all__ = [
+    "SimTrial",
+    "draw_trial",
+    "analyse_trial",
+    "run_batch",
+    "arm_sizes",
+    "trial_seed",
+    "improvement_times",
+    "logrank_two",
+    "TRIAL_COLUMNS",
+]
 
 #: columns of one analysed trial (one row per comparison with the control arm)
 TRIAL_COLUMNS = [
@@ -88,6 +98,10 @@ def analyse_trial(design: Design, trial: SimTrial, alpha: float = 0.05) -> list[
                 return mmrm_rows(design, trial, alpha)
             if design.analysis == "responders":
                 return responder_rows(design, trial, alpha)
+            if design.analysis == "slopes":
+                return slope_rows(design, trial, alpha)
+            if design.analysis == "improvement":
+                return improvement_rows(design, trial, alpha)
             return ancova_rows(design, trial, alpha)
     except (PainstudyError, np.linalg.LinAlgError, ValueError, FloatingPointError):
         return [
@@ -206,6 +220,106 @@ def responder_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
                 "ci_lower": float(np.asarray(lo).item()),
                 "ci_upper": float(np.asarray(hi).item()),
                 "p_value": float(2 * stats.norm.sf(abs(z))),
+                "failed": False,
+            }
+        )
+    p = [r["p_value"] for r in rows]
+    adjusted = p if design.multiplicity == "none" else multipletests(p, method=design.multiplicity)[1]
+    for r, a in zip(rows, adjusted):
+        r["p_adjusted"] = float(a)
+    return rows
+
+
+def slope_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
+    """Slopes as :func:`painstudy.compare_arms` (``model="slopes"``) fits them: ``y ~ baseline + arm * week +
+    (1 + week | subject)`` on the post-baseline visits; each arm's slope per week against the control's."""
+    from painstudy.models.mixed.lmm import lmm
+
+    n, T = trial.y.shape
+    keep = ~np.isnan(trial.y[:, 1:]) & ~np.isnan(trial.y[:, [0]])
+    data = pd.DataFrame(
+        {
+            "subject": np.repeat(np.arange(n), T - 1),
+            "arm": pd.Categorical.from_codes(np.repeat(trial.arm, T - 1), categories=list(design.arms)),
+            "week": np.tile(np.asarray(design.weeks[1:], float), n),
+            "baseline": np.repeat(trial.y[:, 0], T - 1),
+            "y": trial.y[:, 1:].ravel(),
+        }
+    )[keep.ravel()]
+    fit = lmm("y ~ baseline + arm * week + (1 + week | subject)", data)
+    level = 1 - alpha
+    raw = fit.trend_contrasts("week", by="arm", method="trt.vs.ctrl", ref=design.control, level=level)
+    if design.multiplicity == "none":
+        adjusted = raw["p_value"].to_numpy()
+    else:
+        adj = fit.trend_contrasts(
+            "week", by="arm", method="trt.vs.ctrl", ref=design.control, level=level, adjust=design.multiplicity
+        )
+        adjusted = np.maximum(adj["p_value"].to_numpy(), raw["p_value"].to_numpy())
+    return [
+        {
+            "comparison": r.contrast.split(" - ")[0],
+            **{c: getattr(r, c) for c in ("estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value")},
+            "p_adjusted": float(p),
+            "failed": False,
+        }
+        for r, p in zip(raw.itertuples(), adjusted)
+    ]
+
+
+def improvement_times(design: Design, trial: SimTrial) -> tuple[np.ndarray, np.ndarray]:
+    """Time to clinically meaningful improvement of each subject: the week of the first post-baseline visit
+    at which the improvement from baseline reaches ``responder_threshold`` (event), else the week of the last
+    visit attended (censored)."""
+    weeks = np.asarray(design.weeks, float)
+    change = trial.y[:, 1:] - trial.y[:, [0]]
+    improved = np.nan_to_num(-change if design.lower_is_better else change, nan=-np.inf) >= design.responder_threshold
+    event = improved.any(axis=1)
+    first = np.argmax(improved, axis=1) + 1
+    attended = (~np.isnan(trial.y)).cumsum(axis=1).argmax(axis=1)  # last visit with a value
+    time = np.where(event, weeks[first], weeks[attended])
+    return time, event
+
+
+def logrank_two(time: np.ndarray, event: np.ndarray, treated: np.ndarray) -> tuple[float, float]:
+    """Two-sample log-rank: observed minus expected events of the treated group and its variance (R
+    ``survdiff``'s, ties as hypergeometric)."""
+    o_e = var = 0.0
+    for t in np.unique(time[event]):
+        at_risk = time >= t
+        n, n1 = at_risk.sum(), (at_risk & treated).sum()
+        d, d1 = (event & (time == t)).sum(), (event & (time == t) & treated).sum()
+        o_e += d1 - d * n1 / n
+        if n > 1:
+            var += d * (n - d) / (n - 1) * (n1 / n) * (1 - n1 / n)
+    return float(o_e), float(var)
+
+
+def improvement_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
+    """Time to clinically meaningful improvement, each arm against the control: the log-rank test, and the
+    Peto estimate of the log hazard ratio, ``(O - E) / V`` with standard error ``1 / sqrt(V)`` (above 0:
+    faster improvement); Holm or Bonferroni across the comparisons."""
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    time, event = improvement_times(design, trial)
+    z = stats.norm.ppf(1 - alpha / 2)
+    rows = []
+    for g in range(1, len(design.arms)):
+        pair = (trial.arm == g) | (trial.arm == 0)
+        o_e, v = logrank_two(time[pair], event[pair], trial.arm[pair] == g)
+        if v <= 0:
+            raise PainstudyError("no improvement events to compare")
+        est, se = o_e / v, 1.0 / np.sqrt(v)
+        rows.append(
+            {
+                "comparison": design.arms[g],
+                "estimate": est,
+                "std_error": se,
+                "df": np.inf,
+                "ci_lower": est - z * se,
+                "ci_upper": est + z * se,
+                "p_value": float(stats.chi2.sf(o_e**2 / v, 1)),
                 "failed": False,
             }
         )
