@@ -53,6 +53,8 @@ def test_demo_report_reproduces_the_committed_one(tmp_path):
     assert [(i["path"], len(i["sha256"]), i["read_by"]) for i in manifest["inputs"]] == [
         ("study.yml", 64, notebooks),
         ("data.csv", 64, notebooks),
+        ("diary.csv", 64, ["08_personalised_care"]),
+        ("medication.csv", 64, ["08_personalised_care"]),
     ]
     for nb in notebooks:
         assert (res.out / f"{nb}.html").exists() and (res.out / f"{nb}.ipynb").exists()
@@ -220,6 +222,8 @@ def test_every_notebook_honours_data_and_the_manifest_lists_what_was_read(tmp_pa
         "03_time_to_improvement": "improvement_logrank_overall.csv",
         "04_responders": "responders_pain_moderate_rates.csv",
         "06_sensitivity": "sensitivity_pain_analyses.csv",
+        "07_power": "power_pain_power.csv",
+        "08_personalised_care": "subgroups_pain_effects.csv",
     }
     for notebook, table in produced_by.items():
         new, old = pd.read_csv(out / "tables" / table), pd.read_csv(committed / "tables" / table)
@@ -234,6 +238,15 @@ def test_every_notebook_honours_data_and_the_manifest_lists_what_was_read(tmp_pa
             "read_by": notebooks,
         },
         {"path": "demo_copy.csv", "sha256": painstudy.io.sha256_file(copy), "role": "data", "read_by": notebooks},
+        *(
+            {
+                "path": name,
+                "sha256": painstudy.io.sha256_file(painstudy.datasets.studies_dir() / "demo" / name),
+                "role": role,
+                "read_by": ["08_personalised_care"],
+            }
+            for name, role in (("diary.csv", "daily data"), ("medication.csv", "medication records"))
+        ),
     ]
     assert manifest["parameters"] == {"data": "demo_copy.csv"}
 

@@ -436,6 +436,8 @@ NOTEBOOKS = {
             (
                 "code",
                 "from painstudy import derive_mme, medication_outcomes, two_part, with_mme\n"
+                "from painstudy.reporting import records_inputs\n"
+                "display(record_inputs(cohort, also=records_inputs(cohort)))  # the diary and the prescriptions\n"
                 "if cohort.spec.medication is not None:\n"
                 "    dose = derive_mme(cohort)\n"
                 '    save_table(dose.table, "mme_from_records", output_dir, index=False)\n'

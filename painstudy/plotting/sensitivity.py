@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from painstudy.errors import PainstudyError
-from painstudy.plotting.style import DOUBLE_COLUMN, PALETTE, axes
+from painstudy.plotting.style import DOUBLE_COLUMN, PALETTE, axes, steady
 
 __all__ = ["plot_tipping_point", "plot_sensitivity_forest"]
 
@@ -19,8 +19,9 @@ def plot_tipping_point(result, *, ax: plt.Axes | None = None) -> plt.Axes:
     t = result.table
     if t["delta_control"].nunique() == 1:
         ax = axes(ax, (6.5, 3.8))
-        ax.fill_between(t["delta_active"], t["ci_lower"], t["ci_upper"], color=PALETTE[2], alpha=0.35, lw=0)
-        ax.plot(t["delta_active"], t["estimate"], color=PALETTE[4], lw=2, label="estimate (95% CI)")
+        x, lo, hi, est = (steady(t[c]) for c in ("delta_active", "ci_lower", "ci_upper", "estimate"))
+        ax.fill_between(x, lo, hi, color=PALETTE[2], alpha=0.35, lw=0)
+        ax.plot(x, est, color=PALETTE[4], lw=2, label="estimate (95% CI)")
         ax.axhline(0, color="#999", lw=1)
         if result.tipping_delta is not None:
             ax.axvline(
@@ -57,10 +58,11 @@ def plot_sensitivity_forest(rows: pd.DataFrame, *, ax: plt.Axes | None = None) -
     ax = axes(ax, (DOUBLE_COLUMN, 0.42 * len(rows) + 1.4))
     y = np.arange(len(rows))[::-1]
     legacy = rows["legacy"].to_numpy(bool) if "legacy" in rows.columns else np.zeros(len(rows), bool)
-    for yi, r, old in zip(y, rows.itertuples(), legacy):
+    est, lo, hi = (steady(rows[c]) for c in ("estimate", "ci_lower", "ci_upper"))
+    for yi, e, a, b, old in zip(y, est, lo, hi, legacy):
         colour = "#888888" if old else PALETTE[4]
-        ax.plot([r.ci_lower, r.ci_upper], [yi, yi], color=colour, lw=2)
-        ax.plot([r.estimate], [yi], "s", color=colour, ms=6)
+        ax.plot([a, b], [yi, yi], color=colour, lw=2)
+        ax.plot([e], [yi], "s", color=colour, ms=6)
     ax.axvline(0, color="#999", lw=1)
     labels = [
         (f"{a}, for comparison" if "single imputation" in str(a) else f"{a} (single imputation, for comparison)")

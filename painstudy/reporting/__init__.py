@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import sha256_file
-from .notebook import figure_path, record_inputs, save_figures, save_table, save_tables
+from .notebook import figure_path, record_inputs, records_inputs, save_figures, save_table, save_tables
 from .parameters import ParameterError, check_parameters, notebook_parameters, read_parameters
 from .provenance import display_path, study_inputs
 from .runner import (
@@ -45,6 +45,7 @@ __all__ = [
     "figure_path",
     "save_figures",
     "record_inputs",
+    "records_inputs",
     "ParameterError",
     "check_parameters",
     "notebook_parameters",

@@ -8,9 +8,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..rendering import Rendered
-from .provenance import record_inputs
+from .provenance import record_inputs, records_inputs
 
-__all__ = ["save_table", "save_tables", "figure_path", "save_figures", "FIGURE_FORMATS", "record_inputs"]
+__all__ = [
+    "save_table",
+    "save_tables",
+    "figure_path",
+    "save_figures",
+    "FIGURE_FORMATS",
+    "record_inputs",
+    "records_inputs",
+]
 
 #: The files of each report figure: PNG for the HTML and DOCX, SVG and PDF (vector) for a journal.
 FIGURE_FORMATS = ("png", "svg", "pdf")

@@ -71,6 +71,24 @@ def input_record(
     return {"path": display_path(path, study_root), "sha256": sha256 or sha256_file(path), "role": role}
 
 
+def records_inputs(cohort: Cohort) -> list[dict[str, str]]:
+    """The other files a study declares beside its data: each daily measure's file (study.yml ``daily:``)
+    and the medication records (``medication:``), for ``record_inputs(cohort, also=...)`` in a notebook
+    that reads them."""
+    spec, out, seen = cohort.spec, [], set()
+    root = Path(spec.root) if spec.root is not None else Path(".")
+    files = [(m.file, "daily data") for m in (getattr(spec, "daily", None) or {}).values()]
+    medication = getattr(spec, "medication", None)
+    if medication is not None:
+        files.append((medication.file, "medication records"))
+    for file, role in files:
+        path = Path(file) if Path(file).is_absolute() else root / file
+        if path.is_file() and path not in seen:
+            seen.add(path)
+            out.append(input_record(path, study_root=spec.root, role=role))
+    return out
+
+
 def cohort_inputs(cohort: Cohort) -> list[dict[str, str]]:
     """The files a cohort was built from: its study.yml and its data file (with the SHA-256 of the
     bytes the cohort read)."""
