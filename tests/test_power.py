@@ -81,8 +81,8 @@ def test_bad_designs_are_named_errors(change, match):
 
 
 def test_unknown_analysis_argument():
-    with pytest.raises(DesignError, match="analysis: unknown 'slopes'"):
-        power(small(), 20, n_sim=2, seed=1, analysis="slopes")
+    with pytest.raises(DesignError, match="analysis: unknown 'tweedie'"):
+        power(small(), 20, n_sim=2, seed=1, analysis="tweedie")
 
 
 def test_unreadable_design(tmp_path):
