@@ -87,6 +87,15 @@ def _display(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _publication(t: Tidy) -> list:
+    """The publication tables of a result's :class:`Tidy` (see :meth:`Rendered.publication`)."""
+    from .publication import publication_table, table_title
+
+    return [
+        publication_table(df, table_title(name), subtitle=t.title, notes=t.notes) for name, df in t.shown or t.tables
+    ]
+
+
 class Rendered:
     """Base of every result object: implement :meth:`tidy` and get every rendering from it."""
 
@@ -118,13 +127,7 @@ class Rendered:
     def publication(self) -> list:
         """Each shown table as a :class:`~painstudy.publication.PublicationTable`: estimates with their
         intervals in one cell, p-values to their accuracy, grouped rows, the result's notes as footnotes."""
-        from .publication import publication_table, table_title
-
-        t = self.tidy()
-        return [
-            publication_table(df, table_title(name), subtitle=t.title, notes=t.notes)
-            for name, df in t.shown or t.tables
-        ]
+        return _publication(self.tidy())
 
     def _repr_html_(self) -> str:
         t = self.tidy()
@@ -135,7 +138,7 @@ class Rendered:
                 + "; ".join(f"{html.escape(str(k))}: <b>{html.escape(format_number(v))}</b>" for k, v in t.facts)
                 + "</p>"
             )
-        tables = self.publication()
+        tables = _publication(t)  # the tidy tables computed once per display
         for i, table in enumerate(tables):  # the notes once, under the last table
             parts.append(table.html(notes=i == len(tables) - 1))
         if t.notes and not tables:
@@ -149,7 +152,7 @@ class Rendered:
 
         t = self.tidy()
         facts = [[str(k), format_number(v)] for k, v in t.facts]
-        return {MIMETYPE: {"title": t.title, "facts": facts, "tables": [p.to_json() for p in self.publication()]}}
+        return {MIMETYPE: {"title": t.title, "facts": facts, "tables": [p.to_json() for p in _publication(t)]}}
 
     def to_frame(self, name: str | None = None) -> pd.DataFrame:
         """A table of the result at full precision: the first one, or the one called ``name``."""
