@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError
-from .io import RawTable, read_raw
+from .io import RawTable, display_path, read_raw
 from .opioids import CDC_2022, OPIOIDS, PATCH_DAYS, UnknownDrug, find_opioid, unit_of
 from .rendering import Rendered, Tidy
 from .study import MedicationSource, StudySpec
@@ -471,7 +471,13 @@ def derive_mme(
     if len(exclusions):
         notes.append(f"{len(exclusions)} record(s) excluded (listed in `exclusions`)")
     return MedicationDose(
-        dose, table, exclusions, visit_days(cohort.spec), label, src.include_buprenorphine, tuple(notes)
+        dose,
+        table,
+        exclusions,
+        visit_days(cohort.spec),
+        display_path(label, cohort.spec.root) if records is None or not isinstance(records, pd.DataFrame) else label,
+        src.include_buprenorphine,
+        tuple(notes),
     )
 
 

@@ -67,3 +67,7 @@ def test_diary_outcomes_at_every_visit_with_compliance(demo):
     assert {"pain_diary", "steps"} <= set(d.compliance_summary["measure"])
     res = painstudy.compare_arms(d.cohort, ["steps_mean"])
     assert set(res.table["visit"]) == {v.name for v in demo.spec.post_baseline_visits}
+
+
+def test_the_records_are_named_without_a_machine_path(demo):
+    assert painstudy.derive_mme(demo).source == "medication.csv"  # relative to the study folder
