@@ -450,6 +450,10 @@ def derive_mme(
         raise CohortError(f"outside must be 'error' or 'exclude', not {src.outside!r}")
     subjects = cohort.subjects["subject"].astype(str).tolist()
     table, exclusions, label = read_records(cohort.spec, subjects, records, source=src)
+    if records is None or not isinstance(records, pd.DataFrame):  # a file: named as the user sees it
+        label = display_path(label, cohort.spec.root)
+        if "file" in exclusions:
+            exclusions = exclusions.assign(file=label)
     assessed = _assessed(cohort)
     dose = dose_by_visit(
         table, cohort.spec, subjects, include_buprenorphine=src.include_buprenorphine, assessed=assessed
@@ -475,7 +479,7 @@ def derive_mme(
         table,
         exclusions,
         visit_days(cohort.spec),
-        display_path(label, cohort.spec.root) if records is None or not isinstance(records, pd.DataFrame) else label,
+        label,
         src.include_buprenorphine,
         tuple(notes),
     )

@@ -71,3 +71,4 @@ def test_diary_outcomes_at_every_visit_with_compliance(demo):
 
 def test_the_records_are_named_without_a_machine_path(demo):
     assert painstudy.derive_mme(demo).source == "medication.csv"  # relative to the study folder
+    assert set(painstudy.derive_mme(demo).exclusions["file"]) == {"medication.csv"}
