@@ -10,6 +10,7 @@ result does not depend on the batch, the worker or the executor that ran it.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -109,48 +110,64 @@ def analyse_trial(design: Design, trial: SimTrial, alpha: float = 0.05) -> list[
         ]
 
 
-def mmrm_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
-    """MMRM as :func:`painstudy.compare_arms` fits it: ``y ~ baseline + arm * visit + us(visit | subject)``."""
-    from painstudy.models.mixed.mmrm import mmrm
+@functools.lru_cache(maxsize=16)
+def mmrm_layout(arms: tuple, post: tuple, covariance: str):
+    """The MMRM of :func:`painstudy.compare_arms` (``y ~ baseline + arm * visit + COV(visit | subject)``),
+    laid out once per design (:class:`~painstudy.models.mixed.mmrm_arrays.ArrayMMRM`)."""
+    from painstudy.models.mixed.mmrm_arrays import ArrayMMRM
 
-    post = list(design.post_visits)
-    n, T = trial.y.shape
-    keep = ~np.isnan(trial.y[:, 1:]) & ~np.isnan(trial.y[:, [0]])
-    data = pd.DataFrame(
+    template = pd.DataFrame(
         {
-            "subject": np.repeat(np.arange(n), T - 1),
-            "arm": pd.Categorical.from_codes(np.repeat(trial.arm, T - 1), categories=list(design.arms)),
-            "visit": pd.Categorical(np.tile(post, n), categories=post),
-            "baseline": np.repeat(trial.y[:, 0], T - 1),
-            "y": trial.y[:, 1:].ravel(),
+            "subject": np.arange(len(arms) * len(post)),
+            "arm": pd.Categorical(np.repeat(arms, len(post)), categories=list(arms)),
+            "visit": pd.Categorical(np.tile(post, len(arms)), categories=list(post)),
+            "baseline": 0.0,
+            "y": 0.0,
         }
-    )[keep.ravel()]
-    fit = mmrm(f"y ~ baseline + arm * visit + {design.analysis_covariance}(visit | subject)", data)
+    )
+    return ArrayMMRM.from_template(
+        f"y ~ baseline + arm * visit + {covariance}(visit | subject)",
+        template,
+        within={"baseline": False, "arm": False, "visit": True},
+    )
+
+
+def mmrm_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict]:
+    """MMRM as :func:`painstudy.compare_arms` fits it: ``y ~ baseline + arm * visit + us(visit | subject)``
+    (REML, Satterthwaite df), the difference in LS means from the control arm at the analysis visit.
+
+    The rows go to the model as arrays (:class:`~painstudy.models.mixed.mmrm_arrays.ArrayMMRM`), not as a
+    DataFrame through :func:`painstudy.mmrm`: the same fit and numbers (``tests/test_mmrm_arrays.py``)
+    without parsing the formula and building the design for every trial."""
+    from painstudy.models.contrasts import adjust_family, estimate_row
+
+    arms, post = tuple(design.arms), tuple(design.post_visits)
+    layout = mmrm_layout(arms, post, design.analysis_covariance)
+    n, T = trial.y.shape
+    keep = (~np.isnan(trial.y[:, 1:]) & ~np.isnan(trial.y[:, [0]])).ravel()
+    subject = np.repeat(np.arange(n), T - 1)[keep]
+    cell = (np.repeat(trial.arm, T - 1) * (T - 1) + np.tile(np.arange(T - 1), n))[keep]
+    X = layout.cell_design[cell]
+    X[:, layout.column("baseline")] = np.repeat(trial.y[:, 0], T - 1)[keep]
+    _, subject = np.unique(subject, return_inverse=True)
+    _, inference = layout.fit(X, trial.y[:, 1:].ravel()[keep], cell % (T - 1), subject)
+    v, c = post.index(design.analysis_visit), arms.index(design.control)
+    others = [a for a in arms if a != design.control]
+    L = np.array(
+        [layout.cell_design[arms.index(a) * (T - 1) + v] - layout.cell_design[c * (T - 1) + v] for a in others]
+    )
     level = 1 - alpha
-    raw = fit.contrasts("arm", by="visit", method="trt.vs.ctrl", ref=design.control, level=level)
-    raw = raw[raw["visit"] == design.analysis_visit]
-    if design.multiplicity == "none":
-        adjusted = raw["p_value"].to_numpy()
-    else:
-        adj = fit.contrasts(
-            "arm", by="visit", method="trt.vs.ctrl", ref=design.control, level=level, adjust=design.multiplicity
-        )
-        adjusted = np.maximum(
-            adj[adj["visit"] == design.analysis_visit]["p_value"].to_numpy(), raw["p_value"].to_numpy()
-        )
+    rows = [estimate_row(*inference.contrast(l), level=level) for l in L]
+    adjusted = [dict(r) for r in rows]
+    adjust_family(adjusted, L, inference.C, design.multiplicity, level)
     return [
         {
-            "comparison": r.contrast.split(" - ")[0],
-            "estimate": r.estimate,
-            "std_error": r.std_error,
-            "df": r.df,
-            "ci_lower": r.ci_lower,
-            "ci_upper": r.ci_upper,
-            "p_value": r.p_value,
-            "p_adjusted": float(p),
+            "comparison": a,
+            **{k: r[k] for k in ("estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value")},
+            "p_adjusted": max(float(q["p_value"]), float(r["p_value"])),
             "failed": False,
         }
-        for r, p in zip(raw.itertuples(), adjusted)
+        for a, r, q in zip(others, rows, adjusted)
     ]
 
 
@@ -333,12 +350,17 @@ def improvement_rows(design: Design, trial: SimTrial, alpha: float) -> list[dict
 def run_batch(design: Design, n_per_arm: int, hypothesis: str, start: int, stop: int, seed: int, alpha: float):
     """Trials ``start`` to ``stop - 1`` of one design point, each drawn from its own random stream and
     analysed; a DataFrame with :data:`TRIAL_COLUMNS`. Runs on a worker: one BLAS thread (the fits' policy)."""
+    from painstudy.models.blas import DEFAULT_BLAS_THREADS, blas_threads
+
     use = design.null() if hypothesis == "null" else design
     rows = []
-    for k in range(start, stop):
-        trial = draw_trial(use, n_per_arm, np.random.default_rng(trial_seed(seed, n_per_arm, hypothesis, k)))
-        for r in analyse_trial(use, trial, alpha):
-            rows.append({"n_per_arm": int(n_per_arm), "hypothesis": hypothesis, "trial": k, **r})
+    # the whole batch on one BLAS thread, the drawing included: idle OpenBLAS threads otherwise spin between
+    # the fits and take a second core for nothing
+    with blas_threads(DEFAULT_BLAS_THREADS):
+        for k in range(start, stop):
+            trial = draw_trial(use, n_per_arm, np.random.default_rng(trial_seed(seed, n_per_arm, hypothesis, k)))
+            for r in analyse_trial(use, trial, alpha):
+                rows.append({"n_per_arm": int(n_per_arm), "hypothesis": hypothesis, "trial": k, **r})
     out = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     out["failed"] = out["failed"].astype(bool)
     return out

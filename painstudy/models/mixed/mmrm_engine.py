@@ -54,9 +54,30 @@ def pattern_gram(W) -> np.ndarray:
 
 
 class Engine:
-    """Holds the pattern statistics and evaluates the (restricted) likelihood."""
+    """Holds the pattern statistics and evaluates the (restricted) likelihood.
 
-    def __init__(self, X, y, visit, subj, group, n_groups, T, sqrt_w=None, log_w_sum=0.0, force=None, keep_raw=False):
+    Each missingness pattern is kept either as its summed statistics ``G`` (cheap when many subjects share
+    the pattern) or as its subjects' padded rows (cheap when few do, or when the design has many columns):
+    ``force="stats"`` or ``"raw"`` chooses for all, else a rule per pattern decides, and a small problem
+    (at most 2e6 numbers of statistics) is kept as statistics throughout unless ``batch_small=False``. The
+    choice changes the speed, not the numbers (beyond rounding).
+    """
+
+    def __init__(
+        self,
+        X,
+        y,
+        visit,
+        subj,
+        group,
+        n_groups,
+        T,
+        sqrt_w=None,
+        log_w_sum=0.0,
+        force=None,
+        keep_raw=False,
+        batch_small=True,
+    ):
         n, p = X.shape
         p1 = p + 1
         self.p, self.T, self.n_groups = p, T, n_groups
@@ -78,7 +99,7 @@ class Engine:
             [force == "stats" or (force != "raw" and kk * p1 * p1 < nn * (kk + p1)) for kk, nn in zip(kpat, n_per)],
             bool,
         )
-        if force is None and npat * T * T * p1 * p1 <= 2_000_000:
+        if batch_small and force is None and npat * T * T * p1 * p1 <= 2_000_000:
             use_stats[:] = True  # small problem: one batched form is fastest
         self.forms = []
         for stats_form in (True, False):
