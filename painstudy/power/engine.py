@@ -62,6 +62,15 @@ def read_cluster_config(path: str | Path) -> dict:
     return doc
 
 
+def warm_worker() -> bool:
+    """Import what a batch of trials needs (painstudy, numpy, scipy, pandas: about a second), so that a
+    new local worker pays it while the cluster starts rather than in its first batch."""
+    import painstudy.models.mixed.mmrm_arrays  # noqa: F401
+    import painstudy.power.trials  # noqa: F401
+
+    return True
+
+
 def jobqueue_cluster(kind: str, config: dict):
     """A dask-jobqueue cluster of ``kind`` (slurm, pbs, sge, lsf) scaled to ``config['jobs']`` jobs."""
     if kind not in JOBQUEUE_CLUSTERS:
@@ -118,6 +127,7 @@ def open_engine(executor, *, work: int = 0, cluster_config: dict | None = None):
                 )
             )
             client, what = stack.enter_context(Client(cluster)), f"Dask LocalCluster ({executor} workers)"
+            client.run(warm_worker)  # part of the start-up, not of the first batch of each worker
         elif isinstance(executor, tuple):
             kind, config = executor
             cluster = stack.enter_context(jobqueue_cluster(kind, config or cluster_config or {}))

@@ -294,10 +294,12 @@ class Engine:
             Pm = np.where(f.mask2, P, 0.0)  # drop the padding identity
             Mp = kr_M(f, Pm) if kr_M is not None else None
             if f.G is not None:
-                Gx = f.G[:, :, :, :p, :p]
-                tmp = np.einsum("nau,nabjl->nubjl", Pm, Gx, optimize=True)
-                Ab = np.einsum("nbt,nubjl->nujtl", Pm, tmp, optimize=True)
-                A += np.einsum("ng,nujtl->gujtl", f.onehot, Ab, optimize=True)
+                npat = len(P)
+                # Ab[n,u,j,t,l] = sum_ab Pm[n,a,u] G[n,a,b,j,l] Pm[n,b,t], as two batched products
+                tmp = np.swapaxes(Pm, 1, 2) @ f.G[:, :, :, :p, :p].reshape(npat, T, T * p * p)
+                tmp = tmp.reshape(npat, T, T, p, p).transpose(0, 1, 3, 4, 2)  # (n, u, j, l, b)
+                Ab = np.swapaxes(tmp @ Pm[:, None, None], 3, 4)
+                A += (f.onehot.T @ Ab.reshape(npat, -1)).reshape(A.shape)
                 if Mp is not None:
                     KQ += np.einsum("nuv,nujvl->jl", Mp, Ab, optimize=True)
             else:
@@ -330,14 +332,19 @@ class Engine:
         for f, (P, _Linv) in zip(self.forms, extra["Ps"]):
             Pm = np.where(f.mask2, P, 0.0)
             if f.G is not None:
-                R = np.einsum("nabjl,j,l->nab", f.G, c, c, optimize=True)
+                npat = len(P)
+                R = f.G.reshape(npat, T, T, -1) @ np.outer(c, c).ravel()  # sum_jl G[n,a,b,j,l] c_j c_l
                 Gc = f.G[:, :, :, :p, :] @ c  # (npat, T, T, p): sum_s X_s[a,j] r_s[b]
-                Fp = np.einsum("nau,nabj,nbv->nujv", Pm, Gc, Pm, optimize=True)
+                # Fp[n,u,j,v] = sum_ab Pm[n,a,u] Gc[n,a,b,j] Pm[n,b,v], as two batched products
+                left = (np.swapaxes(Pm, 1, 2) @ Gc.reshape(npat, T, T * p)).reshape(npat, T, T, p)
+                Fp = np.swapaxes(left, 2, 3) @ Pm[:, None]
                 if reml:
                     GC = f.G[:, :, :, :p, :p].reshape(len(P), T, T, p * p) @ C.reshape(-1)
                     Bm = Pm @ GC @ Pm
-                    tmp = np.einsum("nau,nabjl->nubjl", Pm, f.G[:, :, :, :p, :p], optimize=True)
-                    Ab = np.einsum("nbt,nubjl->nujtl", Pm, tmp, optimize=True)
+                    # Ab[n,u,j,t,l] = sum_ab Pm[n,a,u] G[n,a,b,j,l] Pm[n,b,t], as two batched products
+                    tmp = np.swapaxes(Pm, 1, 2) @ f.G[:, :, :, :p, :p].reshape(npat, T, T * p * p)
+                    tmp = tmp.reshape(npat, T, T, p, p).transpose(0, 1, 3, 4, 2)  # (n, u, j, l, b)
+                    Ab = np.swapaxes(tmp @ Pm[:, None, None], 3, 4)
                 for g in range(self.n_groups):
                     sel = f.grp == g
                     if np.any(sel):
@@ -357,7 +364,7 @@ class Engine:
                 for g in range(self.n_groups):
                     sel = gs == g
                     if np.any(sel):
-                        F[g] += np.einsum("nuj,nv->ujv", Z[sel], pr[sel], optimize=True)
+                        F[g] += (Z[sel].reshape(-1, T * p).T @ pr[sel]).reshape(T, p, T)
                         if reml:
                             Zg = Z[sel].reshape(-1, T * p)
                             A[g] += (Zg.T @ Zg).reshape(T, p, T, p)
@@ -380,13 +387,14 @@ class Engine:
         Pk = np.zeros((m, p, p)) if reml else None
         for g in range(self.n_groups):
             blk = slice(offs[g], offs[g + 1])
-            a[blk] = np.einsum("iuv,ujv->ij", Js[g], F[g], optimize=True)
+            Jg = Js[g].reshape(len(Js[g]), T * T)
+            a[blk] = Jg @ np.swapaxes(F[g], 1, 2).reshape(T * T, p)  # sum_uv J[i,u,v] F[u,j,v]
             if reml:
-                Pk[blk] = -np.einsum("kuv,ujvl->kjl", Js[g], A[g], optimize=True)
+                Pk[blk] = -(Jg @ A[g].transpose(0, 2, 1, 3).reshape(T * T, p * p)).reshape(-1, p, p)
         out -= 2.0 * a @ C @ a.T
         if reml:
-            CP = np.einsum("ab,ibc->iac", C, Pk)
-            out -= np.einsum("iab,jba->ij", CP, CP, optimize=True)
+            CP = C @ Pk
+            out -= CP.reshape(m, -1) @ np.swapaxes(CP, 1, 2).reshape(m, -1).T  # sum_ab CP[i,a,b] CP[j,b,a]
         if D is not None and d2 is not None:
             for g in range(self.n_groups):
                 blk = slice(offs[g], offs[g + 1])
