@@ -11,6 +11,7 @@ import ledger
 import numpy as np
 import pytest
 
+import painstudy
 from painstudy.design import parse_design
 from painstudy.power import analytic_power, mmrm_power, mmrm_sample_size
 from painstudy.power.analytic import design_covariances, phi
@@ -52,4 +53,49 @@ def test_design_covariance_is_the_covariance_given_baseline():
     source = SOURCE
     ledger.check(
         "analytic_power(design), baseline-adjusted", a["analytic_power"].iloc[0], s["power"], source=source, rtol=1e-10
+    )
+
+
+TTEST_REF = Path(__file__).parent / "reference" / "power_ttest_reference.json"
+TTEST_SOURCE = "tests/reference/power_ttest_reference.json"
+#: Cohen (1988), Table 2.4.1: per-group n for 80% power, two-sided alpha 0.05
+COHEN_N = {0.5: 64, 0.8: 26}
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_simulated_power_of_the_textbook_design(k):
+    """A published design with all its assumptions: two equal arms, standardised difference d, SD 1, no
+    dropout, two-sided alpha 0.05. Cohen's table gives 64 per arm for d = 0.5 and 26 for d = 0.8 (80% power);
+    R's power.t.test agrees (its n for 80%, rounded up), and the power painstudy simulates at that n (the
+    ANCOVA of the design, whose baseline is independent of the outcome here, so it is the t test with one
+    df fewer) lies within Monte Carlo error of power.t.test's."""
+    ref = json.loads(TTEST_REF.read_text())["designs"][k]
+    d, n = ref["d"], ref["n"]
+    ledger.check_equal(
+        f"Cohen's n per arm for 80% power, d = {d}",
+        int(np.ceil(ref["n_for_80"])),
+        COHEN_N[d],
+        source="Cohen 1988, Table 2.4.1",
+    )
+    doc = {
+        "arms": {"control": {"control": True}, "active": {}},
+        "mean": 0.0,
+        "visits": {"baseline": 0, "week12": 12},
+        "sd": 1.0,
+        "correlation": {"structure": "independent"},
+        "effects": {"active": [-d]},
+        "dropout": 0.0,
+        "analysis": {"method": "ancova", "visit": "week12"},
+    }
+    n_sim = 10000
+    res = painstudy.power(parse_design(doc, "textbook.yml"), [n], n_sim=n_sim, seed=1, null=False, executor="local")
+    row = res.table.iloc[0]
+    se = np.sqrt(ref["power"] * (1 - ref["power"]) / n_sim)
+    ledger.check(
+        f"simulated power, d = {d}, n = {n} per arm",
+        row["power"],
+        ref["power"],
+        source=TTEST_SOURCE,
+        atol=3 * se,
+        note=f"{n_sim} simulated trials: 3 Monte Carlo SEs",
     )

@@ -47,6 +47,8 @@ _R_SCRIPTS = {
     "subgroups_reference": "subgroups_reference.R",
     "diary_lmm_reference": "diary_lmm_reference.R",
     "twopart_reference": "twopart_reference.R",
+    "power_reference": "power_reference.R",
+    "power_ttest_reference": "power_ttest_reference.R",
 }
 #: keys of the JSON files that name the version of an R package
 _VERSION_KEYS = ("survival", "MASS", "numDeriv", "clubSandwich", "mvtnorm", "nlme", "mice", "emmeans")
