@@ -134,7 +134,7 @@ def main() -> None:
 
     from painstudy.design import demo_design
     from painstudy.power import power
-    from painstudy.power.engine import warm_worker
+    from painstudy.power.worker import warm_worker
 
     design = demo_design(analysis_visit="week52")
     kw = dict(n_sim=args.n_sim, seed=1, null=False, batch_size=25)
@@ -158,7 +158,7 @@ def main() -> None:
             with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster:
                 with Client(cluster) as client:
                     client.wait_for_workers(workers)
-                    client.run(warm_worker)  # as painstudy's own LocalCluster: imports are start-up
+                    client.run(warm_worker)  # as painstudy's own clusters: malloc thresholds and imports are start-up
                     starts[workers].append(time.perf_counter() - t0)
                     t1 = time.perf_counter()
                     with get_task_stream(client) as stream:

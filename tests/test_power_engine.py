@@ -141,3 +141,18 @@ def test_external_scheduler_and_a_killed_worker(design, external, tmp_path):
     assert workers[0].poll() is not None and killed["after"] < 60  # killed mid-run (60 batches in all)
     assert same(r, power(design, [15, 25], n_sim=12, seed=7))
     assert same(run, whole)
+
+
+def test_clusters_painstudy_starts_have_their_workers_prepared():
+    """A LocalCluster started by painstudy registers its worker plugin: glibc's own malloc thresholds back
+    (Dask's nanny fixes them low; tune_malloc) and the batch's imports, before the first batch."""
+    from painstudy.power.engine import open_engine
+    from painstudy.power.worker import tune_malloc
+
+    assert tune_malloc() is True  # Linux, glibc
+    with open_engine(2) as (client, what):
+        assert what == "Dask LocalCluster (2 workers)"
+        seen = client.run(lambda dask_worker: "painstudy-warm-worker" in dask_worker.plugins)
+        assert len(seen) == 2 and all(seen.values())
+        imported = client.run(lambda: "painstudy.power.trials" in __import__("sys").modules)
+        assert all(imported.values())

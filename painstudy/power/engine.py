@@ -62,15 +62,6 @@ def read_cluster_config(path: str | Path) -> dict:
     return doc
 
 
-def warm_worker() -> bool:
-    """Import what a batch of trials needs (painstudy, numpy, scipy, pandas: about a second), so that a
-    new local worker pays it while the cluster starts rather than in its first batch."""
-    import painstudy.models.mixed.mmrm_arrays  # noqa: F401
-    import painstudy.power.trials  # noqa: F401
-
-    return True
-
-
 def jobqueue_cluster(kind: str, config: dict):
     """A dask-jobqueue cluster of ``kind`` (slurm, pbs, sge, lsf) scaled to ``config['jobs']`` jobs."""
     if kind not in JOBQUEUE_CLUSTERS:
@@ -107,6 +98,8 @@ def open_engine(executor, *, work: int = 0, cluster_config: dict | None = None):
         return
     from distributed import Client
 
+    from painstudy.power.worker import WarmWorker
+
     if isinstance(executor, Client):
         yield executor, f"Dask client of {executor.scheduler.address}"
         return
@@ -127,11 +120,12 @@ def open_engine(executor, *, work: int = 0, cluster_config: dict | None = None):
                 )
             )
             client, what = stack.enter_context(Client(cluster)), f"Dask LocalCluster ({executor} workers)"
-            client.run(warm_worker)  # part of the start-up, not of the first batch of each worker
+            client.register_plugin(WarmWorker())  # part of the start-up, not of the first batch of each worker
         elif isinstance(executor, tuple):
             kind, config = executor
             cluster = stack.enter_context(jobqueue_cluster(kind, config or cluster_config or {}))
             client, what = stack.enter_context(Client(cluster)), f"dask-jobqueue {kind} cluster"
+            client.register_plugin(WarmWorker())  # each job's worker as it joins
         elif executor.startswith(("tcp://", "tls://", "ws://", "inproc://")):
             try:
                 client = stack.enter_context(Client(executor, timeout="10s"))
