@@ -15,27 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_power_engine import DESIGN, free_port  # the engine tests' design, run here on SLURM
 
 from painstudy.design import parse_design
 from painstudy.power import power
 
-DESIGN = {
-    "name": "slurm",
-    "arms": {"control": {}, "active": {}},
-    "visits": {"baseline": 0, "week4": 4, "week8": 8},
-    "mean": 5.0,
-    "effects": {"active": [-0.4, -0.6]},
-    "sd": 1.2,
-    "correlation": {"structure": "ar1", "rho": 0.5},
-    "dropout": 0.1,
-}
 DAEMONS = ("slurmctld", "slurmd", "sbatch", "sinfo", "scontrol", "munge", "munged")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def munge_works() -> bool:
@@ -132,7 +117,7 @@ def test_power_on_slurm_jobs_gives_the_same_table(slurm, tmp_path, monkeypatch):
     env, root = slurm
     monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])
     monkeypatch.chdir(tmp_path)  # the jobs' scripts and logs
-    design = parse_design(DESIGN, "slurm.yml")
+    design = parse_design(DESIGN, "engine.yml")
     here = power(design, [15, 25], n_sim=12, seed=7)
     config = {
         "cores": 1,
